@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+
+	"github.com/o2ohub/o2ohub/core"
+)
+
+// The demo chain: three Shanghai stores at real addresses, twenty everyday products.
+var demoStores = []core.StoreInput{
+	{Code: "S01", Name: "人民广场店", Address: "上海市黄浦区南京东路800号", Lat: 31.2354, Lng: 121.4757, Status: "open"},
+	{Code: "S02", Name: "静安寺店", Address: "上海市静安区南京西路1618号", Lat: 31.2234, Lng: 121.4452, Status: "open"},
+	{Code: "S03", Name: "陆家嘴店", Address: "上海市浦东新区陆家嘴环路1000号", Lat: 31.2376, Lng: 121.5049, Status: "open"},
+}
+
+var demoProducts = []core.ProductInput{
+	{SKU: "MILK-1L", Name: "光明鲜牛奶 1L", PriceFen: 1590},
+	{SKU: "YOGURT-200", Name: "安慕希酸奶 200g", PriceFen: 650},
+	{SKU: "BREAD-TOAST", Name: "桃李吐司面包", PriceFen: 890},
+	{SKU: "EGG-10", Name: "土鸡蛋 10枚", PriceFen: 1980},
+	{SKU: "RICE-5KG", Name: "五常大米 5kg", PriceFen: 6990},
+	{SKU: "OIL-5L", Name: "金龙鱼调和油 5L", PriceFen: 7490},
+	{SKU: "SOY-500", Name: "海天生抽 500ml", PriceFen: 990},
+	{SKU: "NOODLE-5", Name: "康师傅红烧牛肉面 5连包", PriceFen: 1450},
+	{SKU: "WATER-550", Name: "农夫山泉 550ml", PriceFen: 200},
+	{SKU: "COLA-330", Name: "可口可乐 330ml", PriceFen: 350},
+	{SKU: "TEA-500", Name: "东方树叶乌龙茶 500ml", PriceFen: 550},
+	{SKU: "COFFEE-DRIP", Name: "三顿半挂耳咖啡 10包", PriceFen: 6900},
+	{SKU: "APPLE-1KG", Name: "烟台红富士苹果 1kg", PriceFen: 1290},
+	{SKU: "BANANA-1KG", Name: "海南香蕉 1kg", PriceFen: 790},
+	{SKU: "TISSUE-3", Name: "维达抽纸 3包", PriceFen: 1190},
+	{SKU: "SHAMPOO-400", Name: "海飞丝洗发水 400ml", PriceFen: 4590},
+	{SKU: "TOOTHPASTE", Name: "云南白药牙膏 120g", PriceFen: 2690},
+	{SKU: "DUMPLING-1KG", Name: "湾仔码头水饺 1kg", PriceFen: 3990},
+	{SKU: "ZONGZI-4", Name: "五芳斋粽子 4只装", PriceFen: 2990},
+	{SKU: "MOONCAKE-6", Name: "杏花楼月饼 6只装", PriceFen: 12800},
+}
+
+// seedDemo creates or refreshes the demo chain. It sets stock levels only where a store has none yet, so
+// restarting the demo keeps what was sold.
+func seedDemo(ctx context.Context, svc *core.Service) error {
+	for _, st := range demoStores {
+		if _, err := svc.PutStore(ctx, st); err != nil {
+			return err
+		}
+	}
+	for i, p := range demoProducts {
+		if _, err := svc.PutProduct(ctx, p); err != nil {
+			return err
+		}
+		for j, st := range demoStores {
+			cur, err := svc.Stock(ctx, st.Code, p.SKU)
+			if err != nil {
+				return err
+			}
+			if cur.OnHand > 0 || cur.Reserved > 0 {
+				continue
+			}
+			// Vary the levels so stores differ: some items run short at some stores.
+			qty := int64((i*7+j*13)%40 + 3)
+			if _, err := svc.SetStock(ctx, st.Code, p.SKU, qty, "demo_seed"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+// Command o2ohub runs the O2O integration hub. Subcommands: serve (default), demo, migrate, config,
+// import, simulate. Run `o2ohub help` for their flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/o2ohub/o2ohub/config"
+	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/handlers"
+	"github.com/o2ohub/o2ohub/integrations/sandbox"
+	"github.com/o2ohub/o2ohub/models"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "o2ohub:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: o2ohub [-config FILE] [command] [flags]
+
+commands:
+  serve                   run the hub (default)
+  demo                    seed a demo chain (3 Shanghai stores, 20 products, stock), then serve
+  migrate                 apply database migrations and exit
+  config                  print the effective configuration, secrets masked
+  import FILE.csv         import products and stock from CSV (columns sku,name,price_fen,store,on_hand)
+  simulate sandbox --order NO [--amount FEN] [--url URL]
+                          send a signed sandbox payment notification to a running hub
+`
+
+func run(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("o2ohub", flag.ContinueOnError)
+	cfgPath := fs.String("config", getenv("O2OHUB_CONFIG"), "JSON configuration file (optional)")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	cmd, rest := "serve", fs.Args()
+	if len(rest) > 0 {
+		cmd, rest = rest[0], rest[1:]
+	}
+	log := newLogger(stdout, cfg.LogLevel)
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log, false)
+	case "demo":
+		return serve(ctx, cfg, log, true)
+	case "config":
+		for _, l := range cfg.Redacted() {
+			fmt.Fprintln(stdout, l)
+		}
+		return nil
+	case "migrate":
+		db, err := openDB(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		fmt.Fprintf(stdout, "schema at version %d\n", models.SchemaVersion())
+		return nil
+	case "import":
+		return importFile(ctx, cfg, log, rest, stdout)
+	case "simulate":
+		return simulate(ctx, cfg, log, rest, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// openDB opens the configured database and brings its schema up to date.
+func openDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
+	db, err := models.Open(cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Service {
+	return core.New(db, core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: cfg.DeliveryRadiusM, PublicURL: cfg.PublicURL}, core.SystemClock{}, log)
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) error {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc := newService(db, cfg, log)
+	if demo {
+		if err := seedDemo(ctx, svc); err != nil {
+			return fmt.Errorf("seed demo data: %w", err)
+		}
+		log.Info("demo chain seeded", "stores", len(demoStores), "products", len(demoProducts))
+	}
+	var gw *sandbox.Gateway
+	if cfg.Sandbox {
+		gw = sandbox.NewGateway(cfg.SandboxSecret, 300*time.Millisecond, log)
+		svc.RegisterGateway(gw)
+	}
+	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: cfg.SandboxSecret})
+	srv := &http.Server{Addr: cfg.Addr, Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+
+	workers, stopWorkers := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.RunExpiry(workers, cfg.ExpiryInterval) }()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("o2ohub listening", "addr", cfg.Addr, "public_url", cfg.PublicURL, "sandbox", cfg.Sandbox, "admin_api", cfg.AdminToken != "")
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down: draining requests")
+		sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	if gw != nil {
+		gw.Close()
+	}
+	stopWorkers()
+	<-done
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	log.Info("stopped")
+	return err
+}
+
+func importFile(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: o2ohub import FILE.csv")
+	}
+	data, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rep, err := newService(db, cfg, log).ImportCSV(ctx, data)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d rows, %d failed\n", rep.Applied, rep.Failed)
+	for _, e := range rep.Errors {
+		fmt.Fprintf(stdout, "row %d: %s\n", e.Row, e.Error)
+	}
+	if rep.Failed > 0 {
+		return fmt.Errorf("%d rows failed", rep.Failed)
+	}
+	return nil
+}
+
+func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "sandbox" {
+		return errors.New("usage: o2ohub simulate sandbox --order NO [--amount FEN] [--url URL]")
+	}
+	fs := flag.NewFlagSet("simulate sandbox", flag.ContinueOnError)
+	orderNo := fs.String("order", "", "order number")
+	amount := fs.Int64("amount", 0, "amount in fen (default: the order total)")
+	url := fs.String("url", cfg.PublicURL+"/webhooks/sandbox", "webhook URL of the running hub")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *orderNo == "" {
+		return errors.New("--order is required")
+	}
+	if *amount == 0 {
+		db, err := openDB(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		total, _, err := newService(db, cfg, log).PaymentAmount(ctx, *orderNo, sandbox.Provider)
+		db.Close()
+		if err != nil {
+			return err
+		}
+		*amount = total
+	}
+	now := time.Now()
+	n := sandbox.Notification{ID: fmt.Sprintf("sbx_sim_%d", now.UnixNano()), OrderNo: *orderNo, TransactionID: sandbox.TransactionID(*orderNo),
+		AmountFen: *amount, PaidAt: now.UTC(), Status: "SUCCESS"}
+	if err := sandbox.Send(ctx, &http.Client{Timeout: 10 * time.Second}, *url, []byte(cfg.SandboxSecret), n, now); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "sent sandbox notification for %s (%d fen) to %s\n", *orderNo, *amount, *url)
+	return nil
+}

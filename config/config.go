@@ -1,0 +1,235 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the effective configuration of one o2ohub process. Every field can be set in the JSON file
+// (by its json name) and overridden by the environment variable in its env tag.
+type Config struct {
+	// Addr is the listen address of the HTTP server.
+	Addr string `json:"addr" env:"O2OHUB_ADDR"`
+	// DB is the database DSN: sqlite:PATH or a postgres:// URL.
+	DB string `json:"db" env:"O2OHUB_DB" secret:"dsn"`
+	// AdminToken is the bearer token of the admin API; empty disables the admin API.
+	AdminToken string `json:"admin_token" env:"O2OHUB_ADMIN_TOKEN" secret:"true"`
+	// PublicURL is the externally visible base URL, used to build notify URLs and QR links.
+	PublicURL string `json:"public_url" env:"O2OHUB_PUBLIC_URL"`
+	// Sandbox enables the built-in sandbox payment provider and login.
+	Sandbox bool `json:"sandbox" env:"O2OHUB_SANDBOX"`
+	// SandboxSecret is the HMAC-SHA256 key the sandbox provider signs its notifications with.
+	SandboxSecret string `json:"sandbox_secret" env:"O2OHUB_SANDBOX_SECRET" secret:"true"`
+	// OrderTTL is how long an order waits for payment before it expires and releases its stock.
+	OrderTTL time.Duration `json:"order_ttl" env:"O2OHUB_ORDER_TTL"`
+	// SessionTTL is how long a shopper session stays valid.
+	SessionTTL time.Duration `json:"session_ttl" env:"O2OHUB_SESSION_TTL"`
+	// DeliveryRadiusM is the farthest a delivery address may be from the store that serves it, in metres.
+	DeliveryRadiusM float64 `json:"delivery_radius_m" env:"O2OHUB_DELIVERY_RADIUS_M"`
+	// ExpiryInterval is how often the expiry worker looks for unpaid orders past their deadline.
+	ExpiryInterval time.Duration `json:"expiry_interval" env:"O2OHUB_EXPIRY_INTERVAL"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"log_level" env:"O2OHUB_LOG_LEVEL"`
+}
+
+// DefaultSandboxSecret is the sandbox signing key used when none is configured. The sandbox is a
+// simulation: anyone who may use it may also pay through it, so a well-known key gives nothing away.
+const DefaultSandboxSecret = "o2ohub-sandbox-secret"
+
+// Default returns the configuration that runs the embedded sandbox on a fresh machine.
+func Default() Config {
+	return Config{
+		Addr:            ":8080",
+		DB:              "sqlite:o2ohub.db",
+		Sandbox:         true,
+		SandboxSecret:   DefaultSandboxSecret,
+		OrderTTL:        15 * time.Minute,
+		SessionTTL:      30 * 24 * time.Hour,
+		DeliveryRadiusM: 10000,
+		ExpiryInterval:  10 * time.Second,
+		LogLevel:        "info",
+	}
+}
+
+// Load builds the configuration: defaults, then the JSON file at path (when path is not empty), then the
+// environment read through getenv. It returns an error naming the first bad value.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config file: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		var fc fileConfig
+		if err := dec.Decode(&fc); err != nil {
+			return cfg, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if err := fc.apply(&cfg); err != nil {
+			return cfg, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	v := reflect.ValueOf(&cfg).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := t.Field(i).Tag.Get("env")
+		raw, ok := lookup(getenv, name)
+		if !ok {
+			continue
+		}
+		if err := setField(v.Field(i), raw); err != nil {
+			return cfg, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = defaultPublicURL(cfg.Addr)
+	}
+	return cfg, cfg.Validate()
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// fileConfig holds the file's values as raw JSON so durations can be written as "15m".
+type fileConfig map[string]json.RawMessage
+
+func (fc fileConfig) apply(cfg *Config) error {
+	v := reflect.ValueOf(cfg).Elem()
+	t := v.Type()
+	known := map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		known[t.Field(i).Tag.Get("json")] = i
+	}
+	for k, raw := range fc {
+		i, ok := known[k]
+		if !ok {
+			return fmt.Errorf("unknown setting %q", k)
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			s = string(raw) // numbers and booleans
+		}
+		if err := setField(v.Field(i), s); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+func setField(f reflect.Value, raw string) error {
+	raw = strings.TrimSpace(raw)
+	switch f.Interface().(type) {
+	case string:
+		f.SetString(raw)
+	case bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", raw)
+		}
+		f.SetBool(b)
+	case time.Duration:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return fmt.Errorf("want a duration such as 15m, got %q", raw)
+		}
+		f.SetInt(int64(d))
+	case float64:
+		x, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return fmt.Errorf("want a number, got %q", raw)
+		}
+		f.SetFloat(x)
+	default:
+		return fmt.Errorf("unsupported setting type %s", f.Type())
+	}
+	return nil
+}
+
+func defaultPublicURL(addr string) string {
+	host, port, ok := strings.Cut(addr, ":")
+	if !ok {
+		return "http://127.0.0.1:8080"
+	}
+	if host == "" || host == "0.0.0.0" || host == "[::]" {
+		host = "127.0.0.1"
+	}
+	return "http://" + host + ":" + port
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("O2OHUB_ADDR is empty"))
+	}
+	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		errs = append(errs, errors.New("O2OHUB_DB must be sqlite:PATH or a postgres:// URL"))
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("O2OHUB_PUBLIC_URL must be an http(s) URL, got %q", c.PublicURL))
+	}
+	if c.OrderTTL < time.Minute {
+		errs = append(errs, errors.New("O2OHUB_ORDER_TTL must be at least 1m"))
+	}
+	if c.SessionTTL < time.Minute {
+		errs = append(errs, errors.New("O2OHUB_SESSION_TTL must be at least 1m"))
+	}
+	if c.ExpiryInterval < 100*time.Millisecond {
+		errs = append(errs, errors.New("O2OHUB_EXPIRY_INTERVAL must be at least 100ms"))
+	}
+	if c.DeliveryRadiusM <= 0 {
+		errs = append(errs, errors.New("O2OHUB_DELIVERY_RADIUS_M must be positive"))
+	}
+	if c.Sandbox && c.SandboxSecret == "" {
+		errs = append(errs, errors.New("O2OHUB_SANDBOX_SECRET is empty while the sandbox is enabled"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("O2OHUB_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted returns the configuration as environment-variable lines, secrets masked, for `o2ohub config`.
+func (c Config) Redacted() []string {
+	v := reflect.ValueOf(c)
+	t := v.Type()
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		val := fmt.Sprint(v.Field(i).Interface())
+		switch f.Tag.Get("secret") {
+		case "true":
+			if val != "" {
+				val = "****"
+			}
+		case "dsn":
+			val = MaskDSN(val)
+		}
+		out = append(out, f.Tag.Get("env")+"="+val)
+	}
+	return out
+}
+
+// MaskDSN hides the password of a database URL.
+func MaskDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "****")
+	}
+	return u.String()
+}

@@ -1,0 +1,209 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/o2ohub/o2ohub/models"
+)
+
+// MemberView is a member as shown to themselves; the phone is masked.
+type MemberView struct {
+	ID          int64    `json:"id"`
+	DisplayName string   `json:"display_name"`
+	Phone       string   `json:"phone,omitempty"`
+	Identities  []string `json:"identities"`
+}
+
+// Login is the result of signing in: a bearer token and the member it belongs to.
+type Login struct {
+	Token  string     `json:"token"`
+	Member MemberView `json:"member"`
+}
+
+var chinaMobile = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
+
+// NormalizePhone turns a verified mainland mobile number (optionally +86 / 86 prefixed) into its 11 digits.
+func NormalizePhone(p string) (string, error) {
+	p = strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(p))
+	p = strings.TrimPrefix(p, "+")
+	if len(p) == 13 && strings.HasPrefix(p, "86") {
+		p = p[2:]
+	}
+	if !chinaMobile.MatchString(p) {
+		return "", errf(ErrInvalidArgument, "phone must be a mainland China mobile number")
+	}
+	return p, nil
+}
+
+// MaskPhone hides the middle of a phone number for logs and responses: 138****0000.
+func MaskPhone(p string) string {
+	if len(p) < 7 {
+		return "****"
+	}
+	return p[:3] + "****" + p[len(p)-4:]
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// SignIn finds or creates the member behind an identity (provider + subject, as verified by the channel)
+// and opens a session for them.
+func (s *Service) SignIn(ctx context.Context, provider, subject, displayName string) (Login, error) {
+	if provider == "" || subject == "" || utf8.RuneCountInString(subject) > 128 {
+		return Login{}, errf(ErrInvalidArgument, "user must be 1-128 characters")
+	}
+	var out Login
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = s.signIn(ctx, provider, subject, displayName, &out)
+		if !models.IsDuplicate(err) {
+			break // a concurrent first login created the identity: the next try finds it
+		}
+	}
+	return out, err
+}
+
+func (s *Service) signIn(ctx context.Context, provider, subject, displayName string, out *Login) error {
+	return s.db.Tx(ctx, func(ctx context.Context) error {
+		memberID, err := s.identityMember(ctx, provider, subject, displayName)
+		if err != nil {
+			return err
+		}
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		token := base64.RawURLEncoding.EncodeToString(b)
+		now := s.now()
+		if err := s.db.Conn(ctx).Create(&models.Session{TokenHash: hashToken(token), MemberID: memberID, ExpiresAt: now.Add(s.opts.SessionTTL), CreatedAt: now}).Error; err != nil {
+			return err
+		}
+		out.Token = token
+		out.Member, err = s.memberView(ctx, memberID)
+		return err
+	})
+}
+
+// identityMember returns the member an identity points to, creating both when the identity is new.
+func (s *Service) identityMember(ctx context.Context, provider, subject, displayName string) (int64, error) {
+	tx := s.db.Conn(ctx)
+	var idn models.Identity
+	err := tx.Where("provider = ? AND subject = ?", provider, subject).Take(&idn).Error
+	if err == nil {
+		return idn.MemberID, nil
+	}
+	if !models.IsNotFound(err) {
+		return 0, err
+	}
+	now := s.now()
+	m := models.Member{DisplayName: displayName, CreatedAt: now, UpdatedAt: now}
+	if err := tx.Create(&m).Error; err != nil {
+		return 0, err
+	}
+	// Within this transaction a concurrent first login of the same identity is excluded on SQLite and
+	// fails on the unique index on PostgreSQL; Tx's caller sees a duplicate and may retry.
+	if err := tx.Create(&models.Identity{Provider: provider, Subject: subject, MemberID: m.ID, CreatedAt: now}).Error; err != nil {
+		return 0, err
+	}
+	return m.ID, nil
+}
+
+// Authenticate returns the member a session token belongs to.
+func (s *Service) Authenticate(ctx context.Context, token string) (int64, error) {
+	if token == "" {
+		return 0, errf(ErrUnauthenticated, "missing bearer token")
+	}
+	var sess models.Session
+	err := s.db.Conn(ctx).Where("token_hash = ? AND expires_at > ?", hashToken(token), s.now()).Take(&sess).Error
+	if models.IsNotFound(err) {
+		return 0, errf(ErrUnauthenticated, "invalid or expired session")
+	}
+	return sess.MemberID, err
+}
+
+// Member returns a member as they see themselves.
+func (s *Service) Member(ctx context.Context, memberID int64) (MemberView, error) {
+	return s.memberView(ctx, memberID)
+}
+
+func (s *Service) memberView(ctx context.Context, memberID int64) (MemberView, error) {
+	var m models.Member
+	if err := s.db.Conn(ctx).Take(&m, memberID).Error; err != nil {
+		if models.IsNotFound(err) {
+			return MemberView{}, errf(ErrNotFound, "member not found")
+		}
+		return MemberView{}, err
+	}
+	v := MemberView{ID: m.ID, DisplayName: m.DisplayName, Identities: []string{}}
+	if m.Phone != nil {
+		v.Phone = MaskPhone(*m.Phone)
+	}
+	var ids []models.Identity
+	if err := s.db.Conn(ctx).Where("member_id = ?", memberID).Order("id").Find(&ids).Error; err != nil {
+		return v, err
+	}
+	for _, idn := range ids {
+		v.Identities = append(v.Identities, idn.Provider)
+	}
+	return v, nil
+}
+
+// BindPhone attaches a phone number, verified by a channel, to a member. When another member already
+// owns the number, the two are merged into that one: identities, orders and sessions move, and the merge
+// is recorded. It returns the member that holds the phone afterwards.
+func (s *Service) BindPhone(ctx context.Context, memberID int64, phone string) (MemberView, error) {
+	phone, err := NormalizePhone(phone)
+	if err != nil {
+		return MemberView{}, err
+	}
+	var into int64
+	for attempt := 0; attempt < 3; attempt++ {
+		err = s.db.Tx(ctx, func(ctx context.Context) error {
+			tx := s.db.Conn(ctx)
+			var owner models.Member
+			err := tx.Clauses(models.ForUpdate()).Where("phone = ?", phone).Take(&owner).Error
+			switch {
+			case models.IsNotFound(err):
+				into = memberID
+				return tx.Model(&models.Member{}).Where("id = ?", memberID).Updates(map[string]any{"phone": phone, "updated_at": s.now()}).Error
+			case err != nil:
+				return err
+			case owner.ID == memberID:
+				into = memberID
+				return nil
+			}
+			into = owner.ID
+			return s.mergeMember(ctx, memberID, owner.ID, "phone "+MaskPhone(phone))
+		})
+		if !models.IsDuplicate(err) {
+			break // a concurrent bind of the same phone won the race: try again, now as a merge
+		}
+	}
+	if err != nil {
+		return MemberView{}, err
+	}
+	s.log.InfoContext(ctx, "phone bound", "member", into, "phone", MaskPhone(phone))
+	return s.memberView(ctx, into)
+}
+
+func (s *Service) mergeMember(ctx context.Context, from, into int64, reason string) error {
+	tx := s.db.Conn(ctx)
+	for _, table := range []string{"identities", "orders", "sessions"} {
+		if err := tx.Table(table).Where("member_id = ?", from).Update("member_id", into).Error; err != nil {
+			return err
+		}
+	}
+	if err := tx.Model(&models.Member{}).Where("id = ?", from).Updates(map[string]any{"merged_into": into, "phone": nil, "updated_at": s.now()}).Error; err != nil {
+		return err
+	}
+	return tx.Create(&models.MemberMerge{FromID: from, IntoID: into, Reason: reason, CreatedAt: s.now()}).Error
+}

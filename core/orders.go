@@ -1,0 +1,465 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/o2ohub/o2ohub/models"
+)
+
+// Limits on one order.
+const (
+	MaxOrderLines = 50
+	MaxLineQty    = 999
+)
+
+// Fulfillment kinds.
+const (
+	FulfillmentPickup   = "pickup"
+	FulfillmentDelivery = "delivery"
+)
+
+// ItemInput is one requested line: a SKU and a quantity. Prices never come from the client.
+type ItemInput struct {
+	SKU string `json:"sku"`
+	Qty int64  `json:"qty"`
+}
+
+// AddressInput is a delivery address with its position.
+type AddressInput struct {
+	Text string   `json:"text"`
+	Lat  *float64 `json:"lat"`
+	Lng  *float64 `json:"lng"`
+}
+
+// OrderInput is a shopper's order request.
+type OrderInput struct {
+	Store       string        `json:"store"`
+	Fulfillment string        `json:"fulfillment"`
+	Items       []ItemInput   `json:"items"`
+	Address     *AddressInput `json:"address"`
+}
+
+// OrderItemView is one line of an order as shown to its shopper.
+type OrderItemView struct {
+	SKU      string `json:"sku"`
+	Name     string `json:"name"`
+	PriceFen int64  `json:"price_fen"`
+	Qty      int64  `json:"qty"`
+}
+
+// OrderView is an order as shown to its shopper.
+type OrderView struct {
+	OrderNo     string          `json:"order_no"`
+	Status      Status          `json:"status"`
+	TotalFen    int64           `json:"total_fen"`
+	Store       string          `json:"store"`
+	Fulfillment string          `json:"fulfillment"`
+	Items       []OrderItemView `json:"items"`
+	Address     string          `json:"address,omitempty"`
+	ExpiresAt   time.Time       `json:"expires_at"`
+	PaidAt      *time.Time      `json:"paid_at,omitempty"`
+	Provider    string          `json:"provider,omitempty"`
+	Note        string          `json:"note,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+}
+
+type line struct {
+	product models.Product
+	qty     int64
+}
+
+func (in *OrderInput) validate() error {
+	switch in.Fulfillment {
+	case FulfillmentPickup:
+		if in.Store == "" {
+			return errf(ErrInvalidArgument, "a pickup order needs a store")
+		}
+	case FulfillmentDelivery:
+		a := in.Address
+		if a == nil || a.Lat == nil || a.Lng == nil || !validCoord(*a.Lat, *a.Lng) {
+			return errf(ErrInvalidArgument, "a delivery order needs an address with lat in [-90,90] and lng in [-180,180]")
+		}
+		a.Text = strings.TrimSpace(a.Text)
+		if a.Text == "" || utf8.RuneCountInString(a.Text) > 300 {
+			return errf(ErrInvalidArgument, "address text must be 1-300 characters")
+		}
+	default:
+		return errf(ErrInvalidArgument, "fulfillment must be pickup or delivery")
+	}
+	if len(in.Items) == 0 || len(in.Items) > MaxOrderLines {
+		return errf(ErrInvalidArgument, "an order needs 1-%d items", MaxOrderLines)
+	}
+	for _, it := range in.Items {
+		if it.Qty < 1 || it.Qty > MaxLineQty {
+			return errf(ErrInvalidArgument, "qty of %q must be between 1 and %d", it.SKU, MaxLineQty)
+		}
+	}
+	return nil
+}
+
+// lines resolves the requested SKUs (merging repeats) against the catalog, in product-id order so that
+// concurrent orders lock stock rows in the same order.
+func (s *Service) lines(ctx context.Context, items []ItemInput) ([]line, error) {
+	qty := map[string]int64{}
+	for _, it := range items {
+		qty[it.SKU] += it.Qty
+	}
+	var out []line
+	for sku, q := range qty {
+		if q > MaxLineQty {
+			return nil, errf(ErrInvalidArgument, "qty of %q must be between 1 and %d", sku, MaxLineQty)
+		}
+		p, err := s.productBySKU(ctx, sku)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, line{product: p, qty: q})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].product.ID < out[j].product.ID })
+	return out, nil
+}
+
+// candidates returns the stores that may serve the order, best first.
+func (s *Service) candidates(ctx context.Context, in OrderInput) ([]models.Store, error) {
+	if in.Store != "" {
+		st, err := s.storeByCode(ctx, in.Store)
+		if err != nil {
+			return nil, err
+		}
+		if st.Status != "open" {
+			return nil, errf(ErrConflict, "store %s is closed", st.Code)
+		}
+		if in.Fulfillment == FulfillmentDelivery && DistanceM(*in.Address.Lat, *in.Address.Lng, st.Lat, st.Lng) > s.opts.DeliveryRadiusM {
+			return nil, errf(ErrInvalidArgument, "the address is beyond store %s's delivery radius of %.0f m", st.Code, s.opts.DeliveryRadiusM)
+		}
+		return []models.Store{st}, nil
+	}
+	var all []models.Store
+	if err := s.db.Conn(ctx).Where("status = ?", "open").Find(&all).Error; err != nil {
+		return nil, err
+	}
+	lat, lng := *in.Address.Lat, *in.Address.Lng
+	var out []models.Store
+	for _, st := range all {
+		if DistanceM(lat, lng, st.Lat, st.Lng) <= s.opts.DeliveryRadiusM {
+			out = append(out, st)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return DistanceM(lat, lng, out[i].Lat, out[i].Lng) < DistanceM(lat, lng, out[j].Lat, out[j].Lng)
+	})
+	if len(out) == 0 {
+		return nil, errf(ErrOutOfStock, "no open store delivers within %.0f m of this address", s.opts.DeliveryRadiusM)
+	}
+	return out, nil
+}
+
+var errStoreShort = errors.New("store cannot cover the order")
+
+// CreateOrder places an order for a member: it prices the items from the catalog, reserves the stock at
+// the store (for a delivery without a store, at the nearest open store that has every item), and leaves
+// the order waiting for payment until it expires.
+func (s *Service) CreateOrder(ctx context.Context, memberID int64, in OrderInput) (OrderView, error) {
+	if err := in.validate(); err != nil {
+		return OrderView{}, err
+	}
+	lines, err := s.lines(ctx, in.Items)
+	if err != nil {
+		return OrderView{}, err
+	}
+	stores, err := s.candidates(ctx, in)
+	if err != nil {
+		return OrderView{}, err
+	}
+	var short string
+	for _, st := range stores {
+		var ord models.Order
+		no, err := newOrderNo(s.now())
+		if err != nil {
+			return OrderView{}, err
+		}
+		err = s.db.Tx(ctx, func(ctx context.Context) error {
+			for _, l := range lines {
+				ok, err := s.moveStock(ctx, st.ID, l.product.ID, 0, l.qty, "reserve", no)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					short = l.product.SKU
+					return errStoreShort
+				}
+			}
+			var err error
+			ord, err = s.insertOrder(ctx, no, memberID, st, in, lines)
+			return err
+		})
+		if errors.Is(err, errStoreShort) {
+			continue
+		}
+		if err != nil {
+			return OrderView{}, err
+		}
+		return s.orderView(ctx, ord.ID)
+	}
+	if len(stores) == 1 {
+		return OrderView{}, errf(ErrOutOfStock, "not enough %s at store %s", short, stores[0].Code)
+	}
+	return OrderView{}, errf(ErrOutOfStock, "no open store within %.0f m has every item", s.opts.DeliveryRadiusM)
+}
+
+func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st models.Store, in OrderInput, lines []line) (models.Order, error) {
+	tx := s.db.Conn(ctx)
+	now := s.now()
+	ord := models.Order{OrderNo: no, MemberID: memberID, StoreID: st.ID, Fulfillment: in.Fulfillment, Status: string(StatusPendingPayment),
+		ExpiresAt: now.Add(s.opts.OrderTTL), CreatedAt: now, UpdatedAt: now}
+	if in.Address != nil && in.Fulfillment == FulfillmentDelivery {
+		ord.AddressText, ord.AddressLat, ord.AddressLng = in.Address.Text, in.Address.Lat, in.Address.Lng
+	}
+	for _, l := range lines {
+		ord.TotalFen += l.product.PriceFen * l.qty
+	}
+	if err := tx.Create(&ord).Error; err != nil {
+		return ord, err
+	}
+	for _, l := range lines {
+		it := models.OrderItem{OrderID: ord.ID, ProductID: l.product.ID, SKU: l.product.SKU, Name: l.product.Name, PriceFen: l.product.PriceFen, Qty: l.qty}
+		if err := tx.Create(&it).Error; err != nil {
+			return ord, err
+		}
+	}
+	return ord, s.enqueueEvent(ctx, "order.created", no, map[string]any{"order_no": no, "store": st.Code, "total_fen": ord.TotalFen})
+}
+
+// newOrderNo returns a 20-digit order number: the UTC second it was made and six random digits. It fits
+// every provider's out_trade_no (WeChat Pay allows 32 characters, Alipay 64).
+func newOrderNo(now time.Time) (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s%06d", now.Format("20060102150405"), n.Int64()), nil
+}
+
+func (s *Service) loadOrder(ctx context.Context, orderNo string, lock bool) (models.Order, error) {
+	var ord models.Order
+	q := s.db.Conn(ctx)
+	if lock {
+		q = q.Clauses(models.ForUpdate())
+	}
+	err := q.Where("order_no = ?", orderNo).Take(&ord).Error
+	if models.IsNotFound(err) {
+		return ord, errf(ErrNotFound, "order %s not found", orderNo)
+	}
+	if err != nil {
+		return ord, err
+	}
+	err = s.db.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error
+	return ord, err
+}
+
+// memberOrder loads an order that belongs to memberID; someone else's order is reported as not found.
+func (s *Service) memberOrder(ctx context.Context, memberID int64, orderNo string, lock bool) (models.Order, error) {
+	ord, err := s.loadOrder(ctx, orderNo, lock)
+	if err == nil && ord.MemberID != memberID {
+		return models.Order{}, errf(ErrNotFound, "order %s not found", orderNo)
+	}
+	return ord, err
+}
+
+func (s *Service) orderView(ctx context.Context, id int64) (OrderView, error) {
+	var ord models.Order
+	if err := s.db.Conn(ctx).Preload("Items").Take(&ord, id).Error; err != nil {
+		return OrderView{}, err
+	}
+	var st models.Store
+	if err := s.db.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
+		return OrderView{}, err
+	}
+	return toOrderView(ord, st.Code), nil
+}
+
+func toOrderView(ord models.Order, storeCode string) OrderView {
+	v := OrderView{OrderNo: ord.OrderNo, Status: Status(ord.Status), TotalFen: ord.TotalFen, Store: storeCode, Fulfillment: ord.Fulfillment,
+		Address: ord.AddressText, ExpiresAt: ord.ExpiresAt.UTC(), PaidAt: ord.PaidAt, Provider: ord.Provider, Note: ord.Note,
+		CreatedAt: ord.CreatedAt.UTC(), Items: []OrderItemView{}}
+	for _, it := range ord.Items {
+		v.Items = append(v.Items, OrderItemView{SKU: it.SKU, Name: it.Name, PriceFen: it.PriceFen, Qty: it.Qty})
+	}
+	return v
+}
+
+// Order returns one of a member's orders.
+func (s *Service) Order(ctx context.Context, memberID int64, orderNo string) (OrderView, error) {
+	ord, err := s.memberOrder(ctx, memberID, orderNo, false)
+	if err != nil {
+		return OrderView{}, err
+	}
+	return s.orderView(ctx, ord.ID)
+}
+
+// Orders lists a member's orders, newest first (at most 100).
+func (s *Service) Orders(ctx context.Context, memberID int64) ([]OrderView, error) {
+	var rows []models.Order
+	err := s.db.Conn(ctx).Preload("Items").Where("member_id = ?", memberID).Order("id DESC").Limit(100).Find(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	codes := map[int64]string{}
+	var stores []models.Store
+	if err := s.db.Conn(ctx).Find(&stores).Error; err != nil {
+		return nil, err
+	}
+	for _, st := range stores {
+		codes[st.ID] = st.Code
+	}
+	out := make([]OrderView, len(rows))
+	for i, o := range rows {
+		out[i] = toOrderView(o, codes[o.StoreID])
+	}
+	return out, nil
+}
+
+// transition moves an order from one state to another with a conditional update. It fails with
+// ErrInvalidTransition when the state machine forbids the move, and with ErrConflict when the order is no
+// longer in the from state (someone else moved it first).
+func (s *Service) transition(ctx context.Context, orderID int64, from, to Status, set map[string]any) error {
+	if !CanTransition(from, to) {
+		return fmt.Errorf("%w: %s → %s", ErrInvalidTransition, from, to)
+	}
+	if set == nil {
+		set = map[string]any{}
+	}
+	set["status"] = string(to)
+	set["updated_at"] = s.now()
+	res := s.db.Conn(ctx).Model(&models.Order{}).Where("id = ? AND status = ?", orderID, string(from)).Updates(set)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return errf(ErrConflict, "order is no longer %s", from)
+	}
+	return nil
+}
+
+// releaseReservation gives an unpaid order's reserved stock back to its store.
+func (s *Service) releaseReservation(ctx context.Context, ord models.Order, kind string) error {
+	for _, it := range ord.Items {
+		ok, err := s.moveStock(ctx, ord.StoreID, it.ProductID, 0, -it.Qty, kind, ord.OrderNo)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("order %s: reservation of product %d is missing", ord.OrderNo, it.ProductID)
+		}
+	}
+	return nil
+}
+
+// CancelOrder cancels a member's unpaid order and releases its stock.
+func (s *Service) CancelOrder(ctx context.Context, memberID int64, orderNo string) (OrderView, error) {
+	var id int64
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		ord, err := s.memberOrder(ctx, memberID, orderNo, true)
+		if err != nil {
+			return err
+		}
+		id = ord.ID
+		if Status(ord.Status) != StatusPendingPayment {
+			return errf(ErrConflict, "order %s is %s; only an unpaid order can be cancelled", orderNo, ord.Status)
+		}
+		if err := s.transition(ctx, ord.ID, StatusPendingPayment, StatusCancelled, nil); err != nil {
+			return err
+		}
+		if err := s.releaseReservation(ctx, ord, "cancel"); err != nil {
+			return err
+		}
+		return s.enqueueEvent(ctx, "order.cancelled", orderNo, map[string]any{"order_no": orderNo})
+	})
+	if err != nil {
+		return OrderView{}, err
+	}
+	return s.orderView(ctx, id)
+}
+
+// ExpireDue expires up to limit unpaid orders past their deadline and releases their stock. Several
+// workers may run it at once: on PostgreSQL each takes different rows (SKIP LOCKED), and every expiry is a
+// conditional update, so no order is expired or released twice.
+func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
+	n := 0
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		var due []models.Order
+		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
+			Where("status = ? AND expires_at <= ?", string(StatusPendingPayment), s.now()).
+			Order("expires_at").Limit(limit).Find(&due).Error
+		if err != nil {
+			return err
+		}
+		for _, ord := range due {
+			if err := s.db.Conn(ctx).Where("order_id = ?", ord.ID).Find(&ord.Items).Error; err != nil {
+				return err
+			}
+			err := s.transition(ctx, ord.ID, StatusPendingPayment, StatusExpired, nil)
+			if errors.Is(err, ErrConflict) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := s.releaseReservation(ctx, ord, "expire"); err != nil {
+				return err
+			}
+			if err := s.enqueueEvent(ctx, "order.expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// RunExpiry expires due orders every interval until ctx ends.
+func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := s.ExpireDue(ctx, 100)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.ErrorContext(ctx, "expiry sweep failed", "err", err)
+				}
+				break
+			}
+			if n > 0 {
+				s.log.InfoContext(ctx, "orders expired", "count", n)
+			}
+			if n < 100 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// enqueueEvent writes an outgoing event in the caller's transaction.
+func (s *Service) enqueueEvent(ctx context.Context, topic, key string, payload any) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	return s.db.Conn(ctx).Create(&models.Event{Topic: topic, Key: key, Payload: string(b), CreatedAt: s.now()}).Error
+}

@@ -1,0 +1,284 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm/clause"
+)
+
+// PaymentGateway is a payment provider as core needs it: it turns an order into what the shopper's client
+// needs to pay. The provider later confirms the payment with a notification that its integration verifies
+// and hands to ApplyPayment.
+type PaymentGateway interface {
+	// Provider names the provider ("sandbox", "wechatpay", "alipay").
+	Provider() string
+	// Prepay asks the provider for a payable transaction for the order.
+	Prepay(ctx context.Context, req PrepayRequest) (PrepayResult, error)
+}
+
+// PrepayRequest is what a gateway gets to start a payment.
+type PrepayRequest struct {
+	OrderNo     string
+	AmountFen   int64
+	Description string
+	NotifyURL   string
+	ExpiresAt   time.Time
+	// Identities maps the member's identity providers to their subjects (wechat → openid …).
+	Identities map[string]string
+}
+
+// PrepayResult is a gateway's answer: the provider's reference and the parameters for the client.
+type PrepayResult struct {
+	PrepayID string
+	Params   map[string]any
+}
+
+// PayView is what the shopper's client needs to pay an order.
+type PayView struct {
+	OrderNo   string         `json:"order_no"`
+	Provider  string         `json:"provider"`
+	AmountFen int64          `json:"amount_fen"`
+	Params    map[string]any `json:"params"`
+}
+
+// PaymentNotification is a provider's verified, normalised statement that an order was paid.
+type PaymentNotification struct {
+	Provider      string
+	OrderNo       string
+	TransactionID string
+	AmountFen     int64
+	PaidAt        time.Time
+}
+
+// PaymentResult says what ApplyPayment did with a notification.
+type PaymentResult string
+
+// The outcomes of a payment notification. Each is final for that provider transaction.
+const (
+	PaymentApplied        PaymentResult = "applied"
+	PaymentDuplicate      PaymentResult = "duplicate"
+	PaymentAmountMismatch PaymentResult = "amount_mismatch"
+	PaymentUnknownOrder   PaymentResult = "unknown_order"
+	PaymentRefundRequired PaymentResult = "refund_required"
+	paymentPending        PaymentResult = "pending"
+)
+
+// StartPayment prepares payment of a member's order with a provider. A repeated call while the earlier
+// prepay is still open returns the same parameters instead of creating a second payable transaction.
+func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, provider string) (PayView, error) {
+	gw, ok := s.gateways[provider]
+	if !ok {
+		return PayView{}, errf(ErrInvalidArgument, "payment provider %q is not enabled", provider)
+	}
+	ord, err := s.memberOrder(ctx, memberID, orderNo, false)
+	if err != nil {
+		return PayView{}, err
+	}
+	if Status(ord.Status) != StatusPendingPayment || !s.now().Before(ord.ExpiresAt) {
+		return PayView{}, errf(ErrConflict, "order %s is %s and cannot be paid", orderNo, ord.Status)
+	}
+	var prev models.PaymentAttempt
+	err = s.db.Conn(ctx).Where("order_id = ? AND provider = ? AND status = ? AND amount_fen = ?", ord.ID, provider, "open", ord.TotalFen).
+		Order("id DESC").Take(&prev).Error
+	if err == nil {
+		view := PayView{OrderNo: orderNo, Provider: provider, AmountFen: ord.TotalFen}
+		return view, json.Unmarshal([]byte(prev.Params), &view.Params)
+	}
+	if !models.IsNotFound(err) {
+		return PayView{}, err
+	}
+	ids := map[string]string{}
+	var idns []models.Identity
+	if err := s.db.Conn(ctx).Where("member_id = ?", memberID).Find(&idns).Error; err != nil {
+		return PayView{}, err
+	}
+	for _, idn := range idns {
+		ids[idn.Provider] = idn.Subject
+	}
+	names := make([]string, 0, len(ord.Items))
+	for _, it := range ord.Items {
+		names = append(names, it.Name)
+	}
+	desc := strings.Join(names, ",")
+	if r := []rune(desc); len(r) > 40 {
+		desc = string(r[:40]) + "…"
+	}
+	res, err := gw.Prepay(ctx, PrepayRequest{OrderNo: orderNo, AmountFen: ord.TotalFen, Description: desc,
+		NotifyURL: strings.TrimRight(s.opts.PublicURL, "/") + "/webhooks/" + provider, ExpiresAt: ord.ExpiresAt, Identities: ids})
+	if err != nil {
+		return PayView{}, fmt.Errorf("prepay with %s: %w", provider, err)
+	}
+	params, err := json.Marshal(res.Params)
+	if err != nil {
+		return PayView{}, err
+	}
+	att := models.PaymentAttempt{OrderID: ord.ID, Provider: provider, PrepayID: res.PrepayID, AmountFen: ord.TotalFen, Params: string(params), Status: "open", CreatedAt: s.now()}
+	if err := s.db.Conn(ctx).Create(&att).Error; err != nil {
+		return PayView{}, err
+	}
+	return PayView{OrderNo: orderNo, Provider: provider, AmountFen: ord.TotalFen, Params: res.Params}, nil
+}
+
+// ApplyPayment applies a verified payment notification exactly once, however often and however
+// concurrently it arrives. The amount must equal the order total; a mismatch is recorded and alerted and
+// the order stays unpaid. A payment for an unpaid order commits its stock and writes an order.paid event,
+// all in one transaction. A payment that arrives after expiry is honoured when the stock is still there;
+// otherwise, and for a cancelled or already paid order, the order is marked for refund: money is never
+// silently kept.
+func (s *Service) ApplyPayment(ctx context.Context, n PaymentNotification) (PaymentResult, error) {
+	if n.Provider == "" || n.TransactionID == "" || n.OrderNo == "" || n.AmountFen <= 0 {
+		return "", errf(ErrInvalidArgument, "payment notification needs provider, transaction id, order number and a positive amount")
+	}
+	var result PaymentResult
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		tx := s.db.Conn(ctx)
+		pay := models.Payment{Provider: n.Provider, ProviderTxn: n.TransactionID, OrderNo: n.OrderNo, AmountFen: n.AmountFen,
+			Result: string(paymentPending), PaidAt: n.PaidAt.UTC(), CreatedAt: s.now()}
+		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&pay)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			result = PaymentDuplicate
+			return nil
+		}
+		var err error
+		result, err = s.applyNewPayment(ctx, n, &pay)
+		if err != nil {
+			return err
+		}
+		return tx.Model(&models.Payment{}).Where("id = ?", pay.ID).Updates(map[string]any{"result": string(result), "order_id": pay.OrderID}).Error
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.InfoContext(ctx, "payment notification", "provider", n.Provider, "order_no", n.OrderNo, "txn", n.TransactionID, "result", result)
+	return result, nil
+}
+
+func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pay *models.Payment) (PaymentResult, error) {
+	ord, err := s.loadOrder(ctx, n.OrderNo, true)
+	if errors.Is(err, ErrNotFound) {
+		return PaymentUnknownOrder, s.alert(ctx, "payment_unknown_order", n.OrderNo,
+			fmt.Sprintf("%s transaction %s paid %d fen for an order we do not know", n.Provider, n.TransactionID, n.AmountFen))
+	}
+	if err != nil {
+		return "", err
+	}
+	pay.OrderID = &ord.ID
+	if n.AmountFen != ord.TotalFen {
+		return PaymentAmountMismatch, s.alert(ctx, "payment_amount_mismatch", n.OrderNo,
+			fmt.Sprintf("%s transaction %s paid %d fen, order total is %d fen", n.Provider, n.TransactionID, n.AmountFen, ord.TotalFen))
+	}
+	paid := map[string]any{"paid_at": n.PaidAt.UTC(), "provider": n.Provider, "provider_txn": n.TransactionID}
+	switch Status(ord.Status) {
+	case StatusPendingPayment:
+		for _, it := range ord.Items {
+			ok, err := s.moveStock(ctx, ord.StoreID, it.ProductID, -it.Qty, -it.Qty, "sale", ord.OrderNo)
+			if err != nil {
+				return "", err
+			}
+			if !ok {
+				return "", fmt.Errorf("order %s: reservation of product %d is missing", ord.OrderNo, it.ProductID)
+			}
+		}
+		if err := s.transition(ctx, ord.ID, StatusPendingPayment, StatusPaid, paid); err != nil {
+			return "", err
+		}
+		return PaymentApplied, s.paidEvent(ctx, ord, n)
+	case StatusExpired:
+		ok, err := s.commitUnreserved(ctx, ord)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			if err := s.transition(ctx, ord.ID, StatusExpired, StatusPaid, paid); err != nil {
+				return "", err
+			}
+			return PaymentApplied, s.paidEvent(ctx, ord, n)
+		}
+		return PaymentRefundRequired, s.markForRefund(ctx, ord, StatusExpired, n, "paid after expiry; the stock was gone")
+	case StatusCancelled:
+		return PaymentRefundRequired, s.markForRefund(ctx, ord, StatusCancelled, n, "paid after cancellation")
+	default:
+		// The order was already paid through another transaction: refund this one, keep the order.
+		return PaymentRefundRequired, s.requestRefund(ctx, ord, n, "second payment for an order already paid")
+	}
+}
+
+// commitUnreserved takes an expired order's items straight from available stock, all or nothing.
+func (s *Service) commitUnreserved(ctx context.Context, ord models.Order) (bool, error) {
+	tx := s.db.Conn(ctx)
+	if err := tx.SavePoint("late_commit").Error; err != nil {
+		return false, err
+	}
+	for _, it := range ord.Items {
+		ok, err := s.moveStock(ctx, ord.StoreID, it.ProductID, -it.Qty, 0, "sale", ord.OrderNo)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			return false, tx.RollbackTo("late_commit").Error
+		}
+	}
+	return true, nil
+}
+
+func (s *Service) paidEvent(ctx context.Context, ord models.Order, n PaymentNotification) error {
+	return s.enqueueEvent(ctx, "order.paid", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": n.AmountFen,
+		"provider": n.Provider, "transaction_id": n.TransactionID, "paid_at": n.PaidAt.UTC()})
+}
+
+// markForRefund moves an order to refunding and records the refund owed for the notification's payment.
+func (s *Service) markForRefund(ctx context.Context, ord models.Order, from Status, n PaymentNotification, reason string) error {
+	if err := s.transition(ctx, ord.ID, from, StatusRefunding, map[string]any{"note": reason, "provider": n.Provider, "provider_txn": n.TransactionID, "paid_at": n.PaidAt.UTC()}); err != nil {
+		return err
+	}
+	return s.requestRefund(ctx, ord, n, reason)
+}
+
+// requestRefund records that the money of one payment must go back to the shopper.
+func (s *Service) requestRefund(ctx context.Context, ord models.Order, n PaymentNotification, reason string) error {
+	var count int64
+	if err := s.db.Conn(ctx).Model(&models.Refund{}).Where("order_id = ?", ord.ID).Count(&count).Error; err != nil {
+		return err
+	}
+	now := s.now()
+	r := models.Refund{OrderID: ord.ID, RefundNo: fmt.Sprintf("%sR%d", ord.OrderNo, count+1), Provider: n.Provider, AmountFen: n.AmountFen,
+		Reason: reason, Status: "requested", CreatedAt: now, UpdatedAt: now}
+	if err := s.db.Conn(ctx).Create(&r).Error; err != nil {
+		return err
+	}
+	if err := s.alert(ctx, "refund_required", ord.OrderNo, fmt.Sprintf("%s transaction %s (%d fen): %s", n.Provider, n.TransactionID, n.AmountFen, reason)); err != nil {
+		return err
+	}
+	return s.enqueueEvent(ctx, "refund.requested", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": r.RefundNo,
+		"amount_fen": r.AmountFen, "provider": n.Provider, "transaction_id": n.TransactionID, "reason": reason})
+}
+
+// alert records something an operator must look at, and logs it.
+func (s *Service) alert(ctx context.Context, kind, orderNo, detail string) error {
+	s.log.WarnContext(ctx, "alert", "kind", kind, "order_no", orderNo, "detail", detail)
+	return s.db.Conn(ctx).Create(&models.Alert{Kind: kind, OrderNo: orderNo, Detail: detail, CreatedAt: s.now()}).Error
+}
+
+// PaymentAmount returns the total of an order and the provider reference of its newest open prepay with
+// that provider (empty when none), for tools that re-send a provider's notification.
+func (s *Service) PaymentAmount(ctx context.Context, orderNo, provider string) (int64, string, error) {
+	ord, err := s.loadOrder(ctx, orderNo, false)
+	if err != nil {
+		return 0, "", err
+	}
+	var att models.PaymentAttempt
+	err = s.db.Conn(ctx).Where("order_id = ? AND provider = ?", ord.ID, provider).Order("id DESC").Take(&att).Error
+	if err != nil && !models.IsNotFound(err) {
+		return 0, "", err
+	}
+	return ord.TotalFen, att.PrepayID, nil
+}

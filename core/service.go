@@ -1,0 +1,49 @@
+package core
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/o2ohub/o2ohub/models"
+)
+
+// Options are the business settings core runs with.
+type Options struct {
+	// OrderTTL is how long an unpaid order holds its stock.
+	OrderTTL time.Duration
+	// SessionTTL is how long a shopper session lasts.
+	SessionTTL time.Duration
+	// DeliveryRadiusM is the farthest a delivery may travel from its store, in metres.
+	DeliveryRadiusM float64
+	// PublicURL is the hub's external base URL, used to build provider notify URLs.
+	PublicURL string
+}
+
+// Service runs the order flow on one database. It is safe for concurrent use, and several processes
+// may run it on the same database.
+type Service struct {
+	db       *models.DB
+	opts     Options
+	clock    Clock
+	log      *slog.Logger
+	gateways map[string]PaymentGateway
+}
+
+// New returns a Service; register payment gateways with RegisterGateway before serving.
+func New(db *models.DB, opts Options, clock Clock, log *slog.Logger) *Service {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{db: db, opts: opts, clock: clock, log: log, gateways: map[string]PaymentGateway{}}
+}
+
+// RegisterGateway makes a payment provider available to shoppers under g.Provider().
+func (s *Service) RegisterGateway(g PaymentGateway) { s.gateways[g.Provider()] = g }
+
+// DB returns the database the service runs on.
+func (s *Service) DB() *models.DB { return s.db }
+
+func (s *Service) now() time.Time { return s.clock.Now().UTC() }

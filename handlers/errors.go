@@ -1,0 +1,55 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/o2ohub/o2ohub/core"
+)
+
+// errBody is the JSON error format of every API response that is not a success.
+type errBody struct {
+	Error errDetail `json:"error"`
+}
+
+type errDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+var errorKinds = []struct {
+	kind   error
+	code   string
+	status int
+}{
+	{core.ErrNotFound, "not_found", http.StatusNotFound},
+	{core.ErrInvalidArgument, "invalid_argument", http.StatusBadRequest},
+	{core.ErrOutOfStock, "out_of_stock", http.StatusConflict},
+	{core.ErrConflict, "conflict", http.StatusConflict},
+	{core.ErrUnauthenticated, "unauthenticated", http.StatusUnauthorized},
+	{core.ErrForbidden, "forbidden", http.StatusForbidden},
+	{core.ErrRateLimited, "rate_limited", http.StatusTooManyRequests},
+}
+
+// respondError maps err to its HTTP status and error code. Errors that are not domain errors are logged
+// and answered with a bare 500: no internals reach the client.
+func respondError(c *gin.Context, err error) {
+	for _, k := range errorKinds {
+		if errors.Is(err, k.kind) {
+			var de *core.Error
+			msg := k.kind.Error()
+			if errors.As(err, &de) {
+				msg = de.Msg
+			}
+			abort(c, k.status, k.code, msg)
+			return
+		}
+	}
+	logger(c).ErrorContext(c.Request.Context(), "request failed", "err", err)
+	abort(c, http.StatusInternalServerError, "internal", "internal error")
+}
+
+func abort(c *gin.Context, status int, code, msg string) {
+	c.AbortWithStatusJSON(status, errBody{Error: errDetail{Code: code, Message: msg}})
+}

@@ -1,0 +1,185 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/o2ohub/o2ohub/core"
+)
+
+// MaxJSONBody is the largest JSON request body accepted.
+const MaxJSONBody = 1 << 20
+
+type ctxKey int
+
+const (
+	loggerKey ctxKey = iota
+	memberKey
+)
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// requestLog gives every request an id (the caller's X-Request-Id when it is sane) and a logger that
+// carries it, and logs the request when it ends.
+func requestLog(base *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			b := make([]byte, 8)
+			rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		c.Header("X-Request-Id", id)
+		l := base.With("request_id", id)
+		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), loggerKey, l))
+		start := time.Now()
+		c.Next()
+		l.InfoContext(c.Request.Context(), "request", "method", c.Request.Method, "path", c.FullPath(),
+			"status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds())
+	}
+}
+
+func logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Request.Context().Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+// recoverJSON turns a panic into a logged 500 without a stack trace in the response.
+func recoverJSON() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				logger(c).ErrorContext(c.Request.Context(), "panic", "panic", fmt.Sprint(r))
+				abort(c, http.StatusInternalServerError, "internal", "internal error")
+			}
+		}()
+		c.Next()
+	}
+}
+
+func bearer(c *gin.Context) string {
+	h := c.GetHeader("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// adminAuth admits requests that carry the admin bearer token; with no token configured the admin API
+// is off.
+func adminAuth(token string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if token == "" {
+			abort(c, http.StatusForbidden, "forbidden", "the admin API is disabled: set O2OHUB_ADMIN_TOKEN")
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(bearer(c)), []byte(token)) != 1 {
+			c.Header("WWW-Authenticate", `Bearer realm="o2ohub-admin"`)
+			abort(c, http.StatusUnauthorized, "unauthenticated", "admin bearer token required")
+			return
+		}
+		c.Next()
+	}
+}
+
+// memberAuth admits requests that carry a valid shopper session token.
+func memberAuth(svc *core.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, err := svc.Authenticate(c.Request.Context(), bearer(c))
+		if err != nil {
+			c.Header("WWW-Authenticate", `Bearer realm="o2ohub"`)
+			respondError(c, err)
+			return
+		}
+		c.Set("member", id)
+		c.Next()
+	}
+}
+
+func memberID(c *gin.Context) int64 { return c.GetInt64("member") }
+
+// readBody reads a request body of at most limit bytes.
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		abort(c, http.StatusRequestEntityTooLarge, "invalid_argument", fmt.Sprintf("request body is larger than %d bytes", limit))
+		return nil, err
+	}
+	if err != nil {
+		abort(c, http.StatusBadRequest, "invalid_argument", "could not read the request body")
+	}
+	return b, err
+}
+
+// bindJSON decodes a JSON request body into v, answering the client itself when it cannot.
+func bindJSON(c *gin.Context, v any) bool {
+	b, err := readBody(c, MaxJSONBody)
+	if err != nil {
+		return false
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		msg := "request body is not valid JSON"
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			msg = fmt.Sprintf("field %q must be %s", te.Field, te.Type)
+		}
+		abort(c, http.StatusBadRequest, "invalid_argument", msg)
+		return false
+	}
+	return true
+}
+
+// rateLimit allows each client address perSecond requests a second with bursts of burst.
+func rateLimit(perSecond float64, burst int) gin.HandlerFunc {
+	type bucket struct {
+		tokens float64
+		last   time.Time
+	}
+	var mu sync.Mutex
+	buckets := map[string]*bucket{}
+	return func(c *gin.Context) {
+		ip := c.ClientIP()
+		now := time.Now()
+		mu.Lock()
+		if len(buckets) > 100000 {
+			buckets = map[string]*bucket{} // bound memory under a flood of addresses
+		}
+		b, ok := buckets[ip]
+		if !ok {
+			b = &bucket{tokens: float64(burst), last: now}
+			buckets[ip] = b
+		}
+		b.tokens = min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*perSecond)
+		b.last = now
+		allowed := b.tokens >= 1
+		if allowed {
+			b.tokens--
+		}
+		mu.Unlock()
+		if !allowed {
+			c.Header("Retry-After", "1")
+			abort(c, http.StatusTooManyRequests, "rate_limited", "too many requests; slow down")
+			return
+		}
+		c.Next()
+	}
+}

@@ -1,0 +1,317 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/integrations/sandbox"
+	"github.com/o2ohub/o2ohub/models"
+)
+
+// Deps is what the HTTP layer needs.
+type Deps struct {
+	Service       *core.Service
+	DB            *models.DB
+	Log           *slog.Logger
+	Clock         core.Clock
+	AdminToken    string
+	Sandbox       bool
+	SandboxSecret string
+}
+
+// MaxImportBody is the largest CSV accepted by the import endpoint.
+const MaxImportBody = 10 << 20
+
+// New returns the gin engine serving the whole HTTP API.
+func New(d Deps) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	if d.Clock == nil {
+		d.Clock = core.SystemClock{}
+	}
+	h := &api{Deps: d}
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.Use(recoverJSON(), requestLog(d.Log))
+	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not_found", "no such endpoint") })
+	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "invalid_argument", "method not allowed") })
+	r.HandleMethodNotAllowed = true
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", h.ready)
+	r.GET("/api/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openapiJSON) })
+
+	v1 := r.Group("/api/v1")
+	v1.GET("/stores", h.stores)
+	v1.GET("/stores/:code/products", h.storeProducts)
+
+	auth := v1.Group("/auth", rateLimit(5, 20))
+	auth.POST("/sandbox", h.sandboxOnly, h.sandboxLogin)
+
+	me := v1.Group("", memberAuth(d.Service))
+	me.GET("/me", h.me)
+	me.POST("/me/phone/sandbox", h.sandboxOnly, h.sandboxPhone)
+	me.POST("/orders", h.createOrder)
+	me.GET("/orders", h.orders)
+	me.GET("/orders/:no", h.order)
+	me.POST("/orders/:no/cancel", h.cancelOrder)
+	me.POST("/orders/:no/pay", h.pay)
+
+	admin := v1.Group("/admin", adminAuth(d.AdminToken))
+	admin.PUT("/stores/:code", h.putStore)
+	admin.PUT("/products/:sku", h.putProduct)
+	admin.PUT("/stores/:code/stock/:sku", h.putStock)
+	admin.POST("/import", h.importCSV)
+
+	r.POST("/webhooks/sandbox", h.sandboxOnly, h.sandboxWebhook)
+	return r
+}
+
+type api struct {
+	Deps
+}
+
+func (h *api) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.DB.Ping(ctx); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "database unreachable"})
+		return
+	}
+	v, err := h.DB.AppliedVersion(ctx)
+	if err != nil || v < models.SchemaVersion() {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "migrations not applied"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "schema_version": v})
+}
+
+func (h *api) sandboxOnly(c *gin.Context) {
+	if !h.Sandbox {
+		abort(c, http.StatusForbidden, "forbidden", "the sandbox is disabled (O2OHUB_SANDBOX=false)")
+	}
+}
+
+func optFloat(c *gin.Context, name string) (*float64, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return nil, nil
+	}
+	f, err := strconv.ParseFloat(raw, 64)
+	if err != nil {
+		return nil, errors.New(name + " must be a number")
+	}
+	return &f, nil
+}
+
+func (h *api) stores(c *gin.Context) {
+	lat, err1 := optFloat(c, "lat")
+	lng, err2 := optFloat(c, "lng")
+	if err := errors.Join(err1, err2); err != nil {
+		abort(c, http.StatusBadRequest, "invalid_argument", err.Error())
+		return
+	}
+	out, err := h.Service.Stores(c.Request.Context(), lat, lng)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) storeProducts(c *gin.Context) {
+	out, err := h.Service.StoreProducts(c.Request.Context(), c.Param("code"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) sandboxLogin(c *gin.Context) {
+	var in struct {
+		User string `json:"user"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	out, err := h.Service.SignIn(c.Request.Context(), sandbox.Provider, in.User, in.User)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) me(c *gin.Context) {
+	out, err := h.Service.Member(c.Request.Context(), memberID(c))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) sandboxPhone(c *gin.Context) {
+	var in struct {
+		Phone string `json:"phone"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	out, err := h.Service.BindPhone(c.Request.Context(), memberID(c), in.Phone)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) createOrder(c *gin.Context) {
+	var in core.OrderInput
+	if !bindJSON(c, &in) {
+		return
+	}
+	out, err := h.Service.CreateOrder(c.Request.Context(), memberID(c), in)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, out)
+}
+
+func (h *api) orders(c *gin.Context) {
+	out, err := h.Service.Orders(c.Request.Context(), memberID(c))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) order(c *gin.Context) {
+	out, err := h.Service.Order(c.Request.Context(), memberID(c), c.Param("no"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) cancelOrder(c *gin.Context) {
+	out, err := h.Service.CancelOrder(c.Request.Context(), memberID(c), c.Param("no"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) pay(c *gin.Context) {
+	var in struct {
+		Provider string `json:"provider"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	out, err := h.Service.StartPayment(c.Request.Context(), memberID(c), c.Param("no"), in.Provider)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) putStore(c *gin.Context) {
+	var in core.StoreInput
+	if !bindJSON(c, &in) {
+		return
+	}
+	in.Code = c.Param("code")
+	out, err := h.Service.PutStore(c.Request.Context(), in)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) putProduct(c *gin.Context) {
+	var in core.ProductInput
+	if !bindJSON(c, &in) {
+		return
+	}
+	in.SKU = c.Param("sku")
+	out, err := h.Service.PutProduct(c.Request.Context(), in)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) putStock(c *gin.Context) {
+	var in struct {
+		OnHand *int64 `json:"on_hand"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	if in.OnHand == nil {
+		abort(c, http.StatusBadRequest, "invalid_argument", "on_hand is required")
+		return
+	}
+	out, err := h.Service.SetStock(c.Request.Context(), c.Param("code"), c.Param("sku"), *in.OnHand, "admin_set")
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) importCSV(c *gin.Context) {
+	b, err := readBody(c, MaxImportBody)
+	if err != nil {
+		return
+	}
+	out, err := h.Service.ImportCSV(c.Request.Context(), b)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	status := http.StatusOK
+	if out.Failed > 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	c.JSON(status, out)
+}
+
+// sandboxWebhook receives the sandbox provider's payment notifications: raw body first, signature and
+// timestamp checked over it, then the one core path every provider's notification takes.
+func (h *api) sandboxWebhook(c *gin.Context) {
+	body, err := readBody(c, 64<<10)
+	if err != nil {
+		return
+	}
+	n, err := sandbox.Verify([]byte(h.SandboxSecret), c.Request.Header, body, h.Clock.Now())
+	switch {
+	case errors.Is(err, sandbox.ErrMalformed):
+		abort(c, http.StatusBadRequest, "invalid_argument", err.Error())
+		return
+	case err != nil:
+		logger(c).WarnContext(c.Request.Context(), "sandbox notification rejected", "err", err)
+		abort(c, http.StatusUnauthorized, "unauthenticated", err.Error())
+		return
+	}
+	res, err := h.Service.ApplyPayment(c.Request.Context(), n)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"result": res})
+}

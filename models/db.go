@@ -1,0 +1,147 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+)
+
+// DB is an open database with the dialect it speaks.
+type DB struct {
+	gorm     *gorm.DB
+	postgres bool
+}
+
+// Open connects to dsn (sqlite:PATH or a postgres:// URL). SQLite runs in WAL mode with a busy timeout
+// and immediate transactions, so writers queue instead of failing.
+func Open(dsn string) (*DB, error) {
+	cfg := &gorm.Config{Logger: logger.Discard, TranslateError: true, NowFunc: func() time.Time { return time.Now().UTC() }}
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, errors.New("sqlite DSN has no path")
+		}
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		full := path + sep + "_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		g, err := gorm.Open(sqlite.Open(full), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		sqlDB, err := g.DB()
+		if err != nil {
+			return nil, err
+		}
+		sqlDB.SetMaxOpenConns(4)
+		sqlDB.SetMaxIdleConns(4)
+		if err := sqlDB.Ping(); err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		return &DB{gorm: g}, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		g, err := gorm.Open(postgres.Open(dsn), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		sqlDB, err := g.DB()
+		if err != nil {
+			return nil, err
+		}
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(20)
+		return &DB{gorm: g, postgres: true}, nil
+	}
+	return nil, errors.New("database DSN must be sqlite:PATH or a postgres:// URL")
+}
+
+// Close closes the connection pool.
+func (d *DB) Close() error {
+	sqlDB, err := d.gorm.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Postgres reports whether the database is PostgreSQL.
+func (d *DB) Postgres() bool { return d.postgres }
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	sqlDB, err := d.gorm.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+type txKey struct{}
+
+// Conn returns the transaction carried by ctx, or the pool when there is none, bound to ctx.
+func (d *DB) Conn(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx
+	}
+	return d.gorm.WithContext(ctx)
+}
+
+// Tx runs fn in a transaction carried by the context it is given. A nested call reuses the outer
+// transaction. Transient lock conflicts (SQLite busy, PostgreSQL deadlock or serialization failure) are
+// retried a few times before the error is returned.
+func (d *DB) Tx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return fn(ctx)
+	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = d.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			return fn(context.WithValue(ctx, txKey{}, tx))
+		})
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return err
+}
+
+func transient(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked") ||
+		strings.Contains(s, "40P01") || strings.Contains(s, "40001")
+}
+
+// ForUpdateSkipLocked returns the locking clause that lets several workers take disjoint rows on
+// PostgreSQL; on SQLite, where a write transaction already excludes the others, it is a no-op.
+func ForUpdateSkipLocked() clause.Locking {
+	return clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}
+}
+
+// ForUpdate returns the row-locking clause (a no-op on SQLite).
+func ForUpdate() clause.Locking { return clause.Locking{Strength: "UPDATE"} }
+
+// IsDuplicate reports whether err is a unique-constraint violation.
+func IsDuplicate(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "23505")
+}
+
+// IsNotFound reports whether err says a row does not exist.
+func IsNotFound(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }

@@ -1,0 +1,177 @@
+package models
+
+import "time"
+
+// Store is a physical shop that sells and fulfils orders.
+type Store struct {
+	ID        int64
+	Code      string
+	Name      string
+	Address   string
+	Lat       float64
+	Lng       float64
+	Status    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Product is a sellable item, identified by its SKU, with one price across stores.
+type Product struct {
+	ID        int64
+	SKU       string `gorm:"column:sku"`
+	Name      string
+	PriceFen  int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Stock is what one store holds of one product: OnHand units, Reserved of them by unpaid orders.
+// The database enforces 0 <= Reserved <= OnHand.
+type Stock struct {
+	ID        int64
+	StoreID   int64
+	ProductID int64
+	OnHand    int64
+	Reserved  int64
+	UpdatedAt time.Time
+}
+
+// StockMovement records one change to a stock row and why.
+type StockMovement struct {
+	ID            int64
+	StoreID       int64
+	ProductID     int64
+	DeltaOnHand   int64
+	DeltaReserved int64
+	Kind          string
+	OrderNo       string
+	CreatedAt     time.Time
+}
+
+// Member is one person, whatever channels they use.
+type Member struct {
+	ID          int64
+	Phone       *string
+	DisplayName string
+	MergedInto  *int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Identity is one account of a member on one channel (sandbox user, WeChat openid, Alipay user id …).
+type Identity struct {
+	ID        int64
+	Provider  string
+	Subject   string
+	MemberID  int64
+	CreatedAt time.Time
+}
+
+// MemberMerge records that one member was folded into another.
+type MemberMerge struct {
+	ID        int64
+	FromID    int64
+	IntoID    int64
+	Reason    string
+	CreatedAt time.Time
+}
+
+// Session is a shopper's bearer session; only the SHA-256 of the token is stored.
+type Session struct {
+	ID        int64
+	TokenHash string
+	MemberID  int64
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// Order is one shopper order at one store.
+type Order struct {
+	ID          int64
+	OrderNo     string
+	MemberID    int64
+	StoreID     int64
+	Fulfillment string
+	Status      string
+	TotalFen    int64
+	AddressText string
+	AddressLat  *float64
+	AddressLng  *float64
+	ExpiresAt   time.Time
+	PaidAt      *time.Time
+	Provider    string
+	ProviderTxn string
+	Note        string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Items       []OrderItem `gorm:"foreignKey:OrderID"`
+}
+
+// OrderItem is one line of an order, with the price captured when it was placed.
+type OrderItem struct {
+	ID        int64
+	OrderID   int64
+	ProductID int64
+	SKU       string `gorm:"column:sku"`
+	Name      string
+	PriceFen  int64
+	Qty       int64
+}
+
+// PaymentAttempt is one prepay request to a provider for an order.
+type PaymentAttempt struct {
+	ID        int64
+	OrderID   int64
+	Provider  string
+	PrepayID  string
+	AmountFen int64
+	Params    string
+	Status    string
+	CreatedAt time.Time
+}
+
+// Payment is one verified payment notification, applied at most once per provider transaction.
+type Payment struct {
+	ID          int64
+	Provider    string
+	ProviderTxn string
+	OrderNo     string
+	OrderID     *int64
+	AmountFen   int64
+	Result      string
+	PaidAt      time.Time
+	CreatedAt   time.Time
+}
+
+// Refund is money owed back to a shopper for an order.
+type Refund struct {
+	ID        int64
+	OrderID   int64
+	RefundNo  string
+	Provider  string
+	AmountFen int64
+	Reason    string
+	Status    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Event is an outgoing event for core systems, written in the transaction that caused it.
+type Event struct {
+	ID          int64
+	Topic       string
+	Key         string
+	Payload     string
+	Attempts    int
+	DeliveredAt *time.Time
+	CreatedAt   time.Time
+}
+
+// Alert is something an operator must look at: an amount mismatch, money for an unknown order.
+type Alert struct {
+	ID        int64
+	Kind      string
+	OrderNo   string
+	Detail    string
+	CreatedAt time.Time
+}

@@ -1,0 +1,214 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// migration is one versioned schema change, written once per dialect through the placeholders
+// {{id}} (auto-increment primary key), {{time}} (timestamp) and {{float}}.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// SchemaVersion is the version the code expects the schema to be at.
+func SchemaVersion() int { return migrations[len(migrations)-1].version }
+
+func (d *DB) dialectSQL(s string) string {
+	r := strings.NewReplacer("{{id}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{time}}", "DATETIME", "{{float}}", "REAL")
+	if d.postgres {
+		r = strings.NewReplacer("{{id}}", "BIGSERIAL PRIMARY KEY", "{{time}}", "TIMESTAMPTZ", "{{float}}", "DOUBLE PRECISION")
+	}
+	return r.Replace(s)
+}
+
+// Migrate brings the schema to SchemaVersion. It is safe when several replicas start at once: on
+// PostgreSQL an advisory lock serialises them, on SQLite the immediate write transaction does.
+func (d *DB) Migrate(ctx context.Context) error {
+	return d.Tx(ctx, func(ctx context.Context) error {
+		tx := d.Conn(ctx)
+		if d.postgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(7244520291)").Error; err != nil {
+				return fmt.Errorf("migration lock: %w", err)
+			}
+		}
+		if err := tx.Exec(d.dialectSQL(`CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at {{time}} NOT NULL)`)).Error; err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var current int
+		if err := tx.Raw("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current).Error; err != nil {
+			return err
+		}
+		for _, m := range migrations {
+			if m.version <= current {
+				continue
+			}
+			for _, stmt := range strings.Split(d.dialectSQL(m.sql), ";\n") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if err := tx.Exec(stmt).Error; err != nil {
+					return fmt.Errorf("migration %d %s: %w", m.version, m.name, err)
+				}
+			}
+			if err := tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.version, m.name, time.Now().UTC()).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// AppliedVersion returns the newest migration applied, 0 when none.
+func (d *DB) AppliedVersion(ctx context.Context) (int, error) {
+	var v int
+	err := d.Conn(ctx).Raw("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v).Error
+	return v, err
+}
+
+var migrations = []migration{{version: 1, name: "core order flow", sql: `
+CREATE TABLE stores (
+	id {{id}},
+	code TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	address TEXT NOT NULL DEFAULT '',
+	lat {{float}} NOT NULL,
+	lng {{float}} NOT NULL,
+	status TEXT NOT NULL CHECK (status IN ('open','closed')),
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE TABLE products (
+	id {{id}},
+	sku TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	price_fen BIGINT NOT NULL CHECK (price_fen > 0),
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE TABLE stocks (
+	id {{id}},
+	store_id BIGINT NOT NULL REFERENCES stores(id),
+	product_id BIGINT NOT NULL REFERENCES products(id),
+	on_hand BIGINT NOT NULL DEFAULT 0,
+	reserved BIGINT NOT NULL DEFAULT 0,
+	updated_at {{time}} NOT NULL,
+	UNIQUE (store_id, product_id),
+	CHECK (reserved >= 0 AND reserved <= on_hand));
+CREATE TABLE stock_movements (
+	id {{id}},
+	store_id BIGINT NOT NULL,
+	product_id BIGINT NOT NULL,
+	delta_on_hand BIGINT NOT NULL,
+	delta_reserved BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	order_no TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL);
+CREATE INDEX stock_movements_store_product ON stock_movements (store_id, product_id);
+CREATE TABLE members (
+	id {{id}},
+	phone TEXT UNIQUE,
+	display_name TEXT NOT NULL DEFAULT '',
+	merged_into BIGINT REFERENCES members(id),
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE TABLE identities (
+	id {{id}},
+	provider TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	created_at {{time}} NOT NULL,
+	UNIQUE (provider, subject));
+CREATE INDEX identities_member ON identities (member_id);
+CREATE TABLE member_merges (
+	id {{id}},
+	from_id BIGINT NOT NULL,
+	into_id BIGINT NOT NULL,
+	reason TEXT NOT NULL,
+	created_at {{time}} NOT NULL);
+CREATE TABLE sessions (
+	id {{id}},
+	token_hash TEXT NOT NULL UNIQUE,
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	expires_at {{time}} NOT NULL,
+	created_at {{time}} NOT NULL);
+CREATE INDEX sessions_member ON sessions (member_id);
+CREATE TABLE orders (
+	id {{id}},
+	order_no TEXT NOT NULL UNIQUE,
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	store_id BIGINT NOT NULL REFERENCES stores(id),
+	fulfillment TEXT NOT NULL CHECK (fulfillment IN ('pickup','delivery')),
+	status TEXT NOT NULL,
+	total_fen BIGINT NOT NULL CHECK (total_fen > 0),
+	address_text TEXT NOT NULL DEFAULT '',
+	address_lat {{float}},
+	address_lng {{float}},
+	expires_at {{time}} NOT NULL,
+	paid_at {{time}},
+	provider TEXT NOT NULL DEFAULT '',
+	provider_txn TEXT NOT NULL DEFAULT '',
+	note TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE INDEX orders_member ON orders (member_id);
+CREATE INDEX orders_status_expires ON orders (status, expires_at);
+CREATE TABLE order_items (
+	id {{id}},
+	order_id BIGINT NOT NULL REFERENCES orders(id),
+	product_id BIGINT NOT NULL REFERENCES products(id),
+	sku TEXT NOT NULL,
+	name TEXT NOT NULL,
+	price_fen BIGINT NOT NULL,
+	qty BIGINT NOT NULL CHECK (qty > 0));
+CREATE INDEX order_items_order ON order_items (order_id);
+CREATE TABLE payment_attempts (
+	id {{id}},
+	order_id BIGINT NOT NULL REFERENCES orders(id),
+	provider TEXT NOT NULL,
+	prepay_id TEXT NOT NULL,
+	amount_fen BIGINT NOT NULL,
+	params TEXT NOT NULL,
+	status TEXT NOT NULL,
+	created_at {{time}} NOT NULL);
+CREATE INDEX payment_attempts_order ON payment_attempts (order_id);
+CREATE TABLE payments (
+	id {{id}},
+	provider TEXT NOT NULL,
+	provider_txn TEXT NOT NULL,
+	order_no TEXT NOT NULL,
+	order_id BIGINT,
+	amount_fen BIGINT NOT NULL,
+	result TEXT NOT NULL,
+	paid_at {{time}} NOT NULL,
+	created_at {{time}} NOT NULL,
+	UNIQUE (provider, provider_txn));
+CREATE TABLE refunds (
+	id {{id}},
+	order_id BIGINT NOT NULL REFERENCES orders(id),
+	refund_no TEXT NOT NULL UNIQUE,
+	provider TEXT NOT NULL,
+	amount_fen BIGINT NOT NULL CHECK (amount_fen > 0),
+	reason TEXT NOT NULL,
+	status TEXT NOT NULL,
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE TABLE events (
+	id {{id}},
+	topic TEXT NOT NULL,
+	key TEXT NOT NULL,
+	payload TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	delivered_at {{time}},
+	created_at {{time}} NOT NULL);
+CREATE TABLE alerts (
+	id {{id}},
+	kind TEXT NOT NULL,
+	order_no TEXT NOT NULL DEFAULT '',
+	detail TEXT NOT NULL,
+	created_at {{time}} NOT NULL)
+`}}
