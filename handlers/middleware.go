@@ -26,9 +26,27 @@ const MaxJSONBody = 1 << 20
 type ctxKey int
 
 const (
-	loggerKey ctxKey = iota
-	memberKey
+	requestIDKey ctxKey = iota
 )
+
+// ContextLogHandler wraps a slog handler so that every record logged with a request's context carries
+// that request's id, including the lines core logs.
+func ContextLogHandler(h slog.Handler) slog.Handler { return ctxHandler{h} }
+
+type ctxHandler struct{ slog.Handler }
+
+func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id, ok := ctx.Value(requestIDKey).(string); ok {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h ctxHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return ctxHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h ctxHandler) WithGroup(name string) slog.Handler { return ctxHandler{h.Handler.WithGroup(name)} }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
@@ -43,17 +61,18 @@ func requestLog(base *slog.Logger) gin.HandlerFunc {
 			id = hex.EncodeToString(b)
 		}
 		c.Header("X-Request-Id", id)
-		l := base.With("request_id", id)
-		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), loggerKey, l))
+		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey, id))
+		c.Set("log", base)
 		start := time.Now()
 		c.Next()
-		l.InfoContext(c.Request.Context(), "request", "method", c.Request.Method, "path", c.FullPath(),
+		base.InfoContext(c.Request.Context(), "request", "method", c.Request.Method, "path", c.FullPath(),
 			"status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds())
 	}
 }
 
+// logger returns the request's logger; lines logged with the request's context carry its id.
 func logger(c *gin.Context) *slog.Logger {
-	if l, ok := c.Request.Context().Value(loggerKey).(*slog.Logger); ok {
+	if l, ok := c.Value("log").(*slog.Logger); ok {
 		return l
 	}
 	return slog.Default()

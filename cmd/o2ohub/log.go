@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/handlers"
 )
 
 // newLogger returns a JSON logger that masks phone numbers and drops secrets by attribute name, as a
@@ -13,7 +14,7 @@ import (
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var lv slog.Level
 	lv.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv, ReplaceAttr: redact}))
+	return slog.New(handlers.ContextLogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv, ReplaceAttr: redact})))
 }
 
 func redact(_ []string, a slog.Attr) slog.Attr {
