@@ -1,0 +1,458 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/models"
+	"github.com/o2ohub/o2ohub/models/dbtest"
+)
+
+// clock is a movable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type fixture struct {
+	svc   *core.Service
+	db    *models.DB
+	clock *clock
+	ctx   context.Context
+}
+
+func setup(t testing.TB, db *models.DB) *fixture {
+	t.Helper()
+	f := &fixture{db: db, clock: &clock{t: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}, ctx: context.Background()}
+	f.svc = core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1"},
+		f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	must(f.svc.PutStore(f.ctx, core.StoreInput{Code: "S01", Name: "人民广场店", Lat: 31.2354, Lng: 121.4757}))
+	must(f.svc.PutProduct(f.ctx, core.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
+	must(f.svc.PutProduct(f.ctx, core.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
+	return f
+}
+
+// must returns v, failing the test (by panicking, which the testing package reports with the stack)
+// when err is set. It is only called from a test's own goroutine.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func (f *fixture) member(t testing.TB, name string) int64 {
+	return must(f.svc.SignIn(f.ctx, "sandbox", name, name)).Member.ID
+}
+
+func (f *fixture) stock(t testing.TB, sku string) core.StockView {
+	return must(f.svc.Stock(f.ctx, "S01", sku))
+}
+
+func (f *fixture) order(t testing.TB, member int64, sku string, qty int64) core.OrderView {
+	return must(f.svc.CreateOrder(f.ctx, member, core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: sku, Qty: qty}}}))
+}
+
+func (f *fixture) pay(t testing.TB, o core.OrderView, txn string, amount int64) core.PaymentResult {
+	return must(f.svc.ApplyPayment(f.ctx, core.PaymentNotification{Provider: "sandbox", OrderNo: o.OrderNo, TransactionID: txn, AmountFen: amount, PaidAt: f.clock.Now()}))
+}
+
+func (f *fixture) count(t testing.TB, table, where string, args ...any) int64 {
+	var n int64
+	if err := f.db.Conn(f.ctx).Table(table).Where(where, args...).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestConcurrentShoppersNeverOversell(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		members := make([]int64, 200)
+		for i := range members {
+			members[i] = f.member(t, fmt.Sprintf("u%d", i))
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok, short := 0, 0
+		var other []error
+		for _, m := range members {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := f.svc.CreateOrder(f.ctx, m, core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					ok++
+				case errors.Is(err, core.ErrOutOfStock):
+					short++
+				default:
+					other = append(other, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(other) > 0 {
+			t.Fatalf("unexpected errors: %v", other[:min(3, len(other))])
+		}
+		if ok != 10 || short != 190 {
+			t.Fatalf("orders placed = %d, out of stock = %d; want 10 and 190", ok, short)
+		}
+		st := f.stock(t, "MILK")
+		if st.OnHand != 10 || st.Reserved != 10 || st.Available != 0 {
+			t.Fatalf("stock = %+v, want on hand 10, reserved 10", st)
+		}
+		if n := f.count(t, "orders", "status = ?", "pending_payment"); n != 10 {
+			t.Fatalf("%d pending orders in the database, want 10", n)
+		}
+	})
+}
+
+func TestConcurrentDuplicateNotificationsApplyOnce(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		o := f.order(t, f.member(t, "alice"), "MILK", 2)
+		results := make(chan core.PaymentResult, 50)
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := f.svc.ApplyPayment(f.ctx, core.PaymentNotification{Provider: "sandbox", OrderNo: o.OrderNo, TransactionID: "T1", AmountFen: o.TotalFen, PaidAt: f.clock.Now()})
+				if err != nil {
+					t.Error(err)
+				}
+				results <- r
+			}()
+		}
+		wg.Wait()
+		close(results)
+		counts := map[core.PaymentResult]int{}
+		for r := range results {
+			counts[r]++
+		}
+		if counts[core.PaymentApplied] != 1 || counts[core.PaymentDuplicate] != 49 {
+			t.Fatalf("results = %v, want 1 applied and 49 duplicates", counts)
+		}
+		if st := f.stock(t, "MILK"); st.OnHand != 3 || st.Reserved != 0 {
+			t.Fatalf("stock = %+v, want on hand 3, reserved 0 (committed once)", st)
+		}
+		if n := f.count(t, "stock_movements", "kind = ?", "sale"); n != 1 {
+			t.Fatalf("%d sale movements, want 1", n)
+		}
+		if n := f.count(t, "events", "topic = ?", "order.paid"); n != 1 {
+			t.Fatalf("%d order.paid events, want 1", n)
+		}
+	})
+}
+
+func TestPaymentOutcomes(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 3, "test"))
+		alice := f.member(t, "alice")
+
+		// A wrong amount is recorded and alerted; the order stays unpaid and its stock reserved.
+		o := f.order(t, alice, "MILK", 1)
+		if r := f.pay(t, o, "T-wrong", o.TotalFen-1); r != core.PaymentAmountMismatch {
+			t.Fatalf("wrong amount: %s", r)
+		}
+		if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusPendingPayment {
+			t.Fatalf("after a wrong amount the order is %s", got.Status)
+		}
+		if n := f.count(t, "alerts", "kind = ? AND order_no = ?", "payment_amount_mismatch", o.OrderNo); n != 1 {
+			t.Fatalf("%d mismatch alerts, want 1", n)
+		}
+		// The right amount then pays it.
+		if r := f.pay(t, o, "T1", o.TotalFen); r != core.PaymentApplied {
+			t.Fatalf("right amount: %s", r)
+		}
+		// A second transaction for a paid order is money to give back; the order stays paid.
+		if r := f.pay(t, o, "T2", o.TotalFen); r != core.PaymentRefundRequired {
+			t.Fatalf("second payment: %s", r)
+		}
+		if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusPaid {
+			t.Fatalf("after a second payment the order is %s", got.Status)
+		}
+		if n := f.count(t, "refunds", "status = ? AND amount_fen = ?", "requested", o.TotalFen); n != 1 {
+			t.Fatalf("%d refunds requested, want 1", n)
+		}
+		// A payment for an order we never made is recorded, not applied.
+		ghost := core.OrderView{OrderNo: "20990101000000000000"}
+		if r := f.pay(t, ghost, "T3", 100); r != core.PaymentUnknownOrder {
+			t.Fatalf("unknown order: %s", r)
+		}
+		if n := f.count(t, "payments", "result = ?", "unknown_order"); n != 1 {
+			t.Fatalf("unknown-order payment not recorded")
+		}
+		// A payment after the shopper cancelled is refunded.
+		c := f.order(t, alice, "MILK", 1)
+		must(f.svc.CancelOrder(f.ctx, alice, c.OrderNo))
+		if r := f.pay(t, c, "T4", c.TotalFen); r != core.PaymentRefundRequired {
+			t.Fatalf("after cancel: %s", r)
+		}
+		if got := must(f.svc.Order(f.ctx, alice, c.OrderNo)); got.Status != core.StatusRefunding {
+			t.Fatalf("paid after cancel: order is %s, want refunding", got.Status)
+		}
+		if st := f.stock(t, "MILK"); st.OnHand != 2 || st.Reserved != 0 {
+			t.Fatalf("stock = %+v, want on hand 2 (one sold), nothing reserved", st)
+		}
+		// Bad notifications are refused before anything is written.
+		if _, err := f.svc.ApplyPayment(f.ctx, core.PaymentNotification{Provider: "sandbox", OrderNo: o.OrderNo, TransactionID: "T5", AmountFen: 0}); !errors.Is(err, core.ErrInvalidArgument) {
+			t.Fatalf("zero amount: %v", err)
+		}
+	})
+}
+
+func TestExpiryReleasesStockAndLatePayments(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 2, "test"))
+		alice, bob := f.member(t, "alice"), f.member(t, "bob")
+		a := f.order(t, alice, "MILK", 2)
+		if n := must(f.svc.ExpireDue(f.ctx, 100)); n != 0 {
+			t.Fatalf("expired %d orders before their deadline", n)
+		}
+		f.clock.Advance(16 * time.Minute)
+		if _, err := f.svc.StartPayment(f.ctx, alice, a.OrderNo, "sandbox"); !errors.Is(err, core.ErrInvalidArgument) && !errors.Is(err, core.ErrConflict) {
+			t.Fatalf("paying an order past its deadline: %v", err)
+		}
+		if n := must(f.svc.ExpireDue(f.ctx, 100)); n != 1 {
+			t.Fatalf("expired %d orders, want 1", n)
+		}
+		if st := f.stock(t, "MILK"); st.Reserved != 0 || st.Available != 2 {
+			t.Fatalf("after expiry stock = %+v, want all available", st)
+		}
+		// The payment arrives late but the stock is still there: the order is honoured.
+		if r := f.pay(t, a, "T-late", a.TotalFen); r != core.PaymentApplied {
+			t.Fatalf("late payment with stock: %s", r)
+		}
+		if st := f.stock(t, "MILK"); st.OnHand != 0 || st.Reserved != 0 {
+			t.Fatalf("after late payment stock = %+v, want none left", st)
+		}
+		// Now one that expires, loses its stock to someone else, and is paid late: refund.
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 1, "test"))
+		b := f.order(t, bob, "MILK", 1)
+		f.clock.Advance(16 * time.Minute)
+		must(f.svc.ExpireDue(f.ctx, 100))
+		f.order(t, alice, "MILK", 1)
+		if r := f.pay(t, b, "T-gone", b.TotalFen); r != core.PaymentRefundRequired {
+			t.Fatalf("late payment without stock: %s", r)
+		}
+		got := must(f.svc.Order(f.ctx, bob, b.OrderNo))
+		if got.Status != core.StatusRefunding || got.Note == "" {
+			t.Fatalf("late payment without stock: order %s (%q), want refunding with a reason", got.Status, got.Note)
+		}
+		if st := f.stock(t, "MILK"); st.OnHand != 1 || st.Reserved != 1 {
+			t.Fatalf("stock = %+v, want alice's reservation untouched", st)
+		}
+	})
+}
+
+func TestTwoExpiryWorkersExpireEachOrderOnce(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 500, "test"))
+		m := f.member(t, "alice")
+		for range 120 {
+			f.order(t, m, "MILK", 2)
+		}
+		f.clock.Advance(time.Hour)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					n, err := f.svc.ExpireDue(f.ctx, 7)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					total += n
+					mu.Unlock()
+					if n == 0 {
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if total != 120 {
+			t.Fatalf("workers expired %d orders, want exactly 120", total)
+		}
+		if st := f.stock(t, "MILK"); st.Reserved != 0 || st.OnHand != 500 {
+			t.Fatalf("stock = %+v, want everything released once", st)
+		}
+		if n := f.count(t, "stock_movements", "kind = ?", "expire"); n != 120 {
+			t.Fatalf("%d release movements, want 120", n)
+		}
+	})
+}
+
+func TestPhoneBindingMergesMembers(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		alice := f.member(t, "alice")
+		must(f.svc.BindPhone(f.ctx, alice, "+86 138-0000-0000"))
+		// The same person signs in on another channel, orders, then proves the same phone.
+		other := must(f.svc.SignIn(f.ctx, "alipay", "2088000000000001", "alice on alipay"))
+		o := f.order(t, other.Member.ID, "MILK", 1)
+		merged := must(f.svc.BindPhone(f.ctx, other.Member.ID, "13800000000"))
+		if merged.ID != alice || merged.Phone != "138****0000" {
+			t.Fatalf("merged member = %+v, want alice (%d) with a masked phone", merged, alice)
+		}
+		if len(merged.Identities) != 2 {
+			t.Fatalf("identities after merge = %v, want sandbox and alipay", merged.Identities)
+		}
+		if _, err := f.svc.Order(f.ctx, alice, o.OrderNo); err != nil {
+			t.Fatalf("the order did not move to the surviving member: %v", err)
+		}
+		if id := must(f.svc.Authenticate(f.ctx, other.Token)); id != alice {
+			t.Fatalf("the merged member's session points at %d, want %d", id, alice)
+		}
+		if n := f.count(t, "member_merges", "from_id = ? AND into_id = ?", other.Member.ID, alice); n != 1 {
+			t.Fatalf("merge not recorded")
+		}
+		if _, err := f.svc.BindPhone(f.ctx, alice, "12345"); !errors.Is(err, core.ErrInvalidArgument) {
+			t.Fatalf("bad phone: %v", err)
+		}
+	})
+}
+
+func TestConcurrentPhoneBindingEndsInOneMember(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		ids := make([]int64, 8)
+		for i := range ids {
+			ids[i] = f.member(t, fmt.Sprintf("u%d", i))
+		}
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := f.svc.BindPhone(f.ctx, id, "13900000000"); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := f.count(t, "members", "merged_into IS NULL"); n != 1 {
+			t.Fatalf("%d unmerged members remain, want 1", n)
+		}
+		if n := f.count(t, "identities", "member_id = (SELECT id FROM members WHERE phone = ?)", "13900000000"); n != 8 {
+			t.Fatalf("the surviving member has %d identities, want 8", n)
+		}
+	})
+}
+
+func TestOrderValidation(t *testing.T) {
+	f := setup(t, dbtest.SQLite(t))
+	must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+	must(f.svc.PutStore(f.ctx, core.StoreInput{Code: "S09", Name: "关店", Lat: 31.2, Lng: 121.4, Status: "closed"}))
+	m := f.member(t, "alice")
+	lat, lng := 31.2354, 121.4757
+	far := 39.9
+	cases := []struct {
+		name string
+		in   core.OrderInput
+		want error
+	}{
+		{"no items", core.OrderInput{Store: "S01", Fulfillment: "pickup"}, core.ErrInvalidArgument},
+		{"negative qty", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: -1}}}, core.ErrInvalidArgument},
+		{"huge qty", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1000}}}, core.ErrInvalidArgument},
+		{"repeated lines over the limit", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 999}, {SKU: "MILK", Qty: 999}}}, core.ErrInvalidArgument},
+		{"unknown sku", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "NOPE", Qty: 1}}}, core.ErrNotFound},
+		{"unknown store", core.OrderInput{Store: "S99", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, core.ErrNotFound},
+		{"closed store", core.OrderInput{Store: "S09", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, core.ErrConflict},
+		{"pickup without store", core.OrderInput{Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, core.ErrInvalidArgument},
+		{"bad fulfillment", core.OrderInput{Store: "S01", Fulfillment: "drone", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, core.ErrInvalidArgument},
+		{"delivery without address", core.OrderInput{Fulfillment: "delivery", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, core.ErrInvalidArgument},
+		{"delivery too far", core.OrderInput{Fulfillment: "delivery", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}, Address: &core.AddressInput{Text: "北京", Lat: &far, Lng: &lng}}, core.ErrOutOfStock},
+		{"not enough stock", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 6}}}, core.ErrOutOfStock},
+		{"item the store does not stock", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "EGG", Qty: 1}}}, core.ErrOutOfStock},
+		{"delivery", core.OrderInput{Fulfillment: "delivery", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}, Address: &core.AddressInput{Text: "南京东路1号", Lat: &lat, Lng: &lng}}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.svc.CreateOrder(f.ctx, m, tc.in)
+			if (tc.want == nil && err != nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if st := f.stock(t, "MILK"); st.Reserved != 1 {
+		t.Fatalf("failed orders left reservations: %+v", st)
+	}
+}
+
+func TestStockCannotDropBelowReservations(t *testing.T) {
+	f := setup(t, dbtest.SQLite(t))
+	must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+	f.order(t, f.member(t, "alice"), "MILK", 3)
+	if _, err := f.svc.SetStock(f.ctx, "S01", "MILK", 2, "test"); !errors.Is(err, core.ErrConflict) {
+		t.Fatalf("setting stock below reservations: %v", err)
+	}
+	if _, err := f.svc.SetStock(f.ctx, "S01", "MILK", -1, "test"); !errors.Is(err, core.ErrInvalidArgument) {
+		t.Fatalf("negative stock: %v", err)
+	}
+	must(f.svc.SetStock(f.ctx, "S01", "MILK", 3, "test"))
+	if n := f.count(t, "stock_movements", "kind = ?", "test"); n != 2 {
+		t.Fatalf("%d adjustments recorded, want 2", n)
+	}
+}
+
+func TestStateMachine(t *testing.T) {
+	cases := []struct {
+		from, to core.Status
+		ok       bool
+	}{
+		{core.StatusPendingPayment, core.StatusPaid, true},
+		{core.StatusPendingPayment, core.StatusExpired, true},
+		{core.StatusExpired, core.StatusPaid, true},
+		{core.StatusPaid, core.StatusPendingPayment, false},
+		{core.StatusCancelled, core.StatusPaid, false},
+		{core.StatusRefunded, core.StatusPaid, false},
+		{core.StatusPaid, core.StatusAccepted, true},
+		{core.StatusAccepted, core.StatusReady, true},
+		{core.StatusReady, core.StatusCompleted, true},
+		{core.StatusDelivering, core.StatusDelivered, true},
+		{core.StatusRefunding, core.StatusRefunded, true},
+	}
+	for _, tc := range cases {
+		if got := core.CanTransition(tc.from, tc.to); got != tc.ok {
+			t.Errorf("%s → %s allowed = %v, want %v", tc.from, tc.to, got, tc.ok)
+		}
+	}
+}
+
+func TestDistance(t *testing.T) {
+	// 人民广场 to 陆家嘴 is about 3 km.
+	d := core.DistanceM(31.2304, 121.4737, 31.2397, 121.4998)
+	if d < 2500 || d > 3000 {
+		t.Fatalf("distance = %.0f m", d)
+	}
+	if core.MaskPhone("13812345678") != "138****5678" {
+		t.Fatal("phone not masked")
+	}
+}
