@@ -210,9 +210,10 @@ func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 	now := time.Now()
 	n := sandbox.Notification{ID: fmt.Sprintf("sbx_sim_%d", now.UnixNano()), OrderNo: *orderNo, TransactionID: sandbox.TransactionID(*orderNo),
 		AmountFen: *amount, PaidAt: now.UTC(), Status: "SUCCESS"}
-	if err := sandbox.Send(ctx, &http.Client{Timeout: 10 * time.Second}, *url, []byte(cfg.SandboxSecret), n, now); err != nil {
+	reply, err := sandbox.Send(ctx, &http.Client{Timeout: 10 * time.Second}, *url, []byte(cfg.SandboxSecret), n, now)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "sent sandbox notification for %s (%d fen) to %s\n", *orderNo, *amount, *url)
+	fmt.Fprintf(stdout, "sent sandbox notification for %s (%d fen) to %s: %s\n", *orderNo, *amount, *url, reply)
 	return nil
 }

@@ -96,29 +96,30 @@ func Verify(secret []byte, header http.Header, body []byte, now time.Time) (core
 // notification is the same payment.
 func TransactionID(orderNo string) string { return "SBX" + orderNo }
 
-// Send posts a signed notification to url and returns an error unless the hub answers 2xx.
-func Send(ctx context.Context, client *http.Client, url string, secret []byte, n Notification, now time.Time) error {
+// Send posts a signed notification to url and returns the hub's reply, or an error unless it answers 2xx.
+func Send(ctx context.Context, client *http.Client, url string, secret []byte, n Notification, now time.Time) (string, error) {
 	body, err := json.Marshal(n)
 	if err != nil {
-		return err
+		return "", err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set(HeaderSignature, Sign(secret, now.Unix(), body))
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
-	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	reply := strings.TrimSpace(string(raw))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("hub answered %s: %s", resp.Status, strings.TrimSpace(string(reply)))
+		return reply, fmt.Errorf("hub answered %s: %s", resp.Status, reply)
 	}
-	return nil
+	return reply, nil
 }
 
 // Gateway is the sandbox payment provider behind core.PaymentGateway.
@@ -172,7 +173,7 @@ func (g *Gateway) notify(url string, n Notification) {
 		}
 		now := time.Now()
 		n.PaidAt = now.UTC()
-		err := Send(g.ctx, g.client, url, g.secret, n, now)
+		_, err := Send(g.ctx, g.client, url, g.secret, n, now)
 		if err == nil {
 			return
 		}
