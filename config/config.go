@@ -33,7 +33,7 @@ type Config struct {
 	SessionTTL time.Duration `json:"session_ttl" env:"O2OHUB_SESSION_TTL"`
 	// DeliveryRadiusM is the farthest a delivery address may be from the store that serves it, in metres.
 	DeliveryRadiusM float64 `json:"delivery_radius_m" env:"O2OHUB_DELIVERY_RADIUS_M"`
-	// ExpiryInterval is how often the expiry worker looks for unpaid orders past their deadline.
+	// ExpiryInterval is how often the workers look for unpaid orders past their deadline and refunds due.
 	ExpiryInterval time.Duration `json:"expiry_interval" env:"O2OHUB_EXPIRY_INTERVAL"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level" env:"O2OHUB_LOG_LEVEL"`

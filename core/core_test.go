@@ -456,3 +456,76 @@ func TestDistance(t *testing.T) {
 		t.Fatal("phone not masked")
 	}
 }
+
+// refunder is a provider double that records refunds and fails the first failures of them.
+type refunder struct {
+	mu       sync.Mutex
+	failures int
+	refunds  []core.RefundRequest
+}
+
+func (r *refunder) Provider() string { return "sandbox" }
+
+func (r *refunder) Prepay(context.Context, core.PrepayRequest) (core.PrepayResult, error) {
+	return core.PrepayResult{}, errors.New("not used")
+}
+
+func (r *refunder) Refund(_ context.Context, req core.RefundRequest) (core.RefundOutcome, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failures > 0 {
+		r.failures--
+		return "", errors.New("provider unavailable")
+	}
+	r.refunds = append(r.refunds, req)
+	return core.RefundDone, nil
+}
+
+func TestRefundWorkerReturnsMoneyOnce(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		prov := &refunder{failures: 1}
+		f.svc.RegisterGateway(prov)
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		alice := f.member(t, "alice")
+		o := f.order(t, alice, "MILK", 1)
+		must(f.svc.CancelOrder(f.ctx, alice, o.OrderNo))
+		f.pay(t, o, "T-after-cancel", o.TotalFen)
+
+		// The provider is down the first time: the refund waits and is retried later.
+		if n := must(f.svc.ProcessRefunds(f.ctx, 10)); n != 1 {
+			t.Fatalf("processed %d refunds, want 1", n)
+		}
+		if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusRefunding {
+			t.Fatalf("after a failed refund the order is %s", got.Status)
+		}
+		if n := must(f.svc.ProcessRefunds(f.ctx, 10)); n != 0 {
+			t.Fatalf("retried at once (%d), want a delay", n)
+		}
+		f.clock.Advance(10 * time.Minute)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := f.svc.ProcessRefunds(f.ctx, 10); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(prov.refunds) != 1 || prov.refunds[0].AmountFen != o.TotalFen || prov.refunds[0].TransactionID != "T-after-cancel" {
+			t.Fatalf("refunds sent = %+v, want one of the whole payment", prov.refunds)
+		}
+		if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusRefunded {
+			t.Fatalf("after the refund the order is %s, want refunded", got.Status)
+		}
+		// A repeated completion (a provider notification arriving again) changes nothing.
+		if err := f.svc.CompleteRefund(f.ctx, prov.refunds[0].RefundNo, true, ""); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.count(t, "events", "topic = ?", "refund.succeeded"); n != 1 {
+			t.Fatalf("%d refund.succeeded events, want 1", n)
+		}
+	})
+}

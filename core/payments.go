@@ -250,8 +250,8 @@ func (s *Service) requestRefund(ctx context.Context, ord models.Order, n Payment
 		return err
 	}
 	now := s.now()
-	r := models.Refund{OrderID: ord.ID, RefundNo: fmt.Sprintf("%sR%d", ord.OrderNo, count+1), Provider: n.Provider, AmountFen: n.AmountFen,
-		Reason: reason, Status: "requested", CreatedAt: now, UpdatedAt: now}
+	r := models.Refund{OrderID: ord.ID, RefundNo: fmt.Sprintf("%sR%d", ord.OrderNo, count+1), Provider: n.Provider, ProviderTxn: n.TransactionID,
+		AmountFen: n.AmountFen, Reason: reason, Status: refundRequested, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
 	if err := s.db.Conn(ctx).Create(&r).Error; err != nil {
 		return err
 	}

@@ -143,17 +143,22 @@ type Payment struct {
 	CreatedAt   time.Time
 }
 
-// Refund is money owed back to a shopper for an order.
+// Refund is money owed back to a shopper for one payment of an order. The refund worker submits it to
+// the provider (Status requested → processing → succeeded or failed), retrying at NextAttemptAt.
 type Refund struct {
-	ID        int64
-	OrderID   int64
-	RefundNo  string
-	Provider  string
-	AmountFen int64
-	Reason    string
-	Status    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID            int64
+	OrderID       int64
+	RefundNo      string
+	Provider      string
+	ProviderTxn   string
+	AmountFen     int64
+	Reason        string
+	Status        string
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // Event is an outgoing event for core systems, written in the transaction that caused it.

@@ -192,11 +192,16 @@ CREATE TABLE refunds (
 	order_id BIGINT NOT NULL REFERENCES orders(id),
 	refund_no TEXT NOT NULL UNIQUE,
 	provider TEXT NOT NULL,
+	provider_txn TEXT NOT NULL,
 	amount_fen BIGINT NOT NULL CHECK (amount_fen > 0),
 	reason TEXT NOT NULL,
 	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at {{time}} NOT NULL,
+	last_error TEXT NOT NULL DEFAULT '',
 	created_at {{time}} NOT NULL,
 	updated_at {{time}} NOT NULL);
+CREATE INDEX refunds_due ON refunds (status, next_attempt_at);
 CREATE TABLE events (
 	id {{id}},
 	topic TEXT NOT NULL,

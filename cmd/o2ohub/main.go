@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -127,8 +128,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 	srv := &http.Server{Addr: cfg.Addr, Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 
 	workers, stopWorkers := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); svc.RunExpiry(workers, cfg.ExpiryInterval) }()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); svc.RunExpiry(workers, cfg.ExpiryInterval) }()
+	go func() { defer wg.Done(); svc.RunRefunds(workers, cfg.ExpiryInterval) }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
@@ -146,7 +149,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 		gw.Close()
 	}
 	stopWorkers()
-	<-done
+	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

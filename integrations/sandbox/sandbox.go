@@ -136,7 +136,10 @@ type Gateway struct {
 	cancel context.CancelFunc
 }
 
-var _ core.PaymentGateway = (*Gateway)(nil)
+var (
+	_ core.PaymentGateway = (*Gateway)(nil)
+	_ core.Refunder       = (*Gateway)(nil)
+)
 
 // NewGateway returns a sandbox gateway that notifies delay after each prepay, retrying a few times.
 func NewGateway(secret string, delay time.Duration, log *slog.Logger) *Gateway {
@@ -180,6 +183,14 @@ func (g *Gateway) notify(url string, n Notification) {
 		g.log.Warn("sandbox notification failed", "order_no", n.OrderNo, "attempt", attempt, "err", err)
 		wait = time.Duration(attempt) * time.Second
 	}
+}
+
+// Refund returns the money of a sandbox payment at once, as a provider with synchronous refunds does.
+func (g *Gateway) Refund(ctx context.Context, req core.RefundRequest) (core.RefundOutcome, error) {
+	if req.TransactionID != TransactionID(req.OrderNo) || req.AmountFen <= 0 || req.AmountFen > req.TotalFen {
+		return "", fmt.Errorf("sandbox refund %s: no such payment of %d fen", req.RefundNo, req.AmountFen)
+	}
+	return core.RefundDone, nil
 }
 
 // Close stops pending notifications and waits for those in flight.
