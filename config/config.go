@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -35,6 +36,9 @@ type Config struct {
 	DeliveryRadiusM float64 `json:"delivery_radius_m" env:"O2OHUB_DELIVERY_RADIUS_M"`
 	// ExpiryInterval is how often the workers look for unpaid orders past their deadline and refunds due.
 	ExpiryInterval time.Duration `json:"expiry_interval" env:"O2OHUB_EXPIRY_INTERVAL"`
+	// TrustedProxies lists the proxies (comma-separated IPs or CIDRs) whose X-Forwarded-For is believed
+	// when telling clients apart; empty trusts none.
+	TrustedProxies string `json:"trusted_proxies" env:"O2OHUB_TRUSTED_PROXIES"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level" env:"O2OHUB_LOG_LEVEL"`
 }
@@ -193,6 +197,13 @@ func (c Config) Validate() error {
 	if c.Sandbox && c.SandboxSecret == "" {
 		errs = append(errs, errors.New("O2OHUB_SANDBOX_SECRET is empty while the sandbox is enabled"))
 	}
+	for _, p := range c.ProxyList() {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				errs = append(errs, fmt.Errorf("O2OHUB_TRUSTED_PROXIES: %q is not an IP or CIDR", p))
+			}
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -229,4 +240,15 @@ func MaskDSN(dsn string) string {
 		return "****"
 	}
 	return u.Redacted()
+}
+
+// ProxyList returns TrustedProxies as a list.
+func (c Config) ProxyList() []string {
+	var out []string
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -52,12 +52,16 @@ func (s *Service) ImportCSV(ctx context.Context, data []byte) (ImportReport, err
 	if !hasName && !hasStore {
 		return rep, errf(ErrInvalidArgument, "the CSV header must name name,price_fen or store,on_hand columns")
 	}
-	for row := 2; ; row++ {
+	for rows := 1; ; rows++ {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if row-1 > MaxImportRows {
+		row, _ := r.FieldPos(0) // the line the record starts on, blank lines counted
+		if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
+			row = pe.StartLine
+		}
+		if rows > MaxImportRows {
 			return rep, errf(ErrInvalidArgument, "the CSV has more than %d rows", MaxImportRows)
 		}
 		if err == nil {

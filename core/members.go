@@ -32,8 +32,12 @@ var chinaMobile = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
 // NormalizePhone turns a verified mainland mobile number (optionally +86 / 86 prefixed) into its 11 digits.
 func NormalizePhone(p string) (string, error) {
 	p = strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(p))
-	p = strings.TrimPrefix(p, "+")
-	if len(p) == 13 && strings.HasPrefix(p, "86") {
+	switch {
+	case strings.HasPrefix(p, "+86"):
+		p = p[3:]
+	case strings.HasPrefix(p, "+"):
+		return "", errf(ErrInvalidArgument, "phone must be a mainland China mobile number")
+	case len(p) == 13 && strings.HasPrefix(p, "86"):
 		p = p[2:]
 	}
 	if !chinaMobile.MatchString(p) {

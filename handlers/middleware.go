@@ -159,7 +159,7 @@ func bindJSON(c *gin.Context, v any) bool {
 		msg := "request body is not valid JSON"
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			msg = fmt.Sprintf("field %q must be %s", te.Field, te.Type)
+			msg = fmt.Sprintf("field %q must not be a JSON %s", te.Field, te.Value)
 		}
 		abort(c, http.StatusBadRequest, "invalid_argument", msg)
 		return false

@@ -23,6 +23,8 @@ type Deps struct {
 	AdminToken    string
 	Sandbox       bool
 	SandboxSecret string
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client; none when empty.
+	TrustedProxies []string
 }
 
 // MaxImportBody is the largest CSV accepted by the import endpoint.
@@ -36,6 +38,10 @@ func New(d Deps) *gin.Engine {
 	}
 	h := &api{Deps: d}
 	r := gin.New()
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		d.Log.Error("ignoring O2OHUB_TRUSTED_PROXIES", "err", err)
+		r.SetTrustedProxies(nil)
+	}
 	r.ContextWithFallback = true
 	r.Use(recoverJSON(), requestLog(d.Log))
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not_found", "no such endpoint") })

@@ -124,7 +124,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 		gw = sandbox.NewGateway(cfg.SandboxSecret, 300*time.Millisecond, log)
 		svc.RegisterGateway(gw)
 	}
-	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: cfg.SandboxSecret})
+	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: cfg.SandboxSecret, TrustedProxies: cfg.ProxyList()})
 	srv := &http.Server{Addr: cfg.Addr, Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 
 	workers, stopWorkers := context.WithCancel(context.Background())
