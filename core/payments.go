@@ -268,17 +268,8 @@ func (s *Service) alert(ctx context.Context, kind, orderNo, detail string) error
 	return s.db.Conn(ctx).Create(&models.Alert{Kind: kind, OrderNo: orderNo, Detail: detail, CreatedAt: s.now()}).Error
 }
 
-// PaymentAmount returns the total of an order and the provider reference of its newest open prepay with
-// that provider (empty when none), for tools that re-send a provider's notification.
-func (s *Service) PaymentAmount(ctx context.Context, orderNo, provider string) (int64, string, error) {
+// OrderTotal returns the total of an order, for tools that re-send a provider's notification.
+func (s *Service) OrderTotal(ctx context.Context, orderNo string) (int64, error) {
 	ord, err := s.loadOrder(ctx, orderNo, false)
-	if err != nil {
-		return 0, "", err
-	}
-	var att models.PaymentAttempt
-	err = s.db.Conn(ctx).Where("order_id = ? AND provider = ?", ord.ID, provider).Order("id DESC").Take(&att).Error
-	if err != nil && !models.IsNotFound(err) {
-		return 0, "", err
-	}
-	return ord.TotalFen, att.PrepayID, nil
+	return ord.TotalFen, err
 }

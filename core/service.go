@@ -43,7 +43,4 @@ func New(db *models.DB, opts Options, clock Clock, log *slog.Logger) *Service {
 // RegisterGateway makes a payment provider available to shoppers under g.Provider().
 func (s *Service) RegisterGateway(g PaymentGateway) { s.gateways[g.Provider()] = g }
 
-// DB returns the database the service runs on.
-func (s *Service) DB() *models.DB { return s.db }
-
 func (s *Service) now() time.Time { return s.clock.Now().UTC() }

@@ -203,7 +203,7 @@ func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 		if err != nil {
 			return err
 		}
-		total, _, err := newService(db, cfg, log).PaymentAmount(ctx, *orderNo, sandbox.Provider)
+		total, err := newService(db, cfg, log).OrderTotal(ctx, *orderNo)
 		db.Close()
 		if err != nil {
 			return err
