@@ -183,25 +183,13 @@ func (s *Service) CreateOrder(ctx context.Context, memberID int64, in OrderInput
 	var short string
 	for _, st := range stores {
 		var ord models.Order
-		no, err := newOrderNo(s.now())
-		if err != nil {
-			return OrderView{}, err
-		}
-		err = s.db.Tx(ctx, func(ctx context.Context) error {
-			for _, l := range lines {
-				ok, err := s.moveStock(ctx, st.ID, l.product.ID, 0, l.qty, "reserve", no)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					short = l.product.SKU
-					return errStoreShort
-				}
+		var err error
+		for attempt := 0; attempt < 3; attempt++ {
+			err = s.placeAt(ctx, memberID, st, in, lines, &ord, &short)
+			if !models.IsDuplicate(err) {
+				break // a duplicate is an order-number collision: draw a new number
 			}
-			var err error
-			ord, err = s.insertOrder(ctx, no, memberID, st, in, lines)
-			return err
-		})
+		}
 		if errors.Is(err, errStoreShort) {
 			continue
 		}
@@ -214,6 +202,30 @@ func (s *Service) CreateOrder(ctx context.Context, memberID int64, in OrderInput
 		return OrderView{}, errf(ErrOutOfStock, "not enough %s at store %s", short, stores[0].Code)
 	}
 	return OrderView{}, errf(ErrOutOfStock, "no open store within %.0f m has every item", s.opts.DeliveryRadiusM)
+}
+
+// placeAt reserves the lines at one store and inserts the order, all or nothing; errStoreShort says
+// the store lacks an item (named in *short).
+func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, in OrderInput, lines []line, ord *models.Order, short *string) error {
+	no, err := newOrderNo(s.now())
+	if err != nil {
+		return err
+	}
+	return s.db.Tx(ctx, func(ctx context.Context) error {
+		for _, l := range lines {
+			ok, err := s.moveStock(ctx, st.ID, l.product.ID, 0, l.qty, "reserve", no)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				*short = l.product.SKU
+				return errStoreShort
+			}
+		}
+		var err error
+		*ord, err = s.insertOrder(ctx, no, memberID, st, in, lines)
+		return err
+	})
 }
 
 func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st models.Store, in OrderInput, lines []line) (models.Order, error) {
@@ -239,14 +251,15 @@ func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st
 	return ord, s.enqueueEvent(ctx, "order.created", no, map[string]any{"order_no": no, "store": st.Code, "total_fen": ord.TotalFen})
 }
 
-// newOrderNo returns a 20-digit order number: the UTC second it was made and six random digits. It fits
-// every provider's out_trade_no (WeChat Pay allows 32 characters, Alipay 64).
+// newOrderNo returns a 24-digit order number: the UTC second it was made and ten random digits, so
+// numbers sort by time and do not reveal sales volume. It fits every provider's out_trade_no (WeChat Pay
+// allows 32 characters, Alipay 64). A collision is caught by the unique index and redrawn.
 func newOrderNo(now time.Time) (string, error) {
-	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	n, err := rand.Int(rand.Reader, big.NewInt(10_000_000_000))
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s%06d", now.Format("20060102150405"), n.Int64()), nil
+	return fmt.Sprintf("%s%010d", now.Format("20060102150405"), n.Int64()), nil
 }
 
 func (s *Service) loadOrder(ctx context.Context, orderNo string, lock bool) (models.Order, error) {

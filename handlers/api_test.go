@@ -524,7 +524,7 @@ func TestAPIFullPickupFlow(t *testing.T) {
 			if ord.TotalFen != 2*1250+300 {
 				t.Errorf("total_fen = %d, want %d (server prices, not the client's)", ord.TotalFen, 2*1250+300)
 			}
-			if ord.Store != "S01" || ord.Fulfillment != "pickup" || len(ord.OrderNo) != 20 {
+			if ord.Store != "S01" || ord.Fulfillment != "pickup" || len(ord.OrderNo) != 24 {
 				t.Errorf("order = %+v", ord)
 			}
 			for _, it := range ord.Items {

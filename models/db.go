@@ -111,7 +111,11 @@ func (d *DB) Tx(ctx context.Context, fn func(ctx context.Context) error) error {
 		if err == nil || !transient(err) || ctx.Err() != nil {
 			return err
 		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		}
 	}
 	return err
 }

@@ -60,10 +60,13 @@ func Postgres(t testing.TB) *models.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { admin.Close() })
 	ctx := context.Background()
 	if err := admin.Conn(ctx).Exec("CREATE SCHEMA " + schema).Error; err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last-registered first: the schema is dropped after db closes, before admin closes.
+	t.Cleanup(func() { admin.Conn(ctx).Exec("DROP SCHEMA " + schema + " CASCADE") })
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -75,11 +78,7 @@ func Postgres(t testing.TB) *models.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		db.Close()
-		admin.Conn(ctx).Exec("DROP SCHEMA " + schema + " CASCADE")
-		admin.Close()
-	})
+	t.Cleanup(func() { db.Close() })
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
