@@ -26,7 +26,8 @@ type Config struct {
 	PublicURL string `json:"public_url" env:"O2OHUB_PUBLIC_URL"`
 	// Sandbox enables the built-in sandbox payment provider and login.
 	Sandbox bool `json:"sandbox" env:"O2OHUB_SANDBOX"`
-	// SandboxSecret is the HMAC-SHA256 key the sandbox provider signs its notifications with.
+	// SandboxSecret is the HMAC-SHA256 key the sandbox provider signs its notifications with; empty means
+	// a random key generated once and kept in the database.
 	SandboxSecret string `json:"sandbox_secret" env:"O2OHUB_SANDBOX_SECRET" secret:"true"`
 	// OrderTTL is how long an order waits for payment before it expires and releases its stock.
 	OrderTTL time.Duration `json:"order_ttl" env:"O2OHUB_ORDER_TTL"`
@@ -43,17 +44,12 @@ type Config struct {
 	LogLevel string `json:"log_level" env:"O2OHUB_LOG_LEVEL"`
 }
 
-// DefaultSandboxSecret is the sandbox signing key used when none is configured. The sandbox is a
-// simulation: anyone who may use it may also pay through it, so a well-known key gives nothing away.
-const DefaultSandboxSecret = "o2ohub-sandbox-secret"
-
 // Default returns the configuration that runs the embedded sandbox on a fresh machine.
 func Default() Config {
 	return Config{
 		Addr:            ":8080",
 		DB:              "sqlite:o2ohub.db",
 		Sandbox:         true,
-		SandboxSecret:   DefaultSandboxSecret,
 		OrderTTL:        15 * time.Minute,
 		SessionTTL:      30 * 24 * time.Hour,
 		DeliveryRadiusM: 10000,
@@ -194,9 +190,6 @@ func (c Config) Validate() error {
 	if c.DeliveryRadiusM <= 0 {
 		errs = append(errs, errors.New("O2OHUB_DELIVERY_RADIUS_M must be positive"))
 	}
-	if c.Sandbox && c.SandboxSecret == "" {
-		errs = append(errs, errors.New("O2OHUB_SANDBOX_SECRET is empty while the sandbox is enabled"))
-	}
 	for _, p := range c.ProxyList() {
 		if net.ParseIP(p) == nil {
 			if _, _, err := net.ParseCIDR(p); err != nil {
@@ -238,6 +231,11 @@ func MaskDSN(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return "****"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

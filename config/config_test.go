@@ -23,7 +23,7 @@ func TestDefaultsRunTheSandbox(t *testing.T) {
 func TestEnvironmentOverridesFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "o2ohub.json")
 	os.WriteFile(path, []byte(`{"addr":":9000","order_ttl":"20m","sandbox":false,"admin_token":"from-file"}`), 0o600)
-	cfg, err := Load(path, env(map[string]string{"O2OHUB_ADDR": "127.0.0.1:7000", "O2OHUB_DB": "postgres://u:pw@db/o2o", "O2OHUB_PUBLIC_URL": "https://hub.example.com"}))
+	cfg, err := Load(path, env(map[string]string{"O2OHUB_ADDR": "127.0.0.1:7000", "O2OHUB_DB": "postgres://u:pw@db/o2o?password=hunter2", "O2OHUB_PUBLIC_URL": "https://hub.example.com"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 		t.Fatalf("cfg = %+v", cfg)
 	}
 	out := strings.Join(cfg.Redacted(), "\n")
-	for _, secret := range []string{"from-file", "pw@", DefaultSandboxSecret} {
+	for _, secret := range []string{"from-file", "pw@", "hunter2"} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("redacted config shows %q:\n%s", secret, out)
 		}

@@ -529,3 +529,95 @@ func TestRefundWorkerReturnsMoneyOnce(t *testing.T) {
 		}
 	})
 }
+
+// countingGateway is a provider double that counts prepays.
+type countingGateway struct {
+	mu      sync.Mutex
+	prepays int
+}
+
+func (g *countingGateway) Provider() string { return "counting" }
+
+func (g *countingGateway) Prepay(_ context.Context, req core.PrepayRequest) (core.PrepayResult, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.prepays++
+	time.Sleep(5 * time.Millisecond) // a provider round trip, so concurrent calls overlap
+	return core.PrepayResult{PrepayID: "P" + req.OrderNo, Params: map[string]any{"prepay_id": "P" + req.OrderNo}}, nil
+}
+
+func TestConcurrentPayCallsCreateOnePrepay(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		gw := &countingGateway{}
+		f.svc.RegisterGateway(gw)
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		alice := f.member(t, "alice")
+		o := f.order(t, alice, "MILK", 1)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v, err := f.svc.StartPayment(f.ctx, alice, o.OrderNo, "counting")
+				switch {
+				case err == nil && v.Params["prepay_id"] == "P"+o.OrderNo:
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				case err == nil:
+					t.Errorf("params = %v", v.Params)
+				case !errors.Is(err, core.ErrConflict):
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if gw.prepays != 1 || ok == 0 {
+			t.Fatalf("%d prepays for one order (%d callers got parameters), want exactly 1", gw.prepays, ok)
+		}
+		// Later calls reuse the open prepay.
+		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "counting"))
+		if gw.prepays != 1 {
+			t.Fatalf("a repeated pay call prepaid again")
+		}
+	})
+}
+
+func TestRefundsOfOneOrderCompletingTogether(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 100, "test"))
+		alice := f.member(t, "alice")
+		for i := range 20 {
+			o := f.order(t, alice, "MILK", 1)
+			must(f.svc.CancelOrder(f.ctx, alice, o.OrderNo))
+			f.pay(t, o, fmt.Sprintf("A%d", i), o.TotalFen)
+			f.pay(t, o, fmt.Sprintf("B%d", i), o.TotalFen)
+			var wg sync.WaitGroup
+			for _, no := range []string{o.OrderNo + "R1", o.OrderNo + "R2"} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := f.svc.CompleteRefund(f.ctx, no, true, ""); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusRefunded {
+				t.Fatalf("order %d with both refunds done is %s, want refunded", i, got.Status)
+			}
+		}
+	})
+}
+
+func TestImportReportsBadCSVRows(t *testing.T) {
+	f := setup(t, dbtest.SQLite(t))
+	rep := must(f.svc.ImportCSV(f.ctx, []byte("sku,name,price_fen\nA\"1,bad,100\nOK1,好,100\n")))
+	if rep.Applied != 1 || rep.Failed != 1 || rep.Errors[0].Row != 2 {
+		t.Fatalf("report = %+v, want row 2 failed and the good row applied", rep)
+	}
+}

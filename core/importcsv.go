@@ -57,9 +57,11 @@ func (s *Service) ImportCSV(ctx context.Context, data []byte) (ImportReport, err
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		row, _ := r.FieldPos(0) // the line the record starts on, blank lines counted
+		var row int
 		if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
 			row = pe.StartLine
+		} else {
+			row, _ = r.FieldPos(0) // the line the record starts on, blank lines counted
 		}
 		if rows > MaxImportRows {
 			return rep, errf(ErrInvalidArgument, "the CSV has more than %d rows", MaxImportRows)

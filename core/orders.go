@@ -407,8 +407,9 @@ func (s *Service) CancelOrder(ctx context.Context, memberID int64, orderNo strin
 // workers may run it at once: on PostgreSQL each takes different rows (SKIP LOCKED), and every expiry is a
 // conditional update, so no order is expired or released twice.
 func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
-	n := 0
+	var n int
 	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		n = 0 // a retried transaction starts the count again
 		var due []models.Order
 		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
 			Where("status = ? AND expires_at <= ?", string(StatusPendingPayment), s.now()).

@@ -70,7 +70,8 @@ const (
 )
 
 // StartPayment prepares payment of a member's order with a provider. A repeated call while the earlier
-// prepay is still open returns the same parameters instead of creating a second payable transaction.
+// prepay is still open returns the same parameters instead of creating a second payable transaction;
+// concurrent calls are serialised by a unique open attempt per order and provider.
 func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, provider string) (PayView, error) {
 	gw, ok := s.gateways[provider]
 	if !ok {
@@ -80,27 +81,76 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 	if err != nil {
 		return PayView{}, err
 	}
-	if Status(ord.Status) != StatusPendingPayment || !s.now().Before(ord.ExpiresAt) {
+	if Status(ord.Status) != StatusPendingPayment {
 		return PayView{}, errf(ErrConflict, "order %s is %s and cannot be paid", orderNo, ord.Status)
 	}
-	var prev models.PaymentAttempt
-	err = s.db.Conn(ctx).Where("order_id = ? AND provider = ? AND status = ? AND amount_fen = ?", ord.ID, provider, "open", ord.TotalFen).
-		Order("id DESC").Take(&prev).Error
-	if err == nil {
-		view := PayView{OrderNo: orderNo, Provider: provider, AmountFen: ord.TotalFen}
-		return view, json.Unmarshal([]byte(prev.Params), &view.Params)
+	if !s.now().Before(ord.ExpiresAt) {
+		return PayView{}, errf(ErrConflict, "order %s has expired and cannot be paid", orderNo)
 	}
-	if !models.IsNotFound(err) {
+	view := PayView{OrderNo: orderNo, Provider: provider, AmountFen: ord.TotalFen}
+	att, err := s.claimAttempt(ctx, ord, provider)
+	if err != nil || att.Params != "" {
+		if err == nil {
+			err = json.Unmarshal([]byte(att.Params), &view.Params)
+		}
+		return view, err
+	}
+	res, err := gw.Prepay(ctx, PrepayRequest{OrderNo: orderNo, AmountFen: ord.TotalFen, Description: describe(ord),
+		NotifyURL: strings.TrimRight(s.opts.PublicURL, "/") + "/webhooks/" + provider, ExpiresAt: ord.ExpiresAt, Identities: s.identities(ctx, memberID)})
+	if err != nil {
+		s.db.Conn(ctx).Delete(&models.PaymentAttempt{}, att.ID) // free the claim so the shopper can try again
+		return PayView{}, fmt.Errorf("prepay with %s: %w", provider, err)
+	}
+	params, err := json.Marshal(res.Params)
+	if err != nil {
 		return PayView{}, err
 	}
+	err = s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", att.ID).Updates(map[string]any{"prepay_id": res.PrepayID, "params": string(params)}).Error
+	view.Params = res.Params
+	return view, err
+}
+
+// claimAttempt returns the open payment attempt of an order with a provider: the finished one to reuse
+// (Params set), or a new, empty claim that the caller fills after its prepay. A claim another call is
+// still filling is a conflict; one left empty for a minute (its caller died) is taken over.
+func (s *Service) claimAttempt(ctx context.Context, ord models.Order, provider string) (models.PaymentAttempt, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		var prev models.PaymentAttempt
+		err := s.db.Conn(ctx).Where("order_id = ? AND provider = ? AND status = ?", ord.ID, provider, "open").Take(&prev).Error
+		switch {
+		case err == nil && prev.AmountFen == ord.TotalFen && prev.Params != "":
+			return prev, nil
+		case err == nil && prev.Params == "" && s.now().Sub(prev.CreatedAt) < time.Minute:
+			return prev, errf(ErrConflict, "a payment of order %s is being prepared; try again in a moment", ord.OrderNo)
+		case err == nil:
+			if err := s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", prev.ID).Update("status", "abandoned").Error; err != nil {
+				return prev, err
+			}
+		case !models.IsNotFound(err):
+			return prev, err
+		}
+		att := models.PaymentAttempt{OrderID: ord.ID, Provider: provider, AmountFen: ord.TotalFen, Status: "open", CreatedAt: s.now()}
+		err = s.db.Conn(ctx).Create(&att).Error
+		if !models.IsDuplicate(err) {
+			return att, err
+		}
+	}
+	return models.PaymentAttempt{}, errf(ErrConflict, "a payment of order %s is being prepared; try again in a moment", ord.OrderNo)
+}
+
+// identities maps a member's identity providers to their subjects, for gateways that need the payer.
+func (s *Service) identities(ctx context.Context, memberID int64) map[string]string {
 	ids := map[string]string{}
 	var idns []models.Identity
-	if err := s.db.Conn(ctx).Where("member_id = ?", memberID).Find(&idns).Error; err != nil {
-		return PayView{}, err
-	}
+	s.db.Conn(ctx).Where("member_id = ?", memberID).Find(&idns)
 	for _, idn := range idns {
 		ids[idn.Provider] = idn.Subject
 	}
+	return ids
+}
+
+// describe names an order's items for the provider's payment page, in at most 40 characters.
+func describe(ord models.Order) string {
 	names := make([]string, 0, len(ord.Items))
 	for _, it := range ord.Items {
 		names = append(names, it.Name)
@@ -109,20 +159,7 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 	if r := []rune(desc); len(r) > 40 {
 		desc = string(r[:40]) + "…"
 	}
-	res, err := gw.Prepay(ctx, PrepayRequest{OrderNo: orderNo, AmountFen: ord.TotalFen, Description: desc,
-		NotifyURL: strings.TrimRight(s.opts.PublicURL, "/") + "/webhooks/" + provider, ExpiresAt: ord.ExpiresAt, Identities: ids})
-	if err != nil {
-		return PayView{}, fmt.Errorf("prepay with %s: %w", provider, err)
-	}
-	params, err := json.Marshal(res.Params)
-	if err != nil {
-		return PayView{}, err
-	}
-	att := models.PaymentAttempt{OrderID: ord.ID, Provider: provider, PrepayID: res.PrepayID, AmountFen: ord.TotalFen, Params: string(params), Status: "open", CreatedAt: s.now()}
-	if err := s.db.Conn(ctx).Create(&att).Error; err != nil {
-		return PayView{}, err
-	}
-	return PayView{OrderNo: orderNo, Provider: provider, AmountFen: ord.TotalFen, Params: res.Params}, nil
+	return desc
 }
 
 // ApplyPayment applies a verified payment notification exactly once, however often and however
@@ -208,7 +245,7 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 		return PaymentRefundRequired, s.markForRefund(ctx, ord, StatusCancelled, n, "paid after cancellation")
 	default:
 		// The order was already paid through another transaction: refund this one, keep the order.
-		return PaymentRefundRequired, s.requestRefund(ctx, ord, n, "second payment for an order already paid")
+		return PaymentRefundRequired, s.requestRefund(ctx, ord, n, "another payment for an order that is already "+ord.Status)
 	}
 }
 

@@ -123,11 +123,17 @@ func (s *Service) submitRefund(ctx context.Context, r models.Refund) error {
 func (s *Service) CompleteRefund(ctx context.Context, refundNo string, succeeded bool, detail string) error {
 	return s.db.Tx(ctx, func(ctx context.Context) error {
 		var r models.Refund
-		err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Where("refund_no = ?", refundNo).Take(&r).Error
+		err := s.db.Conn(ctx).Where("refund_no = ?", refundNo).Take(&r).Error
 		if models.IsNotFound(err) {
 			return errf(ErrNotFound, "refund %s not found", refundNo)
 		}
 		if err != nil {
+			return err
+		}
+		// Lock the order first, as ApplyPayment does: two refunds of one order completing at once then
+		// take turns, and the second sees the first as done when it counts what is still open.
+		var ord models.Order
+		if err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, r.OrderID).Error; err != nil {
 			return err
 		}
 		status := refundSucceeded
@@ -138,10 +144,6 @@ func (s *Service) CompleteRefund(ctx context.Context, refundNo string, succeeded
 			Updates(map[string]any{"status": status, "last_error": detail, "updated_at": s.now()})
 		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error // already final: a repeated notification changes nothing
-		}
-		var ord models.Order
-		if err := s.db.Conn(ctx).Take(&ord, r.OrderID).Error; err != nil {
-			return err
 		}
 		if !succeeded {
 			return s.alert(ctx, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s failed: %s", refundNo, detail))

@@ -149,3 +149,22 @@ func IsDuplicate(err error) bool {
 
 // IsNotFound reports whether err says a row does not exist.
 func IsNotFound(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }
+
+// Setting returns the stored value of key, storing create() first when the key has none. Concurrent
+// first calls agree on one value.
+func (d *DB) Setting(ctx context.Context, key string, create func() (string, error)) (string, error) {
+	var v string
+	err := d.Conn(ctx).Raw("SELECT value FROM settings WHERE key = ?", key).Scan(&v).Error
+	if err != nil || v != "" {
+		return v, err
+	}
+	nv, err := create()
+	if err != nil {
+		return "", err
+	}
+	if err := d.Conn(ctx).Exec("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", key, nv).Error; err != nil {
+		return "", err
+	}
+	err = d.Conn(ctx).Raw("SELECT value FROM settings WHERE key = ?", key).Scan(&v).Error
+	return v, err
+}

@@ -176,6 +176,7 @@ CREATE TABLE payment_attempts (
 	status TEXT NOT NULL,
 	created_at {{time}} NOT NULL);
 CREATE INDEX payment_attempts_order ON payment_attempts (order_id);
+CREATE UNIQUE INDEX payment_attempts_open ON payment_attempts (order_id, provider) WHERE status = 'open';
 CREATE TABLE payments (
 	id {{id}},
 	provider TEXT NOT NULL,
@@ -210,6 +211,9 @@ CREATE TABLE events (
 	attempts INTEGER NOT NULL DEFAULT 0,
 	delivered_at {{time}},
 	created_at {{time}} NOT NULL);
+CREATE TABLE settings (
+	key TEXT PRIMARY KEY,
+	value TEXT NOT NULL);
 CREATE TABLE alerts (
 	id {{id}},
 	kind TEXT NOT NULL,

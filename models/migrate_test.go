@@ -29,3 +29,27 @@ func TestConcurrentMigrationsAreSafe(t *testing.T) {
 		}
 	})
 }
+
+func TestSettingIsCreatedOnce(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		var wg sync.WaitGroup
+		got := make([]string, 8)
+		for i := range got {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v, err := db.Setting(context.Background(), "k", func() (string, error) { return "v" + string(rune('a'+i)), nil })
+				if err != nil {
+					t.Error(err)
+				}
+				got[i] = v
+			}()
+		}
+		wg.Wait()
+		for _, v := range got {
+			if v != got[0] || v == "" {
+				t.Fatalf("concurrent first calls disagree: %v", got)
+			}
+		}
+	})
+}

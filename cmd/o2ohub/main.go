@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -60,6 +62,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 		cmd, rest = rest[0], rest[1:]
 	}
 	log := newLogger(stdout, cfg.LogLevel)
+	switch cmd {
+	case "serve", "demo", "config", "migrate":
+		if len(rest) > 0 {
+			return fmt.Errorf("unexpected arguments %q after %s (global flags such as -config go before the command)", rest, cmd)
+		}
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, cfg, log, false)
@@ -120,11 +128,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 		log.Info("demo chain seeded", "stores", len(demoStores), "products", len(demoProducts))
 	}
 	var gw *sandbox.Gateway
+	secret := ""
 	if cfg.Sandbox {
-		gw = sandbox.NewGateway(cfg.SandboxSecret, 300*time.Millisecond, log)
+		if secret, err = sandboxSecret(ctx, db, cfg); err != nil {
+			return err
+		}
+		gw = sandbox.NewGateway(secret, 300*time.Millisecond, log)
 		svc.RegisterGateway(gw)
+		log.Warn("the sandbox is enabled: anyone can sign in, bind any phone and pay without money; set O2OHUB_SANDBOX=false in production")
 	}
-	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: cfg.SandboxSecret, TrustedProxies: cfg.ProxyList()})
+	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: secret, TrustedProxies: cfg.ProxyList()})
 	srv := &http.Server{Addr: cfg.Addr, Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 
 	workers, stopWorkers := context.WithCancel(context.Background())
@@ -198,25 +211,40 @@ func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 	if *orderNo == "" {
 		return errors.New("--order is required")
 	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	secret, err := sandboxSecret(ctx, db, cfg)
+	if err != nil {
+		return err
+	}
 	if *amount == 0 {
-		db, err := openDB(ctx, cfg)
-		if err != nil {
+		if *amount, err = newService(db, cfg, log).OrderTotal(ctx, *orderNo); err != nil {
 			return err
 		}
-		total, err := newService(db, cfg, log).OrderTotal(ctx, *orderNo)
-		db.Close()
-		if err != nil {
-			return err
-		}
-		*amount = total
 	}
 	now := time.Now()
 	n := sandbox.Notification{ID: fmt.Sprintf("sbx_sim_%d", now.UnixNano()), OrderNo: *orderNo, TransactionID: sandbox.TransactionID(*orderNo),
 		AmountFen: *amount, PaidAt: now.UTC(), Status: "SUCCESS"}
-	reply, err := sandbox.Send(ctx, &http.Client{Timeout: 10 * time.Second}, *url, []byte(cfg.SandboxSecret), n, now)
+	reply, err := sandbox.Send(ctx, &http.Client{Timeout: 10 * time.Second}, *url, []byte(secret), n, now)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "sent sandbox notification for %s (%d fen) to %s: %s\n", *orderNo, *amount, *url, reply)
 	return nil
+}
+
+// sandboxSecret returns the configured sandbox signing key, or the random one this database keeps, so no
+// two installations share a key that would let strangers sign sandbox payments.
+func sandboxSecret(ctx context.Context, db *models.DB, cfg config.Config) (string, error) {
+	if cfg.SandboxSecret != "" {
+		return cfg.SandboxSecret, nil
+	}
+	return db.Setting(ctx, "sandbox_secret", func() (string, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return hex.EncodeToString(b), err
+	})
 }

@@ -80,3 +80,10 @@ func TestDemoServesAndDrains(t *testing.T) {
 		t.Fatal("demo did not stop")
 	}
 }
+
+func TestStrayArgumentsAreRefused(t *testing.T) {
+	err := run(context.Background(), []string{"config", "-config", "prod.json"}, io.Discard, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "before the command") {
+		t.Fatalf("err = %v, want a refusal that says where -config goes", err)
+	}
+}
