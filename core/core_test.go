@@ -621,3 +621,33 @@ func TestImportReportsBadCSVRows(t *testing.T) {
 		t.Fatalf("report = %+v, want row 2 failed and the good row applied", rep)
 	}
 }
+
+func TestOrdersPlacedDuringAMergeFollowTheMember(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		must(f.svc.SetStock(f.ctx, "S01", "MILK", 10000, "test"))
+		for i := range 10 {
+			phone := fmt.Sprintf("1380000%04d", i)
+			a, b := f.member(t, fmt.Sprintf("a%d", i)), f.member(t, fmt.Sprintf("b%d", i))
+			must(f.svc.BindPhone(f.ctx, a, phone))
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := f.svc.CreateOrder(f.ctx, b, core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			must(f.svc.BindPhone(f.ctx, b, phone))
+			wg.Wait()
+			if n := f.count(t, "orders", "member_id = ?", b); n != 0 {
+				t.Fatalf("round %d: %d orders left on the merged-away member", i, n)
+			}
+			if n := f.count(t, "orders", "member_id = ?", a); n != 4 {
+				t.Fatalf("round %d: the surviving member has %d orders, want 4", i, n)
+			}
+		}
+	})
+}

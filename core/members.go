@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm/clause"
 )
 
 // MemberView is a member as shown to themselves; the phone is masked.
@@ -201,6 +202,11 @@ func (s *Service) BindPhone(ctx context.Context, memberID int64, phone string) (
 
 func (s *Service) mergeMember(ctx context.Context, from, into int64, reason string) error {
 	tx := s.db.Conn(ctx)
+	// Orders being placed by the member hold a share lock on its row (see activeMember): wait for them,
+	// so that they are moved too.
+	if err := tx.Clauses(models.ForUpdate()).Take(&models.Member{}, from).Error; err != nil {
+		return err
+	}
 	for _, table := range []string{"identities", "orders", "sessions"} {
 		if err := tx.Table(table).Where("member_id = ?", from).Update("member_id", into).Error; err != nil {
 			return err
@@ -210,4 +216,22 @@ func (s *Service) mergeMember(ctx context.Context, from, into int64, reason stri
 		return err
 	}
 	return tx.Create(&models.MemberMerge{FromID: from, IntoID: into, Reason: reason, CreatedAt: s.now()}).Error
+}
+
+// activeMember returns the member that owns memberID's records now (the survivor, if it was merged
+// away) and holds a share lock on the row until the transaction ends, so a concurrent merge waits for
+// whatever the caller writes and then moves it.
+func (s *Service) activeMember(ctx context.Context, memberID int64) (int64, error) {
+	var m models.Member
+	err := s.db.Conn(ctx).Clauses(clause.Locking{Strength: "SHARE"}).Take(&m, memberID).Error
+	if models.IsNotFound(err) {
+		return 0, errf(ErrUnauthenticated, "member not found")
+	}
+	if err != nil {
+		return 0, err
+	}
+	if m.MergedInto != nil {
+		return *m.MergedInto, nil
+	}
+	return m.ID, nil
 }

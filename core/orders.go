@@ -212,6 +212,10 @@ func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, 
 		return err
 	}
 	return s.db.Tx(ctx, func(ctx context.Context) error {
+		owner, err := s.activeMember(ctx, memberID)
+		if err != nil {
+			return err
+		}
 		for _, l := range lines {
 			ok, err := s.moveStock(ctx, st.ID, l.product.ID, 0, l.qty, "reserve", no)
 			if err != nil {
@@ -222,8 +226,7 @@ func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, 
 				return errStoreShort
 			}
 		}
-		var err error
-		*ord, err = s.insertOrder(ctx, no, memberID, st, in, lines)
+		*ord, err = s.insertOrder(ctx, no, owner, st, in, lines)
 		return err
 	})
 }
