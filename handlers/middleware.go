@@ -35,6 +35,7 @@ func ContextLogHandler(h slog.Handler) slog.Handler { return ctxHandler{h} }
 
 type ctxHandler struct{ slog.Handler }
 
+// Handle adds the request id carried by ctx, if any, and passes the record on.
 func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id, ok := ctx.Value(requestIDKey).(string); ok {
 		r.AddAttrs(slog.String("request_id", id))
@@ -42,10 +43,12 @@ func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.Handler.Handle(ctx, r)
 }
 
+// WithAttrs keeps the request-id behaviour on the derived handler.
 func (h ctxHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return ctxHandler{h.Handler.WithAttrs(as)}
 }
 
+// WithGroup keeps the request-id behaviour on the derived handler.
 func (h ctxHandler) WithGroup(name string) slog.Handler { return ctxHandler{h.Handler.WithGroup(name)} }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
