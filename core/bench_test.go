@@ -73,18 +73,9 @@ func newBenchEnv(b *testing.B, db *models.DB) *benchEnv {
 	return e
 }
 
-// createOrder places a pickup order for one unit of sku. An order-number collision (a duplicate key on
-// orders.order_no) is retried, as a client would, and counted in dups.
-func (e *benchEnv) createOrder(member int64, sku string, dups *atomic.Int64) (core.OrderView, error) {
-	in := core.OrderInput{Store: benchStore, Fulfillment: core.FulfillmentPickup, Items: []core.ItemInput{{SKU: sku, Qty: 1}}}
-	for attempt := 0; ; attempt++ {
-		o, err := e.svc.CreateOrder(e.ctx, member, in)
-		if err != nil && models.IsDuplicate(err) && attempt < 5 {
-			dups.Add(1)
-			continue
-		}
-		return o, err
-	}
+// createOrder places a pickup order for one unit of sku.
+func (e *benchEnv) createOrder(member int64, sku string) (core.OrderView, error) {
+	return e.svc.CreateOrder(e.ctx, member, core.OrderInput{Store: benchStore, Fulfillment: core.FulfillmentPickup, Items: []core.ItemInput{{SKU: sku, Qty: 1}}})
 }
 
 // stockSums returns the on-hand and reserved totals over the bench store's stock rows.
@@ -128,12 +119,9 @@ func benchRunParallel(b *testing.B, op func(g int, i int64) error) {
 }
 
 // benchReport stops the timer and reports the throughput of the timed part.
-func benchReport(b *testing.B, dups *atomic.Int64) {
+func benchReport(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-	if dups != nil {
-		b.ReportMetric(float64(dups.Load()), "orderno-dups")
-	}
 }
 
 func asB(tb testing.TB) *testing.B { return tb.(*testing.B) }
@@ -155,44 +143,39 @@ func BenchmarkBaselineTx(b *testing.B) {
 				return db.Conn(ctx).Model(&models.Stock{}).Where("id = ?", id).Update("updated_at", time.Now().UTC()).Error
 			})
 		})
-		benchReport(b, nil)
+		benchReport(b)
 	})
 }
 
-// BenchmarkCreateOrder places one-unit orders spread over benchSKUCount SKUs: little row contention.
+// BenchmarkCreateOrder places one-unit orders: "spread" over benchSKUCount SKUs (little row contention),
+// "hot_sku" all on one SKU (every reservation updates the same stock row).
 func BenchmarkCreateOrder(b *testing.B) {
-	dbtest.Each(b, func(tb testing.TB, db *models.DB) {
-		b := asB(tb)
-		e := newBenchEnv(b, db)
-		var dups atomic.Int64
-		b.ResetTimer()
-		benchRunParallel(b, func(g int, i int64) error {
-			_, err := e.createOrder(e.members[g%len(e.members)], e.skus[i%int64(len(e.skus))], &dups)
-			return err
+	for _, hot := range []bool{false, true} {
+		name := map[bool]string{false: "spread", true: "hot_sku"}[hot]
+		b.Run(name, func(b *testing.B) {
+			dbtest.Each(b, func(tb testing.TB, db *models.DB) {
+				b := asB(tb)
+				e := newBenchEnv(b, db)
+				b.ResetTimer()
+				benchRunParallel(b, func(g int, i int64) error {
+					sku := e.skus[i%int64(len(e.skus))]
+					if hot {
+						sku = e.skus[0]
+					}
+					_, err := e.createOrder(e.members[g%len(e.members)], sku)
+					return err
+				})
+				benchReport(b)
+				hotReserved, err := e.svc.Stock(e.ctx, benchStore, e.skus[0])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, reserved := e.stockSums(b); reserved != int64(b.N) || (hot && hotReserved.Reserved != int64(b.N)) {
+					b.Errorf("reserved %d units (hot SKU %d) after %d orders", reserved, hotReserved.Reserved, b.N)
+				}
+			})
 		})
-		benchReport(b, &dups)
-		if _, reserved := e.stockSums(b); reserved != int64(b.N) {
-			b.Errorf("reserved %d units after %d orders", reserved, b.N)
-		}
-	})
-}
-
-// BenchmarkCreateOrderHotSKU places every order on the same SKU: all reservations update one stock row.
-func BenchmarkCreateOrderHotSKU(b *testing.B) {
-	dbtest.Each(b, func(tb testing.TB, db *models.DB) {
-		b := asB(tb)
-		e := newBenchEnv(b, db)
-		var dups atomic.Int64
-		b.ResetTimer()
-		benchRunParallel(b, func(g int, _ int64) error {
-			_, err := e.createOrder(e.members[g%len(e.members)], e.skus[0], &dups)
-			return err
-		})
-		benchReport(b, &dups)
-		if v, err := e.svc.Stock(e.ctx, benchStore, e.skus[0]); err != nil || v.Reserved != int64(b.N) {
-			b.Errorf("hot SKU after %d orders: %+v, %v", b.N, v, err)
-		}
-	})
+	}
 }
 
 // BenchmarkApplyPayment applies payment notifications: "new" pays b.N distinct unpaid orders (spread over
@@ -214,7 +197,7 @@ func BenchmarkApplyPayment(b *testing.B) {
 				}
 				return err
 			})
-			benchReport(b, nil)
+			benchReport(b)
 			if n := e.count(b, "orders", "status = ?", string(core.StatusPaid)); n != int64(b.N) {
 				b.Errorf("%d orders paid after %d payments", n, b.N)
 			}
@@ -241,7 +224,7 @@ func BenchmarkApplyPayment(b *testing.B) {
 				}
 				return err
 			})
-			benchReport(b, nil)
+			benchReport(b)
 			if c := e.count(b, "payments", "1 = 1"); c != 1 {
 				b.Errorf("%d payments recorded, want 1", c)
 			}
@@ -257,7 +240,7 @@ func BenchmarkApplyPayment(b *testing.B) {
 func benchPreCreateOrders(b *testing.B, e *benchEnv, n int) []core.OrderView {
 	b.Helper()
 	orders := make([]core.OrderView, n)
-	var next, dups atomic.Int64
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs error
@@ -270,7 +253,7 @@ func benchPreCreateOrders(b *testing.B, e *benchEnv, n int) []core.OrderView {
 				if i >= int64(n) {
 					return
 				}
-				o, err := e.createOrder(e.members[i%int64(len(e.members))], e.skus[i%int64(len(e.skus))], &dups)
+				o, err := e.createOrder(e.members[i%int64(len(e.members))], e.skus[i%int64(len(e.skus))])
 				if err != nil {
 					mu.Lock()
 					errs = errors.Join(errs, err)
