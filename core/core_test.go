@@ -35,7 +35,7 @@ type fixture struct {
 func setup(t testing.TB, db *models.DB) *fixture {
 	t.Helper()
 	f := &fixture{db: db, clock: &clock{t: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}, ctx: context.Background()}
-	f.svc = core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1"},
+	f.svc = core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1/"},
 		f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	must(f.svc.PutStore(f.ctx, core.StoreInput{Code: "S01", Name: "人民广场店", Lat: 31.2354, Lng: 121.4757}))
 	must(f.svc.PutProduct(f.ctx, core.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
@@ -532,8 +532,9 @@ func TestRefundWorkerReturnsMoneyOnce(t *testing.T) {
 
 // countingGateway is a provider double that counts prepays.
 type countingGateway struct {
-	mu      sync.Mutex
-	prepays int
+	mu        sync.Mutex
+	prepays   int
+	notifyURL string
 }
 
 func (g *countingGateway) Provider() string { return "counting" }
@@ -542,6 +543,7 @@ func (g *countingGateway) Prepay(_ context.Context, req core.PrepayRequest) (cor
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.prepays++
+	g.notifyURL = req.NotifyURL
 	time.Sleep(5 * time.Millisecond) // a provider round trip, so concurrent calls overlap
 	return core.PrepayResult{PrepayID: "P" + req.OrderNo, Params: map[string]any{"prepay_id": "P" + req.OrderNo}}, nil
 }
@@ -577,6 +579,9 @@ func TestConcurrentPayCallsCreateOnePrepay(t *testing.T) {
 		wg.Wait()
 		if gw.prepays != 1 || ok == 0 {
 			t.Fatalf("%d prepays for one order (%d callers got parameters), want exactly 1", gw.prepays, ok)
+		}
+		if gw.notifyURL != "http://127.0.0.1/webhooks/counting" {
+			t.Fatalf("notify URL = %q", gw.notifyURL)
 		}
 		// Later calls reuse the open prepay.
 		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "counting"))

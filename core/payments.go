@@ -89,14 +89,18 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 	}
 	view := PayView{OrderNo: orderNo, Provider: provider, AmountFen: ord.TotalFen}
 	att, err := s.claimAttempt(ctx, ord, provider)
-	if err != nil || att.Params != "" {
-		if err == nil {
-			err = json.Unmarshal([]byte(att.Params), &view.Params)
-		}
-		return view, err
+	if err != nil {
+		return PayView{}, err
+	}
+	if att.Params != "" { // an open prepay: the same parameters again
+		return view, json.Unmarshal([]byte(att.Params), &view.Params)
+	}
+	ids, err := s.identities(ctx, memberID)
+	if err != nil {
+		return PayView{}, err
 	}
 	res, err := gw.Prepay(ctx, PrepayRequest{OrderNo: orderNo, AmountFen: ord.TotalFen, Description: describe(ord),
-		NotifyURL: strings.TrimRight(s.opts.PublicURL, "/") + "/webhooks/" + provider, ExpiresAt: ord.ExpiresAt, Identities: s.identities(ctx, memberID)})
+		NotifyURL: s.notifyURL(provider), ExpiresAt: ord.ExpiresAt, Identities: ids})
 	if err != nil {
 		s.db.Conn(ctx).Delete(&models.PaymentAttempt{}, att.ID) // free the claim so the shopper can try again
 		return PayView{}, fmt.Errorf("prepay with %s: %w", provider, err)
@@ -139,14 +143,21 @@ func (s *Service) claimAttempt(ctx context.Context, ord models.Order, provider s
 }
 
 // identities maps a member's identity providers to their subjects, for gateways that need the payer.
-func (s *Service) identities(ctx context.Context, memberID int64) map[string]string {
-	ids := map[string]string{}
+func (s *Service) identities(ctx context.Context, memberID int64) (map[string]string, error) {
 	var idns []models.Identity
-	s.db.Conn(ctx).Where("member_id = ?", memberID).Find(&idns)
+	if err := s.db.Conn(ctx).Where("member_id = ?", memberID).Find(&idns).Error; err != nil {
+		return nil, err
+	}
+	ids := map[string]string{}
 	for _, idn := range idns {
 		ids[idn.Provider] = idn.Subject
 	}
-	return ids
+	return ids, nil
+}
+
+// notifyURL is where a provider sends its notifications for this hub.
+func (s *Service) notifyURL(provider string) string {
+	return strings.TrimRight(s.opts.PublicURL, "/") + "/webhooks/" + provider
 }
 
 // describe names an order's items for the provider's payment page, in at most 40 characters.

@@ -92,7 +92,7 @@ func (s *Service) submitRefund(ctx context.Context, r models.Refund) error {
 		err = fmt.Errorf("payment provider %q is not enabled or cannot refund", r.Provider)
 	} else {
 		outcome, err = gw.Refund(ctx, RefundRequest{OrderNo: ord.OrderNo, RefundNo: r.RefundNo, TransactionID: r.ProviderTxn, AmountFen: r.AmountFen,
-			TotalFen: ord.TotalFen, Reason: r.Reason, NotifyURL: s.opts.PublicURL + "/webhooks/" + r.Provider})
+			TotalFen: ord.TotalFen, Reason: r.Reason, NotifyURL: s.notifyURL(r.Provider)})
 	}
 	if err != nil {
 		attempts := r.Attempts + 1

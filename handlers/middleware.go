@@ -53,8 +53,9 @@ func (h ctxHandler) WithGroup(name string) slog.Handler { return ctxHandler{h.Ha
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// requestLog gives every request an id (the caller's X-Request-Id when it is sane) and a logger that
-// carries it, and logs the request when it ends.
+// requestLog gives every request an id (the caller's X-Request-Id when it is sane), carried in the
+// request's context so that ContextLogHandler adds it to every line logged with it, and logs the request
+// when it ends.
 func requestLog(base *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-Id")
