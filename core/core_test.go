@@ -470,15 +470,15 @@ func (r *refunder) Prepay(context.Context, core.PrepayRequest) (core.PrepayResul
 	return core.PrepayResult{}, errors.New("not used")
 }
 
-func (r *refunder) Refund(_ context.Context, req core.RefundRequest) (core.RefundOutcome, error) {
+func (r *refunder) Refund(_ context.Context, req core.RefundRequest) (core.RefundResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failures > 0 {
 		r.failures--
-		return "", errors.New("provider unavailable")
+		return core.RefundResult{}, errors.New("provider unavailable")
 	}
 	r.refunds = append(r.refunds, req)
-	return core.RefundDone, nil
+	return core.RefundResult{Outcome: core.RefundDone}, nil
 }
 
 func TestRefundWorkerReturnsMoneyOnce(t *testing.T) {
@@ -521,8 +521,8 @@ func TestRefundWorkerReturnsMoneyOnce(t *testing.T) {
 			t.Fatalf("after the refund the order is %s, want refunded", got.Status)
 		}
 		// A repeated completion (a provider notification arriving again) changes nothing.
-		if err := f.svc.CompleteRefund(f.ctx, prov.refunds[0].RefundNo, true, ""); err != nil {
-			t.Fatal(err)
+		if res, err := f.svc.CompleteRefund(f.ctx, core.RefundNotice{Provider: "sandbox", RefundNo: prov.refunds[0].RefundNo, Succeeded: true}); err != nil || res != core.RefundDuplicate {
+			t.Fatalf("repeated completion: %s, %v; want duplicate", res, err)
 		}
 		if n := f.count(t, "events", "topic = ?", "refund.succeeded"); n != 1 {
 			t.Fatalf("%d refund.succeeded events, want 1", n)
@@ -606,7 +606,7 @@ func TestRefundsOfOneOrderCompletingTogether(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if err := f.svc.CompleteRefund(f.ctx, no, true, ""); err != nil {
+					if _, err := f.svc.CompleteRefund(f.ctx, core.RefundNotice{Provider: "sandbox", RefundNo: no, Succeeded: true}); err != nil {
 						t.Error(err)
 					}
 				}()

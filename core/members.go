@@ -60,16 +60,26 @@ func hashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// IdentityRef names one account of a person on a channel.
+type IdentityRef struct {
+	Provider string
+	Subject  string
+}
+
 // SignIn finds or creates the member behind an identity (provider + subject, as verified by the channel)
-// and opens a session for them.
-func (s *Service) SignIn(ctx context.Context, provider, subject, displayName string) (Login, error) {
-	if provider == "" || subject == "" || utf8.RuneCountInString(subject) > 128 {
-		return Login{}, errf(ErrInvalidArgument, "user must be 1-128 characters")
+// and opens a session for them. Links are further identities the channel vouches belong to the same
+// person (a WeChat unionid shared by several apps): the member of an existing link is the member signed
+// in, new links are attached to it, and a member found only through the primary identity is merged into it.
+func (s *Service) SignIn(ctx context.Context, provider, subject, displayName string, links ...IdentityRef) (Login, error) {
+	for _, ref := range append([]IdentityRef{{provider, subject}}, links...) {
+		if ref.Provider == "" || ref.Subject == "" || utf8.RuneCountInString(ref.Subject) > 128 {
+			return Login{}, errf(ErrInvalidArgument, "user must be 1-128 characters")
+		}
 	}
 	var out Login
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		err = s.signIn(ctx, provider, subject, displayName, &out)
+		err = s.signIn(ctx, IdentityRef{provider, subject}, links, displayName, &out)
 		if !models.IsDuplicate(err) {
 			break // a concurrent first login created the identity: the next try finds it
 		}
@@ -77,9 +87,9 @@ func (s *Service) SignIn(ctx context.Context, provider, subject, displayName str
 	return out, err
 }
 
-func (s *Service) signIn(ctx context.Context, provider, subject, displayName string, out *Login) error {
+func (s *Service) signIn(ctx context.Context, primary IdentityRef, links []IdentityRef, displayName string, out *Login) error {
 	return s.db.Tx(ctx, func(ctx context.Context) error {
-		memberID, err := s.identityMember(ctx, provider, subject, displayName)
+		memberID, err := s.identityMember(ctx, primary, links, displayName)
 		if err != nil {
 			return err
 		}
@@ -98,28 +108,54 @@ func (s *Service) signIn(ctx context.Context, provider, subject, displayName str
 	})
 }
 
-// identityMember returns the member an identity points to, creating both when the identity is new.
-func (s *Service) identityMember(ctx context.Context, provider, subject, displayName string) (int64, error) {
+// identityMember returns the member behind an identity and its links, creating the member and any
+// missing identity rows. Within this transaction a concurrent first login of the same identity is excluded
+// on SQLite and fails on the unique index on PostgreSQL; SignIn then tries again and finds it.
+func (s *Service) identityMember(ctx context.Context, primary IdentityRef, links []IdentityRef, displayName string) (int64, error) {
 	tx := s.db.Conn(ctx)
-	var idn models.Identity
-	err := tx.Where("provider = ? AND subject = ?", provider, subject).Take(&idn).Error
-	if err == nil {
-		return idn.MemberID, nil
+	found := map[IdentityRef]int64{}
+	for _, ref := range append([]IdentityRef{primary}, links...) {
+		var idn models.Identity
+		err := tx.Where("provider = ? AND subject = ?", ref.Provider, ref.Subject).Take(&idn).Error
+		if err == nil {
+			found[ref] = idn.MemberID
+		} else if !models.IsNotFound(err) {
+			return 0, err
+		}
 	}
-	if !models.IsNotFound(err) {
-		return 0, err
+	var memberID int64
+	for _, ref := range links { // a linked identity names the canonical member
+		if id, ok := found[ref]; ok {
+			memberID = id
+			break
+		}
 	}
 	now := s.now()
-	m := models.Member{DisplayName: displayName, CreatedAt: now, UpdatedAt: now}
-	if err := tx.Create(&m).Error; err != nil {
-		return 0, err
+	if own, ok := found[primary]; ok {
+		if memberID == 0 {
+			memberID = own
+		} else if own != memberID {
+			if err := s.mergeMember(ctx, own, memberID, "linked identity "+primary.Provider); err != nil {
+				return 0, err
+			}
+		}
 	}
-	// Within this transaction a concurrent first login of the same identity is excluded on SQLite and
-	// fails on the unique index on PostgreSQL; Tx's caller sees a duplicate and may retry.
-	if err := tx.Create(&models.Identity{Provider: provider, Subject: subject, MemberID: m.ID, CreatedAt: now}).Error; err != nil {
-		return 0, err
+	if memberID == 0 {
+		m := models.Member{DisplayName: displayName, CreatedAt: now, UpdatedAt: now}
+		if err := tx.Create(&m).Error; err != nil {
+			return 0, err
+		}
+		memberID = m.ID
 	}
-	return m.ID, nil
+	for _, ref := range append([]IdentityRef{primary}, links...) {
+		if _, ok := found[ref]; ok {
+			continue
+		}
+		if err := tx.Create(&models.Identity{Provider: ref.Provider, Subject: ref.Subject, MemberID: memberID, CreatedAt: now}).Error; err != nil {
+			return 0, err
+		}
+	}
+	return memberID, nil
 }
 
 // Authenticate returns the member a session token belongs to.
@@ -204,7 +240,8 @@ func (s *Service) mergeMember(ctx context.Context, from, into int64, reason stri
 	tx := s.db.Conn(ctx)
 	// Orders being placed by the member hold a share lock on its row (see activeMember): wait for them,
 	// so that they are moved too.
-	if err := tx.Clauses(models.ForUpdate()).Take(&models.Member{}, from).Error; err != nil {
+	var gone models.Member
+	if err := tx.Clauses(models.ForUpdate()).Take(&gone, from).Error; err != nil {
 		return err
 	}
 	for _, table := range []string{"identities", "orders", "sessions"} {
@@ -214,6 +251,11 @@ func (s *Service) mergeMember(ctx context.Context, from, into int64, reason stri
 	}
 	if err := tx.Model(&models.Member{}).Where("id = ?", from).Updates(map[string]any{"merged_into": into, "phone": nil, "updated_at": s.now()}).Error; err != nil {
 		return err
+	}
+	if gone.Phone != nil { // the survivor keeps its own phone, or takes over this one
+		if err := tx.Model(&models.Member{}).Where("id = ? AND phone IS NULL", into).Update("phone", *gone.Phone).Error; err != nil {
+			return err
+		}
 	}
 	return tx.Create(&models.MemberMerge{FromID: from, IntoID: into, Reason: reason, CreatedAt: s.now()}).Error
 }

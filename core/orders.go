@@ -69,6 +69,7 @@ type OrderView struct {
 	PaidAt      *time.Time      `json:"paid_at,omitempty"`
 	Provider    string          `json:"provider,omitempty"`
 	Note        string          `json:"note,omitempty"`
+	Courier     *Courier        `json:"courier,omitempty"`
 	CreatedAt   time.Time       `json:"created_at"`
 }
 
@@ -307,6 +308,9 @@ func toOrderView(ord models.Order, storeCode string) OrderView {
 	v := OrderView{OrderNo: ord.OrderNo, Status: Status(ord.Status), TotalFen: ord.TotalFen, Store: storeCode, Fulfillment: ord.Fulfillment,
 		Address: ord.AddressText, ExpiresAt: ord.ExpiresAt.UTC(), PaidAt: ord.PaidAt, Provider: ord.Provider, Note: ord.Note,
 		CreatedAt: ord.CreatedAt.UTC(), Items: []OrderItemView{}}
+	if ord.Courier != "" || ord.TrackingNo != "" {
+		v.Courier = &Courier{Name: ord.Courier, Phone: ord.CourierPhone, TrackingNo: ord.TrackingNo}
+	}
 	for _, it := range ord.Items {
 		v.Items = append(v.Items, OrderItemView{SKU: it.SKU, Name: it.Name, PriceFen: it.PriceFen, Qty: it.Qty})
 	}
@@ -398,6 +402,9 @@ func (s *Service) CancelOrder(ctx context.Context, memberID int64, orderNo strin
 		if err := s.releaseReservation(ctx, ord, "cancel"); err != nil {
 			return err
 		}
+		if err := s.checkAttemptsNow(ctx, ord.ID, ""); err != nil {
+			return err
+		}
 		return s.enqueueEvent(ctx, "order.cancelled", orderNo, map[string]any{"order_no": orderNo})
 	})
 	if err != nil {
@@ -434,6 +441,9 @@ func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
 			if err := s.releaseReservation(ctx, ord, "expire"); err != nil {
 				return err
 			}
+			if err := s.checkAttemptsNow(ctx, ord.ID, ""); err != nil {
+				return err
+			}
 			if err := s.enqueueEvent(ctx, "order.expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
 				return err
 			}
@@ -442,34 +452,6 @@ func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
 		return nil
 	})
 	return n, err
-}
-
-// RunExpiry expires due orders every interval until ctx ends.
-func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		for {
-			n, err := s.ExpireDue(ctx, 100)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.ErrorContext(ctx, "expiry sweep failed", "err", err)
-				}
-				break
-			}
-			if n > 0 {
-				s.log.InfoContext(ctx, "orders expired", "count", n)
-			}
-			if n < 100 {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // enqueueEvent writes an outgoing event in the caller's transaction.

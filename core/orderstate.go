@@ -28,7 +28,9 @@ var transitions = map[Status][]Status{
 	StatusPaid:       {StatusAccepted, StatusRefunding},
 	StatusAccepted:   {StatusReady, StatusDelivering, StatusRefunding},
 	StatusReady:      {StatusCompleted, StatusRefunding},
+	StatusCompleted:  {StatusRefunding},
 	StatusDelivering: {StatusDelivered},
+	StatusDelivered:  {StatusRefunding},
 	StatusRefunding:  {StatusRefunded},
 }
 

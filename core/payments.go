@@ -109,7 +109,8 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 	if err != nil {
 		return PayView{}, err
 	}
-	err = s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", att.ID).Updates(map[string]any{"prepay_id": res.PrepayID, "params": string(params)}).Error
+	err = s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", att.ID).
+		Updates(map[string]any{"prepay_id": res.PrepayID, "params": string(params), "next_check_at": s.now().Add(s.opts.PaymentCheckAfter)}).Error
 	view.Params = res.Params
 	return view, err
 }
@@ -120,20 +121,20 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 func (s *Service) claimAttempt(ctx context.Context, ord models.Order, provider string) (models.PaymentAttempt, error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		var prev models.PaymentAttempt
-		err := s.db.Conn(ctx).Where("order_id = ? AND provider = ? AND status = ?", ord.ID, provider, "open").Take(&prev).Error
+		err := s.db.Conn(ctx).Where("order_id = ? AND provider = ? AND status = ?", ord.ID, provider, attemptOpen).Take(&prev).Error
 		switch {
 		case err == nil && prev.AmountFen == ord.TotalFen && prev.Params != "":
 			return prev, nil
 		case err == nil && prev.Params == "" && s.now().Sub(prev.CreatedAt) < time.Minute:
 			return prev, errf(ErrConflict, "a payment of order %s is being prepared; try again in a moment", ord.OrderNo)
 		case err == nil:
-			if err := s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", prev.ID).Update("status", "abandoned").Error; err != nil {
+			if err := s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", prev.ID).Update("status", attemptAbandoned).Error; err != nil {
 				return prev, err
 			}
 		case !models.IsNotFound(err):
 			return prev, err
 		}
-		att := models.PaymentAttempt{OrderID: ord.ID, Provider: provider, AmountFen: ord.TotalFen, Status: "open", CreatedAt: s.now()}
+		att := models.PaymentAttempt{OrderID: ord.ID, Provider: provider, AmountFen: ord.TotalFen, Status: attemptOpen, CreatedAt: s.now()}
 		err = s.db.Conn(ctx).Create(&att).Error
 		if !models.IsDuplicate(err) {
 			return att, err
@@ -224,6 +225,15 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 		return PaymentAmountMismatch, s.alert(ctx, "payment_amount_mismatch", n.OrderNo,
 			fmt.Sprintf("%s transaction %s paid %d fen, order total is %d fen", n.Provider, n.TransactionID, n.AmountFen, ord.TotalFen))
 	}
+	// This provider's prepay is used up; any other provider's open prepay must be closed.
+	err = s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("order_id = ? AND provider = ? AND status = ?", ord.ID, n.Provider, attemptOpen).
+		Updates(map[string]any{"status": attemptPaid, "next_check_at": nil}).Error
+	if err != nil {
+		return "", err
+	}
+	if err := s.checkAttemptsNow(ctx, ord.ID, n.Provider); err != nil {
+		return "", err
+	}
 	paid := map[string]any{"paid_at": n.PaidAt.UTC(), "provider": n.Provider, "provider_txn": n.TransactionID}
 	switch Status(ord.Status) {
 	case StatusPendingPayment:
@@ -256,7 +266,7 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 		return PaymentRefundRequired, s.markForRefund(ctx, ord, StatusCancelled, n, "paid after cancellation")
 	default:
 		// The order was already paid through another transaction: refund this one, keep the order.
-		return PaymentRefundRequired, s.requestRefund(ctx, ord, n, "another payment for an order that is already "+ord.Status)
+		return PaymentRefundRequired, s.refundPayment(ctx, ord, n, "another payment for an order that is already "+ord.Status)
 	}
 }
 
@@ -288,26 +298,31 @@ func (s *Service) markForRefund(ctx context.Context, ord models.Order, from Stat
 	if err := s.transition(ctx, ord.ID, from, StatusRefunding, map[string]any{"note": reason, "provider": n.Provider, "provider_txn": n.TransactionID, "paid_at": n.PaidAt.UTC()}); err != nil {
 		return err
 	}
-	return s.requestRefund(ctx, ord, n, reason)
+	return s.refundPayment(ctx, ord, n, reason)
 }
 
-// requestRefund records that the money of one payment must go back to the shopper.
-func (s *Service) requestRefund(ctx context.Context, ord models.Order, n PaymentNotification, reason string) error {
+// requestRefund records that amountFen of one payment of an order must go back to the shopper.
+func (s *Service) requestRefund(ctx context.Context, ord models.Order, provider, txn string, amountFen int64, reason string) (models.Refund, error) {
 	var count int64
 	if err := s.db.Conn(ctx).Model(&models.Refund{}).Where("order_id = ?", ord.ID).Count(&count).Error; err != nil {
-		return err
+		return models.Refund{}, err
 	}
 	now := s.now()
-	r := models.Refund{OrderID: ord.ID, RefundNo: fmt.Sprintf("%sR%d", ord.OrderNo, count+1), Provider: n.Provider, ProviderTxn: n.TransactionID,
-		AmountFen: n.AmountFen, Reason: reason, Status: refundRequested, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+	r := models.Refund{OrderID: ord.ID, RefundNo: fmt.Sprintf("%sR%d", ord.OrderNo, count+1), Provider: provider, ProviderTxn: txn,
+		AmountFen: amountFen, Reason: reason, Status: refundRequested, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
 	if err := s.db.Conn(ctx).Create(&r).Error; err != nil {
+		return r, err
+	}
+	return r, s.enqueueEvent(ctx, "refund.requested", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": r.RefundNo,
+		"amount_fen": r.AmountFen, "provider": provider, "transaction_id": txn, "reason": reason})
+}
+
+// refundPayment records the refund owed for a payment the order cannot keep, and alerts an operator.
+func (s *Service) refundPayment(ctx context.Context, ord models.Order, n PaymentNotification, reason string) error {
+	if _, err := s.requestRefund(ctx, ord, n.Provider, n.TransactionID, n.AmountFen, reason); err != nil {
 		return err
 	}
-	if err := s.alert(ctx, "refund_required", ord.OrderNo, fmt.Sprintf("%s transaction %s (%d fen): %s", n.Provider, n.TransactionID, n.AmountFen, reason)); err != nil {
-		return err
-	}
-	return s.enqueueEvent(ctx, "refund.requested", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": r.RefundNo,
-		"amount_fen": r.AmountFen, "provider": n.Provider, "transaction_id": n.TransactionID, "reason": reason})
+	return s.alert(ctx, "refund_required", ord.OrderNo, fmt.Sprintf("%s transaction %s (%d fen): %s", n.Provider, n.TransactionID, n.AmountFen, reason))
 }
 
 // alert records something an operator must look at, and logs it.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/o2ohub/o2ohub/models"
 )
@@ -20,10 +22,15 @@ const (
 // MaxRefundAttempts is how often the worker submits a refund before it gives up and alerts an operator.
 const MaxRefundAttempts = 8
 
-// Refunder is a payment gateway that can send money back. Submit must be idempotent on RefundNo: the
+// Refunder is a payment gateway that can send money back. Refund must be idempotent on RefundNo: the
 // worker may submit the same refund again after a crash or a timeout.
 type Refunder interface {
-	Refund(ctx context.Context, req RefundRequest) (RefundOutcome, error)
+	Refund(ctx context.Context, req RefundRequest) (RefundResult, error)
+}
+
+// RefundQuerier is a refunder that can also look a refund up, for when its notification does not come.
+type RefundQuerier interface {
+	QueryRefund(ctx context.Context, req RefundRequest) (RefundResult, error)
 }
 
 // RefundRequest is one refund as a provider needs it.
@@ -37,95 +44,293 @@ type RefundRequest struct {
 	NotifyURL     string
 }
 
-// RefundOutcome is a provider's answer to a refund: done at once, or accepted with its result to follow
-// by notification (passed to CompleteRefund).
+// RefundResult is a provider's answer about a refund.
+type RefundResult struct {
+	Outcome          RefundOutcome
+	ProviderRefundID string
+	// Detail says why a refund was rejected.
+	Detail string
+}
+
+// RefundOutcome is where a refund stands at the provider: done, accepted with its result to follow (by
+// notification, passed to CompleteRefund, or by query), or rejected for good.
 type RefundOutcome string
 
 // The refund outcomes a provider can give.
 const (
 	RefundDone     RefundOutcome = "done"
 	RefundAccepted RefundOutcome = "accepted"
+	RefundRejected RefundOutcome = "rejected"
 )
 
-// ProcessRefunds submits up to limit due refunds to their providers. Each refund is claimed in a short
-// transaction (SKIP LOCKED on PostgreSQL, so replicas share the work), submitted outside it, and its
-// result recorded; failures are retried with growing delays.
-func (s *Service) ProcessRefunds(ctx context.Context, limit int) (int, error) {
-	var due []models.Refund
+// refundQueryAfter is how long a refund the provider accepted waits for its notification before the
+// worker asks; the wait doubles with every further query, up to a day.
+const refundQueryAfter = 5 * time.Minute
+
+// RefundView is a refund as an operator sees it.
+type RefundView struct {
+	RefundNo         string `json:"refund_no"`
+	OrderNo          string `json:"order_no"`
+	Provider         string `json:"provider"`
+	ProviderRefundID string `json:"provider_refund_id,omitempty"`
+	AmountFen        int64  `json:"amount_fen"`
+	Reason           string `json:"reason"`
+	Status           string `json:"status"`
+	LastError        string `json:"last_error,omitempty"`
+	OrderStatus      Status `json:"order_status"`
+}
+
+// refundable are the states of a paid order whose money can be given back.
+var refundable = map[Status]bool{StatusPaid: true, StatusAccepted: true, StatusReady: true, StatusCompleted: true, StatusDelivered: true}
+
+// RefundOrder gives back amountFen of an order's payment (all that is left when amountFen is 0) through
+// the provider it was paid with. Partial refunds leave the order as it is; the refund that brings the
+// total refunded to the amount paid moves the order to refunding (then refunded when the provider
+// confirms), and an order not yet handed over puts its stock back. Each refund has its own number, is
+// submitted at once and, if the provider cannot be reached, retried by the refund worker.
+func (s *Service) RefundOrder(ctx context.Context, orderNo string, amountFen int64, reason string) (RefundView, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		reason = "refund by the merchant"
+	}
+	if utf8.RuneCountInString(reason) > 80 {
+		return RefundView{}, errf(ErrInvalidArgument, "reason must be at most 80 characters")
+	}
+	if amountFen < 0 {
+		return RefundView{}, errf(ErrInvalidArgument, "amount_fen must be positive (or 0 for everything still refundable)")
+	}
+	var r models.Refund
 	err := s.db.Tx(ctx, func(ctx context.Context) error {
-		now := s.now()
-		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
-			Where("status = ? AND next_attempt_at <= ?", refundRequested, now).Order("next_attempt_at").Limit(limit).Find(&due).Error
+		ord, err := s.loadOrder(ctx, orderNo, true)
 		if err != nil {
 			return err
 		}
-		for _, r := range due {
-			// Claim it: no other worker takes it again until this lease runs out.
-			err := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ?", r.ID).
-				Updates(map[string]any{"next_attempt_at": now.Add(5 * time.Minute), "attempts": r.Attempts + 1, "updated_at": now}).Error
-			if err != nil {
+		st := Status(ord.Status)
+		if !refundable[st] {
+			return errf(ErrConflict, "order %s is %s; only a paid order can be refunded", orderNo, st)
+		}
+		var refunded int64
+		err = s.db.Conn(ctx).Model(&models.Refund{}).Select("COALESCE(SUM(amount_fen), 0)").
+			Where("order_id = ? AND provider_txn = ? AND status <> ?", ord.ID, ord.ProviderTxn, refundFailed).Scan(&refunded).Error
+		if err != nil {
+			return err
+		}
+		left := ord.TotalFen - refunded
+		if amountFen == 0 {
+			amountFen = left
+		}
+		if amountFen > left || left <= 0 {
+			return errf(ErrInvalidArgument, "order %s has %d fen left to refund, not %d", orderNo, left, amountFen)
+		}
+		if amountFen == left {
+			if st == StatusPaid || st == StatusAccepted || st == StatusReady {
+				for _, it := range ord.Items { // the goods never left the store
+					if _, err := s.moveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "refund", ord.OrderNo); err != nil {
+						return err
+					}
+				}
+			}
+			if err := s.transition(ctx, ord.ID, st, StatusRefunding, map[string]any{"note": reason}); err != nil {
 				return err
 			}
 		}
-		return nil
+		r, err = s.requestRefund(ctx, ord, ord.Provider, ord.ProviderTxn, amountFen, reason)
+		return err
 	})
+	if err != nil {
+		return RefundView{}, err
+	}
+	claimed, err := s.claimRefunds(ctx, r.ID, 1)
+	if err != nil {
+		return RefundView{}, err
+	}
+	for _, c := range claimed {
+		if err := s.submitRefund(ctx, c); err != nil {
+			return RefundView{}, err
+		}
+	}
+	return s.refundView(ctx, r.RefundNo)
+}
+
+func (s *Service) refundView(ctx context.Context, refundNo string) (RefundView, error) {
+	var r models.Refund
+	if err := s.db.Conn(ctx).Where("refund_no = ?", refundNo).Take(&r).Error; err != nil {
+		return RefundView{}, err
+	}
+	var ord models.Order
+	if err := s.db.Conn(ctx).Take(&ord, r.OrderID).Error; err != nil {
+		return RefundView{}, err
+	}
+	return RefundView{RefundNo: r.RefundNo, OrderNo: ord.OrderNo, Provider: r.Provider, ProviderRefundID: r.ProviderRefundID, AmountFen: r.AmountFen,
+		Reason: r.Reason, Status: r.Status, LastError: r.LastError, OrderStatus: Status(ord.Status)}, nil
+}
+
+// ProcessRefunds works through up to limit due refunds: it submits requested ones to their providers and
+// asks about accepted ones whose notification has not come. Each refund is claimed in a short transaction
+// with a lease (SKIP LOCKED on PostgreSQL, so replicas share the work), handled outside it, and its result
+// recorded; failures are retried with growing delays.
+func (s *Service) ProcessRefunds(ctx context.Context, limit int) (int, error) {
+	due, err := s.claimRefunds(ctx, 0, limit)
 	if err != nil {
 		return 0, err
 	}
 	for _, r := range due {
-		if err := s.submitRefund(ctx, r); err != nil {
+		if r.Status == refundProcessing {
+			err = s.queryRefund(ctx, r)
+		} else {
+			err = s.submitRefund(ctx, r)
+		}
+		if err != nil {
 			return 0, err
 		}
 	}
 	return len(due), nil
 }
 
-func (s *Service) submitRefund(ctx context.Context, r models.Refund) error {
+// claimRefunds leases due refunds (only refund id when it is not 0): no other worker takes them until the
+// lease runs out.
+func (s *Service) claimRefunds(ctx context.Context, id int64, limit int) ([]models.Refund, error) {
+	var due []models.Refund
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		now := s.now()
+		q := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
+			Where("status IN ? AND next_attempt_at <= ?", []string{refundRequested, refundProcessing}, now)
+		if id != 0 {
+			q = q.Where("id = ?", id)
+		}
+		if err := q.Order("next_attempt_at").Limit(limit).Find(&due).Error; err != nil {
+			return err
+		}
+		for i := range due {
+			due[i].Attempts++
+			err := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ?", due[i].ID).
+				Updates(map[string]any{"next_attempt_at": now.Add(5 * time.Minute), "attempts": due[i].Attempts, "updated_at": now}).Error
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return due, err
+}
+
+func (s *Service) refundRequest(ctx context.Context, r models.Refund) (RefundRequest, models.Order, error) {
 	var ord models.Order
 	if err := s.db.Conn(ctx).Take(&ord, r.OrderID).Error; err != nil {
+		return RefundRequest{}, ord, err
+	}
+	return RefundRequest{OrderNo: ord.OrderNo, RefundNo: r.RefundNo, TransactionID: r.ProviderTxn, AmountFen: r.AmountFen,
+		TotalFen: ord.TotalFen, Reason: r.Reason, NotifyURL: s.notifyURL(r.Provider)}, ord, nil
+}
+
+func (s *Service) submitRefund(ctx context.Context, r models.Refund) error {
+	req, ord, err := s.refundRequest(ctx, r)
+	if err != nil {
 		return err
 	}
 	gw, ok := s.gateways[r.Provider].(Refunder)
-	var outcome RefundOutcome
-	var err error
+	var res RefundResult
 	if !ok {
 		err = fmt.Errorf("payment provider %q is not enabled or cannot refund", r.Provider)
 	} else {
-		outcome, err = gw.Refund(ctx, RefundRequest{OrderNo: ord.OrderNo, RefundNo: r.RefundNo, TransactionID: r.ProviderTxn, AmountFen: r.AmountFen,
-			TotalFen: ord.TotalFen, Reason: r.Reason, NotifyURL: s.notifyURL(r.Provider)})
+		res, err = gw.Refund(ctx, req)
 	}
 	if err != nil {
-		attempts := r.Attempts + 1
-		set := map[string]any{"last_error": err.Error(), "next_attempt_at": s.now().Add(time.Duration(attempts*attempts) * time.Minute), "updated_at": s.now()}
-		if attempts >= MaxRefundAttempts {
-			set["status"] = refundFailed
-		}
-		return s.db.Tx(ctx, func(ctx context.Context) error {
-			if err := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundRequested).Updates(set).Error; err != nil {
-				return err
-			}
-			if attempts >= MaxRefundAttempts {
-				return s.alert(ctx, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s gave up after %d attempts: %v", r.RefundNo, attempts, err))
-			}
-			return nil
-		})
+		return s.refundFailed(ctx, r, ord, err)
 	}
-	if outcome == RefundAccepted {
-		return s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundRequested).
-			Updates(map[string]any{"status": refundProcessing, "updated_at": s.now()}).Error
-	}
-	return s.CompleteRefund(ctx, r.RefundNo, true, "")
+	return s.refundAnswered(ctx, r, res)
 }
 
-// CompleteRefund records a provider's final word on a refund, once: a success ends the refund and, when
-// it was the last open refund of an order marked for refund, moves the order to refunded; a failure
-// alerts an operator.
-func (s *Service) CompleteRefund(ctx context.Context, refundNo string, succeeded bool, detail string) error {
+// queryRefund asks the provider about a refund it accepted whose notification has not come.
+func (s *Service) queryRefund(ctx context.Context, r models.Refund) error {
+	req, ord, err := s.refundRequest(ctx, r)
+	if err != nil {
+		return err
+	}
+	q, ok := s.gateways[r.Provider].(RefundQuerier)
+	if !ok { // only the notification can finish it; look again in a day
+		return s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
+			Update("next_attempt_at", s.now().Add(24*time.Hour)).Error
+	}
+	res, err := q.QueryRefund(ctx, req)
+	if err != nil {
+		s.log.WarnContext(ctx, "refund query failed", "refund_no", r.RefundNo, "order_no", ord.OrderNo, "err", err)
+		return s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
+			Updates(map[string]any{"last_error": err.Error(), "next_attempt_at": s.now().Add(refundQueryDelay(r.Attempts)), "updated_at": s.now()}).Error
+	}
+	return s.refundAnswered(ctx, r, res)
+}
+
+func refundQueryDelay(attempts int) time.Duration {
+	return min(refundQueryAfter<<min(attempts, 10), 24*time.Hour)
+}
+
+// refundFailed records a failed submission; after MaxRefundAttempts the refund is given up and alerted.
+func (s *Service) refundFailed(ctx context.Context, r models.Refund, ord models.Order, err error) error {
+	set := map[string]any{"last_error": err.Error(), "next_attempt_at": s.now().Add(time.Duration(r.Attempts*r.Attempts) * time.Minute), "updated_at": s.now()}
+	if r.Attempts >= MaxRefundAttempts {
+		set["status"] = refundFailed
+	}
 	return s.db.Tx(ctx, func(ctx context.Context) error {
+		if err := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundRequested).Updates(set).Error; err != nil {
+			return err
+		}
+		if r.Attempts >= MaxRefundAttempts {
+			return s.alert(ctx, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s gave up after %d attempts: %v", r.RefundNo, r.Attempts, err))
+		}
+		return nil
+	})
+}
+
+// refundAnswered records what the provider said about a refund.
+func (s *Service) refundAnswered(ctx context.Context, r models.Refund, res RefundResult) error {
+	switch res.Outcome {
+	case RefundAccepted:
+		return s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, []string{refundRequested, refundProcessing}).
+			Updates(map[string]any{"status": refundProcessing, "provider_refund_id": res.ProviderRefundID, "last_error": "",
+				"next_attempt_at": s.now().Add(refundQueryDelay(r.Attempts - 1)), "updated_at": s.now()}).Error
+	case RefundDone, RefundRejected:
+		_, err := s.CompleteRefund(ctx, RefundNotice{Provider: r.Provider, RefundNo: r.RefundNo, ProviderRefundID: res.ProviderRefundID,
+			AmountFen: r.AmountFen, Succeeded: res.Outcome == RefundDone, Detail: res.Detail})
+		return err
+	}
+	return fmt.Errorf("refund %s: provider gave no outcome", r.RefundNo)
+}
+
+// RefundNotice is a provider's verified, normalised final word on a refund.
+type RefundNotice struct {
+	Provider         string
+	RefundNo         string
+	ProviderRefundID string
+	// AmountFen is the amount the provider says it refunded; 0 when it does not say.
+	AmountFen int64
+	Succeeded bool
+	Detail    string
+}
+
+// RefundNoticeResult says what CompleteRefund did with a notice.
+type RefundNoticeResult string
+
+// The outcomes of a refund notice.
+const (
+	RefundApplied        RefundNoticeResult = "applied"
+	RefundDuplicate      RefundNoticeResult = "duplicate"
+	RefundUnknown        RefundNoticeResult = "unknown_refund"
+	RefundAmountMismatch RefundNoticeResult = "amount_mismatch"
+)
+
+// CompleteRefund records a provider's final word on a refund, once however often it comes: a success
+// ends the refund and, when it was the last open refund of an order marked for refund, moves the order to
+// refunded; a failure alerts an operator. A notice for a refund we never asked for, or for another
+// amount or provider, changes nothing and is alerted.
+func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNoticeResult, error) {
+	var result RefundNoticeResult
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
 		var r models.Refund
-		err := s.db.Conn(ctx).Where("refund_no = ?", refundNo).Take(&r).Error
-		if models.IsNotFound(err) {
-			return errf(ErrNotFound, "refund %s not found", refundNo)
+		err := s.db.Conn(ctx).Where("refund_no = ?", n.RefundNo).Take(&r).Error
+		if models.IsNotFound(err) || (err == nil && r.Provider != n.Provider) {
+			result = RefundUnknown
+			return s.alert(ctx, "refund_unknown", "", fmt.Sprintf("%s reported refund %s (%s, %d fen) that we never asked for", n.Provider, n.RefundNo, n.ProviderRefundID, n.AmountFen))
 		}
 		if err != nil {
 			return err
@@ -136,19 +341,34 @@ func (s *Service) CompleteRefund(ctx context.Context, refundNo string, succeeded
 		if err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, r.OrderID).Error; err != nil {
 			return err
 		}
+		if n.AmountFen != 0 && n.AmountFen != r.AmountFen {
+			result = RefundAmountMismatch
+			return s.alert(ctx, "refund_amount_mismatch", ord.OrderNo, fmt.Sprintf("%s says refund %s was %d fen; we asked for %d fen", n.Provider, n.RefundNo, n.AmountFen, r.AmountFen))
+		}
 		status := refundSucceeded
-		if !succeeded {
+		if !n.Succeeded {
 			status = refundFailed
 		}
-		res := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, []string{refundRequested, refundProcessing}).
-			Updates(map[string]any{"status": status, "last_error": detail, "updated_at": s.now()})
-		if res.Error != nil || res.RowsAffected == 0 {
-			return res.Error // already final: a repeated notification changes nothing
+		set := map[string]any{"status": status, "last_error": n.Detail, "updated_at": s.now()}
+		if n.ProviderRefundID != "" {
+			set["provider_refund_id"] = n.ProviderRefundID
 		}
-		if !succeeded {
-			return s.alert(ctx, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s failed: %s", refundNo, detail))
+		res := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, []string{refundRequested, refundProcessing}).Updates(set)
+		if res.Error != nil {
+			return res.Error
 		}
-		if err := s.enqueueEvent(ctx, "refund.succeeded", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": refundNo, "amount_fen": r.AmountFen}); err != nil {
+		if res.RowsAffected == 0 {
+			result = RefundDuplicate // already final: a repeated notification changes nothing
+			return nil
+		}
+		result = RefundApplied
+		if !n.Succeeded {
+			return s.alert(ctx, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s failed: %s", n.RefundNo, n.Detail))
+		}
+		if err := s.enqueueEvent(ctx, "refund.succeeded", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": n.RefundNo, "amount_fen": r.AmountFen}); err != nil {
+			return err
+		}
+		if err := s.notifyShopper(ctx, ord, MessageRefunded, r.AmountFen); err != nil {
 			return err
 		}
 		var open int64
@@ -164,20 +384,9 @@ func (s *Service) CompleteRefund(ctx context.Context, refundNo string, succeeded
 		}
 		return err
 	})
-}
-
-// RunRefunds submits due refunds every interval until ctx ends.
-func (s *Service) RunRefunds(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := s.ProcessRefunds(ctx, 50); err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "refund sweep failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	if err != nil {
+		return "", err
 	}
+	s.log.InfoContext(ctx, "refund notice", "provider", n.Provider, "refund_no", n.RefundNo, "succeeded", n.Succeeded, "result", result)
+	return result, nil
 }

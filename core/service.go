@@ -17,6 +17,9 @@ type Options struct {
 	DeliveryRadiusM float64
 	// PublicURL is the hub's external base URL, used to build provider notify URLs.
 	PublicURL string
+	// PaymentCheckAfter is how long after a prepay the reconciler first asks the provider whether the
+	// order was paid, in case the notification is lost; later checks back off. Default 2 minutes.
+	PaymentCheckAfter time.Duration
 }
 
 // Service runs the order flow on one database. It is safe for concurrent use, and several processes
@@ -27,6 +30,9 @@ type Service struct {
 	clock    Clock
 	log      *slog.Logger
 	gateways map[string]PaymentGateway
+	// messengers by channel and shipping reporters by payment provider
+	messengers map[string]Messenger
+	shipping   map[string]ShippingReporter
 }
 
 // New returns a Service; register payment gateways with RegisterGateway before serving.
@@ -37,7 +43,11 @@ func New(db *models.DB, opts Options, clock Clock, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{db: db, opts: opts, clock: clock, log: log, gateways: map[string]PaymentGateway{}}
+	if opts.PaymentCheckAfter <= 0 {
+		opts.PaymentCheckAfter = 2 * time.Minute
+	}
+	return &Service{db: db, opts: opts, clock: clock, log: log, gateways: map[string]PaymentGateway{},
+		messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
 }
 
 // RegisterGateway makes a payment provider available to shoppers under g.Provider().

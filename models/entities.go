@@ -102,9 +102,13 @@ type Order struct {
 	Provider    string
 	ProviderTxn string
 	Note        string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	Items       []OrderItem `gorm:"foreignKey:OrderID"`
+	// Courier, CourierPhone and TrackingNo say who carries a dispatched delivery order.
+	Courier      string
+	CourierPhone string
+	TrackingNo   string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Items        []OrderItem `gorm:"foreignKey:OrderID"`
 }
 
 // OrderItem is one line of an order, with the price captured when it was placed.
@@ -126,8 +130,13 @@ type PaymentAttempt struct {
 	PrepayID  string
 	AmountFen int64
 	Params    string
-	Status    string
-	CreatedAt time.Time
+	// Status is open (payable), paid, closed (closed at the provider) or abandoned (replaced before use).
+	Status string
+	// NextCheckAt is when the reconciler next asks the provider about this attempt; nil for none.
+	NextCheckAt *time.Time
+	Checks      int
+	LastError   string
+	CreatedAt   time.Time
 }
 
 // Payment is one verified payment notification, applied at most once per provider transaction.
@@ -146,19 +155,21 @@ type Payment struct {
 // Refund is money owed back to a shopper for one payment of an order. The refund worker submits it to
 // the provider (Status requested → processing → succeeded or failed), retrying at NextAttemptAt.
 type Refund struct {
-	ID            int64
-	OrderID       int64
-	RefundNo      string
-	Provider      string
-	ProviderTxn   string
-	AmountFen     int64
-	Reason        string
-	Status        string
-	Attempts      int
-	NextAttemptAt time.Time
-	LastError     string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	ID          int64
+	OrderID     int64
+	RefundNo    string
+	Provider    string
+	ProviderTxn string
+	// ProviderRefundID is the provider's id for the refund, once it has accepted it.
+	ProviderRefundID string
+	AmountFen        int64
+	Reason           string
+	Status           string
+	Attempts         int
+	NextAttemptAt    time.Time
+	LastError        string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // Event is an outgoing event for core systems, written in the transaction that caused it.
@@ -179,4 +190,27 @@ type Alert struct {
 	OrderNo   string
 	Detail    string
 	CreatedAt time.Time
+}
+
+// Task is work owed to a channel after an order changed (a subscribe message, a shipping upload),
+// written in the transaction of the change and carried out by the task worker with retries.
+type Task struct {
+	ID            int64
+	Kind          string
+	Target        string
+	OrderNo       string
+	Payload       string
+	Status        string
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// CacheEntry is one value of the cache shared by replicas (WeChat access tokens).
+type CacheEntry struct {
+	Key       string `gorm:"primaryKey"`
+	Value     string
+	ExpiresAt time.Time
 }

@@ -220,4 +220,30 @@ CREATE TABLE alerts (
 	order_no TEXT NOT NULL DEFAULT '',
 	detail TEXT NOT NULL,
 	created_at {{time}} NOT NULL)
+`}, {version: 2, name: "provider channels", sql: `
+ALTER TABLE payment_attempts ADD COLUMN next_check_at {{time}};
+ALTER TABLE payment_attempts ADD COLUMN checks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE payment_attempts ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+CREATE INDEX payment_attempts_check ON payment_attempts (status, next_check_at);
+ALTER TABLE refunds ADD COLUMN provider_refund_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE orders ADD COLUMN courier TEXT NOT NULL DEFAULT '';
+ALTER TABLE orders ADD COLUMN courier_phone TEXT NOT NULL DEFAULT '';
+ALTER TABLE orders ADD COLUMN tracking_no TEXT NOT NULL DEFAULT '';
+CREATE TABLE tasks (
+	id {{id}},
+	kind TEXT NOT NULL,
+	target TEXT NOT NULL,
+	order_no TEXT NOT NULL,
+	payload TEXT NOT NULL,
+	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at {{time}} NOT NULL,
+	last_error TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE INDEX tasks_due ON tasks (status, next_attempt_at);
+CREATE TABLE cache_entries (
+	key TEXT PRIMARY KEY,
+	value TEXT NOT NULL,
+	expires_at {{time}} NOT NULL)
 `}}

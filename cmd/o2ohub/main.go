@@ -142,9 +142,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 
 	workers, stopWorkers := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); svc.RunExpiry(workers, cfg.ExpiryInterval) }()
-	go func() { defer wg.Done(); svc.RunRefunds(workers, cfg.ExpiryInterval) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); svc.RunWorkers(workers, cfg.ExpiryInterval) }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

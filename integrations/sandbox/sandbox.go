@@ -186,11 +186,11 @@ func (g *Gateway) notify(url string, n Notification) {
 }
 
 // Refund returns the money of a sandbox payment at once, as a provider with synchronous refunds does.
-func (g *Gateway) Refund(ctx context.Context, req core.RefundRequest) (core.RefundOutcome, error) {
+func (g *Gateway) Refund(ctx context.Context, req core.RefundRequest) (core.RefundResult, error) {
 	if req.TransactionID != TransactionID(req.OrderNo) || req.AmountFen <= 0 || req.AmountFen > req.TotalFen {
-		return "", fmt.Errorf("sandbox refund %s: no such payment of %d fen", req.RefundNo, req.AmountFen)
+		return core.RefundResult{}, fmt.Errorf("sandbox refund %s: no such payment of %d fen", req.RefundNo, req.AmountFen)
 	}
-	return core.RefundDone, nil
+	return core.RefundResult{Outcome: core.RefundDone, ProviderRefundID: "SBX" + req.RefundNo}, nil
 }
 
 // Close stops pending notifications and waits for those in flight.

@@ -1,0 +1,138 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/o2ohub/o2ohub/models"
+)
+
+// PaymentChecker is a gateway that can ask its provider about an order's payment and close it. The
+// reconciler uses it to recover payments whose notification was lost and to make the transaction of an
+// expired, cancelled or otherwise paid order unpayable.
+type PaymentChecker interface {
+	// QueryPayment returns the order's payment as the provider knows it.
+	QueryPayment(ctx context.Context, orderNo string) (PaymentState, error)
+	// ClosePayment closes the order's unpaid transaction at the provider.
+	ClosePayment(ctx context.Context, orderNo string) error
+}
+
+// PaymentState is a provider's answer to a payment query.
+type PaymentState struct {
+	// Paid is true once the shopper paid, even if the money has since been refunded; Payment then holds
+	// the verified payment as a notification would have carried it.
+	Paid    bool
+	Payment PaymentNotification
+	// Closed is true when the transaction can no longer be paid.
+	Closed bool
+}
+
+// Payment attempt states.
+const (
+	attemptOpen      = "open"
+	attemptPaid      = "paid"
+	attemptClosed    = "closed"
+	attemptAbandoned = "abandoned"
+)
+
+// maxCheckDelay caps the growing delay between two queries of one payment attempt.
+const maxCheckDelay = 10 * time.Minute
+
+// ReconcilePayments checks up to limit due payment attempts with their providers. An unpaid order's
+// attempt is queried a while after its prepay, and then at growing intervals, so a payment whose
+// notification was lost is still applied; the attempt of an order that expired, was cancelled or was
+// paid another way is queried once more (a payment found then goes through ApplyPayment, which refunds
+// what cannot be kept) and closed at the provider. Attempts are claimed with a lease (SKIP LOCKED on
+// PostgreSQL), so replicas share the work.
+func (s *Service) ReconcilePayments(ctx context.Context, limit int) (int, error) {
+	var due []models.PaymentAttempt
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		now := s.now()
+		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
+			Where("status = ? AND next_check_at <= ?", attemptOpen, now).Order("next_check_at").Limit(limit).Find(&due).Error
+		if err != nil {
+			return err
+		}
+		for i := range due {
+			due[i].Checks++
+			err := s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", due[i].ID).
+				Updates(map[string]any{"next_check_at": now.Add(5 * time.Minute), "checks": due[i].Checks}).Error
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, att := range due {
+		if err := s.checkAttempt(ctx, att); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}
+
+func (s *Service) checkAttempt(ctx context.Context, att models.PaymentAttempt) error {
+	var ord models.Order
+	if err := s.db.Conn(ctx).Take(&ord, att.OrderID).Error; err != nil {
+		return err
+	}
+	pending := Status(ord.Status) == StatusPendingPayment
+	checker, ok := s.gateways[att.Provider].(PaymentChecker)
+	if !ok { // nothing to ask: the attempt simply ends with its order's payability
+		if pending {
+			return s.setAttempt(ctx, att.ID, map[string]any{"next_check_at": nil})
+		}
+		return s.setAttempt(ctx, att.ID, map[string]any{"status": attemptClosed, "next_check_at": nil})
+	}
+	st, err := checker.QueryPayment(ctx, ord.OrderNo)
+	if err != nil {
+		return s.attemptFailed(ctx, att, ord, fmt.Errorf("query: %w", err))
+	}
+	if st.Paid {
+		res, err := s.ApplyPayment(ctx, st.Payment)
+		if err != nil {
+			return s.attemptFailed(ctx, att, ord, fmt.Errorf("apply queried payment: %w", err))
+		}
+		s.log.InfoContext(ctx, "payment found by query", "provider", att.Provider, "order_no", ord.OrderNo, "result", res)
+		return s.setAttempt(ctx, att.ID, map[string]any{"status": attemptPaid, "next_check_at": nil, "last_error": ""})
+	}
+	if pending {
+		delay := s.opts.PaymentCheckAfter << min(att.Checks, 8)
+		return s.setAttempt(ctx, att.ID, map[string]any{"next_check_at": s.now().Add(min(delay, maxCheckDelay)), "last_error": ""})
+	}
+	if !st.Closed {
+		if err := checker.ClosePayment(ctx, ord.OrderNo); err != nil {
+			return s.attemptFailed(ctx, att, ord, fmt.Errorf("close: %w", err))
+		}
+		s.log.InfoContext(ctx, "payment closed at provider", "provider", att.Provider, "order_no", ord.OrderNo, "order_status", ord.Status)
+	}
+	return s.setAttempt(ctx, att.ID, map[string]any{"status": attemptClosed, "next_check_at": nil, "last_error": ""})
+}
+
+// attemptFailed records a failed check and schedules the next; the tenth failure in a row is alerted.
+func (s *Service) attemptFailed(ctx context.Context, att models.PaymentAttempt, ord models.Order, err error) error {
+	s.log.WarnContext(ctx, "payment check failed", "provider", att.Provider, "order_no", ord.OrderNo, "checks", att.Checks, "err", err)
+	delay := min(time.Duration(att.Checks)*time.Minute, maxCheckDelay)
+	if err := s.setAttempt(ctx, att.ID, map[string]any{"next_check_at": s.now().Add(delay), "last_error": err.Error()}); err != nil {
+		return err
+	}
+	if att.Checks == 10 {
+		return s.alert(ctx, "payment_check_failing", ord.OrderNo, fmt.Sprintf("%s: %d checks failed, last: %v", att.Provider, att.Checks, err))
+	}
+	return nil
+}
+
+func (s *Service) setAttempt(ctx context.Context, id int64, set map[string]any) error {
+	return s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ? AND status = ?", id, attemptOpen).Updates(set).Error
+}
+
+// checkAttemptsNow makes the reconciler look at an order's open attempts at once (except provider's, when
+// given): the order has left pending_payment, so their transactions must be closed.
+func (s *Service) checkAttemptsNow(ctx context.Context, orderID int64, except string) error {
+	return s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("order_id = ? AND status = ? AND provider <> ?", orderID, attemptOpen, except).
+		Update("next_check_at", s.now()).Error
+}

@@ -1,0 +1,238 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/o2ohub/o2ohub/models"
+)
+
+// Messenger sends shoppers messages through a channel (WeChat subscribe messages, …).
+type Messenger interface {
+	// Channel names the identity provider whose accounts it reaches (the provider of SignIn).
+	Channel() string
+	// SendMessage delivers one message; an error wrapping ErrPermanent is recorded and not retried.
+	SendMessage(ctx context.Context, m ShopperMessage) error
+}
+
+// MessageKind says what a shopper message is about.
+type MessageKind string
+
+// The messages a shopper gets.
+const (
+	MessageReady    MessageKind = "order_ready"
+	MessageRefunded MessageKind = "order_refunded"
+)
+
+// ShopperMessage is one message to a shopper about an order.
+type ShopperMessage struct {
+	Kind MessageKind
+	// To is the shopper's subject on the messenger's channel (an openid).
+	To           string
+	OrderNo      string
+	StoreName    string
+	StoreAddress string
+	Items        string
+	AmountFen    int64
+	At           time.Time
+}
+
+// ShippingReporter tells a payment provider that the goods of an order it was paid through have left the
+// store (handed over at the counter or dispatched), which some providers require before they release the
+// merchant's money.
+type ShippingReporter interface {
+	// Provider names the payment provider it reports to.
+	Provider() string
+	// ReportShipping uploads one shipment; an error wrapping ErrPermanent is recorded and not retried.
+	ReportShipping(ctx context.Context, s Shipment) error
+}
+
+// Shipment is how the goods of a paid order left the store.
+type Shipment struct {
+	OrderNo       string
+	TransactionID string
+	// Identities are the shopper's accounts by provider (the payer's openid is among them).
+	Identities map[string]string
+	Pickup     bool
+	Courier    Courier
+	Items      string
+	At         time.Time
+}
+
+// Courier is who carries a delivery order.
+type Courier struct {
+	Name       string `json:"name,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+	TrackingNo string `json:"tracking_no,omitempty"`
+}
+
+// ErrPermanent marks a channel failure that retrying cannot fix (the shopper did not subscribe to the
+// message, the provider refuses the request as invalid).
+var ErrPermanent = errors.New("permanent failure")
+
+// Task kinds and states.
+const (
+	taskMessage  = "message"
+	taskShipping = "shipping"
+
+	taskPending  = "pending"
+	taskDone     = "done"
+	taskRejected = "rejected"
+	taskFailed   = "failed"
+)
+
+// MaxTaskAttempts is how often the task worker tries a channel task before it gives up and alerts.
+const MaxTaskAttempts = 10
+
+// RegisterMessenger lets core message shoppers through m's channel.
+func (s *Service) RegisterMessenger(m Messenger) { s.messengers[m.Channel()] = m }
+
+// RegisterShippingReporter lets core report shipments of orders paid through r's provider.
+func (s *Service) RegisterShippingReporter(r ShippingReporter) { s.shipping[r.Provider()] = r }
+
+type messageTask struct {
+	Kind      MessageKind `json:"kind"`
+	AmountFen int64       `json:"amount_fen"`
+	At        time.Time   `json:"at"`
+}
+
+type shippingTask struct {
+	Pickup  bool      `json:"pickup"`
+	Courier Courier   `json:"courier"`
+	At      time.Time `json:"at"`
+}
+
+// notifyShopper queues a message about an order for every channel the shopper can be reached on, in the
+// caller's transaction.
+func (s *Service) notifyShopper(ctx context.Context, ord models.Order, kind MessageKind, amountFen int64) error {
+	if len(s.messengers) == 0 {
+		return nil
+	}
+	ids, err := s.identities(ctx, ord.MemberID)
+	if err != nil {
+		return err
+	}
+	for channel := range s.messengers {
+		if ids[channel] == "" {
+			continue
+		}
+		if err := s.addTask(ctx, taskMessage, channel, ord.OrderNo, messageTask{Kind: kind, AmountFen: amountFen, At: s.now()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reportShipping queues the shipping upload of an order whose provider wants one, in the caller's
+// transaction.
+func (s *Service) reportShipping(ctx context.Context, ord models.Order, pickup bool, c Courier) error {
+	if _, ok := s.shipping[ord.Provider]; !ok {
+		return nil
+	}
+	return s.addTask(ctx, taskShipping, ord.Provider, ord.OrderNo, shippingTask{Pickup: pickup, Courier: c, At: s.now()})
+}
+
+func (s *Service) addTask(ctx context.Context, kind, target, orderNo string, payload any) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	return s.db.Conn(ctx).Create(&models.Task{Kind: kind, Target: target, OrderNo: orderNo, Payload: string(b), Status: taskPending,
+		NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}).Error
+}
+
+// ProcessTasks carries out up to limit due channel tasks (shopper messages, shipping uploads). Tasks are
+// claimed with a lease (SKIP LOCKED on PostgreSQL), so replicas share them; a failure is retried with
+// growing delays, a permanent refusal is recorded as rejected, and a task that keeps failing is alerted.
+func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
+	var due []models.Task
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		now := s.now()
+		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
+			Where("status = ? AND next_attempt_at <= ?", taskPending, now).Order("next_attempt_at").Limit(limit).Find(&due).Error
+		if err != nil {
+			return err
+		}
+		for i := range due {
+			due[i].Attempts++
+			err := s.db.Conn(ctx).Model(&models.Task{}).Where("id = ?", due[i].ID).
+				Updates(map[string]any{"attempts": due[i].Attempts, "next_attempt_at": now.Add(5 * time.Minute), "updated_at": now}).Error
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range due {
+		err := s.runTask(ctx, t)
+		set := map[string]any{"status": taskDone, "last_error": "", "updated_at": s.now()}
+		switch {
+		case errors.Is(err, ErrPermanent):
+			set["status"], set["last_error"] = taskRejected, err.Error()
+		case err != nil && t.Attempts >= MaxTaskAttempts:
+			set["status"], set["last_error"] = taskFailed, err.Error()
+		case err != nil:
+			set["status"], set["last_error"] = taskPending, err.Error()
+			set["next_attempt_at"] = s.now().Add(min(time.Duration(t.Attempts*t.Attempts)*time.Minute, time.Hour))
+		}
+		if err != nil {
+			s.log.WarnContext(ctx, "channel task failed", "kind", t.Kind, "target", t.Target, "order_no", t.OrderNo, "attempt", t.Attempts, "status", set["status"], "err", err)
+		}
+		if uerr := s.db.Conn(ctx).Model(&models.Task{}).Where("id = ?", t.ID).Updates(set).Error; uerr != nil {
+			return 0, uerr
+		}
+		if set["status"] == taskFailed {
+			if aerr := s.alert(ctx, "task_failed", t.OrderNo, fmt.Sprintf("%s to %s gave up after %d attempts: %v", t.Kind, t.Target, t.Attempts, err)); aerr != nil {
+				return 0, aerr
+			}
+		}
+	}
+	return len(due), nil
+}
+
+func (s *Service) runTask(ctx context.Context, t models.Task) error {
+	ord, err := s.loadOrder(ctx, t.OrderNo, false)
+	if err != nil {
+		return err
+	}
+	ids, err := s.identities(ctx, ord.MemberID)
+	if err != nil {
+		return err
+	}
+	switch t.Kind {
+	case taskMessage:
+		m, ok := s.messengers[t.Target]
+		if !ok {
+			return fmt.Errorf("%w: channel %q is not enabled", ErrPermanent, t.Target)
+		}
+		var p messageTask
+		if err := json.Unmarshal([]byte(t.Payload), &p); err != nil {
+			return fmt.Errorf("%w: %v", ErrPermanent, err)
+		}
+		var st models.Store
+		if err := s.db.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
+			return err
+		}
+		return m.SendMessage(ctx, ShopperMessage{Kind: p.Kind, To: ids[t.Target], OrderNo: ord.OrderNo, StoreName: st.Name, StoreAddress: st.Address,
+			Items: describe(ord), AmountFen: p.AmountFen, At: p.At})
+	case taskShipping:
+		r, ok := s.shipping[t.Target]
+		if !ok {
+			return fmt.Errorf("%w: provider %q is not enabled", ErrPermanent, t.Target)
+		}
+		var p shippingTask
+		if err := json.Unmarshal([]byte(t.Payload), &p); err != nil {
+			return fmt.Errorf("%w: %v", ErrPermanent, err)
+		}
+		return r.ReportShipping(ctx, Shipment{OrderNo: ord.OrderNo, TransactionID: ord.ProviderTxn, Identities: ids, Pickup: p.Pickup,
+			Courier: p.Courier, Items: describe(ord), At: p.At})
+	}
+	return fmt.Errorf("%w: unknown task kind %q", ErrPermanent, t.Kind)
+}

@@ -1,0 +1,62 @@
+package core
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// workerBatch is how many rows one sweep of a worker takes.
+const workerBatch = 100
+
+// RunWorkers runs the background work every interval until ctx ends: expiring unpaid orders, submitting
+// and querying refunds, reconciling payments with their providers and carrying out channel tasks. Every
+// sweep takes its rows with SKIP LOCKED or a lease, so any number of replicas may run it.
+func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
+	sweeps := []struct {
+		name string
+		fn   func(context.Context, int) (int, error)
+	}{
+		{"expiry", s.ExpireDue},
+		{"refunds", s.ProcessRefunds},
+		{"payment checks", s.ReconcilePayments},
+		{"channel tasks", s.ProcessTasks},
+	}
+	var wg sync.WaitGroup
+	for _, sw := range sweeps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runEvery(ctx, interval, sw.name, sw.fn)
+		}()
+	}
+	wg.Wait()
+}
+
+// runEvery runs sweep every interval, at once again while it finds a full batch, until ctx ends.
+func (s *Service) runEvery(ctx context.Context, interval time.Duration, name string, sweep func(context.Context, int) (int, error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := sweep(ctx, workerBatch)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.ErrorContext(ctx, "worker sweep failed", "worker", name, "err", err)
+				}
+				break
+			}
+			if n > 0 {
+				s.log.DebugContext(ctx, "worker sweep", "worker", name, "count", n)
+			}
+			if n < workerBatch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
