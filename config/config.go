@@ -42,6 +42,37 @@ type Config struct {
 	TrustedProxies string `json:"trusted_proxies" env:"O2OHUB_TRUSTED_PROXIES"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level" env:"O2OHUB_LOG_LEVEL"`
+
+	// WechatAppID and WechatSecret identify the WeChat mini-program; empty disables WeChat (in sandbox
+	// mode the built-in WeChat fake stands in).
+	WechatAppID  string `json:"wechat_appid" env:"O2OHUB_WECHAT_APPID"`
+	WechatSecret string `json:"wechat_secret" env:"O2OHUB_WECHAT_SECRET" secret:"true"`
+	// WechatAPIBase is the base URL of WeChat's mini-program API (for a proxy).
+	WechatAPIBase string `json:"wechat_api_base" env:"O2OHUB_WECHAT_API_BASE"`
+	// WechatTemplateReady and WechatTemplateRefund are the subscribe-message templates sent when a pickup
+	// order is ready and when a refund is done: "ID", or "ID|key=field,…" (fields: order_no, store,
+	// address, items, amount, time, status). Empty sends none.
+	WechatTemplateReady  string `json:"wechat_template_ready" env:"O2OHUB_WECHAT_TEMPLATE_READY"`
+	WechatTemplateRefund string `json:"wechat_template_refund" env:"O2OHUB_WECHAT_TEMPLATE_REFUND"`
+	// WechatOrderPage is the mini-program page a message opens (with ?order_no=).
+	WechatOrderPage string `json:"wechat_order_page" env:"O2OHUB_WECHAT_ORDER_PAGE"`
+	// WechatPayMchID is the WeChat Pay merchant id; empty disables WeChat Pay.
+	WechatPayMchID string `json:"wechatpay_mchid" env:"O2OHUB_WECHATPAY_MCHID"`
+	// WechatPaySerial is the serial number of the merchant API certificate.
+	WechatPaySerial string `json:"wechatpay_serial" env:"O2OHUB_WECHATPAY_SERIAL"`
+	// WechatPayPrivateKey is the path of the merchant API private key (PEM).
+	WechatPayPrivateKey string `json:"wechatpay_private_key" env:"O2OHUB_WECHATPAY_PRIVATE_KEY"`
+	// WechatPayPublicKeyID and WechatPayPublicKey (a PEM file path) are the WeChat Pay public key that
+	// verifies WeChat Pay's answers and notifications.
+	WechatPayPublicKeyID string `json:"wechatpay_public_key_id" env:"O2OHUB_WECHATPAY_PUBLIC_KEY_ID"`
+	WechatPayPublicKey   string `json:"wechatpay_public_key" env:"O2OHUB_WECHATPAY_PUBLIC_KEY"`
+	// WechatPayPlatformCerts also accepts signatures of the platform certificates, downloaded with the
+	// APIv3 key: for merchants not yet migrated to the public key, or migrating.
+	WechatPayPlatformCerts bool `json:"wechatpay_platform_certs" env:"O2OHUB_WECHATPAY_PLATFORM_CERTS"`
+	// WechatPayAPIv3Key is the 32-character APIv3 key that decrypts notifications.
+	WechatPayAPIv3Key string `json:"wechatpay_apiv3_key" env:"O2OHUB_WECHATPAY_APIV3_KEY" secret:"true"`
+	// WechatPayBase is the base URL of the WeChat Pay API (for a proxy).
+	WechatPayBase string `json:"wechatpay_base" env:"O2OHUB_WECHATPAY_BASE"`
 }
 
 // Default returns the configuration that runs the embedded sandbox on a fresh machine.
@@ -55,6 +86,9 @@ func Default() Config {
 		DeliveryRadiusM: 10000,
 		ExpiryInterval:  10 * time.Second,
 		LogLevel:        "info",
+		WechatAPIBase:   "https://api.weixin.qq.com",
+		WechatOrderPage: "pages/order/detail",
+		WechatPayBase:   "https://api.mch.weixin.qq.com",
 	}
 }
 
@@ -195,6 +229,31 @@ func (c Config) Validate() error {
 			if _, _, err := net.ParseCIDR(p); err != nil {
 				errs = append(errs, fmt.Errorf("O2OHUB_TRUSTED_PROXIES: %q is not an IP or CIDR", p))
 			}
+		}
+	}
+	if c.WechatPayMchID != "" {
+		if c.WechatAppID == "" {
+			errs = append(errs, errors.New("O2OHUB_WECHATPAY_MCHID needs O2OHUB_WECHAT_APPID: payments belong to a mini-program"))
+		}
+		if c.WechatPaySerial == "" || c.WechatPayPrivateKey == "" {
+			errs = append(errs, errors.New("WeChat Pay needs O2OHUB_WECHATPAY_SERIAL and O2OHUB_WECHATPAY_PRIVATE_KEY"))
+		}
+		if len(c.WechatPayAPIv3Key) != 32 {
+			errs = append(errs, errors.New("O2OHUB_WECHATPAY_APIV3_KEY must be the 32-character APIv3 key"))
+		}
+		if (c.WechatPayPublicKeyID == "") != (c.WechatPayPublicKey == "") {
+			errs = append(errs, errors.New("O2OHUB_WECHATPAY_PUBLIC_KEY_ID and O2OHUB_WECHATPAY_PUBLIC_KEY go together"))
+		}
+		if c.WechatPayPublicKey == "" && !c.WechatPayPlatformCerts {
+			errs = append(errs, errors.New("WeChat Pay needs O2OHUB_WECHATPAY_PUBLIC_KEY_ID/O2OHUB_WECHATPAY_PUBLIC_KEY or O2OHUB_WECHATPAY_PLATFORM_CERTS=true"))
+		}
+	}
+	if c.WechatAppID != "" && c.WechatSecret == "" {
+		errs = append(errs, errors.New("O2OHUB_WECHAT_APPID needs O2OHUB_WECHAT_SECRET"))
+	}
+	for name, base := range map[string]string{"O2OHUB_WECHAT_API_BASE": c.WechatAPIBase, "O2OHUB_WECHATPAY_BASE": c.WechatPayBase} {
+		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, got %q", name, base))
 		}
 	}
 	switch c.LogLevel {

@@ -8,13 +8,15 @@ import (
 // Domain errors. Every error core returns for bad input or a state conflict wraps one of these, so the
 // HTTP layer can map it to a status in one place.
 var (
-	ErrNotFound          = errors.New("not found")
-	ErrInvalidArgument   = errors.New("invalid argument")
-	ErrOutOfStock        = errors.New("out of stock")
-	ErrConflict          = errors.New("conflict")
-	ErrUnauthenticated   = errors.New("unauthenticated")
-	ErrForbidden         = errors.New("forbidden")
-	ErrRateLimited       = errors.New("rate limited")
+	ErrNotFound        = errors.New("not found")
+	ErrInvalidArgument = errors.New("invalid argument")
+	ErrOutOfStock      = errors.New("out of stock")
+	ErrConflict        = errors.New("conflict")
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrForbidden       = errors.New("forbidden")
+	ErrRateLimited     = errors.New("rate limited")
+	// ErrUnavailable says a provider (WeChat, Alipay …) could not be reached or failed; try again later.
+	ErrUnavailable       = errors.New("provider unavailable")
 	ErrInvalidTransition = fmt.Errorf("%w: invalid order state transition", ErrConflict)
 )
 

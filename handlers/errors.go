@@ -30,6 +30,7 @@ var errorKinds = []struct {
 	{core.ErrUnauthenticated, "unauthenticated", http.StatusUnauthorized},
 	{core.ErrForbidden, "forbidden", http.StatusForbidden},
 	{core.ErrRateLimited, "rate_limited", http.StatusTooManyRequests},
+	{core.ErrUnavailable, "provider_unavailable", http.StatusBadGateway},
 }
 
 // respondError maps err to its HTTP status and error code. Errors that are not domain errors are logged

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
+	"github.com/o2ohub/o2ohub/integrations/wechat"
 	"github.com/o2ohub/o2ohub/models"
 )
 
@@ -25,6 +26,10 @@ type Deps struct {
 	SandboxSecret string
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client; none when empty.
 	TrustedProxies []string
+	// WeChat is the mini-program shoppers sign in with; nil when WeChat is not configured.
+	WeChat *wechat.MiniProgram
+	// WeChatPay verifies WeChat Pay's notifications; nil when WeChat Pay is not configured.
+	WeChatPay *wechat.Pay
 }
 
 // MaxImportBody is the largest CSV accepted by the import endpoint.
@@ -58,10 +63,12 @@ func New(d Deps) *gin.Engine {
 
 	auth := v1.Group("/auth", rateLimit(5, 20))
 	auth.POST("/sandbox", h.sandboxOnly, h.sandboxLogin)
+	auth.POST("/wechat", h.wechatOnly, h.wechatLogin)
 
 	me := v1.Group("", memberAuth(d.Service))
 	me.GET("/me", h.me)
 	me.POST("/me/phone/sandbox", h.sandboxOnly, h.sandboxPhone)
+	me.POST("/me/phone/wechat", h.wechatOnly, h.wechatPhone)
 	me.POST("/orders", h.createOrder)
 	me.GET("/orders", h.orders)
 	me.GET("/orders/:no", h.order)
@@ -73,8 +80,15 @@ func New(d Deps) *gin.Engine {
 	admin.PUT("/products/:sku", h.putProduct)
 	admin.PUT("/stores/:code/stock/:sku", h.putStock)
 	admin.POST("/import", h.importCSV)
+	admin.POST("/orders/:no/refund", h.refundOrder)
+	admin.POST("/orders/:no/accept", h.orderStep(d.Service.AcceptOrder))
+	admin.POST("/orders/:no/ready", h.orderStep(d.Service.MarkReady))
+	admin.POST("/orders/:no/complete", h.orderStep(d.Service.CompletePickup))
+	admin.POST("/orders/:no/dispatch", h.dispatchOrder)
+	admin.POST("/orders/:no/deliver", h.orderStep(d.Service.Deliver))
 
 	r.POST("/webhooks/sandbox", h.sandboxOnly, h.sandboxWebhook)
+	r.POST("/webhooks/wechatpay", h.wechatPayWebhook)
 	return r
 }
 

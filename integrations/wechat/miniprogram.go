@@ -1,0 +1,250 @@
+package wechat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/o2ohub/o2ohub/core"
+	"github.com/silenceper/wechat/v2/credential"
+	"github.com/silenceper/wechat/v2/miniprogram"
+	mpconfig "github.com/silenceper/wechat/v2/miniprogram/config"
+	"github.com/silenceper/wechat/v2/miniprogram/order"
+	"github.com/silenceper/wechat/v2/miniprogram/subscribe"
+	"github.com/silenceper/wechat/v2/util"
+)
+
+// UnionProvider is the identity provider of WeChat unionids, shared by all apps of one WeChat open
+// platform account.
+const UnionProvider = "wechat-union"
+
+// China is the time zone WeChat expects in its timestamps.
+var China = time.FixedZone("CST", 8*3600)
+
+// MiniProgramConfig is what the mini-program client needs.
+type MiniProgramConfig struct {
+	AppID  string
+	Secret string
+	// Base is the API base URL (DefaultAPIBase, a proxy, or a fake).
+	Base string
+	// Ready and Refunded are the subscribe-message templates for a pickup order that is ready and for a
+	// refund; a template without an ID is not sent.
+	Ready, Refunded Template
+	// OrderPage is the mini-program page a message opens, given ?order_no=.
+	OrderPage string
+}
+
+// MiniProgram is one WeChat mini-program as the hub uses it. Its access token is the stable token, kept
+// in the shared cache and fetched again once when WeChat calls it invalid.
+type MiniProgram struct {
+	cfg   MiniProgramConfig
+	mp    *miniprogram.MiniProgram
+	cache *Cache
+	log   *slog.Logger
+}
+
+var _ core.Messenger = (*MiniProgram)(nil)
+
+// NewMiniProgram returns the client of one mini-program.
+func NewMiniProgram(cfg MiniProgramConfig, cache *Cache, log *slog.Logger) (*MiniProgram, error) {
+	if cfg.AppID == "" || cfg.Secret == "" {
+		return nil, errors.New("wechat: the mini-program needs an appid and a secret")
+	}
+	if cfg.Base == "" {
+		cfg.Base = DefaultAPIBase
+	}
+	if err := UseAPIBase(cfg.Base); err != nil {
+		return nil, err
+	}
+	if cfg.OrderPage == "" {
+		cfg.OrderPage = "pages/order/detail"
+	}
+	mp := miniprogram.NewMiniProgram(&mpconfig.Config{AppID: cfg.AppID, AppSecret: cfg.Secret, Cache: cache, UseStableAK: true})
+	return &MiniProgram{cfg: cfg, mp: mp, cache: cache, log: log}, nil
+}
+
+// Channel returns the identity provider of this app's openids: "wechat:" + appid.
+func (m *MiniProgram) Channel() string { return "wechat:" + m.cfg.AppID }
+
+// AppID returns the mini-program's appid.
+func (m *MiniProgram) AppID() string { return m.cfg.AppID }
+
+// Session is a verified wx.login: the shopper's openid in this app and, when the app belongs to an open
+// platform account, their unionid.
+type Session struct {
+	OpenID  string
+	UnionID string
+}
+
+// Login exchanges a wx.login code for the shopper's identity (code2session).
+func (m *MiniProgram) Login(ctx context.Context, code string) (Session, error) {
+	if code == "" || len(code) > 128 {
+		return Session{}, &core.Error{Kind: core.ErrInvalidArgument, Msg: "code must be the 1-128 character code of wx.login"}
+	}
+	res, err := m.mp.GetAuth().Code2SessionContext(ctx, code)
+	if err != nil {
+		return Session{}, m.fail("login", err, 40029, 40163, 40226)
+	}
+	if res.OpenID == "" {
+		return Session{}, &core.Error{Kind: core.ErrUnavailable, Msg: "wechat login returned no openid"}
+	}
+	return Session{OpenID: res.OpenID, UnionID: res.UnionID}, nil
+}
+
+// PhoneNumber exchanges a getPhoneNumber code for the verified mainland number of the shopper.
+func (m *MiniProgram) PhoneNumber(ctx context.Context, code string) (string, error) {
+	if code == "" || len(code) > 128 {
+		return "", &core.Error{Kind: core.ErrInvalidArgument, Msg: "code must be the 1-128 character code of getPhoneNumber"}
+	}
+	var phone string
+	err := m.withToken(ctx, func() error {
+		res, err := m.mp.GetAuth().GetPhoneNumberContext(ctx, code)
+		if err != nil {
+			return err
+		}
+		if res.PhoneInfo.WaterMark.AppID != "" && res.PhoneInfo.WaterMark.AppID != m.cfg.AppID {
+			return &core.Error{Kind: core.ErrUnauthenticated, Msg: "the phone number was issued to another app"}
+		}
+		if res.PhoneInfo.CountryCode != "86" {
+			return &core.Error{Kind: core.ErrInvalidArgument, Msg: "only mainland China mobile numbers can be bound"}
+		}
+		phone = res.PhoneInfo.PurePhoneNumber
+		return nil
+	})
+	if err != nil {
+		return "", m.fail("phone number", err, 40029, 40163)
+	}
+	return phone, nil
+}
+
+// SendMessage sends a subscribe message about an order. A shopper who did not subscribe (43101) or a
+// template WeChat refuses is a permanent failure: it is recorded, not retried.
+func (m *MiniProgram) SendMessage(ctx context.Context, msg core.ShopperMessage) error {
+	tpl := m.cfg.Ready
+	if msg.Kind == core.MessageRefunded {
+		tpl = m.cfg.Refunded
+	}
+	if tpl.ID == "" {
+		return fmt.Errorf("%w: no template is configured for %s messages", core.ErrPermanent, msg.Kind)
+	}
+	data := map[string]*subscribe.DataItem{}
+	for key, field := range tpl.Fields {
+		data[key] = &subscribe.DataItem{Value: templateValue(key, fieldValue(field, msg))}
+	}
+	err := m.withToken(ctx, func() error {
+		return m.mp.GetSubscribe().Send(&subscribe.Message{ToUser: msg.To, TemplateID: tpl.ID, Page: m.cfg.OrderPage + "?order_no=" + msg.OrderNo,
+			Data: data, Lang: "zh_CN"})
+	})
+	if code := errCode(err); code != 0 && code != -1 {
+		return fmt.Errorf("%w: subscribe message: %v", core.ErrPermanent, err)
+	}
+	return err
+}
+
+// ReportShipping uploads the shipping information of an order paid with WeChat Pay, so that WeChat
+// releases the merchant's money: logistics type 4 for goods picked up at the store, 2 for same-city
+// delivery by the store's courier.
+func (m *MiniProgram) ReportShipping(ctx context.Context, mchID string, s core.Shipment) error {
+	openid := s.Identities[m.Channel()]
+	if openid == "" {
+		return fmt.Errorf("%w: order %s: the payer has no openid in app %s", core.ErrPermanent, s.OrderNo, m.cfg.AppID)
+	}
+	desc := truncate(s.Items, 120)
+	info := &order.ShippingInfo{ItemDesc: desc}
+	typ := order.LogisticsTypeSelfPickup
+	if !s.Pickup {
+		typ = order.LogisticsTypeSameCity
+		info.TrackingNo = s.Courier.TrackingNo
+		if s.Courier.Phone != "" {
+			info.Contact.ConsignorContact = maskContact(s.Courier.Phone)
+		}
+	}
+	at := s.At.In(China)
+	req := &order.UploadShippingInfoRequest{
+		OrderKey:      &order.ShippingOrderKey{OrderNumberType: order.NumberTypeOutTradeNo, Mchid: mchID, OutTradeNo: s.OrderNo},
+		LogisticsType: typ, DeliveryMode: order.DeliveryModeUnifiedDelivery, ShippingList: []*order.ShippingInfo{info},
+		UploadTime: &at, Payer: &order.ShippingPayer{Openid: openid},
+	}
+	err := m.withToken(ctx, func() error { return m.mp.GetShipping().UploadShippingInfo(req) })
+	if code := errCode(err); code != 0 && code != -1 {
+		return fmt.Errorf("%w: shipping upload: %v", core.ErrPermanent, err)
+	}
+	return err
+}
+
+// tokenKey is where the SDK caches the stable access token of this app.
+func (m *MiniProgram) tokenKey() string {
+	return fmt.Sprintf("%s_stable_access_token_%s", credential.CacheKeyMiniProgramPrefix, m.cfg.AppID)
+}
+
+// withToken runs call, and once more with a fresh access token when WeChat says the cached one is
+// invalid or expired (another replica refreshed it, or it was revoked).
+func (m *MiniProgram) withToken(ctx context.Context, call func() error) error {
+	err := call()
+	switch errCode(err) {
+	case 40001, 42001, 40014:
+		m.log.WarnContext(ctx, "wechat access token rejected; fetching a new one", "errcode", errCode(err))
+		if derr := m.cache.DeleteContext(ctx, m.tokenKey()); derr != nil {
+			return derr
+		}
+		return call()
+	}
+	return err
+}
+
+// fail turns a WeChat error into a core error: the listed errcodes are the caller's fault (a bad code),
+// anything else means WeChat could not serve us now.
+func (m *MiniProgram) fail(what string, err error, callerCodes ...int64) error {
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	code := errCode(err)
+	for _, c := range callerCodes {
+		if code == c {
+			return &core.Error{Kind: core.ErrUnauthenticated, Msg: fmt.Sprintf("wechat rejected the %s code (errcode %d)", what, code)}
+		}
+	}
+	m.log.Error("wechat call failed", "call", what, "errcode", code, "err", err)
+	return &core.Error{Kind: core.ErrUnavailable, Msg: fmt.Sprintf("wechat %s failed (errcode %d); try again", what, code)}
+}
+
+var errcodeInText = regexp.MustCompile(`errcode=(-?\d+)`)
+
+// errCode returns the errcode of a WeChat error: 0 for none, and -1 (WeChat's "system busy") for a
+// failure without one, such as a network error; both -1 cases are worth retrying.
+func errCode(err error) int64 {
+	if err == nil {
+		return 0
+	}
+	var ce *util.CommonError
+	if errors.As(err, &ce) {
+		return ce.ErrCode
+	}
+	if m := errcodeInText.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		return n
+	}
+	return -1
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// maskContact masks a phone number for WeChat, which wants all but the last four digits hidden.
+func maskContact(p string) string {
+	if len(p) <= 4 {
+		return p
+	}
+	return p[:3] + strings.Repeat("*", len(p)-7) + p[len(p)-4:]
+}
