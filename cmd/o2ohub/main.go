@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -42,8 +43,9 @@ commands:
   migrate                 apply database migrations and exit
   config                  print the effective configuration, secrets masked
   import FILE.csv         import products and stock from CSV (columns sku,name,price_fen,store,on_hand)
-  simulate sandbox --order NO [--amount FEN] [--url URL]
-                          send a signed sandbox payment notification to a running hub
+  simulate sandbox|wechatpay --order NO [--amount FEN] [--url URL]
+                          send a signed payment notification (sandbox provider, or WeChat Pay
+                          signed with the sandbox WeChat's keys) to a running hub
 `
 
 func run(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
@@ -137,17 +139,34 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 		svc.RegisterGateway(gw)
 		log.Warn("the sandbox is enabled: anyone can sign in, bind any phone and pay without money; set O2OHUB_SANDBOX=false in production")
 	}
-	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: secret, TrustedProxies: cfg.ProxyList()})
+	wc, err := startWechat(ctx, cfg, db, log)
+	if err != nil {
+		if gw != nil {
+			gw.Close()
+		}
+		return fmt.Errorf("wechat: %w", err)
+	}
+	defer wc.close()
+	wc.register(svc)
+	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: secret,
+		TrustedProxies: cfg.ProxyList(), WeChat: wc.mp, WeChatPay: wc.pay})
 	srv := &http.Server{Addr: cfg.Addr, Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 
 	workers, stopWorkers := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); svc.RunWorkers(workers, cfg.ExpiryInterval) }()
+	go func() {
+		defer wg.Done()
+		if wc.pay != nil {
+			wc.pay.RefreshCertificates(workers, 12*time.Hour)
+		}
+	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("o2ohub listening", "addr", cfg.Addr, "public_url", cfg.PublicURL, "sandbox", cfg.Sandbox, "admin_api", cfg.AdminToken != "")
+	log.Info("o2ohub listening", "addr", cfg.Addr, "public_url", cfg.PublicURL, "sandbox", cfg.Sandbox, "admin_api", cfg.AdminToken != "",
+		"wechat", wc.mp != nil, "wechatpay", wc.pay != nil)
 
 	select {
 	case err = <-errc:
@@ -197,42 +216,57 @@ func importFile(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 }
 
 func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "sandbox" {
-		return errors.New("usage: o2ohub simulate sandbox --order NO [--amount FEN] [--url URL]")
+	const simUsage = "usage: o2ohub simulate sandbox|wechatpay --order NO [--amount FEN] [--url URL]"
+	if len(args) == 0 || (args[0] != "sandbox" && args[0] != "wechatpay") {
+		return errors.New(simUsage)
 	}
-	fs := flag.NewFlagSet("simulate sandbox", flag.ContinueOnError)
+	provider := args[0]
+	fs := flag.NewFlagSet("simulate "+provider, flag.ContinueOnError)
 	orderNo := fs.String("order", "", "order number")
 	amount := fs.Int64("amount", 0, "amount in fen (default: the order total)")
-	url := fs.String("url", cfg.PublicURL+"/webhooks/sandbox", "webhook URL of the running hub")
+	url := fs.String("url", strings.TrimRight(cfg.PublicURL, "/")+"/webhooks/"+provider, "webhook URL of the running hub")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *orderNo == "" {
-		return errors.New("--order is required")
+	if *orderNo == "" || fs.NArg() > 0 {
+		return errors.New(simUsage)
 	}
 	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	secret, err := sandboxSecret(ctx, db, cfg)
-	if err != nil {
-		return err
-	}
+	svc := newService(db, cfg, log)
 	if *amount == 0 {
-		if *amount, err = newService(db, cfg, log).OrderTotal(ctx, *orderNo); err != nil {
+		if *amount, err = svc.OrderTotal(ctx, *orderNo); err != nil {
 			return err
 		}
 	}
-	now := time.Now()
-	n := sandbox.Notification{ID: fmt.Sprintf("sbx_sim_%d", now.UnixNano()), OrderNo: *orderNo, TransactionID: sandbox.TransactionID(*orderNo),
-		AmountFen: *amount, PaidAt: now.UTC(), Status: "SUCCESS"}
-	reply, err := sandbox.Send(ctx, &http.Client{Timeout: 10 * time.Second}, *url, []byte(secret), n, now)
+	var reply string
+	if provider == "wechatpay" {
+		reply, err = simulateWechatPay(ctx, cfg, db, svc, *orderNo, *amount, *url)
+	} else {
+		reply, err = simulateSandbox(ctx, cfg, db, *orderNo, *amount, *url)
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "sent sandbox notification for %s (%d fen) to %s: %s\n", *orderNo, *amount, *url, reply)
+	if reply == "" {
+		reply = "accepted"
+	}
+	fmt.Fprintf(stdout, "sent %s notification for %s (%d fen) to %s: %s\n", provider, *orderNo, *amount, *url, reply)
 	return nil
+}
+
+func simulateSandbox(ctx context.Context, cfg config.Config, db *models.DB, orderNo string, amount int64, url string) (string, error) {
+	secret, err := sandboxSecret(ctx, db, cfg)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	n := sandbox.Notification{ID: fmt.Sprintf("sbx_sim_%d", now.UnixNano()), OrderNo: orderNo, TransactionID: sandbox.TransactionID(orderNo),
+		AmountFen: amount, PaidAt: now.UTC(), Status: "SUCCESS"}
+	return sandbox.Send(ctx, &http.Client{Timeout: 10 * time.Second}, url, []byte(secret), n, now)
 }
 
 // sandboxSecret returns the configured sandbox signing key, or the random one this database keeps, so no
