@@ -23,6 +23,9 @@ import (
 const (
 	sandboxAppID = "wx0o2ohubsandbox"
 	sandboxMchID = "1900000109"
+
+	sandboxReadyTemplate  = "sandbox-ready-template"
+	sandboxRefundTemplate = "sandbox-refund-template"
 )
 
 // wechatChannel is the WeChat side of a running hub: the mini-program and WeChat Pay clients, and in
@@ -48,7 +51,8 @@ func startWechat(ctx context.Context, cfg config.Config, db *models.DB, log *slo
 			return nil, err
 		}
 		ch.fake = wechatfake.New(wechatfake.Options{AppID: sandboxAppID, AppSecret: secret, MchID: sandboxMchID, Keys: keys,
-			Mode: wechatfake.PublicKeyMode, Lenient: true, AutoPay: time.Second, RefundDelay: time.Second, Log: log})
+			Mode: wechatfake.PublicKeyMode, Lenient: true, AutoPay: time.Second, RefundDelay: time.Second, Log: log,
+			TemplateIDs: []string{sandboxReadyTemplate, sandboxRefundTemplate}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
@@ -57,7 +61,7 @@ func startWechat(ctx context.Context, cfg config.Config, db *models.DB, log *slo
 		go ch.srv.Serve(ln)
 		base := "http://" + ln.Addr().String()
 		cfg.WechatAppID, cfg.WechatSecret, cfg.WechatAPIBase, cfg.WechatPayBase = sandboxAppID, secret, base, base
-		cfg.WechatTemplateReady, cfg.WechatTemplateRefund = "sandbox-ready-template", "sandbox-refund-template"
+		cfg.WechatTemplateReady, cfg.WechatTemplateRefund = sandboxReadyTemplate, sandboxRefundTemplate
 		log.Info("sandbox WeChat started", "base", base, "appid", sandboxAppID, "mchid", sandboxMchID)
 		mp, pay, err := wechatClients(ctx, cfg, db, log, &keys)
 		ch.mp, ch.pay = mp, pay
