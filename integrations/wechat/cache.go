@@ -43,7 +43,9 @@ func (c *Cache) SetContext(ctx context.Context, key string, val any, timeout tim
 }
 
 // IsExistContext reports whether key has a live value.
-func (c *Cache) IsExistContext(ctx context.Context, key string) bool { return c.GetContext(ctx, key) != nil }
+func (c *Cache) IsExistContext(ctx context.Context, key string) bool {
+	return c.GetContext(ctx, key) != nil
+}
 
 // DeleteContext removes key.
 func (c *Cache) DeleteContext(ctx context.Context, key string) error {
