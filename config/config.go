@@ -73,6 +73,25 @@ type Config struct {
 	WechatPayAPIv3Key string `json:"wechatpay_apiv3_key" env:"O2OHUB_WECHATPAY_APIV3_KEY" secret:"true"`
 	// WechatPayBase is the base URL of the WeChat Pay API (for a proxy).
 	WechatPayBase string `json:"wechatpay_base" env:"O2OHUB_WECHATPAY_BASE"`
+
+	// AlipayAppID is the Alipay mini-program's app id; empty disables Alipay (in sandbox mode the built-in
+	// Alipay fake stands in).
+	AlipayAppID string `json:"alipay_appid" env:"O2OHUB_ALIPAY_APPID"`
+	// AlipayPrivateKey is the path of the app private key (PEM).
+	AlipayPrivateKey string `json:"alipay_private_key" env:"O2OHUB_ALIPAY_PRIVATE_KEY"`
+	// AlipayPublicKey is the path of the Alipay public key (PEM), in public-key mode.
+	AlipayPublicKey string `json:"alipay_public_key" env:"O2OHUB_ALIPAY_PUBLIC_KEY"`
+	// AlipayAppCert, AlipayRootCert and AlipayPublicCert are the paths of the app public-key
+	// certificate, the Alipay root certificate and the Alipay public-key certificate, in certificate mode.
+	AlipayAppCert    string `json:"alipay_app_cert" env:"O2OHUB_ALIPAY_APP_CERT"`
+	AlipayRootCert   string `json:"alipay_root_cert" env:"O2OHUB_ALIPAY_ROOT_CERT"`
+	AlipayPublicCert string `json:"alipay_public_cert" env:"O2OHUB_ALIPAY_PUBLIC_CERT"`
+	// AlipayAESKey is the app's content-encryption key (base64), needed to read phone numbers.
+	AlipayAESKey string `json:"alipay_aes_key" env:"O2OHUB_ALIPAY_AES_KEY" secret:"true"`
+	// AlipaySellerID is the merchant's 2088… user id; when set, notifications for another seller are refused.
+	AlipaySellerID string `json:"alipay_seller_id" env:"O2OHUB_ALIPAY_SELLER_ID"`
+	// AlipayGateway is the Alipay gateway URL (for a proxy).
+	AlipayGateway string `json:"alipay_gateway" env:"O2OHUB_ALIPAY_GATEWAY"`
 }
 
 // Default returns the configuration that runs the embedded sandbox on a fresh machine.
@@ -89,6 +108,7 @@ func Default() Config {
 		WechatAPIBase:   "https://api.weixin.qq.com",
 		WechatOrderPage: "pages/order/detail",
 		WechatPayBase:   "https://api.mch.weixin.qq.com",
+		AlipayGateway:   "https://openapi.alipay.com/gateway.do",
 	}
 }
 
@@ -251,7 +271,20 @@ func (c Config) Validate() error {
 	if c.WechatAppID != "" && c.WechatSecret == "" {
 		errs = append(errs, errors.New("O2OHUB_WECHAT_APPID needs O2OHUB_WECHAT_SECRET"))
 	}
-	for name, base := range map[string]string{"O2OHUB_WECHAT_API_BASE": c.WechatAPIBase, "O2OHUB_WECHATPAY_BASE": c.WechatPayBase} {
+	if c.AlipayAppID != "" {
+		certs := c.AlipayAppCert != "" || c.AlipayRootCert != "" || c.AlipayPublicCert != ""
+		switch {
+		case c.AlipayPrivateKey == "":
+			errs = append(errs, errors.New("O2OHUB_ALIPAY_APPID needs O2OHUB_ALIPAY_PRIVATE_KEY"))
+		case certs && (c.AlipayAppCert == "" || c.AlipayRootCert == "" || c.AlipayPublicCert == ""):
+			errs = append(errs, errors.New("Alipay certificate mode needs O2OHUB_ALIPAY_APP_CERT, O2OHUB_ALIPAY_ROOT_CERT and O2OHUB_ALIPAY_PUBLIC_CERT"))
+		case certs && c.AlipayPublicKey != "":
+			errs = append(errs, errors.New("set O2OHUB_ALIPAY_PUBLIC_KEY (public-key mode) or the Alipay certificates (certificate mode), not both"))
+		case !certs && c.AlipayPublicKey == "":
+			errs = append(errs, errors.New("Alipay needs O2OHUB_ALIPAY_PUBLIC_KEY (public-key mode) or O2OHUB_ALIPAY_APP_CERT, O2OHUB_ALIPAY_ROOT_CERT and O2OHUB_ALIPAY_PUBLIC_CERT (certificate mode)"))
+		}
+	}
+	for name, base := range map[string]string{"O2OHUB_WECHAT_API_BASE": c.WechatAPIBase, "O2OHUB_WECHATPAY_BASE": c.WechatPayBase, "O2OHUB_ALIPAY_GATEWAY": c.AlipayGateway} {
 		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, got %q", name, base))
 		}

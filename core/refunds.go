@@ -349,7 +349,10 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		if !n.Succeeded {
 			status = refundFailed
 		}
-		set := map[string]any{"status": status, "last_error": n.Detail, "updated_at": s.now()}
+		set := map[string]any{"status": status, "updated_at": s.now()}
+		if !n.Succeeded {
+			set["last_error"] = n.Detail
+		}
 		if n.ProviderRefundID != "" {
 			set["provider_refund_id"] = n.ProviderRefundID
 		}

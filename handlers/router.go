@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/integrations/alipay"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/integrations/wechat"
 	"github.com/o2ohub/o2ohub/models"
@@ -30,6 +31,8 @@ type Deps struct {
 	WeChat *wechat.MiniProgram
 	// WeChatPay verifies WeChat Pay's notifications; nil when WeChat Pay is not configured.
 	WeChatPay *wechat.Pay
+	// Alipay signs shoppers in and verifies Alipay's notifications; nil when Alipay is not configured.
+	Alipay *alipay.Client
 }
 
 // MaxImportBody is the largest CSV accepted by the import endpoint.
@@ -64,11 +67,13 @@ func New(d Deps) *gin.Engine {
 	auth := v1.Group("/auth", rateLimit(5, 20))
 	auth.POST("/sandbox", h.sandboxOnly, h.sandboxLogin)
 	auth.POST("/wechat", h.wechatOnly, h.wechatLogin)
+	auth.POST("/alipay", h.alipayOnly, h.alipayLogin)
 
 	me := v1.Group("", memberAuth(d.Service))
 	me.GET("/me", h.me)
 	me.POST("/me/phone/sandbox", h.sandboxOnly, h.sandboxPhone)
 	me.POST("/me/phone/wechat", h.wechatOnly, h.wechatPhone)
+	me.POST("/me/phone/alipay", h.alipayOnly, h.alipayPhone)
 	me.POST("/orders", h.createOrder)
 	me.GET("/orders", h.orders)
 	me.GET("/orders/:no", h.order)
@@ -89,6 +94,7 @@ func New(d Deps) *gin.Engine {
 
 	r.POST("/webhooks/sandbox", h.sandboxOnly, h.sandboxWebhook)
 	r.POST("/webhooks/wechatpay", h.wechatPayWebhook)
+	r.POST("/webhooks/alipay", h.alipayWebhook)
 	return r
 }
 

@@ -43,9 +43,9 @@ commands:
   migrate                 apply database migrations and exit
   config                  print the effective configuration, secrets masked
   import FILE.csv         import products and stock from CSV (columns sku,name,price_fen,store,on_hand)
-  simulate sandbox|wechatpay --order NO [--amount FEN] [--url URL]
-                          send a signed payment notification (sandbox provider, or WeChat Pay
-                          signed with the sandbox WeChat's keys) to a running hub
+  simulate sandbox|wechatpay|alipay --order NO [--amount FEN] [--url URL]
+                          send a signed payment notification (sandbox provider, or WeChat Pay /
+                          Alipay signed with the sandbox's keys) to a running hub
 `
 
 func run(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
@@ -148,8 +148,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 	}
 	defer wc.close()
 	wc.register(svc)
+	ac, err := startAlipay(ctx, cfg, db, log)
+	if err != nil {
+		if gw != nil {
+			gw.Close()
+		}
+		return fmt.Errorf("alipay: %w", err)
+	}
+	defer ac.close()
+	ac.register(svc)
 	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: secret,
-		TrustedProxies: cfg.ProxyList(), WeChat: wc.mp, WeChatPay: wc.pay})
+		TrustedProxies: cfg.ProxyList(), WeChat: wc.mp, WeChatPay: wc.pay, Alipay: ac.client})
 	srv := &http.Server{Addr: cfg.Addr, Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 
 	workers, stopWorkers := context.WithCancel(context.Background())
@@ -166,7 +175,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("o2ohub listening", "addr", cfg.Addr, "public_url", cfg.PublicURL, "sandbox", cfg.Sandbox, "admin_api", cfg.AdminToken != "",
-		"wechat", wc.mp != nil, "wechatpay", wc.pay != nil)
+		"wechat", wc.mp != nil, "wechatpay", wc.pay != nil, "alipay", ac.client != nil)
 
 	select {
 	case err = <-errc:
@@ -216,8 +225,8 @@ func importFile(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 }
 
 func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
-	const simUsage = "usage: o2ohub simulate sandbox|wechatpay --order NO [--amount FEN] [--url URL]"
-	if len(args) == 0 || (args[0] != "sandbox" && args[0] != "wechatpay") {
+	const simUsage = "usage: o2ohub simulate sandbox|wechatpay|alipay --order NO [--amount FEN] [--url URL]"
+	if len(args) == 0 || (args[0] != "sandbox" && args[0] != "wechatpay" && args[0] != "alipay") {
 		return errors.New(simUsage)
 	}
 	provider := args[0]
@@ -243,9 +252,12 @@ func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 		}
 	}
 	var reply string
-	if provider == "wechatpay" {
+	switch provider {
+	case "wechatpay":
 		reply, err = simulateWechatPay(ctx, cfg, db, svc, *orderNo, *amount, *url)
-	} else {
+	case "alipay":
+		reply, err = simulateAlipay(ctx, cfg, db, *orderNo, *amount, *url)
+	default:
 		reply, err = simulateSandbox(ctx, cfg, db, *orderNo, *amount, *url)
 	}
 	if err != nil {

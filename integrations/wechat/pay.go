@@ -151,9 +151,10 @@ func (p *Pay) Prepay(ctx context.Context, req core.PrepayRequest) (core.PrepayRe
 	if openid == "" {
 		return core.PrepayResult{}, &core.Error{Kind: core.ErrConflict, Msg: "sign in with WeChat in this mini-program before paying with WeChat Pay"}
 	}
-	desc := req.Description
-	if utf8.RuneCountInString(desc) > 127 {
-		desc = string([]rune(desc)[:126]) + "…"
+	desc := req.Description // WeChat counts the 127 in bytes
+	for len(desc) > 127 {
+		_, size := utf8.DecodeLastRuneInString(desc)
+		desc = desc[:len(desc)-size]
 	}
 	expire := req.ExpiresAt.In(China).Truncate(time.Second)
 	resp, _, err := p.jsapi.PrepayWithRequestPayment(ctx, jsapi.PrepayRequest{
@@ -259,13 +260,14 @@ func (p *Pay) payment(tx *payments.Transaction) (core.PaymentNotification, error
 	return core.PaymentNotification{Provider: PayProvider, OrderNo: *tx.OutTradeNo, TransactionID: *tx.TransactionId, AmountFen: *tx.Amount.Total, PaidAt: paidAt}, nil
 }
 
-// payError keeps WeChat Pay's code and message and drops the rest (headers, raw body) of an API error.
+// payError keeps WeChat Pay's code and message and drops the rest (headers, raw body) of an API error;
+// the caller sees that WeChat Pay failed (502), not an internal error.
 func payError(call string, err error) error {
 	var ae *wxcore.APIError
 	if errors.As(err, &ae) {
-		return fmt.Errorf("wechatpay %s: HTTP %d %s: %s", call, ae.StatusCode, ae.Code, ae.Message)
+		return &core.Error{Kind: core.ErrUnavailable, Msg: fmt.Sprintf("wechatpay %s: HTTP %d %s: %s", call, ae.StatusCode, ae.Code, ae.Message)}
 	}
-	return fmt.Errorf("wechatpay %s: %w", call, err)
+	return &core.Error{Kind: core.ErrUnavailable, Msg: fmt.Sprintf("wechatpay %s: %v", call, err)}
 }
 
 // Notification errors. A notification that fails verification changes nothing.

@@ -65,15 +65,15 @@ type Options struct {
 
 // Transaction is the fake's record of one JSAPI order.
 type Transaction struct {
-	AppID         string
-	MchID         string
-	OutTradeNo    string
-	TransactionID string    // set once paid
-	State         string    // NOTPAY, SUCCESS, CLOSED or REFUND
-	Total         int64     // fen
+	AppID         string    // the mini-program's appid
+	MchID         string    // the merchant's mchid
+	OutTradeNo    string    // the merchant's order number
+	TransactionID string    // WeChat Pay's order number (28 digits), set once paid
+	State         string    // trade_state: NOTPAY, SUCCESS, CLOSED or REFUND
+	Total         int64     // amount.total in fen
 	Refunded      int64     // fen accepted for refund (processing or succeeded)
-	OpenID        string    // the payer
-	PrepayID      string    // "wx…"
+	OpenID        string    // the payer's openid
+	PrepayID      string    // "wx…", for wx.requestPayment
 	NotifyURL     string    // where TRANSACTION.SUCCESS goes
 	Description   string    // the prepay's description
 	Attach        string    // the prepay's attach, echoed in queries and notifications
@@ -84,53 +84,53 @@ type Transaction struct {
 
 // RefundRecord is the fake's record of one refund.
 type RefundRecord struct {
-	OutRefundNo   string
-	RefundID      string
-	OutTradeNo    string
-	TransactionID string
-	Reason        string
-	NotifyURL     string
-	Refund        int64  // fen
-	Total         int64  // fen, the order total
-	Status        string // PROCESSING, SUCCESS
-	CreateTime    time.Time
+	OutRefundNo   string    // the merchant's refund number
+	RefundID      string    // WeChat Pay's refund number ("50…", 29 digits)
+	OutTradeNo    string    // the refunded order's number
+	TransactionID string    // the refunded order's WeChat Pay number
+	Reason        string    // the request's reason
+	NotifyURL     string    // where REFUND.SUCCESS goes ("" sends none)
+	Refund        int64     // amount.refund in fen
+	Total         int64     // amount.total in fen: the order total
+	Status        string    // PROCESSING or SUCCESS
+	CreateTime    time.Time // when the refund was accepted
 	SuccessTime   time.Time // set once SUCCESS
 }
 
 // SentMessage is a subscribe message the fake accepted.
 type SentMessage struct {
-	ToUser           string
-	TemplateID       string
-	Page             string
-	Data             map[string]string // key → value
-	MiniprogramState string
-	Lang             string
-	MsgID            int64
-	SentAt           time.Time
+	ToUser           string            // the recipient's openid
+	TemplateID       string            // the template
+	Page             string            // the page the message opens ("" for none)
+	Data             map[string]string // template key ("thing1") → value
+	MiniprogramState string            // developer, trial, formal or ""
+	Lang             string            // zh_CN, en_US, zh_HK, zh_TW or ""
+	MsgID            int64             // the msgid answered
+	SentAt           time.Time         // when it was accepted
 }
 
 // Shipment is a shipping-info upload the fake accepted, as parsed from the request.
 type Shipment struct {
-	OrderNumberType int // 1: MchID + OutTradeNo, 2: TransactionID
-	TransactionID   string
-	MchID           string
-	OutTradeNo      string
-	LogisticsType   int // 1 express, 2 same-city, 3 virtual, 4 picked up by the user
-	DeliveryMode    int // 1 unified, 2 split
-	IsAllDelivered  bool
-	Items           []ShipmentItem
-	UploadTime      time.Time
-	PayerOpenID     string
-	Reshipment      bool // a second upload for the same payment (WeChat allows one)
+	OrderNumberType int            // 1: MchID + OutTradeNo, 2: TransactionID
+	TransactionID   string         // the payment's WeChat Pay number (filled in for type 1 too)
+	MchID           string         // the payment's merchant (filled in for type 2 too)
+	OutTradeNo      string         // the payment's order number (filled in for type 2 too)
+	LogisticsType   int            // 1 express, 2 same-city, 3 virtual, 4 picked up by the user
+	DeliveryMode    int            // 1 unified, 2 split
+	IsAllDelivered  bool           // is_all_delivered (split deliveries)
+	Items           []ShipmentItem // shipping_list
+	UploadTime      time.Time      // upload_time
+	PayerOpenID     string         // payer.openid
+	Reshipment      bool           // a second upload for the same payment (WeChat allows one)
 }
 
 // ShipmentItem is one entry of a shipment's shipping_list.
 type ShipmentItem struct {
-	TrackingNo       string
-	ExpressCompany   string
-	ItemDesc         string
-	ConsignorContact string
-	ReceiverContact  string
+	TrackingNo       string // tracking_no (express only)
+	ExpressCompany   string // express_company, a delivery id such as "YTO" (express only)
+	ItemDesc         string // item_desc
+	ConsignorContact string // contact.consignor_contact (masked phone)
+	ReceiverContact  string // contact.receiver_contact (masked phone)
 }
 
 // Fake is an in-process WeChat mini-program server and WeChat Pay APIv3 server. It implements
@@ -159,7 +159,7 @@ type Fake struct {
 	messages                []SentMessage
 	nextMsgID               int64
 	shipments               []Shipment
-	shipCount               map[string]int // transaction id → accepted uploads
+	shipCount               map[string]int          // transaction id → accepted uploads
 	txs                     map[string]*Transaction // by out_trade_no
 	txByID                  map[string]*Transaction // by transaction_id
 	prepays                 map[string]prepayParams // by out_trade_no: the parameters of the first prepay

@@ -2,7 +2,6 @@ package wechatfake
 
 import (
 	"context"
-	"crypto/rsa"
 	"fmt"
 	"io"
 	"net/http"
@@ -204,5 +203,3 @@ func (r received) request() *http.Request {
 }
 
 func always(code int) func(int) int { return func(int) int { return code } }
-
-var _ = rsa.PublicKey{}

@@ -72,37 +72,38 @@ const (
 	errArgumentInvalid   = 47003
 	errInvalidURL        = 40066
 	// upload_shipping_info
-	errPayNotFound        = 10060001 // 支付单不存在
-	errReshipUsed         = 10060003 // 支付单已使用重新发货机会
-	errNotShippable       = 10060004 // 支付单处于不可发货的状态
-	errSplitNotExpress    = 10060006 // 非快递发货时不允许分拆发货
-	errSplitNeedsAll      = 10060007 // 分拆发货模式时必须填写 is_all_delivered
-	errItemDescEmpty      = 10060008 // 商品描述字段不能为空
-	errItemDescTooLong    = 10060009 // 商品描述字段长度超限
-	errShipParam          = 10060014 // 参数错误
-	errNotPayersOrder     = 10060020 // 该笔支付单不属于 openid 对应的用户
-	errShippingListLong   = 10060024 // 物流信息列表太长
-	errExpressCompanyLong = 10060025 // 物流公司编码太长
-	errTrackingNoLong     = 10060026 // 物流单号太长
+	errPayNotFound        = 10060001  // 支付单不存在
+	errReshipUsed         = 10060003  // 支付单已使用重新发货机会
+	errNotShippable       = 10060004  // 支付单处于不可发货的状态
+	errSplitNotExpress    = 10060006  // 非快递发货时不允许分拆发货
+	errSplitNeedsAll      = 10060007  // 分拆发货模式时必须填写 is_all_delivered
+	errItemDescEmpty      = 10060008  // 商品描述字段不能为空
+	errItemDescTooLong    = 10060009  // 商品描述字段长度超限
+	errShipParam          = 10060014  // 参数错误
+	errNotPayersOrder     = 10060020  // 该笔支付单不属于 openid 对应的用户
+	errShippingListLong   = 10060024  // 物流信息列表太长
+	errExpressCompanyLong = 10060025  // 物流公司编码太长
+	errTrackingNoLong     = 10060026  // 物流单号太长
 	errUploadTime         = 268485216 // 上传时间非法，请按照 RFC 3339 格式填写
 	errDeliveryMode       = 268485224 // 发货模式非法
 )
 
+// mpRoutes are the mini-program endpoints: path → required method and handler.
+var mpRoutes = map[string]struct {
+	method string
+	h      func(*Fake, http.ResponseWriter, *http.Request)
+}{
+	"/sns/jscode2session":                 {http.MethodGet, (*Fake).jscode2session},
+	"/cgi-bin/token":                      {http.MethodGet, (*Fake).token},
+	"/cgi-bin/stable_token":               {http.MethodPost, (*Fake).stableToken},
+	"/wxa/business/getuserphonenumber":    {http.MethodPost, (*Fake).phoneNumber},
+	"/cgi-bin/message/subscribe/send":     {http.MethodPost, (*Fake).subscribeSend},
+	"/wxa/sec/order/upload_shipping_info": {http.MethodPost, (*Fake).uploadShipping},
+	"/wxa/getwxacodeunlimit":              {http.MethodPost, (*Fake).wxaCodeUnlimit},
+}
+
 func (f *Fake) serveMiniProgram(w http.ResponseWriter, r *http.Request) {
-	type route struct {
-		method string
-		h      func(http.ResponseWriter, *http.Request)
-	}
-	routes := map[string]route{
-		"/sns/jscode2session":                 {http.MethodGet, f.jscode2session},
-		"/cgi-bin/token":                      {http.MethodGet, f.token},
-		"/cgi-bin/stable_token":               {http.MethodPost, f.stableToken},
-		"/wxa/business/getuserphonenumber":    {http.MethodPost, f.phoneNumber},
-		"/cgi-bin/message/subscribe/send":     {http.MethodPost, f.subscribeSend},
-		"/wxa/sec/order/upload_shipping_info": {http.MethodPost, f.uploadShipping},
-		"/wxa/getwxacodeunlimit":              {http.MethodPost, f.wxaCodeUnlimit},
-	}
-	rt, ok := routes[r.URL.Path]
+	rt, ok := mpRoutes[r.URL.Path]
 	switch {
 	case !ok:
 		mpError(w, errInvalidURL, "invalid url")
@@ -111,7 +112,7 @@ func (f *Fake) serveMiniProgram(w http.ResponseWriter, r *http.Request) {
 	case r.Method != rt.method:
 		mpError(w, errRequirePOST, "require POST method")
 	default:
-		rt.h(w, r)
+		rt.h(f, w, r)
 	}
 }
 

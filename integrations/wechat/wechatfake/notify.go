@@ -18,10 +18,14 @@ import (
 
 // Notification event types WeChat Pay posts.
 const (
+	// EventTransactionSuccess is a payment's success (resource original_type "transaction").
 	EventTransactionSuccess = "TRANSACTION.SUCCESS"
-	EventRefundSuccess      = "REFUND.SUCCESS"
-	EventRefundAbnormal     = "REFUND.ABNORMAL"
-	EventRefundClosed       = "REFUND.CLOSED"
+	// EventRefundSuccess is a refund's success (resource original_type "refund").
+	EventRefundSuccess = "REFUND.SUCCESS"
+	// EventRefundAbnormal is a refund that could not reach the user's account.
+	EventRefundAbnormal = "REFUND.ABNORMAL"
+	// EventRefundClosed is a refund that was closed.
+	EventRefundClosed = "REFUND.CLOSED"
 )
 
 // retryDelays are the waits before the second, third … attempt to deliver a notification. WeChat spreads

@@ -325,7 +325,7 @@ type prepayRequest struct {
 // prepayParams are the parameters that must not change when an out_trade_no is ordered again.
 type prepayParams struct {
 	AppID, MchID, Description, NotifyURL, Attach, TimeExpire, GoodsTag, Currency, OpenID string
-	Total                                                                            int64
+	Total                                                                                int64
 }
 
 func str(p *string) string {

@@ -310,7 +310,6 @@ func TestAutoPayRetries(t *testing.T) {
 	if calls.Load() != 2 {
 		t.Fatalf("%d deliveries, want 2 (stop after 204)", calls.Load())
 	}
-	// Repeating the prepay of a paid order does not pay twice.
 	f.Close()
 	select {
 	case <-recv.got:
@@ -321,7 +320,7 @@ func TestAutoPayRetries(t *testing.T) {
 
 func TestAutoPaySkipsQuietlyPaidAndClosedOrders(t *testing.T) {
 	recv := newReceiver(t, always(http.StatusOK))
-	f, srv := newFake(t, func(o *Options) { o.AutoPay = 50 * time.Millisecond })
+	f, srv := newFake(t, func(o *Options) { o.AutoPay = 400 * time.Millisecond })
 	ctx := context.Background()
 	svc := jsapi.JsapiApiService{Client: payClient(t, srv)}
 	for _, no := range []string{"O20240512000310", "O20240512000311"} {
@@ -335,7 +334,7 @@ func TestAutoPaySkipsQuietlyPaidAndClosedOrders(t *testing.T) {
 	if _, err := svc.CloseOrder(ctx, jsapi.CloseOrderRequest{OutTradeNo: core.String("O20240512000311"), Mchid: core.String(testMchID)}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond)
 	select {
 	case r := <-recv.got:
 		t.Fatalf("AutoPay notified %s", r.body)
@@ -513,7 +512,7 @@ func TestRefundNotifyBeforeReply(t *testing.T) {
 
 func TestRefundDelay(t *testing.T) {
 	recv := newReceiver(t, always(http.StatusOK))
-	f, srv := newFake(t, func(o *Options) { o.RefundDelay = 300 * time.Millisecond })
+	f, srv := newFake(t, func(o *Options) { o.RefundDelay = 500 * time.Millisecond })
 	ctx := context.Background()
 	client := payClient(t, srv)
 	if _, _, err := (&jsapi.JsapiApiService{Client: client}).Prepay(ctx, prepayReq("O20240512000600", 500, recv.srv.URL)); err != nil {

@@ -1,0 +1,113 @@
+package handlers
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+	"github.com/o2ohub/o2ohub/integrations/alipay"
+)
+
+func (h *api) alipayOnly(c *gin.Context) {
+	if h.Alipay == nil {
+		abort(c, http.StatusNotFound, "not_found", "Alipay is not configured on this hub")
+	}
+}
+
+// alipayLogin signs a shopper in with a my.getAuthCode code.
+func (h *api) alipayLogin(c *gin.Context) {
+	var in struct {
+		Code string `json:"code"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	ctx := c.Request.Context()
+	id, err := h.Alipay.Login(ctx, in.Code)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	out, err := h.Service.SignIn(ctx, id.Provider, id.Subject, "支付宝用户")
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// alipayPhone binds the phone number in my.getPhoneNumber's signed, encrypted response.
+func (h *api) alipayPhone(c *gin.Context) {
+	var in struct {
+		Response string `json:"response"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	ctx := c.Request.Context()
+	phone, err := h.Alipay.PhoneNumber(ctx, in.Response)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	out, err := h.Service.BindPhone(ctx, memberID(c), phone)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// alipayReply answers Alipay: exactly "success" stops its retries, anything else makes it try again.
+func alipayReply(c *gin.Context, status int, body string) {
+	c.Data(status, "text/plain; charset=utf-8", []byte(body))
+	c.Abort()
+}
+
+// alipayWebhook receives Alipay's trade_status_sync notifications. The form is read from the body
+// alone (capped), verified, and handed to core, which applies each payment or refund once.
+func (h *api) alipayWebhook(c *gin.Context) {
+	ctx := c.Request.Context()
+	if h.Alipay == nil {
+		alipayReply(c, http.StatusNotFound, "fail")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxWebhookBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		alipayReply(c, http.StatusRequestEntityTooLarge, "fail")
+		return
+	}
+	form, perr := url.ParseQuery(string(body))
+	if err != nil || perr != nil {
+		alipayReply(c, http.StatusBadRequest, "fail")
+		return
+	}
+	n, err := h.Alipay.ParseNotification(form)
+	switch {
+	case errors.Is(err, alipay.ErrMalformed), errors.Is(err, alipay.ErrForeign):
+		logger(c).ErrorContext(ctx, "alipay notification refused", "err", err)
+		alipayReply(c, http.StatusBadRequest, "fail")
+		return
+	case err != nil:
+		logger(c).WarnContext(ctx, "alipay notification rejected", "err", err)
+		alipayReply(c, http.StatusUnauthorized, "fail")
+		return
+	}
+	var result any = "ignored"
+	switch {
+	case n.Payment != nil:
+		result, err = h.Service.ApplyPayment(ctx, *n.Payment)
+	case n.Refund != nil:
+		result, err = h.Service.CompleteRefund(ctx, *n.Refund)
+	}
+	if err != nil {
+		logger(c).ErrorContext(ctx, "alipay notification not applied", "notify_id", n.ID, "err", err)
+		alipayReply(c, http.StatusInternalServerError, "fail")
+		return
+	}
+	logger(c).InfoContext(ctx, "alipay notification", "notify_id", n.ID, "order_no", n.OrderNo, "trade_status", n.TradeStatus, "result", result)
+	alipayReply(c, http.StatusOK, "success")
+}

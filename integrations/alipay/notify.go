@@ -1,0 +1,70 @@
+package alipay
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/o2ohub/o2ohub/core"
+	sdk "github.com/smartwalle/alipay/v3"
+)
+
+// Notification errors. A notification that fails verification changes nothing.
+var (
+	ErrBadSignature = errors.New("alipay notification signature does not verify")
+	ErrMalformed    = errors.New("alipay notification is malformed")
+	ErrForeign      = errors.New("alipay notification is for another app or seller")
+)
+
+// Notification is a verified trade_status_sync: a payment, a refund, or neither (a trade waiting for
+// payment, or closed unpaid).
+type Notification struct {
+	ID          string
+	OrderNo     string
+	TradeStatus string
+	Payment     *core.PaymentNotification
+	Refund      *core.RefundNotice
+}
+
+// ParseNotification verifies an asynchronous notification (the form body only, never the URL query:
+// a parameter added to the URL is not covered by Alipay's signature) and normalises it. A notification
+// carrying out_biz_no and refund_fee reports a refund; TRADE_SUCCESS and TRADE_FINISHED otherwise report
+// the payment (applied once, so TRADE_FINISHED after a refund changes nothing).
+func (c *Client) ParseNotification(form url.Values) (Notification, error) {
+	if form.Get("sign") == "" {
+		return Notification{}, fmt.Errorf("%w: not signed", ErrBadSignature)
+	}
+	n, err := c.api.DecodeNotification(form)
+	if err != nil {
+		return Notification{}, ErrBadSignature
+	}
+	if n.AppId != c.cfg.AppID || (c.cfg.SellerID != "" && n.SellerId != c.cfg.SellerID) {
+		return Notification{}, fmt.Errorf("%w: app_id %q, seller_id %q", ErrForeign, n.AppId, n.SellerId)
+	}
+	if n.NotifyType != "trade_status_sync" || n.OutTradeNo == "" || n.TradeNo == "" {
+		return Notification{}, fmt.Errorf("%w: notify_type %q, out_trade_no %q, trade_no %q", ErrMalformed, n.NotifyType, n.OutTradeNo, n.TradeNo)
+	}
+	out := Notification{ID: n.NotifyId, OrderNo: n.OutTradeNo, TradeStatus: string(n.TradeStatus)}
+	if n.OutBizNo != "" && n.RefundFee != "" {
+		if _, err := Fen(n.RefundFee); err != nil {
+			return Notification{}, fmt.Errorf("%w: refund_fee: %v", ErrMalformed, err)
+		}
+		// refund_fee is the trade's cumulative refund, not this refund's amount, so it is not compared.
+		out.Refund = &core.RefundNotice{Provider: Provider, RefundNo: n.OutBizNo, ProviderRefundID: n.TradeNo, Succeeded: true, Detail: "alipay " + string(n.TradeStatus)}
+		return out, nil
+	}
+	switch n.TradeStatus {
+	case sdk.TradeStatusSuccess, sdk.TradeStatusFinished:
+		amount, err := Fen(n.TotalAmount)
+		if err != nil {
+			return Notification{}, fmt.Errorf("%w: total_amount: %v", ErrMalformed, err)
+		}
+		paidAt, err := time.ParseInLocation("2006-01-02 15:04:05", n.GmtPayment, China)
+		if err != nil {
+			return Notification{}, fmt.Errorf("%w: gmt_payment %q", ErrMalformed, n.GmtPayment)
+		}
+		out.Payment = &core.PaymentNotification{Provider: Provider, OrderNo: n.OutTradeNo, TransactionID: n.TradeNo, AmountFen: amount, PaidAt: paidAt}
+	}
+	return out, nil
+}
