@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/o2ohub/o2ohub/core"
 )
 
 func TestConfigCommandMasksSecrets(t *testing.T) {
@@ -70,6 +73,22 @@ func TestDemoServesAndDrains(t *testing.T) {
 	if !strings.Contains(body.String(), "人民广场店") {
 		t.Fatalf("stores = %s", body.String())
 	}
+	// The sandbox WeChat and Alipay sign shoppers in, and simulate signs their payment notifications.
+	getenv := func(k string) string { return env[k] }
+	for _, c := range []struct{ provider, login string }{{"wechatpay", "wechat"}, {"alipay", "alipay"}} {
+		var login core.Login
+		demoCall(t, addr, "POST", "/api/v1/auth/"+c.login, "", `{"code":"sandbox:carol"}`, &login)
+		var ord core.OrderView
+		demoCall(t, addr, "POST", "/api/v1/orders", login.Token, `{"store":"S01","fulfillment":"pickup","items":[{"sku":"YOGURT-200","qty":1}]}`, &ord)
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"simulate", c.provider, "--order", ord.OrderNo}, &out, getenv); err != nil {
+			t.Fatalf("simulate %s: %v", c.provider, err)
+		}
+		demoCall(t, addr, "GET", "/api/v1/orders/"+ord.OrderNo, login.Token, "", &ord)
+		if ord.Status != core.StatusPaid || ord.Provider != c.provider {
+			t.Fatalf("after simulate %s the order is %s via %q (%s)", c.provider, ord.Status, ord.Provider, out.String())
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -85,5 +104,26 @@ func TestStrayArgumentsAreRefused(t *testing.T) {
 	err := run(context.Background(), []string{"config", "-config", "prod.json"}, io.Discard, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "before the command") {
 		t.Fatalf("err = %v, want a refusal that says where -config goes", err)
+	}
+}
+
+// demoCall sends a request to the demo hub and decodes its JSON answer into out, failing on a non-2xx.
+func demoCall(t *testing.T, addr, method, path, token, body string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("%s %s: %v in %s", method, path, err, b)
 	}
 }
