@@ -267,6 +267,7 @@ func refundQueryDelay(attempts int) time.Duration {
 
 // refundFailed records a failed submission; after MaxRefundAttempts the refund is given up and alerted.
 func (s *Service) refundFailed(ctx context.Context, r models.Refund, ord models.Order, err error) error {
+	s.log.WarnContext(ctx, "refund submission failed", "refund_no", r.RefundNo, "order_no", ord.OrderNo, "provider", r.Provider, "attempt", r.Attempts, "err", err)
 	set := map[string]any{"last_error": err.Error(), "next_attempt_at": s.now().Add(time.Duration(r.Attempts*r.Attempts) * time.Minute), "updated_at": s.now()}
 	if r.Attempts >= MaxRefundAttempts {
 		set["status"] = refundFailed
