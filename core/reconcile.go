@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -67,12 +68,11 @@ func (s *Service) ReconcilePayments(ctx context.Context, limit int) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	for _, att := range due {
-		if err := s.checkAttempt(ctx, att); err != nil {
-			return 0, err
-		}
+	var errs []error
+	for _, att := range due { // one attempt's failure does not hold up the others
+		errs = append(errs, s.checkAttempt(ctx, att))
 	}
-	return len(due), nil
+	return len(due), errors.Join(errs...)
 }
 
 func (s *Service) checkAttempt(ctx context.Context, att models.PaymentAttempt) error {

@@ -106,7 +106,15 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo string, amountFen int
 			return err
 		}
 		st := Status(ord.Status)
-		if !refundable[st] {
+		if st == StatusRefunding { // a refund the provider rejected may be tried again once none is under way
+			open, err := s.openRefunds(ctx, ord.ID)
+			if err != nil {
+				return err
+			}
+			if open > 0 {
+				return errf(ErrConflict, "order %s has a refund under way", orderNo)
+			}
+		} else if !refundable[st] {
 			return errf(ErrConflict, "order %s is %s; only a paid order can be refunded", orderNo, st)
 		}
 		var refunded int64
@@ -122,7 +130,7 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo string, amountFen int
 		if amountFen > left || left <= 0 {
 			return errf(ErrInvalidArgument, "order %s has %d fen left to refund, not %d", orderNo, left, amountFen)
 		}
-		if amountFen == left {
+		if amountFen == left && st != StatusRefunding {
 			if st == StatusPaid || st == StatusAccepted || st == StatusReady {
 				for _, it := range ord.Items { // the goods never left the store
 					if _, err := s.moveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "refund", ord.OrderNo); err != nil {
@@ -152,6 +160,13 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo string, amountFen int
 	return s.refundView(ctx, r.RefundNo)
 }
 
+// openRefunds counts an order's refunds still under way (requested or processing).
+func (s *Service) openRefunds(ctx context.Context, orderID int64) (int64, error) {
+	var n int64
+	err := s.db.Conn(ctx).Model(&models.Refund{}).Where("order_id = ? AND status IN ?", orderID, []string{refundRequested, refundProcessing}).Count(&n).Error
+	return n, err
+}
+
 func (s *Service) refundView(ctx context.Context, refundNo string) (RefundView, error) {
 	var r models.Refund
 	if err := s.db.Conn(ctx).Where("refund_no = ?", refundNo).Take(&r).Error; err != nil {
@@ -174,17 +189,15 @@ func (s *Service) ProcessRefunds(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, r := range due {
+	var errs []error
+	for _, r := range due { // one refund's failure does not hold up the others
 		if r.Status == refundProcessing {
-			err = s.queryRefund(ctx, r)
+			errs = append(errs, s.queryRefund(ctx, r))
 		} else {
-			err = s.submitRefund(ctx, r)
-		}
-		if err != nil {
-			return 0, err
+			errs = append(errs, s.submitRefund(ctx, r))
 		}
 	}
-	return len(due), nil
+	return len(due), errors.Join(errs...)
 }
 
 // claimRefunds leases due refunds (only refund id when it is not 0): no other worker takes them until the
@@ -375,8 +388,10 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		if err := s.notifyShopper(ctx, ord, MessageRefunded, r.AmountFen); err != nil {
 			return err
 		}
-		var open int64
-		if err := s.db.Conn(ctx).Model(&models.Refund{}).Where("order_id = ? AND status <> ?", ord.ID, refundSucceeded).Count(&open).Error; err != nil {
+		// Failed refunds were alerted and may have been replaced by a new refund; only those still under
+		// way keep the order refunding.
+		open, err := s.openRefunds(ctx, ord.ID)
+		if err != nil {
 			return err
 		}
 		if Status(ord.Status) != StatusRefunding || open > 0 {

@@ -170,7 +170,8 @@ func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, t := range due {
+	var errs []error
+	for _, t := range due { // one task's failure does not hold up the others
 		err := s.runTask(ctx, t)
 		set := map[string]any{"status": taskDone, "last_error": "", "updated_at": s.now()}
 		switch {
@@ -186,15 +187,14 @@ func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
 			s.log.WarnContext(ctx, "channel task failed", "kind", t.Kind, "target", t.Target, "order_no", t.OrderNo, "attempt", t.Attempts, "status", set["status"], "err", err)
 		}
 		if uerr := s.db.Conn(ctx).Model(&models.Task{}).Where("id = ?", t.ID).Updates(set).Error; uerr != nil {
-			return 0, uerr
+			errs = append(errs, uerr)
+			continue
 		}
 		if set["status"] == taskFailed {
-			if aerr := s.alert(ctx, "task_failed", t.OrderNo, fmt.Sprintf("%s to %s gave up after %d attempts: %v", t.Kind, t.Target, t.Attempts, err)); aerr != nil {
-				return 0, aerr
-			}
+			errs = append(errs, s.alert(ctx, "task_failed", t.OrderNo, fmt.Sprintf("%s to %s gave up after %d attempts: %v", t.Kind, t.Target, t.Attempts, err)))
 		}
 	}
-	return len(due), nil
+	return len(due), errors.Join(errs...)
 }
 
 func (s *Service) runTask(ctx context.Context, t models.Task) error {
