@@ -17,6 +17,9 @@ const (
 	refundProcessing = "processing"
 	refundSucceeded  = "succeeded"
 	refundFailed     = "failed"
+	// refundUnconfirmed is a refund the worker gave up submitting: the provider may or may not have made
+	// it, so it still counts against what can be refunded until an operator finds out.
+	refundUnconfirmed = "unconfirmed"
 )
 
 // MaxRefundAttempts is how often the worker submits a refund before it gives up and alerts an operator.
@@ -48,7 +51,7 @@ type RefundRequest struct {
 type RefundResult struct {
 	Outcome          RefundOutcome
 	ProviderRefundID string
-	// Detail says why a refund was rejected.
+	// Detail says why a refund was rejected, or what holds up an accepted one (an operator is alerted).
 	Detail string
 }
 
@@ -61,6 +64,9 @@ const (
 	RefundDone     RefundOutcome = "done"
 	RefundAccepted RefundOutcome = "accepted"
 	RefundRejected RefundOutcome = "rejected"
+	// RefundMissing says the provider has no such refund (yet): it is submitted again under the same
+	// number, which the provider treats as the same refund.
+	RefundMissing RefundOutcome = "missing"
 )
 
 // refundQueryAfter is how long a refund the provider accepted waits for its notification before the
@@ -283,14 +289,14 @@ func (s *Service) refundFailed(ctx context.Context, r models.Refund, ord models.
 	s.log.WarnContext(ctx, "refund submission failed", "refund_no", r.RefundNo, "order_no", ord.OrderNo, "provider", r.Provider, "attempt", r.Attempts, "err", err)
 	set := map[string]any{"last_error": err.Error(), "next_attempt_at": s.now().Add(time.Duration(r.Attempts*r.Attempts) * time.Minute), "updated_at": s.now()}
 	if r.Attempts >= MaxRefundAttempts {
-		set["status"] = refundFailed
+		set["status"] = refundUnconfirmed // an attempt that timed out may still have gone through
 	}
 	return s.db.Tx(ctx, func(ctx context.Context) error {
 		if err := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundRequested).Updates(set).Error; err != nil {
 			return err
 		}
 		if r.Attempts >= MaxRefundAttempts {
-			return s.alert(ctx, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s gave up after %d attempts: %v", r.RefundNo, r.Attempts, err))
+			return s.alert(ctx, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s gave up after %d attempts (check with %s whether it was made): %v", r.RefundNo, r.Attempts, r.Provider, err))
 		}
 		return nil
 	})
@@ -300,9 +306,18 @@ func (s *Service) refundFailed(ctx context.Context, r models.Refund, ord models.
 func (s *Service) refundAnswered(ctx context.Context, r models.Refund, res RefundResult) error {
 	switch res.Outcome {
 	case RefundAccepted:
-		return s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, []string{refundRequested, refundProcessing}).
-			Updates(map[string]any{"status": refundProcessing, "provider_refund_id": res.ProviderRefundID, "last_error": "",
-				"next_attempt_at": s.now().Add(refundQueryDelay(r.Attempts - 1)), "updated_at": s.now()}).Error
+		return s.db.Tx(ctx, func(ctx context.Context) error {
+			err := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, []string{refundRequested, refundProcessing}).
+				Updates(map[string]any{"status": refundProcessing, "provider_refund_id": res.ProviderRefundID, "last_error": res.Detail,
+					"next_attempt_at": s.now().Add(refundQueryDelay(r.Attempts - 1)), "updated_at": s.now()}).Error
+			if err != nil || res.Detail == "" || res.Detail == r.LastError {
+				return err
+			}
+			return s.alert(ctx, "refund_stuck", "", fmt.Sprintf("refund %s: %s", r.RefundNo, res.Detail))
+		})
+	case RefundMissing:
+		return s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
+			Updates(map[string]any{"status": refundRequested, "next_attempt_at": s.now(), "updated_at": s.now()}).Error
 	case RefundDone, RefundRejected:
 		_, err := s.CompleteRefund(ctx, RefundNotice{Provider: r.Provider, RefundNo: r.RefundNo, ProviderRefundID: res.ProviderRefundID,
 			AmountFen: r.AmountFen, Succeeded: res.Outcome == RefundDone, Detail: res.Detail})
@@ -319,7 +334,11 @@ type RefundNotice struct {
 	// AmountFen is the amount the provider says it refunded; 0 when it does not say.
 	AmountFen int64
 	Succeeded bool
-	Detail    string
+	// Stuck says the provider could not finish the refund and waits for the merchant (WeChat Pay's
+	// ABNORMAL: the shopper's card cannot take the money back). It is not final: the refund stays
+	// processing, an operator is alerted, and the provider's later word completes it.
+	Stuck  bool
+	Detail string
 }
 
 // RefundNoticeResult says what CompleteRefund did with a notice.
@@ -331,6 +350,7 @@ const (
 	RefundDuplicate      RefundNoticeResult = "duplicate"
 	RefundUnknown        RefundNoticeResult = "unknown_refund"
 	RefundAmountMismatch RefundNoticeResult = "amount_mismatch"
+	RefundStuck          RefundNoticeResult = "stuck"
 )
 
 // CompleteRefund records a provider's final word on a refund, once however often it comes: a success
@@ -359,9 +379,18 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 			result = RefundAmountMismatch
 			return s.alert(ctx, "refund_amount_mismatch", ord.OrderNo, fmt.Sprintf("%s says refund %s was %d fen; we asked for %d fen", n.Provider, n.RefundNo, n.AmountFen, r.AmountFen))
 		}
-		status := refundSucceeded
+		if n.Stuck {
+			result = RefundStuck
+			res := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ? AND last_error <> ?", r.ID, []string{refundRequested, refundProcessing}, n.Detail).
+				Updates(map[string]any{"status": refundProcessing, "last_error": n.Detail, "updated_at": s.now()})
+			if res.Error != nil || res.RowsAffected == 0 {
+				return res.Error
+			}
+			return s.alert(ctx, "refund_stuck", ord.OrderNo, fmt.Sprintf("%s refund %s: %s", n.Provider, n.RefundNo, n.Detail))
+		}
+		status, from := refundSucceeded, []string{refundRequested, refundProcessing, refundFailed, refundUnconfirmed}
 		if !n.Succeeded {
-			status = refundFailed
+			status, from = refundFailed, []string{refundRequested, refundProcessing}
 		}
 		set := map[string]any{"status": status, "updated_at": s.now()}
 		if !n.Succeeded {
@@ -370,13 +399,19 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		if n.ProviderRefundID != "" {
 			set["provider_refund_id"] = n.ProviderRefundID
 		}
-		res := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, []string{refundRequested, refundProcessing}).Updates(set)
+		res := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, from).Updates(set)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			result = RefundDuplicate // already final: a repeated notification changes nothing
 			return nil
+		}
+		if n.Succeeded && (r.Status == refundFailed || r.Status == refundUnconfirmed) {
+			// Money we had given up on did move: the shopper may now be owed less than a newer refund paid.
+			if err := s.alert(ctx, "refund_succeeded_late", ord.OrderNo, fmt.Sprintf("%s refund %s (%d fen), recorded as %s, succeeded after all", n.Provider, n.RefundNo, r.AmountFen, r.Status)); err != nil {
+				return err
+			}
 		}
 		result = RefundApplied
 		if !n.Succeeded {

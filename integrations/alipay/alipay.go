@@ -229,7 +229,17 @@ func (c *Client) QueryPayment(ctx context.Context, orderNo string) (core.Payment
 		return core.PaymentState{Paid: true, Payment: core.PaymentNotification{Provider: Provider, OrderNo: res.OutTradeNo, TransactionID: res.TradeNo,
 			AmountFen: amount, PaidAt: paidAt}}, nil
 	case sdk.TradeStatusClosed:
-		return core.PaymentState{Closed: true}, nil
+		if res.SendPayDate == "" {
+			return core.PaymentState{Closed: true}, nil
+		}
+		// Paid, then refunded in full: the payment still happened.
+		amount, err := Fen(res.TotalAmount)
+		if err != nil {
+			return core.PaymentState{}, err
+		}
+		paidAt, _ := time.ParseInLocation("2006-01-02 15:04:05", res.SendPayDate, China)
+		return core.PaymentState{Paid: true, Closed: true, Payment: core.PaymentNotification{Provider: Provider, OrderNo: res.OutTradeNo, TransactionID: res.TradeNo,
+			AmountFen: amount, PaidAt: paidAt}}, nil
 	}
 	return core.PaymentState{}, nil
 }
@@ -256,16 +266,16 @@ func (c *Client) Refund(ctx context.Context, req core.RefundRequest) (core.Refun
 	if !res.IsSuccess() {
 		return core.RefundResult{}, fmt.Errorf("alipay trade.refund: %s %s %s", res.Code, res.SubCode, res.SubMsg)
 	}
-	// A success answers for the refund: fund_change "Y" when money moved now, "N" when this refund
-	// number had already moved it. Either way the refund is done; the query confirms when in doubt.
-	if res.FundChange != "Y" && res.FundChange != "N" {
+	// Only fund_change "Y" confirms that money moved; otherwise (a repeated request, or a refund Alipay is
+	// still working on) the refund query settles it.
+	if res.FundChange != "Y" {
 		return core.RefundResult{Outcome: core.RefundAccepted, ProviderRefundID: res.TradeNo}, nil
 	}
 	return core.RefundResult{Outcome: core.RefundDone, ProviderRefundID: res.TradeNo}, nil
 }
 
-// QueryRefund asks Alipay where a refund stands (alipay.trade.fastpay.refund.query). A refund Alipay
-// does not know was never made: it is reported as rejected so that an operator looks at it.
+// QueryRefund asks Alipay where a refund stands (alipay.trade.fastpay.refund.query). A refund Alipay does
+// not list was not made (or not yet): as Alipay advises, it is submitted again under the same number.
 func (c *Client) QueryRefund(ctx context.Context, req core.RefundRequest) (core.RefundResult, error) {
 	res, err := c.api.TradeFastPayRefundQuery(ctx, sdk.TradeFastPayRefundQuery{OutTradeNo: req.OrderNo, OutRequestNo: req.RefundNo})
 	if err != nil {
@@ -277,7 +287,7 @@ func (c *Client) QueryRefund(ctx context.Context, req core.RefundRequest) (core.
 	if res.RefundStatus == "REFUND_SUCCESS" {
 		return core.RefundResult{Outcome: core.RefundDone, ProviderRefundID: res.TradeNo}, nil
 	}
-	return core.RefundResult{Outcome: core.RefundRejected, Detail: "alipay has no successful refund " + req.RefundNo}, nil
+	return core.RefundResult{Outcome: core.RefundMissing}, nil
 }
 
 func (c *Client) unavailable(call string, err error) error {

@@ -218,11 +218,17 @@ func (p *Pay) Refund(ctx context.Context, req core.RefundRequest) (core.RefundRe
 // QueryRefund asks WeChat Pay where a refund stands.
 func (p *Pay) QueryRefund(ctx context.Context, req core.RefundRequest) (core.RefundResult, error) {
 	r, _, err := p.refunds.QueryByOutRefundNo(ctx, refunddomestic.QueryByOutRefundNoRequest{OutRefundNo: &req.RefundNo})
+	if wxcore.IsAPIError(err, "RESOURCE_NOT_EXISTS") {
+		return core.RefundResult{Outcome: core.RefundMissing}, nil
+	}
 	if err != nil {
 		return core.RefundResult{}, payError("refund query", err)
 	}
 	return refundResult(r), nil
 }
+
+// abnormalRefund explains WeChat Pay's ABNORMAL refund state to an operator.
+const abnormalRefund = "wechatpay refund ABNORMAL: the shopper's account could not take the money back; resolve it in the merchant platform (or apply-abnormal-refund)"
 
 func refundResult(r *refunddomestic.Refund) core.RefundResult {
 	res := core.RefundResult{Outcome: core.RefundAccepted, ProviderRefundID: str(r.RefundId)}
@@ -230,8 +236,10 @@ func refundResult(r *refunddomestic.Refund) core.RefundResult {
 		switch *r.Status {
 		case refunddomestic.STATUS_SUCCESS:
 			res.Outcome = core.RefundDone
-		case refunddomestic.STATUS_CLOSED, refunddomestic.STATUS_ABNORMAL:
-			res.Outcome, res.Detail = core.RefundRejected, "wechatpay refund "+string(*r.Status)
+		case refunddomestic.STATUS_CLOSED:
+			res.Outcome, res.Detail = core.RefundRejected, "wechatpay refund CLOSED"
+		case refunddomestic.STATUS_ABNORMAL:
+			res.Detail = abnormalRefund
 		}
 	}
 	return res
@@ -374,7 +382,10 @@ func (p *Pay) ParseNotification(ctx context.Context, h http.Header, body []byte)
 			return Notification{}, fmt.Errorf("%w: refund of mchid %q", ErrForeign, r.MchID)
 		}
 		n.Refund = &core.RefundNotice{Provider: PayProvider, RefundNo: r.OutRefundNo, ProviderRefundID: r.RefundID, AmountFen: r.Amount.Refund,
-			Succeeded: r.RefundStatus == "SUCCESS" && env.EventType == "REFUND.SUCCESS", Detail: "wechatpay " + r.RefundStatus}
+			Succeeded: r.RefundStatus == "SUCCESS" && env.EventType == "REFUND.SUCCESS", Detail: "wechatpay refund " + r.RefundStatus}
+		if env.EventType == "REFUND.ABNORMAL" {
+			n.Refund.Stuck, n.Refund.Detail = true, abnormalRefund
+		}
 	}
 	return n, nil
 }
