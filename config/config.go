@@ -60,8 +60,8 @@ type Config struct {
 	WechatPayMchID string `json:"wechatpay_mchid" env:"O2OHUB_WECHATPAY_MCHID"`
 	// WechatPaySerial is the serial number of the merchant API certificate.
 	WechatPaySerial string `json:"wechatpay_serial" env:"O2OHUB_WECHATPAY_SERIAL"`
-	// WechatPayPrivateKey is the path of the merchant API private key (PEM).
-	WechatPayPrivateKey string `json:"wechatpay_private_key" env:"O2OHUB_WECHATPAY_PRIVATE_KEY"`
+	// WechatPayPrivateKey is the path of the merchant API private key (PEM), or the key itself.
+	WechatPayPrivateKey string `json:"wechatpay_private_key" env:"O2OHUB_WECHATPAY_PRIVATE_KEY" secret:"key"`
 	// WechatPayPublicKeyID and WechatPayPublicKey (a PEM file path) are the WeChat Pay public key that
 	// verifies WeChat Pay's answers and notifications.
 	WechatPayPublicKeyID string `json:"wechatpay_public_key_id" env:"O2OHUB_WECHATPAY_PUBLIC_KEY_ID"`
@@ -77,8 +77,8 @@ type Config struct {
 	// AlipayAppID is the Alipay mini-program's app id; empty disables Alipay (in sandbox mode the built-in
 	// Alipay fake stands in).
 	AlipayAppID string `json:"alipay_appid" env:"O2OHUB_ALIPAY_APPID"`
-	// AlipayPrivateKey is the path of the app private key (PEM).
-	AlipayPrivateKey string `json:"alipay_private_key" env:"O2OHUB_ALIPAY_PRIVATE_KEY"`
+	// AlipayPrivateKey is the path of the app private key (PEM), or the key itself (PEM or bare base64).
+	AlipayPrivateKey string `json:"alipay_private_key" env:"O2OHUB_ALIPAY_PRIVATE_KEY" secret:"key"`
 	// AlipayPublicKey is the path of the Alipay public key (PEM), in public-key mode.
 	AlipayPublicKey string `json:"alipay_public_key" env:"O2OHUB_ALIPAY_PUBLIC_KEY"`
 	// AlipayAppCert, AlipayRootCert and AlipayPublicCert are the paths of the app public-key
@@ -284,6 +284,14 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("Alipay needs O2OHUB_ALIPAY_PUBLIC_KEY (public-key mode) or O2OHUB_ALIPAY_APP_CERT, O2OHUB_ALIPAY_ROOT_CERT and O2OHUB_ALIPAY_PUBLIC_CERT (certificate mode)"))
 		}
 	}
+	if c.RealProviders() {
+		if c.Sandbox {
+			errs = append(errs, errors.New("O2OHUB_SANDBOX must be false when a real WeChat or Alipay app is configured: the sandbox lets anyone bind any phone and pay without money"))
+		}
+		if u, err := url.Parse(c.PublicURL); err == nil && !publicHTTPS(u) {
+			errs = append(errs, fmt.Errorf("O2OHUB_PUBLIC_URL must be the public https URL the providers send notifications to (no query, not localhost or a private address), got %q", c.PublicURL))
+		}
+	}
 	for name, base := range map[string]string{"O2OHUB_WECHAT_API_BASE": c.WechatAPIBase, "O2OHUB_WECHATPAY_BASE": c.WechatPayBase, "O2OHUB_ALIPAY_GATEWAY": c.AlipayGateway} {
 		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, got %q", name, base))
@@ -295,6 +303,31 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("O2OHUB_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// LooksLikeKey reports whether a key setting holds the key itself (PEM text, or the bare base64 that
+// Alipay's key tool prints) rather than the path of a file.
+func LooksLikeKey(v string) bool {
+	return strings.Contains(v, "-----BEGIN") || (len(v) > 200 && !strings.ContainsAny(v, "/\\"))
+}
+
+// RealProviders reports whether a real WeChat or Alipay app is configured.
+func (c Config) RealProviders() bool { return c.WechatAppID != "" || c.AlipayAppID != "" }
+
+// publicHTTPS reports whether u can be a provider's notify URL base: https, no query, and a host that is
+// not loopback or private.
+func publicHTTPS(u *url.URL) bool {
+	if u.Scheme != "https" || u.RawQuery != "" || u.Host == "" {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified() || ip.IsLinkLocalUnicast()) {
+		return false
+	}
+	return true
 }
 
 // Redacted returns the configuration as environment-variable lines, secrets masked, for `o2ohub config`.
@@ -312,6 +345,10 @@ func (c Config) Redacted() []string {
 			}
 		case "dsn":
 			val = MaskDSN(val)
+		case "key":
+			if LooksLikeKey(val) {
+				val = "****"
+			}
 		}
 		out = append(out, f.Tag.Get("env")+"="+val)
 	}

@@ -63,3 +63,69 @@ func TestBadSettingsAreNamed(t *testing.T) {
 		t.Fatalf("unknown file setting: %v", err)
 	}
 }
+
+// TestRealProvidersNeedProductionSettings checks the guards around real WeChat and Alipay apps: the
+// sandbox must be off, the notify URL public https, and every key the mode needs present.
+func TestRealProvidersNeedProductionSettings(t *testing.T) {
+	wechat := map[string]string{"O2OHUB_WECHAT_APPID": "wx1", "O2OHUB_WECHAT_SECRET": "s", "O2OHUB_SANDBOX": "false", "O2OHUB_PUBLIC_URL": "https://hub.example.com"}
+	alipay := map[string]string{"O2OHUB_ALIPAY_APPID": "2021", "O2OHUB_ALIPAY_PRIVATE_KEY": "app.pem", "O2OHUB_ALIPAY_PUBLIC_KEY": "alipay.pem",
+		"O2OHUB_SANDBOX": "false", "O2OHUB_PUBLIC_URL": "https://hub.example.com"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	for name, c := range map[string]struct {
+		env  map[string]string
+		want string // "" for valid
+	}{
+		"wechat ok":                  {wechat, ""},
+		"alipay ok":                  {alipay, ""},
+		"sandbox beside wechat":      {with(wechat, "O2OHUB_SANDBOX", "true"), "O2OHUB_SANDBOX"},
+		"sandbox beside alipay":      {with(alipay, "O2OHUB_SANDBOX", "true"), "O2OHUB_SANDBOX"},
+		"http notify url":            {with(wechat, "O2OHUB_PUBLIC_URL", "http://hub.example.com"), "O2OHUB_PUBLIC_URL"},
+		"loopback notify url":        {with(wechat, "O2OHUB_PUBLIC_URL", "https://127.0.0.1:8443"), "O2OHUB_PUBLIC_URL"},
+		"private notify url":         {with(alipay, "O2OHUB_PUBLIC_URL", "https://10.0.0.5"), "O2OHUB_PUBLIC_URL"},
+		"notify url with a query":    {with(wechat, "O2OHUB_PUBLIC_URL", "https://hub.example.com/?x=1"), "O2OHUB_PUBLIC_URL"},
+		"wechat without secret":      {with(wechat, "O2OHUB_WECHAT_SECRET", ""), "O2OHUB_WECHAT_SECRET"},
+		"wechatpay without key":      {with(wechat, "O2OHUB_WECHATPAY_MCHID", "1230000109", "O2OHUB_WECHATPAY_APIV3_KEY", "0123456789abcdef0123456789abcdef"), "O2OHUB_WECHATPAY_SERIAL"},
+		"wechatpay short apiv3 key":  {with(wechat, "O2OHUB_WECHATPAY_MCHID", "1", "O2OHUB_WECHATPAY_SERIAL", "S", "O2OHUB_WECHATPAY_PRIVATE_KEY", "k.pem", "O2OHUB_WECHATPAY_PLATFORM_CERTS", "true", "O2OHUB_WECHATPAY_APIV3_KEY", "short"), "O2OHUB_WECHATPAY_APIV3_KEY"},
+		"wechatpay no verifying key": {with(wechat, "O2OHUB_WECHATPAY_MCHID", "1", "O2OHUB_WECHATPAY_SERIAL", "S", "O2OHUB_WECHATPAY_PRIVATE_KEY", "k.pem", "O2OHUB_WECHATPAY_APIV3_KEY", "0123456789abcdef0123456789abcdef"), "O2OHUB_WECHATPAY_PUBLIC_KEY"},
+		"alipay both key modes":      {with(alipay, "O2OHUB_ALIPAY_APP_CERT", "a", "O2OHUB_ALIPAY_ROOT_CERT", "r", "O2OHUB_ALIPAY_PUBLIC_CERT", "p"), "O2OHUB_ALIPAY_PUBLIC_KEY"},
+		"alipay half cert mode":      {with(alipay, "O2OHUB_ALIPAY_PUBLIC_KEY", "", "O2OHUB_ALIPAY_APP_CERT", "a"), "O2OHUB_ALIPAY_ROOT_CERT"},
+		"alipay without private key": {with(alipay, "O2OHUB_ALIPAY_PRIVATE_KEY", ""), "O2OHUB_ALIPAY_PRIVATE_KEY"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load("", env(c.env))
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("valid configuration refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("err = %v, want one naming %s", err, c.want)
+			}
+		})
+	}
+}
+
+func TestPastedKeysAreMasked(t *testing.T) {
+	key := "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+	bare := strings.Repeat("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", 10)
+	for _, v := range []string{key, bare} {
+		cfg := Default()
+		cfg.AlipayPrivateKey, cfg.WechatPayPrivateKey = v, v
+		out := strings.Join(cfg.Redacted(), "\n")
+		if strings.Contains(out, "MIIEvQ") {
+			t.Fatalf("a pasted key is printed:\n%s", out)
+		}
+	}
+	cfg := Default()
+	cfg.AlipayPrivateKey = "/etc/o2ohub/alipay_app.pem"
+	if out := strings.Join(cfg.Redacted(), "\n"); !strings.Contains(out, "O2OHUB_ALIPAY_PRIVATE_KEY=/etc/o2ohub/alipay_app.pem") {
+		t.Fatalf("a key path should be shown:\n%s", out)
+	}
+}

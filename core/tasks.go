@@ -197,7 +197,12 @@ func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
 	return len(due), errors.Join(errs...)
 }
 
-func (s *Service) runTask(ctx context.Context, t models.Task) error {
+func (s *Service) runTask(ctx context.Context, t models.Task) (err error) {
+	defer func() { // a channel that panics on one task must not take the worker down with it
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: panic: %v", ErrPermanent, p)
+		}
+	}()
 	ord, err := s.loadOrder(ctx, t.OrderNo, false)
 	if err != nil {
 		return err

@@ -224,6 +224,7 @@ CREATE TABLE alerts (
 ALTER TABLE payment_attempts ADD COLUMN next_check_at {{time}};
 ALTER TABLE payment_attempts ADD COLUMN checks INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE payment_attempts ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+UPDATE payment_attempts SET next_check_at = created_at WHERE status = 'open';
 CREATE INDEX payment_attempts_check ON payment_attempts (status, next_check_at);
 ALTER TABLE refunds ADD COLUMN provider_refund_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE orders ADD COLUMN courier TEXT NOT NULL DEFAULT '';

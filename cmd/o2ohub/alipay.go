@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/o2ohub/o2ohub/config"
@@ -71,11 +70,11 @@ func startAlipay(ctx context.Context, cfg config.Config, db *models.DB, log *slo
 		if f.path == "" {
 			continue
 		}
-		b, err := os.ReadFile(f.path)
+		text, err := readKey(f.env, f.path)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.env, err)
+			return nil, err
 		}
-		*f.into = string(b)
+		*f.into = text
 	}
 	var err error
 	ch.client, err = alipay.New(ac, log)

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/o2ohub/o2ohub/config"
@@ -99,12 +101,19 @@ func wechatClients(ctx context.Context, cfg config.Config, db *models.DB, log *s
 	case cfg.WechatPayMchID == "":
 		return mp, nil, nil
 	default:
-		if pc.MerchantKey, err = utils.LoadPrivateKeyWithPath(cfg.WechatPayPrivateKey); err != nil {
-			return nil, nil, fmt.Errorf("O2OHUB_WECHATPAY_PRIVATE_KEY: %w", err)
+		text, err := readKey("O2OHUB_WECHATPAY_PRIVATE_KEY", cfg.WechatPayPrivateKey)
+		if err != nil {
+			return nil, nil, err
+		}
+		if pc.MerchantKey, err = utils.LoadPrivateKey(text); err != nil {
+			return nil, nil, errors.New("O2OHUB_WECHATPAY_PRIVATE_KEY: not a PEM private key (apiclient_key.pem)")
 		}
 		if cfg.WechatPayPublicKey != "" {
-			if pc.PublicKey, err = utils.LoadPublicKeyWithPath(cfg.WechatPayPublicKey); err != nil {
-				return nil, nil, fmt.Errorf("O2OHUB_WECHATPAY_PUBLIC_KEY: %w", err)
+			if text, err = readKey("O2OHUB_WECHATPAY_PUBLIC_KEY", cfg.WechatPayPublicKey); err != nil {
+				return nil, nil, err
+			}
+			if pc.PublicKey, err = utils.LoadPublicKey(text); err != nil {
+				return nil, nil, errors.New("O2OHUB_WECHATPAY_PUBLIC_KEY: not a PEM public key (pub_key.pem)")
 			}
 		}
 	}
@@ -178,4 +187,21 @@ func simulateWechatPay(ctx context.Context, cfg config.Config, db *models.DB, sv
 	tx := wechatfake.Transaction{AppID: sandboxAppID, MchID: sandboxMchID, OutTradeNo: orderNo, TransactionID: "4200" + hex.EncodeToString(b),
 		State: "SUCCESS", Total: amount, OpenID: "o_simulated_payer", SuccessTime: time.Now()}
 	return wechatfake.NotifyTransaction(ctx, &http.Client{Timeout: 10 * time.Second}, url, keys, wechatfake.PublicKeyMode, tx)
+}
+
+// readKey returns key material given as a file path or, as key tools also hand it out, as the key text
+// itself (PEM, or bare base64). Errors never quote the value: it may be a private key.
+func readKey(env, value string) (string, error) {
+	if config.LooksLikeKey(value) {
+		return value, nil
+	}
+	b, err := os.ReadFile(value)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return "", fmt.Errorf("%s: cannot read the file: %v", env, pe.Err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: cannot read the file", env)
+	}
+	return string(b), nil
 }

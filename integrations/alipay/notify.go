@@ -35,6 +35,10 @@ func (c *Client) ParseNotification(form url.Values) (Notification, error) {
 	if form.Get("sign") == "" {
 		return Notification{}, fmt.Errorf("%w: not signed", ErrBadSignature)
 	}
+	// alipay_cert_sn is not covered by the signature, and the SDK would download any certificate it
+	// names: verify with the configured key or certificate only.
+	form = cloneValues(form)
+	form.Del("alipay_cert_sn")
 	n, err := c.api.DecodeNotification(form)
 	if err != nil {
 		return Notification{}, ErrBadSignature
@@ -67,4 +71,12 @@ func (c *Client) ParseNotification(form url.Values) (Notification, error) {
 		out.Payment = &core.PaymentNotification{Provider: Provider, OrderNo: n.OutTradeNo, TransactionID: n.TradeNo, AmountFen: amount, PaidAt: paidAt}
 	}
 	return out, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
 }

@@ -88,7 +88,7 @@ func (m *MiniProgram) Login(ctx context.Context, code string) (Session, error) {
 		return Session{}, &core.Error{Kind: core.ErrInvalidArgument, Msg: "code must be the 1-128 character code of wx.login"}
 	}
 	res, err := m.mp.GetAuth().Code2SessionContext(ctx, code)
-	if err != nil {
+	if err = scrub(err); err != nil {
 		return Session{}, m.fail("login", err, 40029, 40163, 40226)
 	}
 	if res.OpenID == "" {
@@ -141,7 +141,7 @@ func (m *MiniProgram) SendMessage(ctx context.Context, msg core.ShopperMessage) 
 		return m.mp.GetSubscribe().Send(&subscribe.Message{ToUser: msg.To, TemplateID: tpl.ID, Page: m.cfg.OrderPage + "?order_no=" + msg.OrderNo,
 			Data: data, Lang: "zh_CN"})
 	})
-	if code := errCode(err); code != 0 && code != -1 {
+	if permanentMessageCodes[errCode(err)] {
 		return fmt.Errorf("%w: subscribe message: %v", core.ErrPermanent, err)
 	}
 	return err
@@ -165,18 +165,27 @@ func (m *MiniProgram) ReportShipping(ctx context.Context, mchID string, s core.S
 			info.Contact.ConsignorContact = maskContact(s.Courier.Phone)
 		}
 	}
-	at := s.At.In(China)
+	at := s.At.In(China).Truncate(time.Second) // RFC 3339 without fractions, as WeChat requires
 	req := &order.UploadShippingInfoRequest{
 		OrderKey:      &order.ShippingOrderKey{OrderNumberType: order.NumberTypeOutTradeNo, Mchid: mchID, OutTradeNo: s.OrderNo},
 		LogisticsType: typ, DeliveryMode: order.DeliveryModeUnifiedDelivery, ShippingList: []*order.ShippingInfo{info},
 		UploadTime: &at, Payer: &order.ShippingPayer{Openid: openid},
 	}
 	err := m.withToken(ctx, func() error { return m.mp.GetShipping().UploadShippingInfo(req) })
-	if code := errCode(err); code != 0 && code != -1 {
+	if permanentShippingCodes[errCode(err)] {
 		return fmt.Errorf("%w: shipping upload: %v", core.ErrPermanent, err)
 	}
 	return err
 }
+
+// Errcodes that retrying cannot fix. Anything else (system busy, quota or frequency limits, a
+// misconfigured token) is retried by the task worker and alerted when it keeps failing.
+var (
+	// 43101 not subscribed, 40003 bad openid, 40037 bad template, 47003 bad data, 41030 bad page.
+	permanentMessageCodes = map[int64]bool{43101: true, 40003: true, 40037: true, 47003: true, 41030: true}
+	// 10060003 uploaded too often, 10060004 fully refunded, 47001 bad data, 268485224 bad delivery mode.
+	permanentShippingCodes = map[int64]bool{10060003: true, 10060004: true, 47001: true, 268485224: true}
+)
 
 // tokenKey is where the SDK caches the stable access token of this app.
 func (m *MiniProgram) tokenKey() string {
@@ -186,14 +195,14 @@ func (m *MiniProgram) tokenKey() string {
 // withToken runs call, and once more with a fresh access token when WeChat says the cached one is
 // invalid or expired (another replica refreshed it, or it was revoked).
 func (m *MiniProgram) withToken(ctx context.Context, call func() error) error {
-	err := call()
+	err := scrub(call())
 	switch errCode(err) {
 	case 40001, 42001, 40014:
 		m.log.WarnContext(ctx, "wechat access token rejected; fetching a new one", "errcode", errCode(err))
 		if derr := m.cache.DeleteContext(ctx, m.tokenKey()); derr != nil {
 			return derr
 		}
-		return call()
+		return scrub(call())
 	}
 	return err
 }
@@ -241,10 +250,28 @@ func truncate(s string, n int) string {
 	return string([]rune(s)[:n-1]) + "…"
 }
 
-// maskContact masks a phone number for WeChat, which wants all but the last four digits hidden.
+// maskContact masks a phone number for WeChat, which wants it masked except for the last four digits.
 func maskContact(p string) string {
-	if len(p) <= 4 {
+	r := []rune(p)
+	if len(r) <= 4 {
 		return p
 	}
-	return p[:3] + strings.Repeat("*", len(p)-7) + p[len(p)-4:]
+	return strings.Repeat("*", len(r)-4) + string(r[len(r)-4:])
+}
+
+var credentialInURL = regexp.MustCompile(`((?:secret|access_token|js_code)=)[^&\s"]+`)
+
+// scrub removes credentials from an error of silenceper/wechat: its URLs carry the app secret, the
+// access token and login codes, and its network and HTTP-status errors quote the whole URL. WeChat's
+// own error answers (errcode, errmsg) are kept as they are.
+func scrub(err error) error {
+	var ce *util.CommonError
+	if err == nil || errors.As(err, &ce) {
+		return err
+	}
+	var coreErr *core.Error
+	if errors.As(err, &coreErr) {
+		return err
+	}
+	return errors.New(credentialInURL.ReplaceAllString(err.Error(), "${1}REDACTED"))
 }
