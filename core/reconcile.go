@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm"
 )
 
 // PaymentChecker is a gateway that can ask its provider about an order's payment and close it. The
@@ -47,24 +48,8 @@ const maxCheckDelay = 10 * time.Minute
 // what cannot be kept) and closed at the provider. Attempts are claimed with a lease (SKIP LOCKED on
 // PostgreSQL), so replicas share the work.
 func (s *Service) ReconcilePayments(ctx context.Context, limit int) (int, error) {
-	var due []models.PaymentAttempt
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
-		now := s.now()
-		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
-			Where("status = ? AND next_check_at <= ?", attemptOpen, now).Order("next_check_at").Limit(limit).Find(&due).Error
-		if err != nil {
-			return err
-		}
-		for i := range due {
-			due[i].Checks++
-			err := s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", due[i].ID).
-				Updates(map[string]any{"next_check_at": now.Add(5 * time.Minute), "checks": due[i].Checks}).Error
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	due, err := claimDue(ctx, s, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", attemptOpen) }, "next_check_at", "checks", limit,
+		func(a *models.PaymentAttempt) int64 { a.Checks++; return a.ID })
 	if err != nil {
 		return 0, err
 	}

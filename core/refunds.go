@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm"
 )
 
 // Refund states.
@@ -209,28 +210,13 @@ func (s *Service) ProcessRefunds(ctx context.Context, limit int) (int, error) {
 // claimRefunds leases due refunds (only refund id when it is not 0): no other worker takes them until the
 // lease runs out.
 func (s *Service) claimRefunds(ctx context.Context, id int64, limit int) ([]models.Refund, error) {
-	var due []models.Refund
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
-		now := s.now()
-		q := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
-			Where("status IN ? AND next_attempt_at <= ?", []string{refundRequested, refundProcessing}, now)
+	return claimDue(ctx, s, func(q *gorm.DB) *gorm.DB {
+		q = q.Where("status IN ?", []string{refundRequested, refundProcessing})
 		if id != 0 {
 			q = q.Where("id = ?", id)
 		}
-		if err := q.Order("next_attempt_at").Limit(limit).Find(&due).Error; err != nil {
-			return err
-		}
-		for i := range due {
-			due[i].Attempts++
-			err := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ?", due[i].ID).
-				Updates(map[string]any{"next_attempt_at": now.Add(5 * time.Minute), "attempts": due[i].Attempts, "updated_at": now}).Error
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return due, err
+		return q
+	}, "next_attempt_at", "attempts", limit, func(r *models.Refund) int64 { r.Attempts++; return r.ID })
 }
 
 func (s *Service) refundRequest(ctx context.Context, r models.Refund) (RefundRequest, models.Order, error) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm"
 )
 
 // Messenger sends shoppers messages through a channel (WeChat subscribe messages, …).
@@ -149,24 +150,8 @@ func (s *Service) addTask(ctx context.Context, kind, target, orderNo string, pay
 // claimed with a lease (SKIP LOCKED on PostgreSQL), so replicas share them; a failure is retried with
 // growing delays, a permanent refusal is recorded as rejected, and a task that keeps failing is alerted.
 func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
-	var due []models.Task
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
-		now := s.now()
-		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
-			Where("status = ? AND next_attempt_at <= ?", taskPending, now).Order("next_attempt_at").Limit(limit).Find(&due).Error
-		if err != nil {
-			return err
-		}
-		for i := range due {
-			due[i].Attempts++
-			err := s.db.Conn(ctx).Model(&models.Task{}).Where("id = ?", due[i].ID).
-				Updates(map[string]any{"attempts": due[i].Attempts, "next_attempt_at": now.Add(5 * time.Minute), "updated_at": now}).Error
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	due, err := claimDue(ctx, s, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", taskPending) }, "next_attempt_at", "attempts", limit,
+		func(t *models.Task) int64 { t.Attempts++; return t.ID })
 	if err != nil {
 		return 0, err
 	}
