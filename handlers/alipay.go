@@ -1,8 +1,8 @@
 package handlers
 
 import (
+	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -43,21 +43,9 @@ func (h *api) alipayPhone(c *gin.Context) {
 	var in struct {
 		Response string `json:"response"`
 	}
-	if !bindJSON(c, &in) {
-		return
+	if bindJSON(c, &in) {
+		h.bindVerifiedPhone(c, func(ctx context.Context) (string, error) { return h.Alipay.PhoneNumber(ctx, in.Response) })
 	}
-	ctx := c.Request.Context()
-	phone, err := h.Alipay.PhoneNumber(ctx, in.Response)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	out, err := h.Service.BindPhone(ctx, memberID(c), phone)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
 }
 
 // alipayReply answers Alipay: exactly "success" stops its retries, anything else makes it try again.
@@ -65,6 +53,9 @@ func alipayReply(c *gin.Context, status int, body string) {
 	c.Data(status, "text/plain; charset=utf-8", []byte(body))
 	c.Abort()
 }
+
+// alipayFail answers Alipay "fail" (the reason is for our log, not for Alipay).
+func alipayFail(c *gin.Context, status int, _ string) { alipayReply(c, status, "fail") }
 
 // alipayWebhook receives Alipay's trade_status_sync notifications. The form is read from the body
 // alone (capped), verified, and handed to core, which applies each payment or refund once.
@@ -74,14 +65,12 @@ func (h *api) alipayWebhook(c *gin.Context) {
 		alipayReply(c, http.StatusNotFound, "fail")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxWebhookBody))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		alipayReply(c, http.StatusRequestEntityTooLarge, "fail")
+	body, ok := webhookBody(c, alipayFail)
+	if !ok {
 		return
 	}
-	form, perr := url.ParseQuery(string(body))
-	if err != nil || perr != nil {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
 		alipayReply(c, http.StatusBadRequest, "fail")
 		return
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -51,11 +52,15 @@ func (h *api) wechatPhone(c *gin.Context) {
 	var in struct {
 		Code string `json:"code"`
 	}
-	if !bindJSON(c, &in) {
-		return
+	if bindJSON(c, &in) {
+		h.bindVerifiedPhone(c, func(ctx context.Context) (string, error) { return h.WeChat.PhoneNumber(ctx, in.Code) })
 	}
+}
+
+// bindVerifiedPhone binds the phone number a channel verified (verify asks the channel) to the member.
+func (h *api) bindVerifiedPhone(c *gin.Context, verify func(context.Context) (string, error)) {
 	ctx := c.Request.Context()
-	phone, err := h.WeChat.PhoneNumber(ctx, in.Code)
+	phone, err := verify(ctx)
 	if err != nil {
 		respondError(c, err)
 		return
@@ -66,6 +71,22 @@ func (h *api) wechatPhone(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// webhookBody reads a provider notification's raw body, at most MaxWebhookBody bytes; when it cannot,
+// it answers with fail in the provider's format and returns false.
+func webhookBody(c *gin.Context, fail func(c *gin.Context, status int, msg string)) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxWebhookBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		fail(c, http.StatusRequestEntityTooLarge, "notification body too large")
+		return nil, false
+	case err != nil:
+		fail(c, http.StatusBadRequest, "could not read the notification body")
+		return nil, false
+	}
+	return body, true
 }
 
 // wechatPayFail answers WeChat Pay in its error format; WeChat retries after any non-2xx answer.
@@ -83,14 +104,8 @@ func (h *api) wechatPayWebhook(c *gin.Context) {
 		wechatPayFail(c, http.StatusNotFound, "WeChat Pay is not configured on this hub")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxWebhookBody))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		wechatPayFail(c, http.StatusRequestEntityTooLarge, "notification body too large")
-		return
-	case err != nil:
-		wechatPayFail(c, http.StatusBadRequest, "could not read the notification body")
+	body, ok := webhookBody(c, wechatPayFail)
+	if !ok {
 		return
 	}
 	n, err := h.WeChatPay.ParseNotification(ctx, c.Request.Header, body)
