@@ -56,6 +56,15 @@ type Config struct {
 	WechatTemplateRefund string `json:"wechat_template_refund" env:"O2OHUB_WECHAT_TEMPLATE_REFUND"`
 	// WechatOrderPage is the mini-program page a message opens (with ?order_no=).
 	WechatOrderPage string `json:"wechat_order_page" env:"O2OHUB_WECHAT_ORDER_PAGE"`
+	// WechatScanPage is the mini-program page a shelf's mini-program code opens, with the short code as
+	// its scene.
+	WechatScanPage string `json:"wechat_scan_page" env:"O2OHUB_WECHAT_SCAN_PAGE"`
+	// WechatLink and AlipayLink open the mini-program from a scan landing page (a URL Link / URL Scheme,
+	// an alipays:// link); "{code}" is replaced by the short code. Empty offers no button.
+	WechatLink string `json:"wechat_link" env:"O2OHUB_WECHAT_LINK"`
+	AlipayLink string `json:"alipay_link" env:"O2OHUB_ALIPAY_LINK"`
+	// TraceScanLimit is how often a unit trace code may be scanned before scans warn of a copied label.
+	TraceScanLimit float64 `json:"trace_scan_limit" env:"O2OHUB_TRACE_SCAN_LIMIT"`
 	// WechatPayMchID is the WeChat Pay merchant id; empty disables WeChat Pay.
 	WechatPayMchID string `json:"wechatpay_mchid" env:"O2OHUB_WECHATPAY_MCHID"`
 	// WechatPaySerial is the serial number of the merchant API certificate.
@@ -107,6 +116,8 @@ func Default() Config {
 		LogLevel:        "info",
 		WechatAPIBase:   "https://api.weixin.qq.com",
 		WechatOrderPage: "pages/order/detail",
+		WechatScanPage:  "pages/scan/index",
+		TraceScanLimit:  20,
 		WechatPayBase:   "https://api.mch.weixin.qq.com",
 		AlipayGateway:   "https://openapi.alipay.com/gateway.do",
 	}
@@ -296,6 +307,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, got %q", name, base))
 		}
+	}
+	if c.TraceScanLimit < 1 || c.TraceScanLimit != float64(int64(c.TraceScanLimit)) {
+		errs = append(errs, errors.New("O2OHUB_TRACE_SCAN_LIMIT must be a whole number of at least 1"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

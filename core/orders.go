@@ -46,6 +46,8 @@ type OrderInput struct {
 	Fulfillment string        `json:"fulfillment"`
 	Items       []ItemInput   `json:"items"`
 	Address     *AddressInput `json:"address"`
+	// Scan is the shelf QR code the order started from (ScanView.Code), for attribution; optional.
+	Scan string `json:"scan"`
 }
 
 // OrderItemView is one line of an order as shown to its shopper.
@@ -173,6 +175,13 @@ func (s *Service) CreateOrder(ctx context.Context, memberID int64, in OrderInput
 	if err := in.validate(); err != nil {
 		return OrderView{}, err
 	}
+	if in.Scan != "" {
+		row, err := s.codeRow(ctx, in.Scan)
+		if err != nil {
+			return OrderView{}, errf(ErrInvalidArgument, "scan %q is not a known code", in.Scan)
+		}
+		in.Scan = row.Code
+	}
 	lines, err := s.lines(ctx, in.Items)
 	if err != nil {
 		return OrderView{}, err
@@ -236,7 +245,7 @@ func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st
 	tx := s.db.Conn(ctx)
 	now := s.now()
 	ord := models.Order{OrderNo: no, MemberID: memberID, StoreID: st.ID, Fulfillment: in.Fulfillment, Status: string(StatusPendingPayment),
-		ExpiresAt: now.Add(s.opts.OrderTTL), CreatedAt: now, UpdatedAt: now}
+		ExpiresAt: now.Add(s.opts.OrderTTL), ScanCode: in.Scan, CreatedAt: now, UpdatedAt: now}
 	if in.Address != nil && in.Fulfillment == FulfillmentDelivery {
 		ord.AddressText, ord.AddressLat, ord.AddressLng = in.Address.Text, in.Address.Lat, in.Address.Lng
 	}

@@ -20,6 +20,9 @@ type Options struct {
 	// PaymentCheckAfter is how long after a prepay the reconciler first asks the provider whether the
 	// order was paid, in case the notification is lost; later checks back off. Default 2 minutes.
 	PaymentCheckAfter time.Duration
+	// TraceScanLimit is how often a unit trace code may be scanned before scans warn of a copied label.
+	// Default 20.
+	TraceScanLimit int64
 }
 
 // Service runs the order flow on one database. It is safe for concurrent use, and several processes
@@ -33,6 +36,7 @@ type Service struct {
 	// messengers by channel and shipping reporters by payment provider
 	messengers map[string]Messenger
 	shipping   map[string]ShippingReporter
+	scans      scanCounter
 }
 
 // New returns a Service; register payment gateways with RegisterGateway before serving.
@@ -45,6 +49,9 @@ func New(db *models.DB, opts Options, clock Clock, log *slog.Logger) *Service {
 	}
 	if opts.PaymentCheckAfter <= 0 {
 		opts.PaymentCheckAfter = 2 * time.Minute
+	}
+	if opts.TraceScanLimit <= 0 {
+		opts.TraceScanLimit = 20
 	}
 	return &Service{db: db, opts: opts, clock: clock, log: log, gateways: map[string]PaymentGateway{},
 		messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}

@@ -10,7 +10,8 @@ import (
 const workerBatch = 100
 
 // RunWorkers runs the background work every interval until ctx ends: expiring unpaid orders, submitting
-// and querying refunds, reconciling payments with their providers and carrying out channel tasks. Every
+// and querying refunds, reconciling payments with their providers, carrying out channel tasks and
+// writing scan counts. Every
 // sweep takes its rows with SKIP LOCKED or a lease, so any number of replicas may run it.
 func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 	sweeps := []struct {
@@ -21,6 +22,7 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		{"refunds", s.ProcessRefunds},
 		{"payment checks", s.ReconcilePayments},
 		{"channel tasks", s.ProcessTasks},
+		{"scan counts", s.FlushScans},
 	}
 	var wg sync.WaitGroup
 	for _, sw := range sweeps {
@@ -31,6 +33,10 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		}()
 	}
 	wg.Wait()
+	// Scans counted since the last sweep are written before the workers stop.
+	if _, err := s.FlushScans(context.WithoutCancel(ctx), 0); err != nil {
+		s.log.ErrorContext(ctx, "writing scan counts failed", "err", err)
+	}
 }
 
 // runEvery runs sweep every interval, at once again while it finds a full batch, until ctx ends.

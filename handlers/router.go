@@ -33,6 +33,10 @@ type Deps struct {
 	WeChatPay *wechat.Pay
 	// Alipay signs shoppers in and verifies Alipay's notifications; nil when Alipay is not configured.
 	Alipay *alipay.Client
+	// ScanPage is the mini-program page a shelf's mini-program code opens.
+	ScanPage string
+	// WechatLink and AlipayLink open the mini-programs from a scan landing page ("{code}" is replaced).
+	WechatLink, AlipayLink string
 }
 
 // MaxImportBody is the largest CSV accepted by the import endpoint.
@@ -63,6 +67,7 @@ func New(d Deps) *gin.Engine {
 	v1 := r.Group("/api/v1")
 	v1.GET("/stores", h.stores)
 	v1.GET("/stores/:code/products", h.storeProducts)
+	v1.GET("/scan/:code", h.scan)
 
 	auth := v1.Group("/auth", rateLimit(5, 20))
 	auth.POST("/sandbox", h.sandboxOnly, h.sandboxLogin)
@@ -85,6 +90,15 @@ func New(d Deps) *gin.Engine {
 	admin.PUT("/products/:sku", h.putProduct)
 	admin.PUT("/stores/:code/stock/:sku", h.putStock)
 	admin.POST("/import", h.importCSV)
+	admin.POST("/qrcodes", h.createQRCode)
+	admin.GET("/qrcodes", h.listQRCodes)
+	admin.GET("/qrcodes/:code", h.qrCode)
+	admin.GET("/qrcodes/:code/wxacode", h.qrWXACode)
+	admin.DELETE("/qrcodes/:code", h.disableQRCode)
+	admin.POST("/stores/:code/qrcodes", h.storeQRCodes)
+	admin.PUT("/trace/batches/:no", h.putTraceBatch)
+	admin.POST("/trace/batches/:no/codes", h.traceUnitCodes)
+	admin.GET("/reports/scans", h.scanReport)
 	admin.POST("/orders/:no/refund", h.refundOrder)
 	admin.POST("/orders/:no/accept", h.orderStep(d.Service.AcceptOrder))
 	admin.POST("/orders/:no/ready", h.orderStep(d.Service.MarkReady))
@@ -92,6 +106,8 @@ func New(d Deps) *gin.Engine {
 	admin.POST("/orders/:no/dispatch", h.dispatchOrder)
 	admin.POST("/orders/:no/deliver", h.orderStep(d.Service.Deliver))
 
+	r.GET("/q/:code", h.landing)
+	r.GET("/console/stores/:code/labels", h.labels)
 	r.POST("/webhooks/sandbox", h.sandboxOnly, h.sandboxWebhook)
 	r.POST("/webhooks/wechatpay", h.wechatPayWebhook)
 	r.POST("/webhooks/alipay", h.alipayWebhook)

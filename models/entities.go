@@ -106,9 +106,11 @@ type Order struct {
 	Courier      string
 	CourierPhone string
 	TrackingNo   string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	Items        []OrderItem `gorm:"foreignKey:OrderID"`
+	// ScanCode is the shelf QR code the order started from, for attribution; empty for none.
+	ScanCode  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Items     []OrderItem `gorm:"foreignKey:OrderID"`
 }
 
 // OrderItem is one line of an order, with the price captured when it was placed.
@@ -213,4 +215,47 @@ type CacheEntry struct {
 	Key       string `gorm:"primaryKey"`
 	Value     string
 	ExpiresAt time.Time
+}
+
+// QRCode is a short code printed as a QR code: a product at a store, a store, a campaign, or a trace
+// batch (a unit of it when Unit is set). Disabled codes stay, so that old labels answer kindly.
+type QRCode struct {
+	ID         int64
+	Code       string
+	Kind       string
+	StoreID    *int64
+	ProductID  *int64
+	Campaign   string
+	BatchID    *int64
+	Unit       string
+	ScanCount  int64
+	DisabledAt *time.Time
+	CreatedAt  time.Time
+}
+
+// QRScan counts the scans of one code on one day (China time) through one channel.
+type QRScan struct {
+	CodeID  int64  `gorm:"primaryKey"`
+	Day     string `gorm:"primaryKey"`
+	Channel string `gorm:"primaryKey"`
+	Count   int64
+}
+
+// TraceBatch is a production batch of a product whose journey a trace code shows.
+type TraceBatch struct {
+	ID        int64
+	BatchNo   string
+	ProductID int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// TraceStep is one step of a batch's journey: production, inspection, import or arrival.
+type TraceStep struct {
+	ID         int64
+	BatchID    int64
+	Step       string
+	HappenedOn time.Time
+	Place      string
+	Document   string
 }

@@ -247,4 +247,41 @@ CREATE TABLE cache_entries (
 	key TEXT PRIMARY KEY,
 	value TEXT NOT NULL,
 	expires_at {{time}} NOT NULL)
+`}, {version: 3, name: "shelf qr codes", sql: `
+CREATE TABLE trace_batches (
+	id {{id}},
+	batch_no TEXT NOT NULL UNIQUE,
+	product_id BIGINT NOT NULL REFERENCES products(id),
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE TABLE trace_steps (
+	id {{id}},
+	batch_id BIGINT NOT NULL REFERENCES trace_batches(id),
+	step TEXT NOT NULL,
+	happened_on {{time}} NOT NULL,
+	place TEXT NOT NULL DEFAULT '',
+	document TEXT NOT NULL DEFAULT '');
+CREATE INDEX trace_steps_batch ON trace_steps (batch_id);
+CREATE TABLE qr_codes (
+	id {{id}},
+	code TEXT NOT NULL UNIQUE,
+	kind TEXT NOT NULL,
+	store_id BIGINT REFERENCES stores(id),
+	product_id BIGINT REFERENCES products(id),
+	campaign TEXT NOT NULL DEFAULT '',
+	batch_id BIGINT REFERENCES trace_batches(id),
+	unit TEXT NOT NULL DEFAULT '',
+	scan_count BIGINT NOT NULL DEFAULT 0,
+	disabled_at {{time}},
+	created_at {{time}} NOT NULL);
+CREATE UNIQUE INDEX qr_codes_shelf ON qr_codes (store_id, product_id) WHERE kind = 'product' AND disabled_at IS NULL;
+CREATE INDEX qr_codes_store ON qr_codes (store_id);
+CREATE TABLE qr_scans (
+	code_id BIGINT NOT NULL REFERENCES qr_codes(id),
+	day TEXT NOT NULL,
+	channel TEXT NOT NULL,
+	count BIGINT NOT NULL,
+	PRIMARY KEY (code_id, day, channel));
+ALTER TABLE orders ADD COLUMN scan_code TEXT NOT NULL DEFAULT '';
+CREATE INDEX orders_scan_code ON orders (scan_code)
 `}}

@@ -43,6 +43,9 @@ commands:
   migrate                 apply database migrations and exit
   config                  print the effective configuration, secrets masked
   import FILE.csv         import products and stock from CSV (columns sku,name,price_fen,store,on_hand)
+  qr labels --store CODE [--out FILE]
+                          write a store's printable shelf-label sheet (HTML, A4), making the shelf
+                          codes it lacks
   simulate sandbox|wechatpay|alipay --order NO [--amount FEN] [--url URL]
                           send a signed payment notification (sandbox provider, or WeChat Pay /
                           Alipay signed with the sandbox's keys) to a running hub
@@ -92,6 +95,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 		return importFile(ctx, cfg, log, rest, stdout)
 	case "simulate":
 		return simulate(ctx, cfg, log, rest, stdout)
+	case "qr":
+		return qrCommand(ctx, cfg, log, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -113,7 +118,8 @@ func openDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
 }
 
 func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Service {
-	return core.New(db, core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: cfg.DeliveryRadiusM, PublicURL: cfg.PublicURL}, core.SystemClock{}, log)
+	return core.New(db, core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: cfg.DeliveryRadiusM, PublicURL: cfg.PublicURL,
+		TraceScanLimit: int64(cfg.TraceScanLimit)}, core.SystemClock{}, log)
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) error {
@@ -158,7 +164,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 	defer ac.close()
 	ac.register(svc)
 	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: secret,
-		TrustedProxies: cfg.ProxyList(), WeChat: wc.mp, WeChatPay: wc.pay, Alipay: ac.client})
+		TrustedProxies: cfg.ProxyList(), WeChat: wc.mp, WeChatPay: wc.pay, Alipay: ac.client,
+		ScanPage: cfg.WechatScanPage, WechatLink: cfg.WechatLink, AlipayLink: cfg.AlipayLink})
 	srv := &http.Server{Addr: cfg.Addr, Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 
 	workers, stopWorkers := context.WithCancel(context.Background())

@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/silenceper/wechat/v2/miniprogram"
 	mpconfig "github.com/silenceper/wechat/v2/miniprogram/config"
 	"github.com/silenceper/wechat/v2/miniprogram/order"
+	mpqrcode "github.com/silenceper/wechat/v2/miniprogram/qrcode"
 	"github.com/silenceper/wechat/v2/miniprogram/subscribe"
 	"github.com/silenceper/wechat/v2/util"
 )
@@ -186,6 +188,43 @@ var (
 	// 10060003 uploaded too often, 10060004 fully refunded, 47001 bad data, 268485224 bad delivery mode.
 	permanentShippingCodes = map[int64]bool{10060003: true, 10060004: true, 47001: true, 268485224: true}
 )
+
+// WXACode fetches the mini-program code (getwxacodeunlimit) that opens page with scene, a JPEG. WeChat
+// refuses a scene over 32 characters or a page it does not know; such refusals are the caller's fault.
+// Codes are kept in the shared cache once fetched: they never change for a scene and page.
+func (m *MiniProgram) WXACode(ctx context.Context, scene, page string) ([]byte, error) {
+	key := "wxacode:" + m.cfg.AppID + ":" + page + ":" + scene
+	if v, ok := m.cache.GetContext(ctx, key).(string); ok {
+		if img, err := base64.StdEncoding.DecodeString(v); err == nil {
+			return img, nil
+		}
+	}
+	img, err := m.fetchWXACode(ctx, scene, page)
+	if err == nil {
+		if serr := m.cache.SetContext(ctx, key, base64.StdEncoding.EncodeToString(img), 365*24*time.Hour); serr != nil {
+			m.log.WarnContext(ctx, "caching a mini-program code failed", "err", serr)
+		}
+	}
+	return img, err
+}
+
+func (m *MiniProgram) fetchWXACode(ctx context.Context, scene, page string) ([]byte, error) {
+	var img []byte
+	err := m.withToken(ctx, func() error {
+		var err error
+		img, err = m.mp.GetQRCode().GetWXACodeUnlimit(mpqrcode.QRCoder{Scene: scene, Page: page, Width: 430})
+		return err
+	})
+	switch code := errCode(err); {
+	case err == nil:
+		return img, nil
+	case code == 40169 || code == 40129 || code == 41030 || code == 40097:
+		return nil, &core.Error{Kind: core.ErrInvalidArgument, Msg: fmt.Sprintf("wechat refused the mini-program code (errcode %d): check the scene and O2OHUB_WECHAT_SCAN_PAGE", code)}
+	default:
+		m.log.ErrorContext(ctx, "wechat mini-program code failed", "errcode", code, "err", err)
+		return nil, &core.Error{Kind: core.ErrUnavailable, Msg: fmt.Sprintf("wechat mini-program code failed (errcode %d); try again", code)}
+	}
+}
 
 // tokenKey is where the SDK caches the stable access token of this app.
 func (m *MiniProgram) tokenKey() string {

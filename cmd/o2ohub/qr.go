@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/o2ohub/o2ohub/config"
+	"github.com/o2ohub/o2ohub/qrcode"
+)
+
+// qrCommand runs `o2ohub qr labels --store CODE [--out FILE]`.
+func qrCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
+	const qrUsage = "usage: o2ohub qr labels --store CODE [--out FILE]"
+	if len(args) == 0 || args[0] != "labels" {
+		return errors.New(qrUsage)
+	}
+	fs := flag.NewFlagSet("qr labels", flag.ContinueOnError)
+	store := fs.String("store", "", "store code")
+	out := fs.String("out", "", "file to write (default: standard output)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *store == "" || fs.NArg() > 0 {
+		return errors.New(qrUsage)
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	sheet, err := newService(db, cfg, log).LabelSheet(ctx, *store)
+	if err != nil {
+		return err
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriter(w)
+	if err := qrcode.WriteSheet(bw, sheet); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if *out != "" {
+		fmt.Fprintf(stdout, "wrote %d labels of store %s to %s\n", len(sheet.Labels), *store, *out)
+	}
+	return nil
+}

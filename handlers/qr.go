@@ -1,0 +1,260 @@
+package handlers
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/qrcode"
+)
+
+func (h *api) createQRCode(c *gin.Context) {
+	var in core.QRInput
+	if !bindJSON(c, &in) {
+		return
+	}
+	out, err := h.Service.CreateQRCode(c.Request.Context(), in)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, out)
+}
+
+func (h *api) storeQRCodes(c *gin.Context) {
+	out, err := h.Service.StoreQRCodes(c.Request.Context(), c.Param("code"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) listQRCodes(c *gin.Context) {
+	out, err := h.Service.QRCodes(c.Request.Context(), c.Query("store"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// qrCode serves one code: its description, or with a .png suffix its QR image (?size= pixels).
+func (h *api) qrCode(c *gin.Context) {
+	code, png := strings.CutSuffix(c.Param("code"), ".png")
+	v, err := h.Service.QRCode(c.Request.Context(), code)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	if !png {
+		c.JSON(http.StatusOK, v)
+		return
+	}
+	size := qrcode.DefaultSize
+	if raw := c.Query("size"); raw != "" {
+		if size, err = strconv.Atoi(raw); err != nil || size < qrcode.MinSize || size > qrcode.MaxSize {
+			abort(c, http.StatusBadRequest, "invalid_argument", "size must be "+strconv.Itoa(qrcode.MinSize)+"-"+strconv.Itoa(qrcode.MaxSize)+" pixels")
+			return
+		}
+	}
+	img, err := qrcode.PNG(v.URL, size)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "private, max-age=86400")
+	c.Data(http.StatusOK, "image/png", img)
+}
+
+// qrWXACode serves the WeChat mini-program code of a code: the scan page with the short code as scene.
+func (h *api) qrWXACode(c *gin.Context) {
+	if h.WeChat == nil {
+		abort(c, http.StatusNotFound, "not_found", "WeChat is not configured on this hub")
+		return
+	}
+	v, err := h.Service.QRCode(c.Request.Context(), c.Param("code"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	img, err := h.WeChat.WXACode(c.Request.Context(), v.Code, h.ScanPage)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "private, max-age=86400")
+	c.Data(http.StatusOK, "image/jpeg", img)
+}
+
+func (h *api) disableQRCode(c *gin.Context) {
+	if err := h.Service.DisableQRCode(c.Request.Context(), c.Param("code")); err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (h *api) putTraceBatch(c *gin.Context) {
+	var in core.TraceBatchInput
+	if !bindJSON(c, &in) {
+		return
+	}
+	in.BatchNo = c.Param("no")
+	out, err := h.Service.PutTraceBatch(c.Request.Context(), in)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *api) traceUnitCodes(c *gin.Context) {
+	var in struct {
+		Count int    `json:"count"`
+		Store string `json:"store"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	out, err := h.Service.TraceUnitCodes(c.Request.Context(), c.Param("no"), in.Store, in.Count)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, out)
+}
+
+// scanReport reports scans and conversions for ?store= over ?from=..?to= (YYYY-MM-DD, China time;
+// the last 30 days by default).
+func (h *api) scanReport(c *gin.Context) {
+	now := h.Clock.Now()
+	from, to := now.AddDate(0, 0, -29), now
+	for _, p := range []struct {
+		name string
+		into *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if raw := c.Query(p.name); raw != "" {
+			t, err := time.ParseInLocation("2006-01-02", raw, china)
+			if err != nil {
+				abort(c, http.StatusBadRequest, "invalid_argument", p.name+" must be YYYY-MM-DD")
+				return
+			}
+			*p.into = t
+		}
+	}
+	out, err := h.Service.ScanReport(c.Request.Context(), c.Query("store"), from, to)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// scan is the mini-programs' scan endpoint: what the code shows, as JSON.
+func (h *api) scan(c *gin.Context) {
+	out, err := h.Service.Scan(c.Request.Context(), c.Param("code"), qrcode.Channel(c.GetHeader("User-Agent")))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// landing is where a printed QR leads a phone camera or a browser: a small page with the same facts and
+// links into the mini-programs. Inside WeChat or Alipay, with a link configured, it goes straight to the
+// mini-program. Unknown or withdrawn codes get a friendly page.
+func (h *api) landing(c *gin.Context) {
+	code := c.Param("code")
+	channel := qrcode.Channel(c.GetHeader("User-Agent"))
+	v, err := h.Service.Scan(c.Request.Context(), code, channel)
+	var page bytes.Buffer
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		if rerr := qrcode.WriteNotFound(&page, code, errors.Is(err, core.ErrCodeDisabled)); rerr != nil {
+			respondError(c, rerr)
+			return
+		}
+		status := http.StatusNotFound
+		if errors.Is(err, core.ErrCodeDisabled) {
+			status = http.StatusGone
+		}
+		c.Data(status, "text/html; charset=utf-8", page.Bytes())
+		return
+	case err != nil:
+		respondError(c, err)
+		return
+	}
+	wechatLink, alipayLink := strings.ReplaceAll(h.WechatLink, "{code}", v.Code), strings.ReplaceAll(h.AlipayLink, "{code}", v.Code)
+	switch {
+	case channel == "wechat" && wechatLink != "":
+		c.Redirect(http.StatusFound, wechatLink)
+		return
+	case channel == "alipay" && alipayLink != "":
+		c.Redirect(http.StatusFound, alipayLink)
+		return
+	}
+	if err := qrcode.WriteLanding(&page, landingPage(v, wechatLink, alipayLink)); err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
+}
+
+func landingPage(v core.ScanView, wechatLink, alipayLink string) qrcode.Landing {
+	l := qrcode.Landing{Code: v.Code, Kind: v.Kind, Available: v.Available, Campaign: v.Campaign, Warning: v.Warning, WeChatLink: wechatLink, AlipayLink: alipayLink}
+	if v.Store != nil {
+		l.StoreName, l.StoreAddress = v.Store.Name, v.Store.Address
+	}
+	if v.Product != nil {
+		l.ProductName, l.SKU, l.PriceFen = v.Product.Name, v.Product.SKU, v.Product.PriceFen
+	}
+	for _, n := range v.Nearby {
+		l.Nearby = append(l.Nearby, qrcode.NearbyStore{Name: n.Store.Name, Address: n.Store.Address, DistanceM: n.DistanceM, Available: n.Available})
+	}
+	if v.Trace != nil {
+		t := &qrcode.Trace{BatchNo: v.Trace.BatchNo}
+		for _, st := range v.Trace.Steps {
+			d, _ := time.ParseInLocation("2006-01-02", st.Date, china)
+			t.Steps = append(t.Steps, qrcode.TraceStep{Step: st.Step, Date: d, Place: st.Place, Document: st.Document})
+		}
+		l.Trace = t
+	}
+	return l
+}
+
+// labels serves a store's printable label sheet to the admin (HTTP basic auth, the admin token as the
+// password), making the shelf codes it lacks.
+func (h *api) labels(c *gin.Context) {
+	if h.AdminToken == "" {
+		abort(c, http.StatusForbidden, "forbidden", "the admin API is disabled: set O2OHUB_ADMIN_TOKEN")
+		return
+	}
+	_, pass, ok := c.Request.BasicAuth()
+	if !ok || subtle.ConstantTimeCompare([]byte(pass), []byte(h.AdminToken)) != 1 {
+		c.Header("WWW-Authenticate", `Basic realm="o2ohub console", charset="UTF-8"`)
+		abort(c, http.StatusUnauthorized, "unauthenticated", "sign in with the admin token as the password")
+		return
+	}
+	sheet, err := h.Service.LabelSheet(c.Request.Context(), c.Param("code"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	var page bytes.Buffer
+	if err := qrcode.WriteSheet(&page, sheet); err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
+}
+
+// china is the time zone of report dates and trace steps.
+var china = time.FixedZone("CST", 8*3600)
