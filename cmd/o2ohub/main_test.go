@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/o2ohub/o2ohub/config"
 	"github.com/o2ohub/o2ohub/core"
 )
 
@@ -125,5 +128,62 @@ func demoCall(t *testing.T, addr, method, path, token, body string, out any) {
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		t.Fatalf("%s %s: %v in %s", method, path, err, b)
+	}
+}
+
+// TestQRLabelsCommand writes the label sheet of a demo store to a file: one QR per stocked product, and
+// running it again makes no new codes.
+func TestQRLabelsCommand(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"O2OHUB_DB": "sqlite:" + filepath.Join(dir, "qr.db")}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := config.Load("", getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := newService(db, cfg, newLogger(io.Discard, "error"))
+	if err := seedDemo(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	stocked, err := svc.StoreProducts(ctx, "S01")
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "labels.html")
+	for range 2 {
+		var msg bytes.Buffer
+		if err := run(ctx, []string{"qr", "labels", "--store", "S01", "--out", out}, &msg, getenv); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(msg.String(), fmt.Sprintf("wrote %d labels", len(stocked))) {
+			t.Fatalf("qr labels said %q, want %d labels", msg.String(), len(stocked))
+		}
+	}
+	page, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(page), "data:image/png;base64,"); n != len(stocked) {
+		t.Fatalf("%d QR images in the sheet, want %d", n, len(stocked))
+	}
+	db, err = openDB(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var codes int64
+	if err := db.Conn(ctx).Table("qr_codes").Count(&codes).Error; err != nil || codes != int64(len(stocked)) {
+		t.Fatalf("%d codes after two runs (%v), want %d", codes, err, len(stocked))
+	}
+	for _, args := range [][]string{{"qr"}, {"qr", "labels"}, {"qr", "labels", "--store", "NOPE"}} {
+		if err := run(ctx, args, io.Discard, getenv); err == nil {
+			t.Fatalf("o2ohub %v succeeded", args)
+		}
 	}
 }

@@ -38,24 +38,18 @@ func qrCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args []
 	if err != nil {
 		return err
 	}
-	w := stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
+	if *out == "" {
+		return qrcode.WriteSheet(stdout, sheet)
 	}
-	bw := bufio.NewWriter(w)
-	if err := qrcode.WriteSheet(bw, sheet); err != nil {
+	f, err := os.Create(*out)
+	if err != nil {
 		return err
 	}
-	if err := bw.Flush(); err != nil {
+	bw := bufio.NewWriter(f)
+	err = errors.Join(qrcode.WriteSheet(bw, sheet), bw.Flush(), f.Close())
+	if err != nil {
 		return err
 	}
-	if *out != "" {
-		fmt.Fprintf(stdout, "wrote %d labels of store %s to %s\n", len(sheet.Labels), *store, *out)
-	}
+	fmt.Fprintf(stdout, "wrote %d labels of store %s to %s\n", len(sheet.Labels), *store, *out)
 	return nil
 }
