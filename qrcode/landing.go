@@ -23,10 +23,14 @@ const (
 
 // Trace step names, as carried in TraceStep.Step; WriteLanding shows them in Chinese.
 const (
+	// StepProduction is where and when the batch was produced (生产).
 	StepProduction = "production"
+	// StepInspection is the inspection and quarantine (检验检疫), usually with a certificate number.
 	StepInspection = "inspection"
-	StepImport     = "import"
-	StepArrival    = "arrival"
+	// StepImport is customs clearance (进口通关), usually with a declaration number.
+	StepImport = "import"
+	// StepArrival is the batch's arrival at the store (到店).
+	StepArrival = "arrival"
 )
 
 // stepNames are the Chinese names of the known trace steps; other steps are shown as given.
@@ -181,8 +185,11 @@ func render(w io.Writer, name string, data any) error {
 
 // Scanner channels returned by Channel.
 const (
-	ChannelWeChat  = "wechat"
-	ChannelAlipay  = "alipay"
+	// ChannelWeChat is WeChat's in-app browser or a WeChat mini-program web-view.
+	ChannelWeChat = "wechat"
+	// ChannelAlipay is Alipay's in-app browser or an Alipay mini-program web-view.
+	ChannelAlipay = "alipay"
+	// ChannelBrowser is any other scanner: a phone camera opening the system browser, and so on.
 	ChannelBrowser = "browser"
 )
 

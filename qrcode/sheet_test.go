@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"html"
 	"io"
 	"regexp"
 	"strings"
@@ -26,7 +27,7 @@ func testLabels(n int) []Label {
 	return labels
 }
 
-var imgRE = regexp.MustCompile(`<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="二维码 ([^"]*)"`)
+var imgRE = regexp.MustCompile(`<img src="data:image/png;base64,([^"]+)" alt="二维码 ([^"]*)"`)
 
 func renderSheet(t testing.TB, s Sheet) string {
 	t.Helper()
@@ -41,9 +42,9 @@ func TestWriteSheet(t *testing.T) {
 	for _, n := range []int{1, 23, 24, 25, 500} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			labels := testLabels(n)
-			html := renderSheet(t, Sheet{StoreName: "静安寺店", StoreCode: "SH001", Labels: labels, GeneratedAt: time.Date(2024, 5, 1, 2, 30, 0, 0, time.UTC)})
+			page := renderSheet(t, Sheet{StoreName: "静安寺店", StoreCode: "SH001", Labels: labels, GeneratedAt: time.Date(2024, 5, 1, 2, 30, 0, 0, time.UTC)})
 
-			imgs := imgRE.FindAllStringSubmatch(html, -1)
+			imgs := imgRE.FindAllStringSubmatch(page, -1)
 			if len(imgs) != n {
 				t.Fatalf("%d QR images, want %d", len(imgs), n)
 			}
@@ -54,7 +55,8 @@ func TestWriteSheet(t *testing.T) {
 			}
 			// The images encode their own label's URL (decode a few, including the last).
 			for _, i := range []int{0, n / 2, n - 1} {
-				b, err := base64.StdEncoding.DecodeString(imgs[i][1])
+				// html/template writes '+' in attributes as &#43;, which a browser decodes back.
+				b, err := base64.StdEncoding.DecodeString(html.UnescapeString(imgs[i][1]))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -69,14 +71,14 @@ func TestWriteSheet(t *testing.T) {
 			// Names, prices and codes appear in label order.
 			last := -1
 			for i, l := range labels {
-				at := strings.Index(html[last+1:], `<div class="name">`+l.Name+`</div><div class="price">`+yuan(l.PriceFen)+`</div><div class="sku">`+l.SKU+`</div>`)
+				at := strings.Index(page[last+1:], `<div class="name">`+l.Name+`</div><div class="price">`+yuan(l.PriceFen)+`</div><div class="sku">`+l.SKU+`</div>`)
 				if at < 0 {
 					t.Fatalf("label %d (%s %s) missing or out of order", i, l.Name, yuan(l.PriceFen))
 				}
 				last += 1 + at
 			}
 			pages := (n + LabelsPerPage - 1) / LabelsPerPage
-			if got := strings.Count(html, `<section class="page">`); got != pages {
+			if got := strings.Count(page, `<section class="page">`); got != pages {
 				t.Errorf("%d pages, want %d", got, pages)
 			}
 			for _, want := range []string{
@@ -86,7 +88,7 @@ func TestWriteSheet(t *testing.T) {
 				"¥12.30",
 				`onclick="window.print()"`,
 			} {
-				if !strings.Contains(html, want) {
+				if !strings.Contains(page, want) {
 					t.Errorf("sheet lacks %q", want)
 				}
 			}
@@ -95,7 +97,7 @@ func TestWriteSheet(t *testing.T) {
 }
 
 func TestWriteSheetPrintCSS(t *testing.T) {
-	html := renderSheet(t, Sheet{StoreName: "店", Labels: testLabels(1)})
+	page := renderSheet(t, Sheet{StoreName: "店", Labels: testLabels(1)})
 	for _, want := range []string{
 		"@page { size: A4 portrait; margin:",
 		"break-inside: avoid",
@@ -107,7 +109,7 @@ func TestWriteSheetPrintCSS(t *testing.T) {
 		`<html lang="zh-CN">`,
 		`<meta charset="utf-8">`,
 	} {
-		if !strings.Contains(html, want) {
+		if !strings.Contains(page, want) {
 			t.Errorf("sheet lacks %q", want)
 		}
 	}
@@ -117,13 +119,13 @@ func TestWriteSheetEscapes(t *testing.T) {
 	labels := testLabels(2)
 	labels[0].Name = `<script>alert("x")</script>牛奶`
 	labels[1].SKU = `"><img src=x onerror=alert(1)>`
-	html := renderSheet(t, Sheet{StoreName: `<b>店</b>`, StoreCode: `</title><script>`, Labels: labels})
+	page := renderSheet(t, Sheet{StoreName: `<b>店</b>`, StoreCode: `</title><script>`, Labels: labels})
 	for _, bad := range []string{"<script>alert", "<b>店", "<img src=x", "</title><script>"} {
-		if strings.Contains(html, bad) {
+		if strings.Contains(page, bad) {
 			t.Errorf("sheet contains unescaped %q", bad)
 		}
 	}
-	if !strings.Contains(html, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;牛奶") {
+	if !strings.Contains(page, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;牛奶") {
 		t.Errorf("escaped name missing")
 	}
 }
@@ -131,17 +133,17 @@ func TestWriteSheetEscapes(t *testing.T) {
 func TestWriteSheetLongName(t *testing.T) {
 	labels := testLabels(1)
 	labels[0].Name = strings.Repeat("澳大利亚进口", 30)
-	html := renderSheet(t, Sheet{Labels: labels})
+	page := renderSheet(t, Sheet{Labels: labels})
 	want := clip(labels[0].Name, labelNameRunes)
-	if !strings.HasSuffix(want, "…") || !strings.Contains(html, `<div class="name">`+want+`</div>`) {
+	if !strings.HasSuffix(want, "…") || !strings.Contains(page, `<div class="name">`+want+`</div>`) {
 		t.Errorf("long name not clipped to %q", want)
 	}
 }
 
 func TestWriteSheetEmpty(t *testing.T) {
-	html := renderSheet(t, Sheet{StoreName: "空店"})
-	if !strings.Contains(html, "没有需要打印的标签") || strings.Contains(html, "<img") {
-		t.Errorf("empty sheet: %s", html)
+	page := renderSheet(t, Sheet{StoreName: "空店"})
+	if !strings.Contains(page, "没有需要打印的标签") || strings.Contains(page, "<img") {
+		t.Errorf("empty sheet: %s", page)
 	}
 }
 
