@@ -308,6 +308,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, got %q", name, base))
 		}
 	}
+	for name, link := range map[string]string{"O2OHUB_WECHAT_LINK": c.WechatLink, "O2OHUB_ALIPAY_LINK": c.AlipayLink} {
+		if u, err := url.Parse(link); link != "" && (err != nil || !map[string]bool{"https": true, "http": true, "weixin": true, "alipays": true, "alipay": true}[u.Scheme]) {
+			errs = append(errs, fmt.Errorf("%s must be an https://, weixin:// or alipays:// link, got %q", name, link))
+		}
+	}
 	if c.TraceScanLimit < 1 || c.TraceScanLimit != float64(int64(c.TraceScanLimit)) {
 		errs = append(errs, errors.New("O2OHUB_TRACE_SCAN_LIMIT must be a whole number of at least 1"))
 	}

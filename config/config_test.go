@@ -129,3 +129,13 @@ func TestPastedKeysAreMasked(t *testing.T) {
 		t.Fatalf("a key path should be shown:\n%s", out)
 	}
 }
+
+func TestMiniProgramLinksAreChecked(t *testing.T) {
+	for link, ok := range map[string]bool{"": true, "weixin://dl/business/?t=abc": true, "alipays://platformapi/startapp?appId=2021": true,
+		"https://wxaurl.cn/abc": true, "javascript:alert(1)": false, "ftp://x": false} {
+		_, err := Load("", env(map[string]string{"O2OHUB_WECHAT_LINK": link}))
+		if (err == nil) != ok {
+			t.Errorf("O2OHUB_WECHAT_LINK=%q: err = %v, want ok=%v", link, err, ok)
+		}
+	}
+}

@@ -299,10 +299,16 @@ func (s *Service) PutTraceBatch(ctx context.Context, in TraceBatchInput) (TraceV
 	}
 	steps := make([]models.TraceStep, len(in.Steps))
 	var last time.Time
+	lastStep := 0
 	for i, st := range in.Steps {
-		if !validStep(st.Step) {
+		n := stepIndex(st.Step)
+		if n < 0 {
 			return TraceView{}, errf(ErrInvalidArgument, "step %d: step must be one of %s", i+1, strings.Join(traceSteps, ", "))
 		}
+		if n < lastStep {
+			return TraceView{}, errf(ErrInvalidArgument, "step %d: %s cannot come after %s (the journey is %s)", i+1, st.Step, traceSteps[lastStep], strings.Join(traceSteps, " → "))
+		}
+		lastStep = n
 		d, err := time.Parse("2006-01-02", st.Date)
 		if err != nil {
 			return TraceView{}, errf(ErrInvalidArgument, "step %d: date must be YYYY-MM-DD", i+1)
@@ -345,13 +351,14 @@ func (s *Service) PutTraceBatch(ctx context.Context, in TraceBatchInput) (TraceV
 	return s.traceView(ctx, in.BatchNo)
 }
 
-func validStep(step string) bool {
-	for _, s := range traceSteps {
+// stepIndex is a step's place in the journey, -1 for an unknown step.
+func stepIndex(step string) int {
+	for i, s := range traceSteps {
 		if s == step {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 func (s *Service) batchByNo(ctx context.Context, batchNo string) (models.TraceBatch, error) {
