@@ -74,11 +74,14 @@ func startWechat(ctx context.Context, cfg config.Config, db *models.DB, log *slo
 	}
 	mp, pay, err := wechatClients(ctx, cfg, db, log, nil)
 	ch.mp, ch.pay = mp, pay
+	if err != nil {
+		ch.close()
+	}
 	return ch, err
 }
 
 // wechatClients builds the clients; keys, when given, replace the key files (the sandbox's own keys).
-func wechatClients(ctx context.Context, cfg config.Config, db *models.DB, log *slog.Logger, keys *wechatfake.Keys) (*wechat.MiniProgram, *wechat.Pay, error) {
+func wechatClients(ctx context.Context, cfg config.Config, db *models.DB, log *slog.Logger, keys *wechatfake.Keys) (mp *wechat.MiniProgram, pay *wechat.Pay, rerr error) {
 	ready, err := wechat.ParseTemplate(cfg.WechatTemplateReady, wechat.DefaultReadyFields)
 	if err != nil {
 		return nil, nil, fmt.Errorf("O2OHUB_WECHAT_TEMPLATE_READY: %w", err)
@@ -87,11 +90,17 @@ func wechatClients(ctx context.Context, cfg config.Config, db *models.DB, log *s
 	if err != nil {
 		return nil, nil, fmt.Errorf("O2OHUB_WECHAT_TEMPLATE_REFUND: %w", err)
 	}
-	mp, err := wechat.NewMiniProgram(wechat.MiniProgramConfig{AppID: cfg.WechatAppID, Secret: cfg.WechatSecret, Base: cfg.WechatAPIBase,
+	mp, err = wechat.NewMiniProgram(wechat.MiniProgramConfig{AppID: cfg.WechatAppID, Secret: cfg.WechatSecret, Base: cfg.WechatAPIBase,
 		Ready: ready, Refunded: refunded, OrderPage: cfg.WechatOrderPage}, wechat.NewCache(db, nil), log)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer func() {
+		if rerr != nil {
+			mp.Close()
+			mp = nil
+		}
+	}()
 	pc := wechat.PayConfig{AppID: cfg.WechatAppID, MchID: cfg.WechatPayMchID, MerchantSerial: cfg.WechatPaySerial, PublicKeyID: cfg.WechatPayPublicKeyID,
 		PlatformCerts: cfg.WechatPayPlatformCerts, APIv3Key: cfg.WechatPayAPIv3Key, Base: cfg.WechatPayBase}
 	switch {
@@ -117,7 +126,7 @@ func wechatClients(ctx context.Context, cfg config.Config, db *models.DB, log *s
 			}
 		}
 	}
-	pay, err := wechat.NewPay(ctx, pc, mp, nil, log)
+	pay, err = wechat.NewPay(ctx, pc, mp, nil, log)
 	return mp, pay, err
 }
 
@@ -134,6 +143,9 @@ func (ch *wechatChannel) register(svc *core.Service) {
 }
 
 func (ch *wechatChannel) close() {
+	if ch.mp != nil {
+		ch.mp.Close()
+	}
 	if ch.srv != nil {
 		ch.srv.Close()
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/silenceper/wechat/v2/util"
@@ -47,30 +48,54 @@ func NewClient(defaultBase, base string, timeout time.Duration) (*http.Client, e
 	return &http.Client{Timeout: timeout, Transport: rebase{from: from.Host, to: to, next: http.DefaultTransport}}, nil
 }
 
+// apiBase is where silenceper/wechat's process-wide client sends requests meant for api.weixin.qq.com.
 var apiBase struct {
 	sync.Mutex
-	base string
+	base  string
+	users int
+	once  sync.Once
+	to    atomic.Pointer[url.URL]
 }
 
-// UseAPIBase points silenceper/wechat's process-wide HTTP client at base (the mini-program API). Its
-// hooks are global, so the first base wins: a second, different base is an error.
-func UseAPIBase(base string) error {
+// apiTransport sends requests for api.weixin.qq.com to the current API base.
+type apiTransport struct{ next http.RoundTripper }
+
+func (t apiTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	to := apiBase.to.Load()
+	if to == nil {
+		return t.next.RoundTrip(r)
+	}
+	return rebase{from: "api.weixin.qq.com", to: to, next: t.next}.RoundTrip(r)
+}
+
+// UseAPIBase points silenceper/wechat's process-wide HTTP client at base (the mini-program API) until
+// release is called. Its hooks are global, so while one base is in use a different one is an error;
+// once every user has released it, another base may be used (a second hub started in the same process
+// after the first stopped).
+func UseAPIBase(base string) (release func(), err error) {
 	base = strings.TrimRight(base, "/")
+	to, err := url.Parse(base)
+	if err != nil || (to.Scheme != "http" && to.Scheme != "https") || to.Host == "" {
+		return nil, fmt.Errorf("wechat: base URL %q must be an absolute http(s) URL", base)
+	}
 	apiBase.Lock()
 	defer apiBase.Unlock()
-	if apiBase.base != "" {
-		if apiBase.base != base {
-			return fmt.Errorf("wechat: this process already talks to %s, not %s", apiBase.base, base)
-		}
-		return nil
+	if apiBase.users > 0 && apiBase.base != base {
+		return nil, fmt.Errorf("wechat: this process already talks to %s, not %s", apiBase.base, base)
 	}
-	client, err := NewClient(DefaultAPIBase, base, 15*time.Second)
-	if err != nil {
-		return err
-	}
-	// The qrcode API ignores the URI modifier, so the rewrite lives in the client's transport, which
-	// every call goes through.
-	util.DefaultHTTPClient = client
-	apiBase.base = base
-	return nil
+	apiBase.once.Do(func() {
+		// The qrcode API ignores silenceper's URI modifier, so the rewrite lives in the client's transport,
+		// which every call goes through.
+		util.DefaultHTTPClient = &http.Client{Timeout: 15 * time.Second, Transport: apiTransport{next: http.DefaultTransport}}
+	})
+	apiBase.base, apiBase.users = base, apiBase.users+1
+	apiBase.to.Store(to)
+	var released sync.Once
+	return func() {
+		released.Do(func() {
+			apiBase.Lock()
+			defer apiBase.Unlock()
+			apiBase.users--
+		})
+	}, nil
 }

@@ -45,10 +45,11 @@ type MiniProgramConfig struct {
 // MiniProgram is one WeChat mini-program as the hub uses it. Its access token is the stable token, kept
 // in the shared cache and fetched again once when WeChat calls it invalid.
 type MiniProgram struct {
-	cfg   MiniProgramConfig
-	mp    *miniprogram.MiniProgram
-	cache *Cache
-	log   *slog.Logger
+	cfg     MiniProgramConfig
+	mp      *miniprogram.MiniProgram
+	cache   *Cache
+	log     *slog.Logger
+	release func()
 }
 
 var _ core.Messenger = (*MiniProgram)(nil)
@@ -61,15 +62,19 @@ func NewMiniProgram(cfg MiniProgramConfig, cache *Cache, log *slog.Logger) (*Min
 	if cfg.Base == "" {
 		cfg.Base = DefaultAPIBase
 	}
-	if err := UseAPIBase(cfg.Base); err != nil {
+	release, err := UseAPIBase(cfg.Base)
+	if err != nil {
 		return nil, err
 	}
 	if cfg.OrderPage == "" {
 		cfg.OrderPage = "pages/order/detail"
 	}
 	mp := miniprogram.NewMiniProgram(&mpconfig.Config{AppID: cfg.AppID, AppSecret: cfg.Secret, Cache: cache, UseStableAK: true})
-	return &MiniProgram{cfg: cfg, mp: mp, cache: cache, log: log}, nil
+	return &MiniProgram{cfg: cfg, mp: mp, cache: cache, log: log, release: release}, nil
 }
+
+// Close gives up the process-wide API base (see UseAPIBase).
+func (m *MiniProgram) Close() { m.release() }
 
 // Channel returns the identity provider of this app's openids: "wechat:" + appid.
 func (m *MiniProgram) Channel() string { return "wechat:" + m.cfg.AppID }
