@@ -130,7 +130,8 @@ func newHub(t testing.TB, db *models.DB, o hubOptions) *hub {
 	h.svc.RegisterGateway(pay)
 	h.svc.RegisterShippingReporter(pay)
 	h.svc.RegisterMessenger(mp)
-	srv.Config.Handler = handlers.New(handlers.Deps{Service: h.svc, DB: db, Log: log, Clock: clock, AdminToken: adminToken, WeChat: mp, WeChatPay: pay})
+	srv.Config.Handler = handlers.New(handlers.Deps{Service: h.svc, DB: db, Log: log, Clock: clock, AdminToken: adminToken, WeChat: mp, WeChatPay: pay,
+		ScanPage: "pages/scan/index"})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
