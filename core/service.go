@@ -60,4 +60,6 @@ func New(db *models.DB, opts Options, clock Clock, log *slog.Logger) *Service {
 // RegisterGateway makes a payment provider available to shoppers under g.Provider().
 func (s *Service) RegisterGateway(g PaymentGateway) { s.gateways[g.Provider()] = g }
 
-func (s *Service) now() time.Time { return s.clock.Now().UTC() }
+// now is the service's time, to the microsecond: what PostgreSQL keeps, so a value returned at once
+// equals the one read back later.
+func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }

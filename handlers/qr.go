@@ -177,15 +177,7 @@ func (h *api) landing(c *gin.Context) {
 	var page bytes.Buffer
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		if rerr := qrcode.WriteNotFound(&page, code, errors.Is(err, core.ErrCodeDisabled)); rerr != nil {
-			respondError(c, rerr)
-			return
-		}
-		status := http.StatusNotFound
-		if errors.Is(err, core.ErrCodeDisabled) {
-			status = http.StatusGone
-		}
-		c.Data(status, "text/html; charset=utf-8", page.Bytes())
+		notFoundPage(c, code, errors.Is(err, core.ErrCodeDisabled))
 		return
 	case err != nil:
 		respondError(c, err)
@@ -258,3 +250,17 @@ func (h *api) labels(c *gin.Context) {
 
 // china is the time zone of report dates and trace steps.
 var china = time.FixedZone("CST", 8*3600)
+
+// notFoundPage answers a scan of an unknown (404) or withdrawn (410) code with the friendly page.
+func notFoundPage(c *gin.Context, code string, withdrawn bool) {
+	var page bytes.Buffer
+	if err := qrcode.WriteNotFound(&page, code, withdrawn); err != nil {
+		respondError(c, err)
+		return
+	}
+	status := http.StatusNotFound
+	if withdrawn {
+		status = http.StatusGone
+	}
+	c.Data(status, "text/html; charset=utf-8", page.Bytes())
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -56,7 +57,13 @@ func New(d Deps) *gin.Engine {
 	}
 	r.ContextWithFallback = true
 	r.Use(recoverJSON(), requestLog(d.Log))
-	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not_found", "no such endpoint") })
+	r.NoRoute(func(c *gin.Context) {
+		if strings.HasPrefix(c.Request.URL.Path, "/q/") { // a damaged QR link still gets the friendly page
+			notFoundPage(c, "", false)
+			return
+		}
+		abort(c, http.StatusNotFound, "not_found", "no such endpoint")
+	})
 	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "invalid_argument", "method not allowed") })
 	r.HandleMethodNotAllowed = true
 
