@@ -63,7 +63,11 @@ type Config struct {
 	// an alipays:// link); "{code}" is replaced by the short code. Empty offers no button.
 	WechatLink string `json:"wechat_link" env:"O2OHUB_WECHAT_LINK"`
 	AlipayLink string `json:"alipay_link" env:"O2OHUB_ALIPAY_LINK"`
-	// TraceScanLimit is how often a unit trace code may be scanned before scans warn of a copied label.
+	// ScanRate is how many scans a second one client address may make on /q and /api/v1/scan (bursts of
+	// five times that); 0 means no limit.
+	ScanRate float64 `json:"scan_rate" env:"O2OHUB_SCAN_RATE"`
+	// TraceScanLimit is how many different scanners a unit trace code may have before scans warn of a
+	// copied label.
 	TraceScanLimit float64 `json:"trace_scan_limit" env:"O2OHUB_TRACE_SCAN_LIMIT"`
 	// WechatPayMchID is the WeChat Pay merchant id; empty disables WeChat Pay.
 	WechatPayMchID string `json:"wechatpay_mchid" env:"O2OHUB_WECHATPAY_MCHID"`
@@ -118,6 +122,7 @@ func Default() Config {
 		WechatOrderPage: "pages/order/detail",
 		WechatScanPage:  "pages/scan/index",
 		TraceScanLimit:  20,
+		ScanRate:        10,
 		WechatPayBase:   "https://api.mch.weixin.qq.com",
 		AlipayGateway:   "https://openapi.alipay.com/gateway.do",
 	}

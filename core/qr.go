@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -93,8 +95,8 @@ func (s *Service) CreateQRCode(ctx context.Context, in QRInput) (QRView, error) 
 		if err != nil {
 			return QRView{}, err
 		}
-		if utf8.RuneCountInString(row.Unit) > 64 {
-			return QRView{}, errf(ErrInvalidArgument, "unit must be at most 64 characters")
+		if row.Unit != "" {
+			return QRView{}, errf(ErrInvalidArgument, "unit codes are numbered by the hub: POST /api/v1/admin/trace/batches/%s/codes", in.Batch)
 		}
 		row.BatchID, row.ProductID = &b.ID, &b.ProductID
 	default:
@@ -129,24 +131,23 @@ func (s *Service) shelfCode(ctx context.Context, storeID, productID int64) (QRVi
 	return QRView{}, errf(ErrConflict, "the shelf code is being created; try again")
 }
 
-// insertCode stores a new code under a fresh random value (redrawn on the rare collision).
+// insertCode stores a new code under a fresh random value, redrawn on the rare collision. The collision
+// is skipped by the insert itself (ON CONFLICT DO NOTHING), so it never aborts a surrounding transaction;
+// a duplicate of the shelf index is returned to the caller.
 func (s *Service) insertCode(ctx context.Context, row *models.QRCode) error {
 	row.CreatedAt = s.now()
-	for attempt := 0; ; attempt++ {
+	for attempt := 0; attempt < 5; attempt++ {
 		code, err := qrcode.NewCode()
 		if err != nil {
 			return err
 		}
 		row.ID, row.Code = 0, code
-		err = s.db.Conn(ctx).Create(row).Error
-		if err == nil || attempt == 2 || !models.IsDuplicate(err) {
-			return err
-		}
-		var n int64 // a duplicate of the shelf index is the caller's business; only redraw code collisions
-		if cerr := s.db.Conn(ctx).Model(&models.QRCode{}).Where("code = ?", code).Count(&n).Error; cerr != nil || n == 0 {
-			return err
+		res := s.db.Conn(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "code"}}, DoNothing: true}).Create(row)
+		if res.Error != nil || res.RowsAffected == 1 {
+			return res.Error
 		}
 	}
+	return errors.New("could not draw an unused code")
 }
 
 // StoreQRCodes makes sure every product the store stocks has its live shelf code, and returns them
@@ -418,10 +419,13 @@ func (s *Service) TraceUnitCodes(ctx context.Context, batchNo, storeCode string,
 		if err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Take(&b, b.ID).Error; err != nil {
 			return err
 		}
-		var n int64
-		if err := s.db.Conn(ctx).Model(&models.QRCode{}).Where("batch_id = ? AND unit <> ''", b.ID).Count(&n).Error; err != nil {
+		var last string
+		if err := s.db.Conn(ctx).Model(&models.QRCode{}).Where("batch_id = ? AND unit <> ''", b.ID).
+			Select("COALESCE(MAX(unit), '')").Scan(&last).Error; err != nil {
 			return err
 		}
+		var n int64
+		fmt.Sscanf(last, "%d", &n)
 		for i := 1; i <= count; i++ {
 			row := models.QRCode{Kind: QRTrace, StoreID: storeID, ProductID: &b.ProductID, BatchID: &b.ID, Unit: fmt.Sprintf("%06d", n+int64(i))}
 			if err := s.insertCode(ctx, &row); err != nil {
@@ -461,6 +465,15 @@ type ScanView struct {
 	Warning string `json:"warning,omitempty"`
 }
 
+// ScanFrom says who scanned a code: the channel (wechat, alipay, browser) and an opaque scanner key
+// (a device or account; hashed before it is stored) that tells scanners of a unit code apart. Count is
+// false when the scan is handed on to a mini-program that will report it itself.
+type ScanFrom struct {
+	Channel string
+	Scanner string
+	Count   bool
+}
+
 // ErrCodeDisabled says a scanned code was withdrawn.
 var ErrCodeDisabled = fmt.Errorf("%w: code withdrawn", ErrNotFound)
 
@@ -468,8 +481,9 @@ var ErrCodeDisabled = fmt.Errorf("%w: code withdrawn", ErrNotFound)
 const nearbyLimit = 3
 
 // Scan resolves a scanned code and counts the scan (by day and channel) without a database write on the
-// scan's path; a unit trace code also counts its own scans at once, to warn of copied labels.
-func (s *Service) Scan(ctx context.Context, code, channel string) (ScanView, error) {
+// scan's path. A unit trace code also counts the distinct scanners it has had, to warn of a copied label
+// (repeated scans by one scanner do not add up).
+func (s *Service) Scan(ctx context.Context, code string, from ScanFrom) (ScanView, error) {
 	row, err := s.codeRow(ctx, code)
 	if err != nil {
 		return ScanView{}, err
@@ -477,7 +491,9 @@ func (s *Service) Scan(ctx context.Context, code, channel string) (ScanView, err
 	if row.DisabledAt != nil {
 		return ScanView{}, &Error{Kind: ErrCodeDisabled, Msg: fmt.Sprintf("code %s was withdrawn", code)}
 	}
-	s.scans.add(row.ID, s.now(), channel)
+	if from.Count {
+		s.scans.add(row.ID, s.now(), from.Channel)
+	}
 	v := ScanView{Code: row.Code, Kind: row.Kind, Campaign: row.Campaign}
 	var store *models.Store
 	if row.StoreID != nil {
@@ -515,7 +531,7 @@ func (s *Service) Scan(ctx context.Context, code, channel string) (ScanView, err
 		}
 		v.Trace = &tv
 		if row.Unit != "" {
-			if v.Warning, err = s.countUnitScan(ctx, row.ID); err != nil {
+			if v.Warning, err = s.countUnitScan(ctx, row.ID, from); err != nil {
 				return v, err
 			}
 		}
@@ -523,18 +539,28 @@ func (s *Service) Scan(ctx context.Context, code, channel string) (ScanView, err
 	return v, nil
 }
 
-// countUnitScan counts one scan of a unit code and warns when the unit was scanned more often than a
-// genuine unit plausibly is.
-func (s *Service) countUnitScan(ctx context.Context, id int64) (string, error) {
-	if err := s.db.Conn(ctx).Model(&models.QRCode{}).Where("id = ?", id).Update("scan_count", gorm.Expr("scan_count + 1")).Error; err != nil {
-		return "", err
+// countUnitScan counts a new scanner of a unit code and warns when more scanners had it than a genuine
+// unit plausibly does (its label was copied onto others).
+func (s *Service) countUnitScan(ctx context.Context, id int64, from ScanFrom) (string, error) {
+	if from.Count && from.Scanner != "" {
+		sum := sha256.Sum256([]byte(from.Scanner))
+		res := s.db.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+			Create(&models.QRUnitScanner{CodeID: id, Scanner: hex.EncodeToString(sum[:16]), FirstSeen: s.now()})
+		if res.Error != nil {
+			return "", res.Error
+		}
+		if res.RowsAffected == 1 {
+			if err := s.db.Conn(ctx).Model(&models.QRCode{}).Where("id = ?", id).Update("scan_count", gorm.Expr("scan_count + 1")).Error; err != nil {
+				return "", err
+			}
+		}
 	}
 	var n int64
 	if err := s.db.Conn(ctx).Model(&models.QRCode{}).Where("id = ?", id).Pluck("scan_count", &n).Error; err != nil {
 		return "", err
 	}
 	if n > s.opts.TraceScanLimit {
-		return fmt.Sprintf("此商品码已被扫描 %d 次，可能是复制的标签，请向店员核实商品来源", n), nil
+		return fmt.Sprintf("此商品码已被 %d 台不同设备扫描，可能是复制的标签，请向店员核实商品来源", n), nil
 	}
 	return "", nil
 }

@@ -159,7 +159,7 @@ func (h *api) scanReport(c *gin.Context) {
 
 // scan is the mini-programs' scan endpoint: what the code shows, as JSON.
 func (h *api) scan(c *gin.Context) {
-	out, err := h.Service.Scan(c.Request.Context(), c.Param("code"), qrcode.Channel(c.GetHeader("User-Agent")))
+	out, err := h.Service.Scan(c.Request.Context(), c.Param("code"), scanFrom(c, true))
 	if err != nil {
 		respondError(c, err)
 		return
@@ -168,12 +168,17 @@ func (h *api) scan(c *gin.Context) {
 }
 
 // landing is where a printed QR leads a phone camera or a browser: a small page with the same facts and
-// links into the mini-programs. Inside WeChat or Alipay, with a link configured, it goes straight to the
-// mini-program. Unknown or withdrawn codes get a friendly page.
+// links into the mini-programs. Scanned inside Alipay, with a link configured, it goes straight to the
+// mini-program, which reports the scan itself. (Inside WeChat a link cannot open a mini-program from a
+// web page: register the /q/ prefix under 扫普通链接二维码打开小程序 so WeChat opens it before this page.)
+// Unknown or withdrawn codes get a friendly page.
 func (h *api) landing(c *gin.Context) {
 	code := c.Param("code")
-	channel := qrcode.Channel(c.GetHeader("User-Agent"))
-	v, err := h.Service.Scan(c.Request.Context(), code, channel)
+	from := scanFrom(c, true)
+	alipayLink := strings.ReplaceAll(h.AlipayLink, "{code}", code)
+	redirect := from.Channel == qrcode.ChannelAlipay && h.AlipayLink != ""
+	from.Count = !redirect
+	v, err := h.Service.Scan(c.Request.Context(), code, from)
 	var page bytes.Buffer
 	switch {
 	case errors.Is(err, core.ErrNotFound):
@@ -183,21 +188,24 @@ func (h *api) landing(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
-	wechatLink, alipayLink := strings.ReplaceAll(h.WechatLink, "{code}", v.Code), strings.ReplaceAll(h.AlipayLink, "{code}", v.Code)
-	switch {
-	case channel == "wechat" && wechatLink != "":
-		c.Redirect(http.StatusFound, wechatLink)
-		return
-	case channel == "alipay" && alipayLink != "":
+	if redirect {
 		c.Redirect(http.StatusFound, alipayLink)
 		return
 	}
+	wechatLink := strings.ReplaceAll(h.WechatLink, "{code}", v.Code)
 	if err := qrcode.WriteLanding(&page, landingPage(v, wechatLink, alipayLink)); err != nil {
 		respondError(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
+}
+
+// scanFrom describes the scanner of a request: its channel by User-Agent and, to tell the scanners of a
+// unit code apart, its address and User-Agent.
+func scanFrom(c *gin.Context, count bool) core.ScanFrom {
+	ua := c.GetHeader("User-Agent")
+	return core.ScanFrom{Channel: qrcode.Channel(ua), Scanner: c.ClientIP() + "|" + ua, Count: count}
 }
 
 func landingPage(v core.ScanView, wechatLink, alipayLink string) qrcode.Landing {
@@ -245,6 +253,8 @@ func (h *api) labels(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("X-Frame-Options", "DENY")
 	c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
 }
 
@@ -263,4 +273,13 @@ func notFoundPage(c *gin.Context, code string, withdrawn bool) {
 		status = http.StatusGone
 	}
 	c.Data(status, "text/html; charset=utf-8", page.Bytes())
+}
+
+// scanLimit limits the public scan endpoints per client address, so they cannot be used to probe codes
+// or flood the counters cheaply.
+func scanLimit(perSecond float64) gin.HandlerFunc {
+	if perSecond <= 0 {
+		return func(*gin.Context) {}
+	}
+	return rateLimit(perSecond, int(5*perSecond)+1)
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/models"
+	"github.com/o2ohub/o2ohub/models/dbtest"
 	"github.com/o2ohub/o2ohub/qrcode"
 )
 
@@ -1033,15 +1034,17 @@ func TestQRLanding(t *testing.T) {
 			}
 		})
 
-		t.Run("inside WeChat and Alipay the page opens the mini-program", func(t *testing.T) {
-			for _, tc := range []struct{ ua, want string }{
-				{qrUAWeChat, "weixin://dl/business/?t=abc&code=" + tea.Code},
-				{qrUAAlipay, "alipays://platformapi/startapp?appId=2021000000000000&query=code%3D" + tea.Code},
-				{"Mozilla/5.0 miniProgram", "weixin://dl/business/?t=abc&code=" + tea.Code},
-			} {
-				r := e.qrGet(t, "/q/"+tea.Code, tc.ua)
-				if r.status != http.StatusFound || r.header.Get("Location") != tc.want {
-					t.Errorf("%s: %d Location %q, want 302 to %q", tc.ua, r.status, r.header.Get("Location"), tc.want)
+		t.Run("inside Alipay the page opens the mini-program; inside WeChat it cannot and shows the page", func(t *testing.T) {
+			want := "alipays://platformapi/startapp?appId=2021000000000000&query=code%3D" + tea.Code
+			if r := e.qrGet(t, "/q/"+tea.Code, qrUAAlipay); r.status != http.StatusFound || r.header.Get("Location") != want {
+				t.Errorf("Alipay: %d Location %q, want 302 to %q", r.status, r.header.Get("Location"), want)
+			}
+			// A web page inside WeChat cannot open a mini-program through a link (WeChat opens it itself
+			// when the /q/ prefix is registered for 扫普通链接二维码打开小程序), so it gets the page.
+			for _, ua := range []string{qrUAWeChat, "Mozilla/5.0 miniProgram"} {
+				r := e.qrGet(t, "/q/"+tea.Code, ua)
+				if r.status != http.StatusOK || r.header.Get("Location") != "" || !strings.Contains(string(r.body), "明前龙井") {
+					t.Errorf("%s: %d Location %q, want the page", ua, r.status, r.header.Get("Location"))
 				}
 			}
 		})
@@ -1090,25 +1093,24 @@ func TestQRLanding(t *testing.T) {
 		t.Run("a unit scanned too often warns of a copied label", func(t *testing.T) {
 			units := hubDecode[[]core.QRView](t, e.post(t, "/api/v1/admin/trace/batches/B2024-001/codes", hubAdminAuth, map[string]any{"count": 2, "store": "S01"}), http.StatusCreated)
 			u := units[0].Code
-			// The limit is 2: the first two scans are fine, through either door.
-			if v := e.qrScan(t, u, qrUABrowser); v.Warning != "" {
-				t.Errorf("scan 1 warns: %q", v.Warning)
+			// The limit is 2 scanners: the first two are fine, through either door, and one scanner
+			// scanning again and again does not add up (nor could anyone brand a genuine unit as copied).
+			if v := e.qrScan(t, u, "device-1"); v.Warning != "" {
+				t.Errorf("scanner 1 warns: %q", v.Warning)
 			}
-			page := qrWantHTML(t, e.qrGet(t, "/q/"+u, qrUABrowser), http.StatusOK)
-			if strings.Contains(page, "class=\"warning\"") {
-				t.Errorf("scan 2 warns: %s", page)
+			for range 5 {
+				page := qrWantHTML(t, e.qrGet(t, "/q/"+u, "device-2"), http.StatusOK)
+				if strings.Contains(page, "class=\"warning\"") {
+					t.Fatalf("scanner 2, scanning again, warns: %s", page)
+				}
 			}
-			page = qrWantHTML(t, e.qrGet(t, "/q/"+u, qrUABrowser), http.StatusOK)
-			qrInOrder(t, page, `<div class="warning" role="alert">`, "此商品码已被扫描 3 次", "可能是复制的标签", "</div>", "明前龙井 250g", "溯源信息")
-			if v := e.qrScan(t, u, qrUAWeChat); !strings.Contains(v.Warning, "扫描 4 次") || v.Trace == nil {
-				t.Errorf("scan 4 = %+v, want a warning naming 4 scans", v)
+			page := qrWantHTML(t, e.qrGet(t, "/q/"+u, "device-3"), http.StatusOK)
+			qrInOrder(t, page, `<div class="warning" role="alert">`, "此商品码已被 3 台不同设备扫描", "可能是复制的标签", "</div>", "明前龙井 250g", "溯源信息")
+			if v := e.qrScan(t, u, qrUAWeChat); !strings.Contains(v.Warning, "4 台不同设备") || v.Trace == nil {
+				t.Errorf("scanner 4 = %+v, want a warning naming 4 scanners", v)
 			}
-			// A scan through the mini-program redirect counts too.
-			if r := e.qrGet(t, "/q/"+u, qrUAWeChat); r.status != http.StatusFound {
-				t.Errorf("WeChat scan = %s, want 302", r)
-			}
-			if n := qrCount(t, db, "code = ? AND scan_count = 5", u); n != 1 {
-				t.Errorf("unit %s was not counted 5 times", u)
+			if n := qrCount(t, db, "code = ? AND scan_count = 4", u); n != 1 {
+				t.Errorf("unit %s was not counted as scanned by 4 scanners", u)
 			}
 			// Another unit of the batch has its own count.
 			if v := e.qrScan(t, units[1].Code, qrUABrowser); v.Warning != "" {
@@ -1142,8 +1144,8 @@ func TestQRScanCountsAndAttribution(t *testing.T) {
 				{"/api/v1/scan/" + tea.Code, qrUABrowser, 1, 200},
 				{"/api/v1/scan/" + tea.Code, "", 1, 200}, // Go's own user agent: a browser
 				{"/q/" + tea.Code, qrUABrowser, 2, 200},
-				{"/q/" + tea.Code, qrUAWeChat, 1, 302},
-				{"/q/" + tea.Code, qrUAAlipay, 1, 302},
+				{"/q/" + tea.Code, qrUAWeChat, 1, 200},
+				{"/q/" + tea.Code, qrUAAlipay, 1, 302}, // not counted: the mini-program it opens reports the scan
 				{"/q/" + store.Code, qrUABrowser, 1, 200},
 				{"/q/ZZZZZZZZ", qrUABrowser, 1, 404},
 				{"/api/v1/scan/ZZZZZZZZ", qrUAWeChat, 1, 404},
@@ -1170,9 +1172,9 @@ func TestQRScanCountsAndAttribution(t *testing.T) {
 			if len(rep) != 2 {
 				t.Errorf("report of S01 has %d codes, want 2: %+v", len(rep), rep)
 			}
-			if r := rep[tea.Code]; r.Scans != 11 || !maps.Equal(r.ByChannel, map[string]int64{"wechat": 4, "alipay": 3, "browser": 4}) ||
+			if r := rep[tea.Code]; r.Scans != 10 || !maps.Equal(r.ByChannel, map[string]int64{"wechat": 4, "alipay": 2, "browser": 4}) ||
 				r.Kind != "product" || r.Store != "S01" || r.SKU != "TEA" || r.Orders != 0 || r.Conversion != 0 {
-				t.Errorf("TEA row = %+v, want 11 scans: wechat 4, alipay 3, browser 4", r)
+				t.Errorf("TEA row = %+v, want 10 scans: wechat 4, alipay 2, browser 4", r)
 			}
 			if r := rep[store.Code]; r.Scans != 1 || !maps.Equal(r.ByChannel, map[string]int64{"browser": 1}) || r.Kind != "store" {
 				t.Errorf("store row = %+v, want 1 browser scan", r)
@@ -1194,8 +1196,8 @@ func TestQRScanCountsAndAttribution(t *testing.T) {
 			if n := e.qrFlush(t); n != 1 {
 				t.Errorf("flush wrote %d counts, want 1", n)
 			}
-			if r := e.qrReport(t, "?store=S01")[tea.Code]; r.Scans != 13 || r.ByChannel["wechat"] != 6 {
-				t.Errorf("TEA row = %+v, want 13 scans with wechat 6", r)
+			if r := e.qrReport(t, "?store=S01")[tea.Code]; r.Scans != 12 || r.ByChannel["wechat"] != 6 {
+				t.Errorf("TEA row = %+v, want 12 scans with wechat 6", r)
 			}
 		})
 
@@ -1226,14 +1228,14 @@ func TestQRScanCountsAndAttribution(t *testing.T) {
 			if r.Orders != 2 || r.PaidOrders != 1 || r.PaidFen != paid.TotalFen || paid.TotalFen != 2*1590 {
 				t.Errorf("TEA row = %+v, want orders 2, paid_orders 1, paid_fen %d", r, 2*1590)
 			}
-			if want := 1.0 / 13; r.Conversion < want-1e-9 || r.Conversion > want+1e-9 {
+			if want := 1.0 / 12; r.Conversion < want-1e-9 || r.Conversion > want+1e-9 {
 				t.Errorf("conversion = %v, want %v", r.Conversion, want)
 			}
 			if s := e.qrReport(t, "?store=S01")[store.Code]; s.Orders != 0 || s.PaidOrders != 0 || s.PaidFen != 0 {
 				t.Errorf("store row = %+v, want no orders", s)
 			}
 			today := now.In(china).Format("2006-01-02")
-			if r := e.qrReport(t, "?store=S01&from="+today+"&to="+today)[tea.Code]; r.Scans != 13 || r.Orders != 2 {
+			if r := e.qrReport(t, "?store=S01&from="+today+"&to="+today)[tea.Code]; r.Scans != 12 || r.Orders != 2 {
 				t.Errorf("today's TEA row = %+v", r)
 			}
 			if r := e.qrReport(t, "?store=S01&from=2000-01-01&to=2000-01-31")[tea.Code]; r.Scans != 0 || r.Orders != 0 || r.PaidFen != 0 || len(r.ByChannel) != 0 {
@@ -1430,4 +1432,26 @@ func TestQRLabels(t *testing.T) {
 			hubWantError(t, off.qrRaw(t, "/console/stores/S01/labels", map[string]string{"Authorization": qrBasic("x", "")}), http.StatusForbidden, "forbidden")
 		})
 	})
+}
+
+// TestQRScanRateLimit checks that one client address cannot scan faster than O2OHUB_SCAN_RATE allows
+// (probing codes, or flooding the counters), on both scan doors.
+func TestQRScanRateLimit(t *testing.T) {
+	db := dbtest.SQLite(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := core.New(db, core.Options{OrderTTL: time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 1000, PublicURL: "http://hub.test"}, nil, log)
+	engine := New(Deps{Service: svc, DB: db, Log: log, ScanRate: 1})
+	for _, path := range []string{"/api/v1/scan/ZZZZZZZZ", "/q/ZZZZZZZZ"} {
+		var limited int
+		for range 10 {
+			w := httptest.NewRecorder()
+			engine.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+			if w.Code == http.StatusTooManyRequests {
+				limited++
+			}
+		}
+		if limited < 3 { // a burst of 6, then refusals (a slow machine may earn back a token)
+			t.Errorf("%s: %d of 10 quick scans refused, want about 4", path, limited)
+		}
+	}
 }

@@ -38,6 +38,9 @@ type Deps struct {
 	ScanPage string
 	// WechatLink and AlipayLink open the mini-programs from a scan landing page ("{code}" is replaced).
 	WechatLink, AlipayLink string
+	// ScanRate is how many scans a second one client address may make (bursts of five times that);
+	// 0 means no limit.
+	ScanRate float64
 }
 
 // MaxImportBody is the largest CSV accepted by the import endpoint.
@@ -74,7 +77,7 @@ func New(d Deps) *gin.Engine {
 	v1 := r.Group("/api/v1")
 	v1.GET("/stores", h.stores)
 	v1.GET("/stores/:code/products", h.storeProducts)
-	v1.GET("/scan/:code", h.scan)
+	v1.GET("/scan/:code", scanLimit(d.ScanRate), h.scan)
 
 	auth := v1.Group("/auth", rateLimit(5, 20))
 	auth.POST("/sandbox", h.sandboxOnly, h.sandboxLogin)
@@ -113,7 +116,7 @@ func New(d Deps) *gin.Engine {
 	admin.POST("/orders/:no/dispatch", h.dispatchOrder)
 	admin.POST("/orders/:no/deliver", h.orderStep(d.Service.Deliver))
 
-	r.GET("/q/:code", h.landing)
+	r.GET("/q/:code", scanLimit(d.ScanRate), h.landing)
 	r.GET("/console/stores/:code/labels", h.labels)
 	r.POST("/webhooks/sandbox", h.sandboxOnly, h.sandboxWebhook)
 	r.POST("/webhooks/wechatpay", h.wechatPayWebhook)

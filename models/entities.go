@@ -233,6 +233,13 @@ type QRCode struct {
 	CreatedAt  time.Time
 }
 
+// QRUnitScanner is one distinct scanner (a hashed device or account) of a unit trace code.
+type QRUnitScanner struct {
+	CodeID    int64  `gorm:"primaryKey"`
+	Scanner   string `gorm:"primaryKey"`
+	FirstSeen time.Time
+}
+
 // QRScan counts the scans of one code on one day (China time) through one channel.
 type QRScan struct {
 	CodeID  int64  `gorm:"primaryKey"`

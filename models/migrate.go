@@ -275,6 +275,12 @@ CREATE TABLE qr_codes (
 	disabled_at {{time}},
 	created_at {{time}} NOT NULL);
 CREATE UNIQUE INDEX qr_codes_shelf ON qr_codes (store_id, product_id) WHERE kind = 'product' AND disabled_at IS NULL;
+CREATE UNIQUE INDEX qr_codes_unit ON qr_codes (batch_id, unit) WHERE unit <> '';
+CREATE TABLE qr_unit_scanners (
+	code_id BIGINT NOT NULL REFERENCES qr_codes(id),
+	scanner TEXT NOT NULL,
+	first_seen {{time}} NOT NULL,
+	PRIMARY KEY (code_id, scanner));
 CREATE INDEX qr_codes_store ON qr_codes (store_id);
 CREATE TABLE qr_scans (
 	code_id BIGINT NOT NULL REFERENCES qr_codes(id),
