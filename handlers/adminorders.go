@@ -17,22 +17,14 @@ func (h *api) refundOrder(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.RefundOrder(c.Request.Context(), c.Param("no"), in.AmountFen, in.Reason)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 // orderStep serves one fulfilment step of the admin API.
 func (h *api) orderStep(step func(context.Context, string) (core.OrderView, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		out, err := step(c.Request.Context(), c.Param("no"))
-		if err != nil {
-			respondError(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, out)
+		respond(c, http.StatusOK, out, err)
 	}
 }
 
@@ -42,9 +34,5 @@ func (h *api) dispatchOrder(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.Dispatch(c.Request.Context(), c.Param("no"), in)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }

@@ -31,11 +31,7 @@ func (h *api) alipayLogin(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.SignIn(ctx, id.Provider, id.Subject, "支付宝用户")
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 // alipayPhone binds the phone number in my.getPhoneNumber's signed, encrypted response.

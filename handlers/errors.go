@@ -33,6 +33,15 @@ var errorKinds = []struct {
 	{core.ErrUnavailable, "provider_unavailable", http.StatusBadGateway},
 }
 
+// respond answers with out as JSON and status, or, when err is set, with the error.
+func respond(c *gin.Context, status int, out any, err error) {
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(status, out)
+}
+
 // respondError maps err to its HTTP status and error code. Errors that are not domain errors are logged
 // and answered with a bare 500: no internals reach the client.
 func respondError(c *gin.Context, err error) {

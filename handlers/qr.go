@@ -20,29 +20,17 @@ func (h *api) createQRCode(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.CreateQRCode(c.Request.Context(), in)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusCreated, out)
+	respond(c, http.StatusCreated, out, err)
 }
 
 func (h *api) storeQRCodes(c *gin.Context) {
 	out, err := h.Service.StoreQRCodes(c.Request.Context(), c.Param("code"))
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) listQRCodes(c *gin.Context) {
 	out, err := h.Service.QRCodes(c.Request.Context(), c.Query("store"))
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 // qrCode serves one code: its description, or with a .png suffix its QR image (?size= pixels).
@@ -108,11 +96,7 @@ func (h *api) putTraceBatch(c *gin.Context) {
 	}
 	in.BatchNo = c.Param("no")
 	out, err := h.Service.PutTraceBatch(c.Request.Context(), in)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) traceUnitCodes(c *gin.Context) {
@@ -124,11 +108,7 @@ func (h *api) traceUnitCodes(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.TraceUnitCodes(c.Request.Context(), c.Param("no"), in.Store, in.Count)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusCreated, out)
+	respond(c, http.StatusCreated, out, err)
 }
 
 // scanReport reports scans and conversions for ?store= over ?from=..?to= (YYYY-MM-DD, China time;
@@ -150,21 +130,13 @@ func (h *api) scanReport(c *gin.Context) {
 		}
 	}
 	out, err := h.Service.ScanReport(c.Request.Context(), c.Query("store"), from, to)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 // scan is the mini-programs' scan endpoint: what the code shows, as JSON.
 func (h *api) scan(c *gin.Context) {
 	out, err := h.Service.Scan(c.Request.Context(), c.Param("code"), scanFrom(c, true))
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 // landing is where a printed QR leads a phone camera or a browser: a small page with the same facts and

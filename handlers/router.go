@@ -169,20 +169,12 @@ func (h *api) stores(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.Stores(c.Request.Context(), lat, lng)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) storeProducts(c *gin.Context) {
 	out, err := h.Service.StoreProducts(c.Request.Context(), c.Param("code"))
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) sandboxLogin(c *gin.Context) {
@@ -193,20 +185,12 @@ func (h *api) sandboxLogin(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.SignIn(c.Request.Context(), sandbox.Provider, in.User, in.User)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) me(c *gin.Context) {
 	out, err := h.Service.Member(c.Request.Context(), memberID(c))
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) sandboxPhone(c *gin.Context) {
@@ -217,11 +201,7 @@ func (h *api) sandboxPhone(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.BindPhone(c.Request.Context(), memberID(c), in.Phone)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) createOrder(c *gin.Context) {
@@ -230,38 +210,22 @@ func (h *api) createOrder(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.CreateOrder(c.Request.Context(), memberID(c), in)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusCreated, out)
+	respond(c, http.StatusCreated, out, err)
 }
 
 func (h *api) orders(c *gin.Context) {
 	out, err := h.Service.Orders(c.Request.Context(), memberID(c))
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) order(c *gin.Context) {
 	out, err := h.Service.Order(c.Request.Context(), memberID(c), c.Param("no"))
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) cancelOrder(c *gin.Context) {
 	out, err := h.Service.CancelOrder(c.Request.Context(), memberID(c), c.Param("no"))
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) pay(c *gin.Context) {
@@ -272,11 +236,7 @@ func (h *api) pay(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.StartPayment(c.Request.Context(), memberID(c), c.Param("no"), in.Provider)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) putStore(c *gin.Context) {
@@ -286,11 +246,7 @@ func (h *api) putStore(c *gin.Context) {
 	}
 	in.Code = c.Param("code")
 	out, err := h.Service.PutStore(c.Request.Context(), in)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) putProduct(c *gin.Context) {
@@ -300,11 +256,7 @@ func (h *api) putProduct(c *gin.Context) {
 	}
 	in.SKU = c.Param("sku")
 	out, err := h.Service.PutProduct(c.Request.Context(), in)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) putStock(c *gin.Context) {
@@ -319,11 +271,7 @@ func (h *api) putStock(c *gin.Context) {
 		return
 	}
 	out, err := h.Service.SetStock(c.Request.Context(), c.Param("code"), c.Param("sku"), *in.OnHand, "admin_set")
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) importCSV(c *gin.Context) {

@@ -40,11 +40,7 @@ func (h *api) wechatLogin(c *gin.Context) {
 		links = append(links, core.IdentityRef{Provider: wechat.UnionProvider, Subject: sess.UnionID})
 	}
 	out, err := h.Service.SignIn(ctx, h.WeChat.Channel(), sess.OpenID, "微信用户", links...)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 // wechatPhone binds the phone number WeChat verified for the shopper; the client never sends a number.
@@ -66,11 +62,7 @@ func (h *api) bindVerifiedPhone(c *gin.Context, verify func(context.Context) (st
 		return
 	}
 	out, err := h.Service.BindPhone(ctx, memberID(c), phone)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	respond(c, http.StatusOK, out, err)
 }
 
 // webhookBody reads a provider notification's raw body, at most MaxWebhookBody bytes; when it cannot,
