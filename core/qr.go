@@ -173,27 +173,46 @@ func (s *Service) StoreQRCodes(ctx context.Context, storeCode string) ([]QRView,
 	return out, nil
 }
 
-// QRCodes lists the codes (live and disabled) of a store, or all codes when storeCode is empty.
+// QRCodes lists the codes (live and disabled) of a store, or all codes when storeCode is empty, in one
+// query.
 func (s *Service) QRCodes(ctx context.Context, storeCode string) ([]QRView, error) {
-	q := s.db.Conn(ctx).Order("id")
+	q := s.db.Conn(ctx).Table("qr_codes").
+		Select("qr_codes.code, qr_codes.kind, qr_codes.campaign, qr_codes.unit, qr_codes.disabled_at, qr_codes.created_at, " +
+			"stores.code AS store, products.sku, products.name AS product_name, products.price_fen, trace_batches.batch_no AS batch").
+		Joins("LEFT JOIN stores ON stores.id = qr_codes.store_id").
+		Joins("LEFT JOIN products ON products.id = qr_codes.product_id").
+		Joins("LEFT JOIN trace_batches ON trace_batches.id = qr_codes.batch_id").
+		Order("qr_codes.id").Limit(10000)
 	if storeCode != "" {
 		st, err := s.storeByCode(ctx, storeCode)
 		if err != nil {
 			return nil, err
 		}
-		q = q.Where("store_id = ?", st.ID)
+		q = q.Where("qr_codes.store_id = ?", st.ID)
 	}
-	var rows []models.QRCode
-	if err := q.Limit(10000).Find(&rows).Error; err != nil {
+	var rows []struct {
+		Code, Kind, Campaign, Unit     string
+		DisabledAt                     *time.Time
+		CreatedAt                      time.Time
+		Store, SKU, ProductName, Batch *string
+		PriceFen                       *int64
+	}
+	if err := q.Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	out := make([]QRView, 0, len(rows))
-	for _, r := range rows {
-		v, err := s.qrView(ctx, r)
-		if err != nil {
-			return nil, err
+	str := func(p *string) string {
+		if p == nil {
+			return ""
 		}
-		out = append(out, v)
+		return *p
+	}
+	out := make([]QRView, len(rows))
+	for i, r := range rows {
+		out[i] = QRView{Code: r.Code, URL: s.QRURL(r.Code), Kind: r.Kind, Store: str(r.Store), SKU: str(r.SKU), ProductName: str(r.ProductName),
+			Campaign: r.Campaign, Batch: str(r.Batch), Unit: r.Unit, Disabled: r.DisabledAt != nil, CreatedAt: r.CreatedAt.UTC()}
+		if r.PriceFen != nil {
+			out[i].PriceFen = *r.PriceFen
+		}
 	}
 	return out, nil
 }
@@ -683,55 +702,61 @@ type ScanReportRow struct {
 }
 
 // ScanReport reports scans and the orders they led to, per code of a store (all stores when storeCode
-// is empty), for the days from..to (China time, inclusive), busiest first.
+// is empty), for the days from..to (China time, inclusive), busiest first. It reads the counts and the
+// orders in two grouped queries, however many codes there are.
 func (s *Service) ScanReport(ctx context.Context, storeCode string, from, to time.Time) ([]ScanReportRow, error) {
 	if to.Before(from) {
 		return nil, errf(ErrInvalidArgument, "to must not be before from")
 	}
-	var codes []models.QRCode
-	q := s.db.Conn(ctx).Order("id")
-	if storeCode != "" {
-		st, err := s.storeByCode(ctx, storeCode)
-		if err != nil {
-			return nil, err
-		}
-		q = q.Where("store_id = ?", st.ID)
-	}
-	if err := q.Find(&codes).Error; err != nil {
+	codes, err := s.QRCodes(ctx, storeCode)
+	if err != nil {
 		return nil, err
 	}
-	fromDay, toDay := from.In(china).Format("2006-01-02"), to.In(china).Format("2006-01-02")
-	out := make([]ScanReportRow, 0, len(codes))
-	for _, c := range codes {
-		v, err := s.qrView(ctx, c)
-		if err != nil {
-			return nil, err
+	from, to = from.In(china), to.In(china)
+	start := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, china)
+	end := time.Date(to.Year(), to.Month(), to.Day(), 0, 0, 0, 0, china).AddDate(0, 0, 1)
+	var scans []struct {
+		Code, Channel string
+		Count         int64
+	}
+	err = s.db.Conn(ctx).Table("qr_scans").Select("qr_codes.code, qr_scans.channel, SUM(qr_scans.count) AS count").
+		Joins("JOIN qr_codes ON qr_codes.id = qr_scans.code_id").
+		Where("qr_scans.day >= ? AND qr_scans.day <= ?", start.Format("2006-01-02"), to.Format("2006-01-02")).
+		Group("qr_codes.code, qr_scans.channel").Scan(&scans).Error
+	if err != nil {
+		return nil, err
+	}
+	var orders []struct {
+		ScanCode              string
+		Orders, Paid, PaidFen int64
+	}
+	err = s.db.Conn(ctx).Model(&models.Order{}).
+		Select("scan_code, COUNT(*) AS orders, COUNT(paid_at) AS paid, COALESCE(SUM(CASE WHEN paid_at IS NOT NULL THEN total_fen ELSE 0 END), 0) AS paid_fen").
+		Where("scan_code <> '' AND created_at >= ? AND created_at < ?", start.UTC(), end.UTC()).Group("scan_code").Scan(&orders).Error
+	if err != nil {
+		return nil, err
+	}
+	rows := make(map[string]*ScanReportRow, len(codes))
+	out := make([]ScanReportRow, len(codes))
+	for i, c := range codes {
+		out[i] = ScanReportRow{Code: c.Code, Kind: c.Kind, Store: c.Store, SKU: c.SKU, Campaign: c.Campaign, ByChannel: map[string]int64{}}
+		rows[c.Code] = &out[i]
+	}
+	for _, sc := range scans {
+		if r := rows[sc.Code]; r != nil {
+			r.ByChannel[sc.Channel] += sc.Count
+			r.Scans += sc.Count
 		}
-		row := ScanReportRow{Code: c.Code, Kind: c.Kind, Store: v.Store, SKU: v.SKU, Campaign: c.Campaign, ByChannel: map[string]int64{}}
-		var scans []models.QRScan
-		if err := s.db.Conn(ctx).Where("code_id = ? AND day >= ? AND day <= ?", c.ID, fromDay, toDay).Find(&scans).Error; err != nil {
-			return nil, err
+	}
+	for _, o := range orders {
+		if r := rows[o.ScanCode]; r != nil {
+			r.Orders, r.PaidOrders, r.PaidFen = o.Orders, o.Paid, o.PaidFen
 		}
-		for _, sc := range scans {
-			row.ByChannel[sc.Channel] += sc.Count
-			row.Scans += sc.Count
+	}
+	for i := range out {
+		if out[i].Scans > 0 {
+			out[i].Conversion = float64(out[i].PaidOrders) / float64(out[i].Scans)
 		}
-		start := time.Date(from.In(china).Year(), from.In(china).Month(), from.In(china).Day(), 0, 0, 0, 0, china)
-		end := time.Date(to.In(china).Year(), to.In(china).Month(), to.In(china).Day(), 0, 0, 0, 0, china).AddDate(0, 0, 1)
-		var agg struct {
-			Orders, Paid, PaidFen int64
-		}
-		err = s.db.Conn(ctx).Model(&models.Order{}).
-			Select("COUNT(*) AS orders, COUNT(paid_at) AS paid, COALESCE(SUM(CASE WHEN paid_at IS NOT NULL THEN total_fen ELSE 0 END), 0) AS paid_fen").
-			Where("scan_code = ? AND created_at >= ? AND created_at < ?", c.Code, start.UTC(), end.UTC()).Scan(&agg).Error
-		if err != nil {
-			return nil, err
-		}
-		row.Orders, row.PaidOrders, row.PaidFen = agg.Orders, agg.Paid, agg.PaidFen
-		if row.Scans > 0 {
-			row.Conversion = float64(row.PaidOrders) / float64(row.Scans)
-		}
-		out = append(out, row)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Scans > out[j].Scans })
 	return out, nil
