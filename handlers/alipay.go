@@ -7,31 +7,16 @@ import (
 	"net/url"
 
 	"github.com/gin-gonic/gin"
+	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/integrations/alipay"
 )
 
-func (h *api) alipayOnly(c *gin.Context) {
-	if h.Alipay == nil {
-		abort(c, http.StatusNotFound, "not_found", "Alipay is not configured on this hub")
-	}
-}
-
 // alipayLogin signs a shopper in with a my.getAuthCode code.
 func (h *api) alipayLogin(c *gin.Context) {
-	var in struct {
-		Code string `json:"code"`
-	}
-	if !bindJSON(c, &in) {
-		return
-	}
-	ctx := c.Request.Context()
-	id, err := h.Alipay.Login(ctx, in.Code)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	out, err := h.Service.SignIn(ctx, id.Provider, id.Subject, "支付宝用户")
-	respond(c, http.StatusOK, out, err)
+	h.codeLogin(c, "支付宝用户", func(ctx context.Context, code string) (core.IdentityRef, []core.IdentityRef, error) {
+		id, err := h.Alipay.Login(ctx, code)
+		return id, nil, err
+	})
 }
 
 // alipayPhone binds the phone number in my.getPhoneNumber's signed, encrypted response.

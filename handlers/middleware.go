@@ -153,6 +153,15 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	return b, err
 }
 
+// configured refuses, with 404, requests for a channel this hub does not have.
+func configured(channel string, ok bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !ok {
+			abort(c, http.StatusNotFound, "not_found", channel+" is not configured on this hub")
+		}
+	}
+}
+
 // bindJSON decodes a JSON request body into v, answering the client itself when it cannot.
 func bindJSON(c *gin.Context, v any) bool {
 	b, err := readBody(c, MaxJSONBody)

@@ -63,10 +63,6 @@ func (h *api) qrCode(c *gin.Context) {
 
 // qrWXACode serves the WeChat mini-program code of a code: the scan page with the short code as scene.
 func (h *api) qrWXACode(c *gin.Context) {
-	if h.WeChat == nil {
-		abort(c, http.StatusNotFound, "not_found", "WeChat is not configured on this hub")
-		return
-	}
 	v, err := h.Service.QRCode(c.Request.Context(), c.Param("code"))
 	if err != nil {
 		respondError(c, err)

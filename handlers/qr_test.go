@@ -1455,3 +1455,33 @@ func TestQRScanRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestUnconfiguredChannelsAnswerNotFound checks that a hub without WeChat or Alipay refuses their
+// endpoints with a clear 404 instead of failing inside them.
+func TestUnconfiguredChannelsAnswerNotFound(t *testing.T) {
+	db := dbtest.SQLite(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := core.New(db, core.Options{OrderTTL: time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 1000, PublicURL: "http://hub.test"}, nil, log)
+	engine := New(Deps{Service: svc, DB: db, Log: log, AdminToken: "adm"})
+	login, err := svc.SignIn(context.Background(), "sandbox", "u1", "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ method, path, auth, want string }{
+		{"POST", "/api/v1/auth/wechat", "", "WeChat is not configured"},
+		{"POST", "/api/v1/auth/alipay", "", "Alipay is not configured"},
+		{"POST", "/api/v1/me/phone/wechat", login.Token, "WeChat is not configured"},
+		{"POST", "/api/v1/me/phone/alipay", login.Token, "Alipay is not configured"},
+		{"GET", "/api/v1/admin/qrcodes/ABCDEFGH/wxacode", "adm", "WeChat is not configured"},
+	} {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader(`{"code":"x","response":"x"}`))
+		if c.auth != "" {
+			req.Header.Set("Authorization", "Bearer "+c.auth)
+		}
+		engine.ServeHTTP(w, req)
+		if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), c.want) {
+			t.Errorf("%s %s = %d %s, want 404 %q", c.method, c.path, w.Code, w.Body, c.want)
+		}
+	}
+}

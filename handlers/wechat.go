@@ -14,15 +14,22 @@ import (
 // MaxWebhookBody is the largest provider notification accepted; real ones are a few kilobytes.
 const MaxWebhookBody = 64 << 10
 
-func (h *api) wechatOnly(c *gin.Context) {
-	if h.WeChat == nil {
-		abort(c, http.StatusNotFound, "not_found", "WeChat is not configured on this hub")
-	}
-}
-
 // wechatLogin signs a shopper in with a wx.login code: their openid in this app is the identity, and
 // their unionid, when WeChat gives one, links the apps of one open-platform account.
 func (h *api) wechatLogin(c *gin.Context) {
+	h.codeLogin(c, "微信用户", func(ctx context.Context, code string) (core.IdentityRef, []core.IdentityRef, error) {
+		sess, err := h.WeChat.Login(ctx, code)
+		var links []core.IdentityRef
+		if sess.UnionID != "" {
+			links = append(links, core.IdentityRef{Provider: wechat.UnionProvider, Subject: sess.UnionID})
+		}
+		return core.IdentityRef{Provider: h.WeChat.Channel(), Subject: sess.OpenID}, links, err
+	})
+}
+
+// codeLogin signs a shopper in with the one-time code of a channel's login API: exchange turns the
+// code into the identity the channel verified (and any identities linked to it).
+func (h *api) codeLogin(c *gin.Context, displayName string, exchange func(context.Context, string) (core.IdentityRef, []core.IdentityRef, error)) {
 	var in struct {
 		Code string `json:"code"`
 	}
@@ -30,16 +37,12 @@ func (h *api) wechatLogin(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	sess, err := h.WeChat.Login(ctx, in.Code)
+	id, links, err := exchange(ctx, in.Code)
 	if err != nil {
 		respondError(c, err)
 		return
 	}
-	var links []core.IdentityRef
-	if sess.UnionID != "" {
-		links = append(links, core.IdentityRef{Provider: wechat.UnionProvider, Subject: sess.UnionID})
-	}
-	out, err := h.Service.SignIn(ctx, h.WeChat.Channel(), sess.OpenID, "微信用户", links...)
+	out, err := h.Service.SignIn(ctx, id.Provider, id.Subject, displayName, links...)
 	respond(c, http.StatusOK, out, err)
 }
 
