@@ -157,39 +157,54 @@ func (s *Service) StoreQRCodes(ctx context.Context, storeCode string) ([]QRView,
 	if err != nil {
 		return nil, err
 	}
-	var ids []int64
-	if err := s.db.Conn(ctx).Table("stocks").Joins("JOIN products ON products.id = stocks.product_id").
-		Where("stocks.store_id = ?", st.ID).Order("products.sku").Pluck("stocks.product_id", &ids).Error; err != nil {
+	// Only the stocked products without a live code need a write; the answer is read in one query.
+	var missing []int64
+	err = s.db.Conn(ctx).Table("stocks").
+		Where("stocks.store_id = ? AND NOT EXISTS (SELECT 1 FROM qr_codes WHERE qr_codes.kind = ? AND qr_codes.store_id = stocks.store_id "+
+			"AND qr_codes.product_id = stocks.product_id AND qr_codes.disabled_at IS NULL)", st.ID, QRProduct).
+		Pluck("stocks.product_id", &missing).Error
+	if err != nil {
 		return nil, err
 	}
-	out := make([]QRView, 0, len(ids))
-	for _, id := range ids {
-		v, err := s.shelfCode(ctx, st.ID, id)
-		if err != nil {
+	for _, id := range missing {
+		if _, err := s.shelfCode(ctx, st.ID, id); err != nil {
 			return nil, err
 		}
-		out = append(out, v)
 	}
-	return out, nil
+	return s.listCodes(ctx, func(q *gorm.DB) *gorm.DB {
+		return q.Joins("JOIN stocks ON stocks.store_id = qr_codes.store_id AND stocks.product_id = qr_codes.product_id").
+			Where("qr_codes.store_id = ? AND qr_codes.kind = ? AND qr_codes.disabled_at IS NULL", st.ID, QRProduct).Order("products.sku")
+	})
 }
 
-// QRCodes lists the codes (live and disabled) of a store, or all codes when storeCode is empty, in one
-// query.
+// QRCodes lists the codes (live and disabled) of a store, or all codes when storeCode is empty (at most
+// 10,000, oldest first).
 func (s *Service) QRCodes(ctx context.Context, storeCode string) ([]QRView, error) {
-	q := s.db.Conn(ctx).Table("qr_codes").
-		Select("qr_codes.code, qr_codes.kind, qr_codes.campaign, qr_codes.unit, qr_codes.disabled_at, qr_codes.created_at, " +
-			"stores.code AS store, products.sku, products.name AS product_name, products.price_fen, trace_batches.batch_no AS batch").
-		Joins("LEFT JOIN stores ON stores.id = qr_codes.store_id").
-		Joins("LEFT JOIN products ON products.id = qr_codes.product_id").
-		Joins("LEFT JOIN trace_batches ON trace_batches.id = qr_codes.batch_id").
-		Order("qr_codes.id").Limit(10000)
+	var storeID *int64
 	if storeCode != "" {
 		st, err := s.storeByCode(ctx, storeCode)
 		if err != nil {
 			return nil, err
 		}
-		q = q.Where("qr_codes.store_id = ?", st.ID)
+		storeID = &st.ID
 	}
+	return s.listCodes(ctx, func(q *gorm.DB) *gorm.DB {
+		if storeID != nil {
+			q = q.Where("qr_codes.store_id = ?", *storeID)
+		}
+		return q.Order("qr_codes.id").Limit(10000)
+	})
+}
+
+// listCodes reads the codes scope selects, with their store, product and batch, in one query.
+func (s *Service) listCodes(ctx context.Context, scope func(*gorm.DB) *gorm.DB) ([]QRView, error) {
+	q := s.db.Conn(ctx).Table("qr_codes").
+		Select("qr_codes.code, qr_codes.kind, qr_codes.campaign, qr_codes.unit, qr_codes.disabled_at, qr_codes.created_at, " +
+			"stores.code AS store, products.sku, products.name AS product_name, products.price_fen, trace_batches.batch_no AS batch").
+		Joins("LEFT JOIN stores ON stores.id = qr_codes.store_id").
+		Joins("LEFT JOIN products ON products.id = qr_codes.product_id").
+		Joins("LEFT JOIN trace_batches ON trace_batches.id = qr_codes.batch_id")
+	q = scope(q)
 	var rows []struct {
 		Code, Kind, Campaign, Unit     string
 		DisabledAt                     *time.Time
