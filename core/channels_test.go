@@ -245,15 +245,15 @@ func chStep(f *fixture, orderNo, step string) error {
 	var err error
 	switch step {
 	case "accept":
-		_, err = f.svc.AcceptOrder(f.ctx, orderNo)
+		_, err = f.svc.AcceptOrder(f.ctx, core.AdminTokenActor, orderNo)
 	case "ready":
-		_, err = f.svc.MarkReady(f.ctx, orderNo)
+		_, err = f.svc.MarkReady(f.ctx, core.AdminTokenActor, orderNo)
 	case "pickup":
-		_, err = f.svc.CompletePickup(f.ctx, orderNo)
+		_, err = f.svc.CompletePickup(f.ctx, core.AdminTokenActor, orderNo)
 	case "dispatch":
-		_, err = f.svc.Dispatch(f.ctx, orderNo, core.Courier{Name: "张三", TrackingNo: "SF1"})
+		_, err = f.svc.Dispatch(f.ctx, core.AdminTokenActor, orderNo, core.Courier{Name: "张三", TrackingNo: "SF1"})
 	case "deliver":
-		_, err = f.svc.Deliver(f.ctx, orderNo)
+		_, err = f.svc.Deliver(f.ctx, core.AdminTokenActor, orderNo)
 	default:
 		panic("unknown step " + step)
 	}
@@ -1157,7 +1157,7 @@ func TestShippingUploadsOnlyForReportingProviders(t *testing.T) {
 		chSteps(t, f, other.OrderNo, "accept", "ready", "pickup")
 		chSteps(t, f, delivery.OrderNo, "accept")
 		courier := core.Courier{Name: "顺丰 张三", Phone: "13800000000", TrackingNo: "SF100"}
-		must(f.svc.Dispatch(f.ctx, delivery.OrderNo, courier))
+		must(f.svc.Dispatch(f.ctx, core.AdminTokenActor, delivery.OrderNo, courier))
 		chSteps(t, f, delivery.OrderNo, "deliver")
 		for _, tc := range []struct {
 			name string
@@ -1256,7 +1256,7 @@ func TestDispatchNeedsACourier(t *testing.T) {
 			{TrackingNo: strings.Repeat("9", 65)},
 			{Name: "张三", Phone: strings.Repeat("1", 65)},
 		} {
-			if _, err := f.svc.Dispatch(f.ctx, o.OrderNo, c); !errors.Is(err, core.ErrInvalidArgument) {
+			if _, err := f.svc.Dispatch(f.ctx, core.AdminTokenActor, o.OrderNo, c); !errors.Is(err, core.ErrInvalidArgument) {
 				t.Fatalf("dispatch with %+v: %v, want invalid argument", c, err)
 			}
 		}
@@ -1264,7 +1264,7 @@ func TestDispatchNeedsACourier(t *testing.T) {
 			t.Fatalf("refused dispatches moved the order to %s", st)
 		}
 		want := core.Courier{Name: "张三", Phone: "13800000000", TrackingNo: "SF123"}
-		v := must(f.svc.Dispatch(f.ctx, o.OrderNo, core.Courier{Name: " 张三 ", Phone: " 13800000000", TrackingNo: "SF123 "}))
+		v := must(f.svc.Dispatch(f.ctx, core.AdminTokenActor, o.OrderNo, core.Courier{Name: " 张三 ", Phone: " 13800000000", TrackingNo: "SF123 "}))
 		if v.Status != core.StatusDelivering || v.Courier == nil || *v.Courier != want {
 			t.Fatalf("dispatched order = %+v (courier %+v), want delivering with %+v", v, v.Courier, want)
 		}
@@ -1275,7 +1275,7 @@ func TestDispatchNeedsACourier(t *testing.T) {
 		// A tracking number alone is enough; a pickup order shows no courier.
 		o2 := chPaidOrder(t, f, alice, true, 1, "sandbox", "T2")
 		chSteps(t, f, o2.OrderNo, "accept")
-		if v := must(f.svc.Dispatch(f.ctx, o2.OrderNo, core.Courier{TrackingNo: "JD9"})); v.Courier == nil || v.Courier.TrackingNo != "JD9" || v.Courier.Name != "" {
+		if v := must(f.svc.Dispatch(f.ctx, core.AdminTokenActor, o2.OrderNo, core.Courier{TrackingNo: "JD9"})); v.Courier == nil || v.Courier.TrackingNo != "JD9" || v.Courier.Name != "" {
 			t.Fatalf("dispatch by tracking number: courier %+v", v.Courier)
 		}
 		p := chPaidOrder(t, f, alice, false, 1, "sandbox", "T3")
@@ -1302,7 +1302,7 @@ func TestConcurrentAcceptOrderOneWins(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					_, err := f.svc.AcceptOrder(f.ctx, o.OrderNo)
+					_, err := f.svc.AcceptOrder(f.ctx, core.AdminTokenActor, o.OrderNo)
 					mu.Lock()
 					defer mu.Unlock()
 					switch {

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Domain errors. Every error core returns for bad input or a state conflict wraps one of these, so the
@@ -24,6 +25,8 @@ var (
 type Error struct {
 	Kind error
 	Msg  string
+	// RetryAfter is how long a rate-limited caller must wait; 0 when it does not apply.
+	RetryAfter time.Duration
 }
 
 // Error returns the message for the caller.

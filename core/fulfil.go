@@ -8,16 +8,13 @@ import (
 	"github.com/o2ohub/o2ohub/models"
 )
 
-// AcceptOrder records that the order's store takes a paid order on.
-func (s *Service) AcceptOrder(ctx context.Context, orderNo string) (OrderView, error) {
-	return s.advance(ctx, orderNo, StatusPaid, StatusAccepted, "", nil, func(ctx context.Context, ord models.Order) error {
-		return s.enqueueEvent(ctx, "order.accepted", ord.OrderNo, map[string]any{"order_no": ord.OrderNo})
-	})
-}
-
-// MarkReady records that a pickup order is prepared and waits at the counter; the shopper is told.
-func (s *Service) MarkReady(ctx context.Context, orderNo string) (OrderView, error) {
-	return s.advance(ctx, orderNo, StatusAccepted, StatusReady, FulfillmentPickup, nil, func(ctx context.Context, ord models.Order) error {
+// MarkReady records that a pickup order is prepared and waits at the counter: a pickup code is issued
+// and the shopper is told.
+func (s *Service) MarkReady(ctx context.Context, a Actor, orderNo string) (OrderView, error) {
+	return s.advance(ctx, a, orderNo, StatusAccepted, StatusReady, FulfillmentPickup, nil, func(ctx context.Context, ord models.Order) error {
+		if err := s.issuePickupCode(ctx, ord); err != nil {
+			return err
+		}
 		if err := s.enqueueEvent(ctx, "order.ready", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
 			return err
 		}
@@ -25,18 +22,32 @@ func (s *Service) MarkReady(ctx context.Context, orderNo string) (OrderView, err
 	})
 }
 
-// CompletePickup records that a ready pickup order was handed to the shopper.
-func (s *Service) CompletePickup(ctx context.Context, orderNo string) (OrderView, error) {
-	return s.advance(ctx, orderNo, StatusReady, StatusCompleted, FulfillmentPickup, nil, func(ctx context.Context, ord models.Order) error {
-		if err := s.enqueueEvent(ctx, "order.completed", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
-			return err
+// CompletePickup records, without the pickup code, that a ready pickup order was handed over: for an
+// admin settling a hand-over the code could not record (the shopper lost it). Clerks confirm codes.
+func (s *Service) CompletePickup(ctx context.Context, a Actor, orderNo string) (OrderView, error) {
+	if !a.IsAdmin() {
+		return OrderView{}, errf(ErrForbidden, "only an admin may complete a pickup without its code")
+	}
+	return s.advance(ctx, a, orderNo, StatusReady, StatusCompleted, FulfillmentPickup, nil, func(ctx context.Context, ord models.Order) error {
+		res := s.db.Conn(ctx).Model(&models.PickupCode{}).Where("order_id = ? AND state = ?", ord.ID, pickupLive).
+			Updates(map[string]any{"state": pickupUsed, "used_at": s.now(), "used_by": a.Username})
+		if res.Error != nil {
+			return res.Error
 		}
-		return s.reportShipping(ctx, ord, true, Courier{})
+		return s.pickedUp(ctx, ord, a)
 	})
 }
 
+// pickedUp writes what follows a hand-over at the counter, in the caller's transaction.
+func (s *Service) pickedUp(ctx context.Context, ord models.Order, a Actor) error {
+	if err := s.enqueueEvent(ctx, "order.completed", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "by": a.Username}); err != nil {
+		return err
+	}
+	return s.reportShipping(ctx, ord, true, Courier{})
+}
+
 // Dispatch records that an accepted delivery order left the store with a courier.
-func (s *Service) Dispatch(ctx context.Context, orderNo string, c Courier) (OrderView, error) {
+func (s *Service) Dispatch(ctx context.Context, a Actor, orderNo string, c Courier) (OrderView, error) {
 	c.Name, c.Phone, c.TrackingNo = strings.TrimSpace(c.Name), strings.TrimSpace(c.Phone), strings.TrimSpace(c.TrackingNo)
 	if c.Name == "" && c.TrackingNo == "" {
 		return OrderView{}, errf(ErrInvalidArgument, "a dispatch needs the courier's name or a tracking number")
@@ -47,7 +58,7 @@ func (s *Service) Dispatch(ctx context.Context, orderNo string, c Courier) (Orde
 		}
 	}
 	set := map[string]any{"courier": c.Name, "courier_phone": c.Phone, "tracking_no": c.TrackingNo}
-	return s.advance(ctx, orderNo, StatusAccepted, StatusDelivering, FulfillmentDelivery, set, func(ctx context.Context, ord models.Order) error {
+	return s.advance(ctx, a, orderNo, StatusAccepted, StatusDelivering, FulfillmentDelivery, set, func(ctx context.Context, ord models.Order) error {
 		if err := s.enqueueEvent(ctx, "order.dispatched", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "courier": c.Name, "tracking_no": c.TrackingNo}); err != nil {
 			return err
 		}
@@ -56,18 +67,18 @@ func (s *Service) Dispatch(ctx context.Context, orderNo string, c Courier) (Orde
 }
 
 // Deliver records that a dispatched delivery order reached the shopper.
-func (s *Service) Deliver(ctx context.Context, orderNo string) (OrderView, error) {
-	return s.advance(ctx, orderNo, StatusDelivering, StatusDelivered, FulfillmentDelivery, nil, func(ctx context.Context, ord models.Order) error {
+func (s *Service) Deliver(ctx context.Context, a Actor, orderNo string) (OrderView, error) {
+	return s.advance(ctx, a, orderNo, StatusDelivering, StatusDelivered, FulfillmentDelivery, nil, func(ctx context.Context, ord models.Order) error {
 		return s.enqueueEvent(ctx, "order.delivered", ord.OrderNo, map[string]any{"order_no": ord.OrderNo})
 	})
 }
 
-// advance moves an order of the given fulfilment kind (any when empty) from one state to the next and
+// advance moves an order the actor may act on of the given fulfilment kind (any when empty) from one state to the next and
 // runs then in the same transaction.
-func (s *Service) advance(ctx context.Context, orderNo string, from, to Status, kind string, set map[string]any, then func(context.Context, models.Order) error) (OrderView, error) {
+func (s *Service) advance(ctx context.Context, a Actor, orderNo string, from, to Status, kind string, set map[string]any, then func(context.Context, models.Order) error) (OrderView, error) {
 	var id int64
 	err := s.db.Tx(ctx, func(ctx context.Context) error {
-		ord, err := s.loadOrder(ctx, orderNo, true)
+		ord, err := s.storeOrder(ctx, a, orderNo, true)
 		if err != nil {
 			return err
 		}

@@ -56,6 +56,8 @@ type OrderItemView struct {
 	Name     string `json:"name"`
 	PriceFen int64  `json:"price_fen"`
 	Qty      int64  `json:"qty"`
+	// Returned is how many were returned at the counter.
+	Returned int64 `json:"returned,omitempty"`
 }
 
 // OrderView is an order as shown to its shopper.
@@ -321,7 +323,7 @@ func toOrderView(ord models.Order, storeCode string) OrderView {
 		v.Courier = &Courier{Name: ord.Courier, Phone: ord.CourierPhone, TrackingNo: ord.TrackingNo}
 	}
 	for _, it := range ord.Items {
-		v.Items = append(v.Items, OrderItemView{SKU: it.SKU, Name: it.Name, PriceFen: it.PriceFen, Qty: it.Qty})
+		v.Items = append(v.Items, OrderItemView{SKU: it.SKU, Name: it.Name, PriceFen: it.PriceFen, Qty: it.Qty, Returned: it.ReturnedQty})
 	}
 	return v
 }
@@ -393,31 +395,45 @@ func (s *Service) releaseReservation(ctx context.Context, ord models.Order, kind
 	return nil
 }
 
-// CancelOrder cancels a member's unpaid order and releases its stock.
+// CancelOrder cancels a member's order before the store has prepared it. An unpaid order releases its
+// reserved stock; a paid one (waiting for its store or accepted) puts its stock back and is refunded in
+// full through the provider it was paid with.
 func (s *Service) CancelOrder(ctx context.Context, memberID int64, orderNo string) (OrderView, error) {
 	var id int64
+	var refund models.Refund
 	err := s.db.Tx(ctx, func(ctx context.Context) error {
 		ord, err := s.memberOrder(ctx, memberID, orderNo, true)
 		if err != nil {
 			return err
 		}
 		id = ord.ID
-		if Status(ord.Status) != StatusPendingPayment {
-			return errf(ErrConflict, "order %s is %s; only an unpaid order can be cancelled", orderNo, ord.Status)
+		switch Status(ord.Status) {
+		case StatusPendingPayment:
+			if err := s.transition(ctx, ord.ID, StatusPendingPayment, StatusCancelled, nil); err != nil {
+				return err
+			}
+			if err := s.releaseReservation(ctx, ord, "cancel"); err != nil {
+				return err
+			}
+			if err := s.checkAttemptsNow(ctx, ord.ID, ""); err != nil {
+				return err
+			}
+		case StatusPaid, StatusAccepted:
+			if refund, err = s.startRefund(ctx, ord, 0, "cancelled by the shopper", "shopper"); err != nil {
+				return err
+			}
+		default:
+			return errf(ErrConflict, "order %s is %s; an order can be cancelled only until the store has prepared it", orderNo, ord.Status)
 		}
-		if err := s.transition(ctx, ord.ID, StatusPendingPayment, StatusCancelled, nil); err != nil {
-			return err
-		}
-		if err := s.releaseReservation(ctx, ord, "cancel"); err != nil {
-			return err
-		}
-		if err := s.checkAttemptsNow(ctx, ord.ID, ""); err != nil {
-			return err
-		}
-		return s.enqueueEvent(ctx, "order.cancelled", orderNo, map[string]any{"order_no": orderNo})
+		return s.enqueueEvent(ctx, "order.cancelled", orderNo, map[string]any{"order_no": orderNo, "by": "shopper"})
 	})
 	if err != nil {
 		return OrderView{}, err
+	}
+	if refund.ID != 0 {
+		if _, err := s.submitNow(ctx, refund); err != nil {
+			return OrderView{}, err
+		}
 	}
 	return s.orderView(ctx, id)
 }

@@ -288,9 +288,20 @@ func (s *Service) commitUnreserved(ctx context.Context, ord models.Order) (bool,
 	return true, nil
 }
 
+// paidEvent records the payment of an order and offers the order to its store, in the caller's
+// transaction.
 func (s *Service) paidEvent(ctx context.Context, ord models.Order, n PaymentNotification) error {
-	return s.enqueueEvent(ctx, "order.paid", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": n.AmountFen,
+	var st models.Store
+	if err := s.db.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
+		return err
+	}
+	err := s.enqueueEvent(ctx, "order.paid", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": n.AmountFen,
 		"provider": n.Provider, "transaction_id": n.TransactionID, "paid_at": n.PaidAt.UTC()})
+	if err != nil {
+		return err
+	}
+	ord.Provider, ord.ProviderTxn = n.Provider, n.TransactionID
+	return s.offer(ctx, ord, st)
 }
 
 // markForRefund moves an order to refunding and records the refund owed for the notification's payment.

@@ -112,49 +112,17 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo string, amountFen int
 		if err != nil {
 			return err
 		}
-		st := Status(ord.Status)
-		if st == StatusRefunding { // a refund the provider rejected may be tried again once none is under way
-			open, err := s.openRefunds(ctx, ord.ID)
-			if err != nil {
-				return err
-			}
-			if open > 0 {
-				return errf(ErrConflict, "order %s has a refund under way", orderNo)
-			}
-		} else if !refundable[st] {
-			return errf(ErrConflict, "order %s is %s; only a paid order can be refunded", orderNo, st)
-		}
-		var refunded int64
-		err = s.db.Conn(ctx).Model(&models.Refund{}).Select("COALESCE(SUM(amount_fen), 0)").
-			Where("order_id = ? AND provider_txn = ? AND status <> ?", ord.ID, ord.ProviderTxn, refundFailed).Scan(&refunded).Error
-		if err != nil {
-			return err
-		}
-		left := ord.TotalFen - refunded
-		if amountFen == 0 {
-			amountFen = left
-		}
-		if amountFen > left || left <= 0 {
-			return errf(ErrInvalidArgument, "order %s has %d fen left to refund, not %d", orderNo, left, amountFen)
-		}
-		if amountFen == left && st != StatusRefunding {
-			if st == StatusPaid || st == StatusAccepted || st == StatusReady {
-				for _, it := range ord.Items { // the goods never left the store
-					if _, err := s.moveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "refund", ord.OrderNo); err != nil {
-						return err
-					}
-				}
-			}
-			if err := s.transition(ctx, ord.ID, st, StatusRefunding, map[string]any{"note": reason}); err != nil {
-				return err
-			}
-		}
-		r, err = s.requestRefund(ctx, ord, ord.Provider, ord.ProviderTxn, amountFen, reason)
+		r, err = s.startRefund(ctx, ord, amountFen, reason, "admin")
 		return err
 	})
 	if err != nil {
 		return RefundView{}, err
 	}
+	return s.submitNow(ctx, r)
+}
+
+// submitNow submits a refund just recorded, so the shopper need not wait for the worker, and returns it.
+func (s *Service) submitNow(ctx context.Context, r models.Refund) (RefundView, error) {
 	claimed, err := s.claimRefunds(ctx, r.ID, 1)
 	if err != nil {
 		return RefundView{}, err
@@ -165,6 +133,64 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo string, amountFen int
 		}
 	}
 	return s.refundView(ctx, r.RefundNo)
+}
+
+// startRefund records, in the caller's transaction, a refund of amountFen (all that is left when 0) of
+// a locked order's payment. The refund that brings the total refunded to the amount paid moves the order
+// to refunding, withdraws any open offer to a store, and puts the stock back when the goods never left
+// the store.
+func (s *Service) startRefund(ctx context.Context, ord models.Order, amountFen int64, reason, by string) (models.Refund, error) {
+	orderNo := ord.OrderNo
+	st := Status(ord.Status)
+	if st == StatusRefunding { // a refund the provider rejected may be tried again once none is under way
+		open, err := s.openRefunds(ctx, ord.ID)
+		if err != nil {
+			return models.Refund{}, err
+		}
+		if open > 0 {
+			return models.Refund{}, errf(ErrConflict, "order %s has a refund under way", orderNo)
+		}
+	} else if !refundable[st] {
+		return models.Refund{}, errf(ErrConflict, "order %s is %s; only a paid order can be refunded", orderNo, st)
+	}
+	left, err := s.refundableLeft(ctx, ord)
+	if err != nil {
+		return models.Refund{}, err
+	}
+	if amountFen == 0 {
+		amountFen = left
+	}
+	if amountFen > left || left <= 0 {
+		return models.Refund{}, errf(ErrInvalidArgument, "order %s has %d fen left to refund, not %d", orderNo, left, amountFen)
+	}
+	if amountFen == left && st != StatusRefunding {
+		if st == StatusPaid || st == StatusAccepted || st == StatusReady {
+			for _, it := range ord.Items { // the goods never left the store
+				if _, err := s.moveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "refund", ord.OrderNo); err != nil {
+					return models.Refund{}, err
+				}
+			}
+		}
+		if err := s.transition(ctx, ord.ID, st, StatusRefunding, map[string]any{"note": reason, "accept_by": nil}); err != nil {
+			return models.Refund{}, err
+		}
+		if err := s.closeOffer(ctx, ord.ID, offerWithdrawn, by, reason); err != nil {
+			return models.Refund{}, err
+		}
+		if err := s.voidPickupCode(ctx, ord.ID); err != nil {
+			return models.Refund{}, err
+		}
+	}
+	return s.requestRefund(ctx, ord, ord.Provider, ord.ProviderTxn, amountFen, reason)
+}
+
+// refundableLeft is what is left to refund of an order's payment: refunds that failed for good do not
+// count, every other one does.
+func (s *Service) refundableLeft(ctx context.Context, ord models.Order) (int64, error) {
+	var refunded int64
+	err := s.db.Conn(ctx).Model(&models.Refund{}).Select("COALESCE(SUM(amount_fen), 0)").
+		Where("order_id = ? AND provider_txn = ? AND status <> ?", ord.ID, ord.ProviderTxn, refundFailed).Scan(&refunded).Error
+	return ord.TotalFen - refunded, err
 }
 
 // openRefunds counts an order's refunds still under way (requested or processing).
@@ -422,7 +448,10 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		if errors.Is(err, ErrConflict) {
 			return nil
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.enqueueEvent(ctx, "order.refunded", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": ord.TotalFen})
 	})
 	if err != nil {
 		return "", err

@@ -9,7 +9,9 @@ import (
 // workerBatch is how many rows one sweep of a worker takes.
 const workerBatch = 100
 
-// RunWorkers runs the background work every interval until ctx ends: expiring unpaid orders, submitting
+// RunWorkers runs the background work every interval until ctx ends: expiring unpaid orders, moving
+// orders their store did not accept in time, refunding orders not collected before their pickup code
+// expired, submitting
 // and querying refunds, reconciling payments with their providers, carrying out channel tasks and
 // writing scan counts. Every
 // sweep takes its rows with SKIP LOCKED or a lease, so any number of replicas may run it.
@@ -19,6 +21,8 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		fn   func(context.Context, int) (int, error)
 	}{
 		{"expiry", s.ExpireDue},
+		{"rerouting", s.RerouteDue},
+		{"pickup expiry", s.ExpirePickups},
 		{"refunds", s.ProcessRefunds},
 		{"payment checks", s.ReconcilePayments},
 		{"channel tasks", s.ProcessTasks},

@@ -21,9 +21,9 @@ func (h *api) refundOrder(c *gin.Context) {
 }
 
 // orderStep serves one fulfilment step of the admin API.
-func (h *api) orderStep(step func(context.Context, string) (core.OrderView, error)) gin.HandlerFunc {
+func (h *api) orderStep(step func(context.Context, core.Actor, string) (core.OrderView, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		out, err := step(c.Request.Context(), c.Param("no"))
+		out, err := step(c.Request.Context(), core.AdminTokenActor, c.Param("no"))
 		respond(c, http.StatusOK, out, err)
 	}
 }
@@ -33,6 +33,6 @@ func (h *api) dispatchOrder(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
-	out, err := h.Service.Dispatch(c.Request.Context(), c.Param("no"), in)
+	out, err := h.Service.Dispatch(c.Request.Context(), core.AdminTokenActor, c.Param("no"), in)
 	respond(c, http.StatusOK, out, err)
 }

@@ -4,15 +4,17 @@ import "time"
 
 // Store is a physical shop that sells and fulfils orders.
 type Store struct {
-	ID        int64
-	Code      string
-	Name      string
-	Address   string
-	Lat       float64
-	Lng       float64
-	Status    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID      int64
+	Code    string
+	Name    string
+	Address string
+	Lat     float64
+	Lng     float64
+	Status  string
+	// AutoAccept says the store takes every order offered to it without a clerk accepting it.
+	AutoAccept bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Product is a sellable item, identified by its SKU, with one price across stores.
@@ -107,7 +109,10 @@ type Order struct {
 	CourierPhone string
 	TrackingNo   string
 	// ScanCode is the shelf QR code the order started from, for attribution; empty for none.
-	ScanCode  string
+	ScanCode string
+	// AcceptBy is when the offer of a paid order to its store runs out and the order moves on; nil
+	// when no offer is open.
+	AcceptBy  *time.Time
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	Items     []OrderItem `gorm:"foreignKey:OrderID"`
@@ -122,6 +127,8 @@ type OrderItem struct {
 	Name      string
 	PriceFen  int64
 	Qty       int64
+	// ReturnedQty is how many of the line were returned at the counter.
+	ReturnedQty int64
 }
 
 // PaymentAttempt is one prepay request to a provider for an order.
@@ -266,3 +273,70 @@ type TraceStep struct {
 	Place      string
 	Document   string
 }
+
+// Staff is an account of someone who works the console or a store system: an admin (every store) or a
+// clerk (one store). Only the bcrypt hash of the password is stored.
+type Staff struct {
+	ID           int64
+	Username     string
+	PasswordHash string
+	Role         string
+	StoreID      *int64
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// StaffSession is a signed-in staff member's console cookie or store API token; only the SHA-256 of the
+// token is stored.
+type StaffSession struct {
+	ID        int64
+	TokenHash string
+	StaffID   int64
+	Kind      string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// OrderOffer is one offer of a paid order to a store and how it ended: offered (open), accepted,
+// rejected, timeout or withdrawn, with who decided and why.
+type OrderOffer struct {
+	ID        int64
+	OrderID   int64
+	StoreID   int64
+	Outcome   string
+	Actor     string
+	Reason    string
+	OfferedAt time.Time
+	DecidedAt *time.Time
+}
+
+// PickupCode is the code a shopper shows to collect a ready pickup order: live until used, expired or
+// void. Live codes are unique.
+type PickupCode struct {
+	ID        int64
+	OrderID   int64
+	StoreID   int64
+	Code      string
+	State     string
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	UsedBy    string
+	CreatedAt time.Time
+}
+
+// PickupAttempt audits one verification or confirmation of a pickup code at a store counter.
+type PickupAttempt struct {
+	ID        int64
+	StoreID   int64
+	Staff     string
+	Action    string
+	Code      string
+	OrderNo   string
+	Result    string
+	Failed    bool
+	CreatedAt time.Time
+}
+
+// TableName names the staff table (gorm would say "staffs").
+func (Staff) TableName() string { return "staff" }

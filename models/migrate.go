@@ -290,4 +290,63 @@ CREATE TABLE qr_scans (
 	PRIMARY KEY (code_id, day, channel));
 ALTER TABLE orders ADD COLUMN scan_code TEXT NOT NULL DEFAULT '';
 CREATE INDEX orders_scan_code ON orders (scan_code)
+`}, {version: 4, name: "store operations", sql: `
+ALTER TABLE stores ADD COLUMN auto_accept BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE TABLE staff (
+	id {{id}},
+	username TEXT NOT NULL UNIQUE,
+	password_hash TEXT NOT NULL,
+	role TEXT NOT NULL CHECK (role IN ('admin','clerk')),
+	store_id BIGINT REFERENCES stores(id),
+	disabled BOOLEAN NOT NULL DEFAULT FALSE,
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL,
+	CHECK ((role = 'clerk') = (store_id IS NOT NULL)));
+CREATE TABLE staff_sessions (
+	id {{id}},
+	token_hash TEXT NOT NULL UNIQUE,
+	staff_id BIGINT NOT NULL REFERENCES staff(id),
+	kind TEXT NOT NULL,
+	expires_at {{time}} NOT NULL,
+	created_at {{time}} NOT NULL);
+CREATE INDEX staff_sessions_staff ON staff_sessions (staff_id);
+ALTER TABLE orders ADD COLUMN accept_by {{time}};
+CREATE INDEX orders_status_accept_by ON orders (status, accept_by);
+CREATE INDEX orders_store_status ON orders (store_id, status);
+ALTER TABLE order_items ADD COLUMN returned_qty BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE order_offers (
+	id {{id}},
+	order_id BIGINT NOT NULL REFERENCES orders(id),
+	store_id BIGINT NOT NULL REFERENCES stores(id),
+	outcome TEXT NOT NULL,
+	actor TEXT NOT NULL DEFAULT '',
+	reason TEXT NOT NULL DEFAULT '',
+	offered_at {{time}} NOT NULL,
+	decided_at {{time}});
+CREATE INDEX order_offers_order ON order_offers (order_id);
+CREATE UNIQUE INDEX order_offers_open ON order_offers (order_id) WHERE outcome = 'offered';
+CREATE TABLE pickup_codes (
+	id {{id}},
+	order_id BIGINT NOT NULL UNIQUE REFERENCES orders(id),
+	store_id BIGINT NOT NULL REFERENCES stores(id),
+	code TEXT NOT NULL,
+	state TEXT NOT NULL,
+	expires_at {{time}} NOT NULL,
+	used_at {{time}},
+	used_by TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL);
+CREATE UNIQUE INDEX pickup_codes_live ON pickup_codes (code) WHERE state = 'live';
+CREATE INDEX pickup_codes_due ON pickup_codes (state, expires_at);
+CREATE TABLE pickup_attempts (
+	id {{id}},
+	store_id BIGINT NOT NULL REFERENCES stores(id),
+	staff TEXT NOT NULL,
+	action TEXT NOT NULL,
+	code TEXT NOT NULL,
+	order_no TEXT NOT NULL DEFAULT '',
+	result TEXT NOT NULL,
+	failed BOOLEAN NOT NULL,
+	created_at {{time}} NOT NULL);
+CREATE INDEX pickup_attempts_store ON pickup_attempts (store_id, created_at);
+CREATE INDEX pickup_attempts_staff ON pickup_attempts (staff, created_at)
 `}}

@@ -1,0 +1,401 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/o2ohub/o2ohub/models"
+	"github.com/o2ohub/o2ohub/qrcode"
+)
+
+// Pickup code states.
+const (
+	pickupLive    = "live"
+	pickupUsed    = "used"
+	pickupExpired = "expired"
+	pickupVoid    = "void"
+)
+
+// PickupCodeDigits is the length of a pickup code.
+const PickupCodeDigits = 8
+
+// Pickup code errors, for the counter to tell apart. Each wraps the kind the HTTP layer maps.
+var (
+	// ErrCodeUnknown says no live code of this store matches: mistyped, forged, or another store's.
+	ErrCodeUnknown = fmt.Errorf("%w: unknown pickup code", ErrNotFound)
+	// ErrCodeExpired says the code ran out before the shopper came.
+	ErrCodeExpired = fmt.Errorf("%w: pickup code expired", ErrConflict)
+	// ErrCodeUsed says the order was already handed over with this code.
+	ErrCodeUsed = fmt.Errorf("%w: pickup code already used", ErrConflict)
+)
+
+var pickupCodePattern = regexp.MustCompile(`^[0-9]{8}$`)
+
+// PickupView is what a shopper shows at the counter: the code to read out or type, and a QR of a
+// signed token to scan.
+type PickupView struct {
+	OrderNo   string    `json:"order_no"`
+	Code      string    `json:"code"`
+	Token     string    `json:"token"`
+	QRPNG     []byte    `json:"qr_png"`
+	Store     StoreView `json:"store"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// PickupCheck is what a clerk sees for a valid code: the order and the goods to hand over.
+type PickupCheck struct {
+	OrderNo   string          `json:"order_no"`
+	Status    Status          `json:"status"`
+	Store     string          `json:"store"`
+	Items     []OrderItemView `json:"items"`
+	TotalFen  int64           `json:"total_fen"`
+	ExpiresAt time.Time       `json:"expires_at"`
+}
+
+// issuePickupCode gives a ready order its code, in the caller's transaction: 8 random digits, unique
+// among live codes (a collision is drawn again).
+func (s *Service) issuePickupCode(ctx context.Context, ord models.Order) error {
+	tx := s.db.Conn(ctx)
+	now := s.now()
+	for attempt := 0; attempt < 8; attempt++ {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(math.Pow10(PickupCodeDigits))))
+		if err != nil {
+			return err
+		}
+		row := models.PickupCode{OrderID: ord.ID, StoreID: ord.StoreID, Code: fmt.Sprintf("%0*d", PickupCodeDigits, n.Int64()), State: pickupLive,
+			ExpiresAt: now.Add(s.opts.PickupTTL), CreatedAt: now}
+		if err := tx.SavePoint("pickup_code").Error; err != nil {
+			return err
+		}
+		err = tx.Create(&row).Error
+		if !models.IsDuplicate(err) {
+			return err
+		}
+		if err := tx.RollbackTo("pickup_code").Error; err != nil {
+			return err
+		}
+	}
+	return errors.New("could not draw a unique pickup code")
+}
+
+// voidPickupCode withdraws the live code of an order that will not be collected (refunded).
+func (s *Service) voidPickupCode(ctx context.Context, orderID int64) error {
+	return s.db.Conn(ctx).Model(&models.PickupCode{}).Where("order_id = ? AND state = ?", orderID, pickupLive).Update("state", pickupVoid).Error
+}
+
+// pickupKey is the key pickup tokens are signed with, made once and shared by replicas.
+func (s *Service) pickupKey(ctx context.Context) ([]byte, error) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	if s.tokenKey != nil {
+		return s.tokenKey, nil
+	}
+	v, err := s.db.Setting(ctx, "pickup_token_key", func() (string, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return hex.EncodeToString(b), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.tokenKey, err = hex.DecodeString(v)
+	return s.tokenKey, err
+}
+
+// Pickup returns the pickup code of a member's ready order, with a QR of its signed token.
+func (s *Service) Pickup(ctx context.Context, memberID int64, orderNo string) (PickupView, error) {
+	ord, err := s.memberOrder(ctx, memberID, orderNo, false)
+	if err != nil {
+		return PickupView{}, err
+	}
+	if ord.Fulfillment != FulfillmentPickup {
+		return PickupView{}, errf(ErrConflict, "order %s is delivered; it has no pickup code", orderNo)
+	}
+	var code models.PickupCode
+	err = s.db.Conn(ctx).Where("order_id = ?", ord.ID).Take(&code).Error
+	if models.IsNotFound(err) {
+		return PickupView{}, errf(ErrConflict, "order %s is %s; its pickup code is issued when the store has prepared it", orderNo, ord.Status)
+	}
+	if err != nil {
+		return PickupView{}, err
+	}
+	switch {
+	case code.State == pickupUsed:
+		return PickupView{}, errf(ErrCodeUsed, "order %s was collected", orderNo)
+	case code.State != pickupLive || !s.now().Before(code.ExpiresAt):
+		return PickupView{}, errf(ErrCodeExpired, "the pickup code of order %s is no longer valid (order %s)", orderNo, ord.Status)
+	}
+	key, err := s.pickupKey(ctx)
+	if err != nil {
+		return PickupView{}, err
+	}
+	var st models.Store
+	if err := s.db.Conn(ctx).Take(&st, code.StoreID).Error; err != nil {
+		return PickupView{}, err
+	}
+	token := qrcode.SignToken(key, code.Code, code.ExpiresAt)
+	png, err := qrcode.PNG(token, 512)
+	if err != nil {
+		return PickupView{}, err
+	}
+	return PickupView{OrderNo: ord.OrderNo, Code: code.Code, Token: token, QRPNG: png, Store: storeView(st), ExpiresAt: code.ExpiresAt.UTC()}, nil
+}
+
+// VerifyPickup looks a typed code or scanned token up at a store's counter and returns the goods to hand
+// over. A code of another store is refused as unknown. Every attempt is audited, and failed attempts are
+// limited per clerk and per store (ErrRateLimited with the wait).
+func (s *Service) VerifyPickup(ctx context.Context, a Actor, store, input string) (PickupCheck, error) {
+	var out PickupCheck
+	err := s.atCounter(ctx, a, store, "verify", input, func(ctx context.Context, st models.Store, code models.PickupCode, ord models.Order) error {
+		out = PickupCheck{OrderNo: ord.OrderNo, Status: Status(ord.Status), Store: st.Code, TotalFen: ord.TotalFen, ExpiresAt: code.ExpiresAt.UTC(),
+			Items: toOrderView(ord, st.Code).Items}
+		return nil
+	})
+	return out, err
+}
+
+// ConfirmPickup records the hand-over of a pickup order with its code or token: the code is used up and
+// the order completed. Of two clerks confirming the same code at once, one wins and the other gets
+// ErrCodeUsed.
+func (s *Service) ConfirmPickup(ctx context.Context, a Actor, store, input string) (OrderView, error) {
+	var id int64
+	err := s.atCounter(ctx, a, store, "confirm", input, func(ctx context.Context, _ models.Store, code models.PickupCode, ord models.Order) error {
+		id = ord.ID
+		res := s.db.Conn(ctx).Model(&models.PickupCode{}).Where("id = ? AND state = ?", code.ID, pickupLive).
+			Updates(map[string]any{"state": pickupUsed, "used_at": s.now(), "used_by": a.Username})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errf(ErrCodeUsed, "this code was just used: the order was handed over")
+		}
+		if err := s.transition(ctx, ord.ID, StatusReady, StatusCompleted, nil); err != nil {
+			return err
+		}
+		return s.pickedUp(ctx, ord, a)
+	})
+	if err != nil {
+		return OrderView{}, err
+	}
+	return s.orderView(ctx, id)
+}
+
+// atCounter runs one pickup-code attempt at a store: it serialises attempts at the store, enforces the
+// failure limits, resolves the input to a live code of this store and its ready order, runs then, and
+// audits the attempt. A failed attempt is recorded even though then's changes are not.
+func (s *Service) atCounter(ctx context.Context, a Actor, store, action, input string, then func(context.Context, models.Store, models.PickupCode, models.Order) error) error {
+	if a.Username == "" {
+		return errf(ErrUnauthenticated, "sign in first")
+	}
+	if !a.IsAdmin() && store == "" {
+		store = a.Store
+	}
+	var outcome error
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		outcome = nil
+		st, err := s.actorStore(ctx, a, store)
+		if err != nil {
+			return err
+		}
+		if err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Take(&models.Store{}, st.ID).Error; err != nil {
+			return err
+		}
+		audit := models.PickupAttempt{StoreID: st.ID, Staff: a.Username, Action: action, Code: maskCode(input), CreatedAt: s.now()}
+		if wait, err := s.pickupWait(ctx, st.ID, a.Username); err != nil {
+			return err
+		} else if wait > 0 {
+			audit.Result = "rate_limited"
+			outcome = &Error{Kind: ErrRateLimited, Msg: fmt.Sprintf("too many failed codes; try again in %d seconds", int(math.Ceil(wait.Seconds()))), RetryAfter: wait}
+			return s.db.Conn(ctx).Create(&audit).Error
+		}
+		if err := s.db.Conn(ctx).SavePoint("counter").Error; err != nil {
+			return err
+		}
+		code, ord, err := s.counterCode(ctx, st, input)
+		if err == nil {
+			audit.OrderNo = ord.OrderNo
+			err = then(ctx, st, code, ord)
+		}
+		var de *Error
+		if err != nil && !errors.As(err, &de) {
+			return err // a database failure: nothing to audit, the caller sees the error
+		}
+		if err != nil {
+			if rb := s.db.Conn(ctx).RollbackTo("counter").Error; rb != nil {
+				return rb
+			}
+			outcome = err
+			audit.Result = resultName(err)
+			// What a guesser gets wrong counts against the limits; a code used a moment ago does not.
+			audit.Failed = errors.Is(err, ErrCodeUnknown) || errors.Is(err, ErrCodeExpired) || errors.Is(err, ErrInvalidArgument)
+		} else {
+			audit.Result = "ok"
+		}
+		return s.db.Conn(ctx).Create(&audit).Error
+	})
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "pickup code attempt", "store", store, "staff", a.Username, "action", action, "result", resultName(outcome))
+	return outcome
+}
+
+func resultName(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrCodeUnknown):
+		return "unknown"
+	case errors.Is(err, ErrCodeExpired):
+		return "expired"
+	case errors.Is(err, ErrCodeUsed):
+		return "used"
+	case errors.Is(err, ErrRateLimited):
+		return "rate_limited"
+	case errors.Is(err, ErrInvalidArgument):
+		return "malformed"
+	}
+	return "refused"
+}
+
+// pickupWait is how long a clerk (or, when the store as a whole failed too often, everyone at it) must
+// wait before the next attempt; 0 when they may go on.
+func (s *Service) pickupWait(ctx context.Context, storeID int64, staff string) (time.Duration, error) {
+	now := s.now()
+	since := now.Add(-s.opts.PickupFailWindow)
+	limits := []struct {
+		col   string
+		val   any
+		limit int
+	}{{"staff", staff, s.opts.PickupFailLimit}, {"store_id", storeID, 4 * s.opts.PickupFailLimit}}
+	var wait time.Duration
+	for _, l := range limits {
+		var times []time.Time
+		err := s.db.Conn(ctx).Model(&models.PickupAttempt{}).Where(l.col+" = ? AND failed AND created_at > ?", l.val, since).
+			Order("created_at DESC").Limit(l.limit).Pluck("created_at", &times).Error
+		if err != nil {
+			return 0, err
+		}
+		if len(times) < l.limit {
+			continue
+		}
+		// The oldest of the last limit failures must leave the window first.
+		if w := times[len(times)-1].Add(s.opts.PickupFailWindow).Sub(now); w > wait {
+			wait = w
+		}
+	}
+	return wait, nil
+}
+
+// counterCode resolves a typed code or a scanned token to a live code of the store and its ready order.
+func (s *Service) counterCode(ctx context.Context, st models.Store, input string) (models.PickupCode, models.Order, error) {
+	input = strings.TrimSpace(input)
+	code := input
+	if strings.HasPrefix(strings.ToUpper(input), qrcode.TokenPrefix) {
+		key, err := s.pickupKey(ctx)
+		if err != nil {
+			return models.PickupCode{}, models.Order{}, err
+		}
+		code, err = qrcode.OpenToken(key, input, s.now())
+		switch {
+		case errors.Is(err, qrcode.ErrTokenForged):
+			return models.PickupCode{}, models.Order{}, errf(ErrCodeUnknown, "this QR code is not a pickup code of ours")
+		case errors.Is(err, qrcode.ErrTokenExpired):
+			return models.PickupCode{}, models.Order{}, errf(ErrCodeExpired, "this pickup code has expired")
+		}
+	}
+	if !pickupCodePattern.MatchString(code) {
+		return models.PickupCode{}, models.Order{}, errf(ErrInvalidArgument, "a pickup code is %d digits", PickupCodeDigits)
+	}
+	var row models.PickupCode
+	err := s.db.Conn(ctx).Where("code = ? AND store_id = ?", code, st.ID).Order("id DESC").Take(&row).Error
+	if models.IsNotFound(err) {
+		return row, models.Order{}, errf(ErrCodeUnknown, "no pickup code %s at this store", code)
+	}
+	if err != nil {
+		return row, models.Order{}, err
+	}
+	switch {
+	case row.State == pickupUsed:
+		return row, models.Order{}, errf(ErrCodeUsed, "code %s was already used: the order was handed over", code)
+	case row.State == pickupExpired || (row.State == pickupLive && !s.now().Before(row.ExpiresAt)):
+		return row, models.Order{}, errf(ErrCodeExpired, "code %s has expired", code)
+	case row.State != pickupLive:
+		return row, models.Order{}, errf(ErrCodeUnknown, "code %s is no longer valid: the order was refunded", code)
+	}
+	var ord models.Order
+	if err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, row.OrderID).Error; err != nil {
+		return row, ord, err
+	}
+	if err := s.db.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
+		return row, ord, err
+	}
+	if Status(ord.Status) != StatusReady {
+		return row, ord, errf(ErrConflict, "order %s is %s, not ready for pickup", ord.OrderNo, ord.Status)
+	}
+	return row, ord, nil
+}
+
+// maskCode keeps what the audit needs of a typed code: its last four characters.
+func maskCode(input string) string {
+	input = strings.TrimSpace(input)
+	if len(input) > 64 {
+		input = input[:64]
+	}
+	if len(input) <= 4 {
+		return strings.Repeat("*", len(input))
+	}
+	return "****" + input[len(input)-4:]
+}
+
+// ExpirePickups ends up to limit pickup codes past their expiry: their orders were not collected, so
+// the stock goes back on the shelf and the shopper is refunded in full. Several workers may run it at
+// once (SKIP LOCKED on PostgreSQL, conditional updates).
+func (s *Service) ExpirePickups(ctx context.Context, limit int) (int, error) {
+	var n int
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		n = 0
+		var due []models.PickupCode
+		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).Where("state = ? AND expires_at <= ?", pickupLive, s.now()).
+			Order("expires_at").Limit(limit).Find(&due).Error
+		if err != nil {
+			return err
+		}
+		for _, c := range due {
+			res := s.db.Conn(ctx).Model(&models.PickupCode{}).Where("id = ? AND state = ?", c.ID, pickupLive).Update("state", pickupExpired)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				continue
+			}
+			var ord models.Order
+			if err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, c.OrderID).Error; err != nil {
+				return err
+			}
+			if Status(ord.Status) != StatusReady {
+				continue
+			}
+			if err := s.db.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
+				return err
+			}
+			if err := s.enqueueEvent(ctx, "order.pickup_expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
+				return err
+			}
+			if _, err := s.startRefund(ctx, ord, 0, "not collected before the pickup code expired", "system"); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,308 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/o2ohub/o2ohub/models"
+)
+
+// Offer outcomes: an offer is open until its store accepts or rejects it, it times out, or the order
+// is withdrawn from it (cancelled or refunded).
+const (
+	offerOpen      = "offered"
+	offerAccepted  = "accepted"
+	offerRejected  = "rejected"
+	offerTimeout   = "timeout"
+	offerWithdrawn = "withdrawn"
+)
+
+// MessageRerouted tells a shopper their order moved to another store.
+const MessageRerouted MessageKind = "order_rerouted"
+
+// OfferView is one offer of an order to a store, as the store and operators see its history.
+type OfferView struct {
+	Store     string     `json:"store"`
+	Outcome   string     `json:"outcome"`
+	Actor     string     `json:"actor,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	OfferedAt time.Time  `json:"offered_at"`
+	DecidedAt *time.Time `json:"decided_at,omitempty"`
+}
+
+// offer offers a paid order to a store: the order moves there (its stock must already be there) with a
+// deadline to accept, and a store that accepts everything takes it at once.
+func (s *Service) offer(ctx context.Context, ord models.Order, st models.Store) error {
+	now := s.now()
+	if err := s.db.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: offerOpen, OfferedAt: now}).Error; err != nil {
+		return err
+	}
+	by := now.Add(s.opts.AcceptTimeout)
+	err := s.db.Conn(ctx).Model(&models.Order{}).Where("id = ?", ord.ID).Updates(map[string]any{"store_id": st.ID, "accept_by": by, "updated_at": now}).Error
+	if err != nil || !st.AutoAccept {
+		return err
+	}
+	ord.StoreID = st.ID
+	return s.accept(ctx, ord, Actor{Username: "auto-accept", Role: RoleAdmin})
+}
+
+// accept moves a paid order to accepted at its store and closes the open offer.
+func (s *Service) accept(ctx context.Context, ord models.Order, a Actor) error {
+	if err := s.transition(ctx, ord.ID, StatusPaid, StatusAccepted, map[string]any{"accept_by": nil}); err != nil {
+		return err
+	}
+	if err := s.closeOffer(ctx, ord.ID, offerAccepted, a.Username, ""); err != nil {
+		return err
+	}
+	var st models.Store
+	if err := s.db.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
+		return err
+	}
+	return s.enqueueEvent(ctx, "order.accepted", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "store": st.Code, "by": a.Username})
+}
+
+// closeOffer records how an order's open offer ended; it does nothing when none is open.
+func (s *Service) closeOffer(ctx context.Context, orderID int64, outcome, actor, reason string) error {
+	now := s.now()
+	return s.db.Conn(ctx).Model(&models.OrderOffer{}).Where("order_id = ? AND outcome = ?", orderID, offerOpen).
+		Updates(map[string]any{"outcome": outcome, "actor": actor, "reason": reason, "decided_at": now}).Error
+}
+
+// AcceptOrder records that the order's store takes a paid order on. A clerk may accept only their own
+// store's orders; another store's order is not found.
+func (s *Service) AcceptOrder(ctx context.Context, a Actor, orderNo string) (OrderView, error) {
+	var id int64
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		ord, err := s.storeOrder(ctx, a, orderNo, true)
+		if err != nil {
+			return err
+		}
+		id = ord.ID
+		if Status(ord.Status) != StatusPaid {
+			return errf(ErrConflict, "order %s is %s; only a paid order waiting for its store can be accepted", orderNo, ord.Status)
+		}
+		return s.accept(ctx, ord, a)
+	})
+	if err != nil {
+		return OrderView{}, err
+	}
+	return s.orderView(ctx, id)
+}
+
+// RejectOrder records that the order's store cannot serve a paid order, and why; the order moves on to
+// the next best store at once, or, when no store is left, is refunded.
+func (s *Service) RejectOrder(ctx context.Context, a Actor, orderNo, reason string) (OrderView, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || utf8.RuneCountInString(reason) > 80 {
+		return OrderView{}, errf(ErrInvalidArgument, "a rejection needs a reason of 1-80 characters")
+	}
+	var id int64
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		ord, err := s.storeOrder(ctx, a, orderNo, true)
+		if err != nil {
+			return err
+		}
+		id = ord.ID
+		if Status(ord.Status) != StatusPaid {
+			return errf(ErrConflict, "order %s is %s; only a paid order waiting for its store can be rejected", orderNo, ord.Status)
+		}
+		if err := s.closeOffer(ctx, ord.ID, offerRejected, a.Username, reason); err != nil {
+			return err
+		}
+		return s.reroute(ctx, ord, "rejected: "+reason)
+	})
+	if err != nil {
+		return OrderView{}, err
+	}
+	return s.orderView(ctx, id)
+}
+
+// RerouteDue moves on up to limit paid orders whose store let the deadline to accept pass. Several
+// workers may run it at once: each takes different orders (SKIP LOCKED on PostgreSQL), and each move is
+// a conditional update, so no order moves twice.
+func (s *Service) RerouteDue(ctx context.Context, limit int) (int, error) {
+	var n int
+	err := s.db.Tx(ctx, func(ctx context.Context) error {
+		n = 0
+		var due []models.Order
+		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
+			Where("status = ? AND accept_by <= ?", string(StatusPaid), s.now()).
+			Order("accept_by").Limit(limit).Find(&due).Error
+		if err != nil {
+			return err
+		}
+		for _, ord := range due {
+			if err := s.db.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
+				return err
+			}
+			if err := s.closeOffer(ctx, ord.ID, offerTimeout, "system", fmt.Sprintf("not accepted within %s", s.opts.AcceptTimeout)); err != nil {
+				return err
+			}
+			if err := s.reroute(ctx, ord, "not accepted in time"); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// reroute moves a paid order whose offer just ended to the next best store: open, never offered the
+// order before, holding every item, and nearest to the shopper (delivery, within the delivery radius)
+// or to the store first chosen (pickup, within the re-route radius). The committed stock moves with it in
+// the caller's transaction. With no store left the order is refunded in full.
+func (s *Service) reroute(ctx context.Context, ord models.Order, why string) error {
+	var from models.Store
+	if err := s.db.Conn(ctx).Take(&from, ord.StoreID).Error; err != nil {
+		return err
+	}
+	cands, err := s.rerouteCandidates(ctx, ord)
+	if err != nil {
+		return err
+	}
+	tx := s.db.Conn(ctx)
+	for _, st := range cands {
+		if err := tx.SavePoint("reroute").Error; err != nil {
+			return err
+		}
+		ok, err := s.takeItems(ctx, ord, st.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := tx.RollbackTo("reroute").Error; err != nil {
+				return err
+			}
+			continue
+		}
+		for _, it := range ord.Items {
+			if _, err := s.moveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "reroute_out", ord.OrderNo); err != nil {
+				return err
+			}
+		}
+		if err := s.enqueueEvent(ctx, "order.rerouted", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "from": from.Code, "to": st.Code, "reason": why}); err != nil {
+			return err
+		}
+		moved := ord
+		moved.StoreID = st.ID
+		if err := s.notifyShopper(ctx, moved, MessageRerouted, ord.TotalFen); err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "order rerouted", "order_no", ord.OrderNo, "from", from.Code, "to", st.Code, "reason", why)
+		return s.offer(ctx, ord, st)
+	}
+	s.log.WarnContext(ctx, "no store left for order; refunding", "order_no", ord.OrderNo, "reason", why)
+	if err := s.enqueueEvent(ctx, "order.unfulfillable", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "last_store": from.Code, "reason": why}); err != nil {
+		return err
+	}
+	_, err = s.startRefund(ctx, ord, 0, "no store could take the order", "system")
+	return err
+}
+
+// takeItems commits all of an order's items from a store's available stock; false when one is short
+// (the caller rolls back what was taken).
+func (s *Service) takeItems(ctx context.Context, ord models.Order, storeID int64) (bool, error) {
+	for _, it := range ord.Items {
+		ok, err := s.moveStock(ctx, storeID, it.ProductID, -it.Qty, 0, "reroute_in", ord.OrderNo)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// rerouteCandidates returns the open stores a paid order may move to, nearest first.
+func (s *Service) rerouteCandidates(ctx context.Context, ord models.Order) ([]models.Store, error) {
+	var offered []int64
+	if err := s.db.Conn(ctx).Model(&models.OrderOffer{}).Where("order_id = ?", ord.ID).Pluck("store_id", &offered).Error; err != nil {
+		return nil, err
+	}
+	var lat, lng, radius float64
+	if ord.Fulfillment == FulfillmentDelivery && ord.AddressLat != nil && ord.AddressLng != nil {
+		lat, lng, radius = *ord.AddressLat, *ord.AddressLng, s.opts.DeliveryRadiusM
+	} else {
+		var first models.OrderOffer
+		origin := ord.StoreID
+		err := s.db.Conn(ctx).Where("order_id = ?", ord.ID).Order("id").Take(&first).Error
+		if err == nil {
+			origin = first.StoreID
+		} else if !models.IsNotFound(err) {
+			return nil, err
+		}
+		var st models.Store
+		if err := s.db.Conn(ctx).Take(&st, origin).Error; err != nil {
+			return nil, err
+		}
+		lat, lng, radius = st.Lat, st.Lng, s.opts.RerouteRadiusM
+	}
+	q := s.db.Conn(ctx).Where("status = ? AND id <> ?", "open", ord.StoreID)
+	if len(offered) > 0 {
+		q = q.Where("id NOT IN ?", offered)
+	}
+	var all []models.Store
+	if err := q.Find(&all).Error; err != nil {
+		return nil, err
+	}
+	var out []models.Store
+	for _, st := range all {
+		if DistanceM(lat, lng, st.Lat, st.Lng) <= radius {
+			out = append(out, st)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return DistanceM(lat, lng, out[i].Lat, out[i].Lng) < DistanceM(lat, lng, out[j].Lat, out[j].Lng)
+	})
+	return out, nil
+}
+
+// storeOrder loads an order an actor may act on: any for an admin, only its own store's for a clerk (an
+// order of another store is not found).
+func (s *Service) storeOrder(ctx context.Context, a Actor, orderNo string, lock bool) (models.Order, error) {
+	if a.Username == "" {
+		return models.Order{}, errf(ErrUnauthenticated, "sign in first")
+	}
+	ord, err := s.loadOrder(ctx, orderNo, lock)
+	if err == nil && !a.IsAdmin() && ord.StoreID != a.StoreID {
+		return models.Order{}, errf(ErrNotFound, "order %s not found", orderNo)
+	}
+	return ord, err
+}
+
+// Offers returns the routing history of an order an actor may see: every store it was offered to.
+func (s *Service) Offers(ctx context.Context, a Actor, orderNo string) ([]OfferView, error) {
+	ord, err := s.storeOrder(ctx, a, orderNo, false)
+	if err != nil {
+		return nil, err
+	}
+	return s.offers(ctx, ord.ID)
+}
+
+func (s *Service) offers(ctx context.Context, orderID int64) ([]OfferView, error) {
+	var rows []struct {
+		models.OrderOffer
+		Code string
+	}
+	err := s.db.Conn(ctx).Table("order_offers").Select("order_offers.*, stores.code").Joins("JOIN stores ON stores.id = order_offers.store_id").
+		Where("order_offers.order_id = ?", orderID).Order("order_offers.id").Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OfferView, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, OfferView{Store: r.Code, Outcome: r.Outcome, Actor: r.Actor, Reason: r.Reason, OfferedAt: r.OfferedAt.UTC(), DecidedAt: utcPtr(r.DecidedAt)})
+	}
+	return out, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
