@@ -38,6 +38,8 @@ type Deps struct {
 	ScanPage string
 	// WechatLink and AlipayLink open the mini-programs from a scan landing page ("{code}" is replaced).
 	WechatLink, AlipayLink string
+	// PublicURL is the hub's external base URL; console cookies are Secure when it is https.
+	PublicURL string
 	// ScanRate is how many scans a second one client address may make (bursts of five times that);
 	// 0 means no limit.
 	ScanRate float64
@@ -118,7 +120,8 @@ func New(d Deps) *gin.Engine {
 	admin.POST("/orders/:no/deliver", h.orderStep(d.Service.Deliver))
 
 	r.GET("/q/:code", scanLimit(d.ScanRate), h.landing)
-	r.GET("/console/stores/:code/labels", h.labels)
+	h.storeRoutes(v1)
+	h.consoleRoutes(r)
 	r.POST("/webhooks/sandbox", h.sandboxOnly, h.sandboxWebhook)
 	r.POST("/webhooks/wechatpay", h.wechatPayWebhook)
 	r.POST("/webhooks/alipay", h.alipayWebhook)
