@@ -69,6 +69,21 @@ type Config struct {
 	// TraceScanLimit is how many different scanners a unit trace code may have before scans warn of a
 	// copied label.
 	TraceScanLimit float64 `json:"trace_scan_limit" env:"O2OHUB_TRACE_SCAN_LIMIT"`
+	// AcceptTimeout is how long a store has to accept a paid order before it moves to the next store.
+	AcceptTimeout time.Duration `json:"accept_timeout" env:"O2OHUB_ACCEPT_TIMEOUT"`
+	// RerouteRadiusM is how far from the store first chosen a pickup order may move when re-routed, in
+	// metres (a delivery may move to any store within O2OHUB_DELIVERY_RADIUS_M of the address).
+	RerouteRadiusM float64 `json:"reroute_radius_m" env:"O2OHUB_REROUTE_RADIUS_M"`
+	// PickupTTL is how long a pickup code stays valid; an order not collected by then is refunded.
+	PickupTTL time.Duration `json:"pickup_ttl" env:"O2OHUB_PICKUP_TTL"`
+	// PickupFailLimit is how many wrong pickup codes one clerk may enter in 10 minutes (a store allows
+	// four times as many across its clerks) before the counter must wait.
+	PickupFailLimit float64 `json:"pickup_fail_limit" env:"O2OHUB_PICKUP_FAIL_LIMIT"`
+	// PasswordCost is the bcrypt cost of staff passwords (10-16; lower, down to 4, only with the sandbox,
+	// for fast tests).
+	PasswordCost float64 `json:"password_cost" env:"O2OHUB_PASSWORD_COST"`
+	// StaffSessionTTL is how long a console sign-in or a store API token lasts.
+	StaffSessionTTL time.Duration `json:"staff_session_ttl" env:"O2OHUB_STAFF_SESSION_TTL"`
 	// WechatPayMchID is the WeChat Pay merchant id; empty disables WeChat Pay.
 	WechatPayMchID string `json:"wechatpay_mchid" env:"O2OHUB_WECHATPAY_MCHID"`
 	// WechatPaySerial is the serial number of the merchant API certificate.
@@ -123,6 +138,12 @@ func Default() Config {
 		WechatScanPage:  "pages/scan/index",
 		TraceScanLimit:  20,
 		ScanRate:        10,
+		AcceptTimeout:   5 * time.Minute,
+		RerouteRadiusM:  5000,
+		PickupTTL:       7 * 24 * time.Hour,
+		PickupFailLimit: 5,
+		StaffSessionTTL: 12 * time.Hour,
+		PasswordCost:    12,
 		WechatPayBase:   "https://api.mch.weixin.qq.com",
 		AlipayGateway:   "https://openapi.alipay.com/gateway.do",
 	}
@@ -320,6 +341,20 @@ func (c Config) Validate() error {
 	}
 	if c.TraceScanLimit < 1 || c.TraceScanLimit != float64(int64(c.TraceScanLimit)) {
 		errs = append(errs, errors.New("O2OHUB_TRACE_SCAN_LIMIT must be a whole number of at least 1"))
+	}
+	if c.PickupFailLimit < 1 || c.PickupFailLimit != float64(int64(c.PickupFailLimit)) {
+		errs = append(errs, errors.New("O2OHUB_PICKUP_FAIL_LIMIT must be a whole number of at least 1"))
+	}
+	for name, d := range map[string]time.Duration{"O2OHUB_ACCEPT_TIMEOUT": c.AcceptTimeout, "O2OHUB_PICKUP_TTL": c.PickupTTL, "O2OHUB_STAFF_SESSION_TTL": c.StaffSessionTTL} {
+		if d < time.Second {
+			errs = append(errs, fmt.Errorf("%s must be a duration of at least 1s, got %s", name, d))
+		}
+	}
+	if min := map[bool]float64{true: 4, false: 10}[c.Sandbox]; c.PasswordCost < min || c.PasswordCost > 16 || c.PasswordCost != float64(int64(c.PasswordCost)) {
+		errs = append(errs, fmt.Errorf("O2OHUB_PASSWORD_COST must be a whole number from %.0f to 16", min))
+	}
+	if c.RerouteRadiusM < 0 {
+		errs = append(errs, errors.New("O2OHUB_REROUTE_RADIUS_M must not be negative"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -31,6 +31,8 @@ type StoreInput struct {
 	Lat     float64 `json:"lat"`
 	Lng     float64 `json:"lng"`
 	Status  string  `json:"status"`
+	// AutoAccept makes the store take every order offered to it without a clerk accepting it.
+	AutoAccept bool `json:"auto_accept"`
 }
 
 // StoreView is a store as shown to operators and shoppers.
@@ -42,10 +44,12 @@ type StoreView struct {
 	Lng       float64  `json:"lng"`
 	Status    string   `json:"status"`
 	DistanceM *float64 `json:"distance_m,omitempty"`
+	// AutoAccept says the store takes every order offered to it at once.
+	AutoAccept bool `json:"auto_accept,omitempty"`
 }
 
 func storeView(st models.Store) StoreView {
-	return StoreView{Code: st.Code, Name: st.Name, Address: st.Address, Lat: st.Lat, Lng: st.Lng, Status: st.Status}
+	return StoreView{Code: st.Code, Name: st.Name, Address: st.Address, Lat: st.Lat, Lng: st.Lng, Status: st.Status, AutoAccept: st.AutoAccept}
 }
 
 // ProductInput is what an operator sets on a product.
@@ -105,10 +109,11 @@ func (s *Service) PutStore(ctx context.Context, in StoreInput) (StoreView, error
 		return StoreView{}, err
 	}
 	now := s.now()
-	st := models.Store{Code: in.Code, Name: in.Name, Address: in.Address, Lat: in.Lat, Lng: in.Lng, Status: in.Status, CreatedAt: now, UpdatedAt: now}
+	st := models.Store{Code: in.Code, Name: in.Name, Address: in.Address, Lat: in.Lat, Lng: in.Lng, Status: in.Status, AutoAccept: in.AutoAccept,
+		CreatedAt: now, UpdatedAt: now}
 	err := s.db.Conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "code"}},
-		DoUpdates: clause.AssignmentColumns([]string{"name", "address", "lat", "lng", "status", "updated_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"name", "address", "lat", "lng", "status", "auto_accept", "updated_at"}),
 	}).Create(&st).Error
 	if err != nil {
 		return StoreView{}, err

@@ -58,6 +58,9 @@ type Service struct {
 	// keyMu guards tokenKey, the pickup-token key loaded once from the database.
 	keyMu    sync.Mutex
 	tokenKey []byte
+	// dummy is the bcrypt hash an unknown username is checked against, made once.
+	dummyOnce sync.Once
+	dummy     []byte
 }
 
 // New returns a Service; register payment gateways with RegisterGateway before serving.

@@ -140,8 +140,13 @@ func (s *Service) PutStaff(ctx context.Context, in StaffInput) (StaffView, error
 func sameID(a, b *int64) bool { return (a == nil && b == nil) || (a != nil && b != nil && *a == *b) }
 
 // dummyHash is compared against when a username is unknown, so that a wrong name and a wrong password
-// take the same time.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("o2ohub-no-such-user"), bcrypt.DefaultCost)
+// take the same time. It is made once, at the service's cost, on the first sign-in.
+func (s *Service) dummyHash() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = bcrypt.GenerateFromPassword([]byte("o2ohub-no-such-user"), s.opts.PasswordCost)
+	})
+	return s.dummy
+}
 
 // StaffSignIn checks a staff member's password and opens a session of the given kind (console cookie or
 // store API token). Unknown names, wrong passwords and disabled accounts get the same answer.
@@ -154,7 +159,7 @@ func (s *Service) StaffSignIn(ctx context.Context, username, password, kind stri
 	if err != nil && !models.IsNotFound(err) {
 		return StaffLogin{}, err
 	}
-	hash := dummyHash
+	hash := s.dummyHash()
 	if err == nil {
 		hash = []byte(st.PasswordHash)
 	}
@@ -241,4 +246,18 @@ func clipRunes(s string, n int) string {
 		return string(r[:n])
 	}
 	return s
+}
+
+// StaffAccount returns a staff account by username.
+func (s *Service) StaffAccount(ctx context.Context, username string) (StaffView, error) {
+	var st models.Staff
+	err := s.db.Conn(ctx).Where("username = ?", strings.ToLower(strings.TrimSpace(username))).Take(&st).Error
+	if models.IsNotFound(err) {
+		return StaffView{}, errf(ErrNotFound, "staff %s not found", username)
+	}
+	if err != nil {
+		return StaffView{}, err
+	}
+	a, err := s.actor(ctx, st)
+	return StaffView{Username: st.Username, Role: st.Role, Store: a.Store, Disabled: st.Disabled}, err
 }

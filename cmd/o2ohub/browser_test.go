@@ -342,7 +342,7 @@ func startDemoHub(t *testing.T, extra map[string]string) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	env := map[string]string{"O2OHUB_ADDR": addr, "O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db")}
+	env := map[string]string{"O2OHUB_ADDR": addr, "O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db"), "O2OHUB_PASSWORD_COST": "4"}
 	for k, v := range extra {
 		env[k] = v
 	}

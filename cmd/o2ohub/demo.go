@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
 
 	"github.com/o2ohub/o2ohub/core"
 )
@@ -37,8 +41,9 @@ var demoProducts = []core.ProductInput{
 }
 
 // seedDemo creates or refreshes the demo chain. It sets stock levels only where a store has none yet, so
-// restarting the demo keeps what was sold.
-func seedDemo(ctx context.Context, svc *core.Service) error {
+// restarting the demo keeps what was sold, and creates the staff accounts it lacks (an admin and a
+// clerk per store), printing their new passwords to out once.
+func seedDemo(ctx context.Context, svc *core.Service, out io.Writer) error {
 	for _, st := range demoStores {
 		if _, err := svc.PutStore(ctx, st); err != nil {
 			return err
@@ -62,6 +67,39 @@ func seedDemo(ctx context.Context, svc *core.Service) error {
 				return err
 			}
 		}
+	}
+	return seedDemoStaff(ctx, svc, out)
+}
+
+// seedDemoStaff creates the demo's admin and one clerk per store where they do not exist yet.
+func seedDemoStaff(ctx context.Context, svc *core.Service, out io.Writer) error {
+	accounts := []core.StaffInput{{Username: "admin", Role: core.RoleAdmin}}
+	for _, st := range demoStores {
+		accounts = append(accounts, core.StaffInput{Username: "clerk-" + strings.ToLower(st.Code), Role: core.RoleClerk, Store: st.Code})
+	}
+	var created []string
+	for _, a := range accounts {
+		_, err := svc.StaffAccount(ctx, a.Username)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, core.ErrNotFound) {
+			return err
+		}
+		if a.Password, err = newPassword(); err != nil {
+			return err
+		}
+		if _, err := svc.PutStaff(ctx, a); err != nil {
+			return err
+		}
+		where := "every store"
+		if a.Store != "" {
+			where = "store " + a.Store
+		}
+		created = append(created, fmt.Sprintf("  %-10s %s  (%s)", a.Username, a.Password, where))
+	}
+	if len(created) > 0 {
+		fmt.Fprintf(out, "demo staff accounts for /console/ and POST /api/v1/store/login (passwords shown once; reset with `o2ohub staff set NAME --role …`):\n%s\n", strings.Join(created, "\n"))
 	}
 	return nil
 }

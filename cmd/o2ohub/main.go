@@ -1,5 +1,5 @@
 // Command o2ohub runs the O2O integration hub. Subcommands: serve (default), demo, migrate, config,
-// import, simulate. Run `o2ohub help` for their flags.
+// import, qr, staff, simulate. Run `o2ohub help` for their flags.
 package main
 
 import (
@@ -46,6 +46,9 @@ commands:
   qr labels --store CODE [--out FILE]
                           write a store's printable shelf-label sheet (HTML, A4), making the shelf
                           codes it lacks
+  staff set USERNAME --role admin|clerk [--store CODE] [--disable]
+                          create or update a console / store API account; the password comes
+                          from O2OHUB_STAFF_PASSWORD, else a new one is printed once
   simulate sandbox|wechatpay|alipay --order NO [--amount FEN] [--url URL]
                           send a signed payment notification (sandbox provider, or WeChat Pay /
                           Alipay signed with the sandbox's keys) to a running hub
@@ -75,9 +78,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, cfg, log, false)
+		return serve(ctx, cfg, log, nil)
 	case "demo":
-		return serve(ctx, cfg, log, true)
+		return serve(ctx, cfg, log, stdout)
 	case "config":
 		for _, l := range cfg.Redacted() {
 			fmt.Fprintln(stdout, l)
@@ -97,6 +100,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 		return simulate(ctx, cfg, log, rest, stdout)
 	case "qr":
 		return qrCommand(ctx, cfg, log, rest, stdout)
+	case "staff":
+		return staffCommand(ctx, cfg, log, rest, stdout, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -119,18 +124,21 @@ func openDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
 
 func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Service {
 	return core.New(db, core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: cfg.DeliveryRadiusM, PublicURL: cfg.PublicURL,
-		TraceScanLimit: int64(cfg.TraceScanLimit)}, core.SystemClock{}, log)
+		TraceScanLimit: int64(cfg.TraceScanLimit), AcceptTimeout: cfg.AcceptTimeout, RerouteRadiusM: cfg.RerouteRadiusM, PickupTTL: cfg.PickupTTL,
+		PickupFailLimit: int(cfg.PickupFailLimit), StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: int(cfg.PasswordCost)}, core.SystemClock{}, log)
 }
 
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) error {
+// serve runs the hub until ctx ends. With demo set it first seeds the demo chain, printing the demo
+// staff accounts it creates to demo.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Writer) error {
 	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	svc := newService(db, cfg, log)
-	if demo {
-		if err := seedDemo(ctx, svc); err != nil {
+	if demo != nil {
+		if err := seedDemo(ctx, svc, demo); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
 		}
 		log.Info("demo chain seeded", "stores", len(demoStores), "products", len(demoProducts))
@@ -165,7 +173,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 	ac.register(svc)
 	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: secret,
 		TrustedProxies: cfg.ProxyList(), WeChat: wc.mp, WeChatPay: wc.pay, Alipay: ac.client,
-		ScanPage: cfg.WechatScanPage, WechatLink: cfg.WechatLink, AlipayLink: cfg.AlipayLink, ScanRate: cfg.ScanRate})
+		ScanPage: cfg.WechatScanPage, WechatLink: cfg.WechatLink, AlipayLink: cfg.AlipayLink, ScanRate: cfg.ScanRate, PublicURL: cfg.PublicURL})
 	srv := &http.Server{Addr: cfg.Addr, Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 
 	workers, stopWorkers := context.WithCancel(context.Background())

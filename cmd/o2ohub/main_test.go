@@ -54,7 +54,7 @@ func TestDemoServesAndDrains(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	env := map[string]string{"O2OHUB_ADDR": addr, "O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db")}
+	env := map[string]string{"O2OHUB_ADDR": addr, "O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db"), "O2OHUB_PASSWORD_COST": "4"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"demo"}, io.Discard, func(k string) string { return env[k] }) }()
@@ -135,7 +135,7 @@ func demoCall(t *testing.T, addr, method, path, token, body string, out any) {
 // running it again makes no new codes.
 func TestQRLabelsCommand(t *testing.T) {
 	dir := t.TempDir()
-	env := map[string]string{"O2OHUB_DB": "sqlite:" + filepath.Join(dir, "qr.db")}
+	env := map[string]string{"O2OHUB_DB": "sqlite:" + filepath.Join(dir, "qr.db"), "O2OHUB_PASSWORD_COST": "4"}
 	getenv := func(k string) string { return env[k] }
 	cfg, err := config.Load("", getenv)
 	if err != nil {
@@ -147,7 +147,7 @@ func TestQRLabelsCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := newService(db, cfg, newLogger(io.Discard, "error"))
-	if err := seedDemo(ctx, svc); err != nil {
+	if err := seedDemo(ctx, svc, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	stocked, err := svc.StoreProducts(ctx, "S01")
