@@ -54,6 +54,9 @@ type Config struct {
 	// address, items, amount, time, status). Empty sends none.
 	WechatTemplateReady  string `json:"wechat_template_ready" env:"O2OHUB_WECHAT_TEMPLATE_READY"`
 	WechatTemplateRefund string `json:"wechat_template_refund" env:"O2OHUB_WECHAT_TEMPLATE_REFUND"`
+	// WechatTemplateMoved is the subscribe-message template sent when an order moves to another store
+	// (default keys for an "订单状态通知" template: order number, store, status, time).
+	WechatTemplateMoved string `json:"wechat_template_moved" env:"O2OHUB_WECHAT_TEMPLATE_MOVED"`
 	// WechatOrderPage is the mini-program page a message opens (with ?order_no=).
 	WechatOrderPage string `json:"wechat_order_page" env:"O2OHUB_WECHAT_ORDER_PAGE"`
 	// WechatScanPage is the mini-program page a shelf's mini-program code opens, with the short code as

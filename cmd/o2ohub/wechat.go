@@ -28,6 +28,7 @@ const (
 
 	sandboxReadyTemplate  = "sandbox-ready-template"
 	sandboxRefundTemplate = "sandbox-refund-template"
+	sandboxMovedTemplate  = "sandbox-moved-template"
 )
 
 // wechatChannel is the WeChat side of a running hub: the mini-program and WeChat Pay clients, and in
@@ -54,7 +55,7 @@ func startWechat(ctx context.Context, cfg config.Config, db *models.DB, log *slo
 		}
 		ch.fake = wechatfake.New(wechatfake.Options{AppID: sandboxAppID, AppSecret: secret, MchID: sandboxMchID, Keys: keys,
 			Mode: wechatfake.PublicKeyMode, Lenient: true, AutoPay: time.Second, RefundDelay: time.Second, Log: log,
-			TemplateIDs: []string{sandboxReadyTemplate, sandboxRefundTemplate}})
+			TemplateIDs: []string{sandboxReadyTemplate, sandboxRefundTemplate, sandboxMovedTemplate}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
@@ -63,7 +64,7 @@ func startWechat(ctx context.Context, cfg config.Config, db *models.DB, log *slo
 		go ch.srv.Serve(ln)
 		base := "http://" + ln.Addr().String()
 		cfg.WechatAppID, cfg.WechatSecret, cfg.WechatAPIBase, cfg.WechatPayBase = sandboxAppID, secret, base, base
-		cfg.WechatTemplateReady, cfg.WechatTemplateRefund = sandboxReadyTemplate, sandboxRefundTemplate
+		cfg.WechatTemplateReady, cfg.WechatTemplateRefund, cfg.WechatTemplateMoved = sandboxReadyTemplate, sandboxRefundTemplate, sandboxMovedTemplate
 		log.Info("sandbox WeChat started", "base", base, "appid", sandboxAppID, "mchid", sandboxMchID)
 		mp, pay, err := wechatClients(ctx, cfg, db, log, &keys)
 		ch.mp, ch.pay = mp, pay
@@ -90,8 +91,12 @@ func wechatClients(ctx context.Context, cfg config.Config, db *models.DB, log *s
 	if err != nil {
 		return nil, nil, fmt.Errorf("O2OHUB_WECHAT_TEMPLATE_REFUND: %w", err)
 	}
+	moved, err := wechat.ParseTemplate(cfg.WechatTemplateMoved, wechat.DefaultMovedFields)
+	if err != nil {
+		return nil, nil, fmt.Errorf("O2OHUB_WECHAT_TEMPLATE_MOVED: %w", err)
+	}
 	mp, err = wechat.NewMiniProgram(wechat.MiniProgramConfig{AppID: cfg.WechatAppID, Secret: cfg.WechatSecret, Base: cfg.WechatAPIBase,
-		Ready: ready, Refunded: refunded, OrderPage: cfg.WechatOrderPage}, wechat.NewCache(db, nil), log)
+		Ready: ready, Refunded: refunded, Moved: moved, OrderPage: cfg.WechatOrderPage}, wechat.NewCache(db, nil), log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -35,9 +35,9 @@ type MiniProgramConfig struct {
 	Secret string
 	// Base is the API base URL (DefaultAPIBase, a proxy, or a fake).
 	Base string
-	// Ready and Refunded are the subscribe-message templates for a pickup order that is ready and for a
-	// refund; a template without an ID is not sent.
-	Ready, Refunded Template
+	// Ready, Refunded and Moved are the subscribe-message templates for a pickup order that is ready, for
+	// a refund, and for an order moved to another store; a template without an ID is not sent.
+	Ready, Refunded, Moved Template
 	// OrderPage is the mini-program page a message opens, given ?order_no=.
 	OrderPage string
 }
@@ -133,10 +133,7 @@ func (m *MiniProgram) PhoneNumber(ctx context.Context, code string) (string, err
 // SendMessage sends a subscribe message about an order. A shopper who did not subscribe (43101) or a
 // template WeChat refuses is a permanent failure: it is recorded, not retried.
 func (m *MiniProgram) SendMessage(ctx context.Context, msg core.ShopperMessage) error {
-	tpl := m.cfg.Ready
-	if msg.Kind == core.MessageRefunded {
-		tpl = m.cfg.Refunded
-	}
+	tpl := map[core.MessageKind]Template{core.MessageReady: m.cfg.Ready, core.MessageRefunded: m.cfg.Refunded, core.MessageRerouted: m.cfg.Moved}[msg.Kind]
 	if tpl.ID == "" {
 		return fmt.Errorf("%w: no template is configured for %s messages", core.ErrPermanent, msg.Kind)
 	}

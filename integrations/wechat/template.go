@@ -43,10 +43,11 @@ func ParseTemplate(spec string, defaults map[string]string) (Template, error) {
 	return t, nil
 }
 
-// Default keys of the two templates, for the templates "取货提醒" and "退款通知" of WeChat's library.
+// Default keys of the templates "取货提醒", "退款通知" and "订单状态通知" of WeChat's library.
 var (
 	DefaultReadyFields    = map[string]string{"character_string1": "order_no", "thing2": "store", "thing3": "items", "time4": "time"}
 	DefaultRefundedFields = map[string]string{"character_string1": "order_no", "amount2": "amount", "thing3": "items", "time4": "time"}
+	DefaultMovedFields    = map[string]string{"character_string1": "order_no", "thing2": "store", "phrase3": "status", "time4": "time"}
 )
 
 func fieldValue(field string, m core.ShopperMessage) string {
@@ -64,8 +65,11 @@ func fieldValue(field string, m core.ShopperMessage) string {
 	case "time":
 		return m.At.In(China).Format("2006-01-02 15:04")
 	case "status":
-		if m.Kind == core.MessageRefunded {
+		switch m.Kind {
+		case core.MessageRefunded:
 			return "已退款"
+		case core.MessageRerouted:
+			return "已转门店"
 		}
 		return "待取货"
 	}
