@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
@@ -23,6 +25,10 @@ var errorKinds = []struct {
 	code   string
 	status int
 }{
+	// The pickup-code errors come first: each also wraps a general kind below.
+	{core.ErrCodeUnknown, "code_unknown", http.StatusNotFound},
+	{core.ErrCodeExpired, "code_expired", http.StatusGone},
+	{core.ErrCodeUsed, "code_used", http.StatusConflict},
 	{core.ErrNotFound, "not_found", http.StatusNotFound},
 	{core.ErrInvalidArgument, "invalid_argument", http.StatusBadRequest},
 	{core.ErrOutOfStock, "out_of_stock", http.StatusConflict},
@@ -51,6 +57,9 @@ func respondError(c *gin.Context, err error) {
 			msg := k.kind.Error()
 			if errors.As(err, &de) {
 				msg = de.Msg
+				if de.RetryAfter > 0 {
+					c.Header("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
+				}
 			}
 			abort(c, k.status, k.code, msg)
 			return
