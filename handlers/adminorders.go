@@ -17,4 +17,3 @@ func (h *api) refundOrder(c *gin.Context) {
 	out, err := h.Service.RefundOrder(c.Request.Context(), c.Param("no"), in.AmountFen, in.Reason)
 	respond(c, http.StatusOK, out, err)
 }
-
