@@ -130,6 +130,8 @@ func (s *Service) Pickup(ctx context.Context, memberID int64, orderNo string) (P
 	switch {
 	case code.State == pickupUsed:
 		return PickupView{}, errf(ErrCodeUsed, "order %s was collected", orderNo)
+	case code.State == pickupVoid:
+		return PickupView{}, errf(ErrConflict, "order %s was refunded; it will not be collected", orderNo)
 	case code.State != pickupLive || !s.now().Before(code.ExpiresAt):
 		return PickupView{}, errf(ErrCodeExpired, "the pickup code of order %s is no longer valid (order %s)", orderNo, ord.Status)
 	}

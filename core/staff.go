@@ -164,7 +164,8 @@ func (s *Service) StaffSignIn(ctx context.Context, username, password, kind stri
 		hash = []byte(st.PasswordHash)
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || st.ID == 0 || st.Disabled {
-		s.log.WarnContext(ctx, "staff sign-in refused", "username", clipRunes(username, 32))
+		// Only an existing account is named: what was typed as a username may be a password.
+		s.log.WarnContext(ctx, "staff sign-in refused", "username", st.Username)
 		return StaffLogin{}, errf(ErrUnauthenticated, "wrong username or password")
 	}
 	b := make([]byte, 32)
@@ -238,14 +239,6 @@ func (s *Service) actorStore(ctx context.Context, a Actor, code string) (models.
 		return models.Store{}, errf(ErrInvalidArgument, "name a store")
 	}
 	return s.storeByCode(ctx, code)
-}
-
-// clipRunes cuts s to at most n runes, for logging what a caller typed.
-func clipRunes(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n])
-	}
-	return s
 }
 
 // StaffAccount returns a staff account by username.

@@ -139,6 +139,22 @@ func memberAuth(svc *core.Service) gin.HandlerFunc {
 
 func memberID(c *gin.Context) int64 { return c.GetInt64("member") }
 
+// staffAuth admits requests that carry a store API token from /api/v1/store/login; the staff member
+// (a core.Actor) goes into the context under "actor". A console session cookie is not a store API token,
+// and a store API token does not open the console: core checks the session kind.
+func staffAuth(svc *core.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		a, err := svc.StaffAuthenticate(c.Request.Context(), bearer(c), core.SessionAPI)
+		if err != nil {
+			c.Header("WWW-Authenticate", `Bearer realm="o2ohub-store"`)
+			respondError(c, err)
+			return
+		}
+		c.Set("actor", a)
+		c.Next()
+	}
+}
+
 // readBody reads a request body of at most limit bytes.
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))

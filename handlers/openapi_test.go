@@ -29,7 +29,8 @@ func openapiPath(ginPath string) string {
 }
 
 // TestOpenAPICoversEveryRoute keeps openapi.json and the router in step: every registered route must be
-// documented, and every documented operation must be a registered route.
+// documented, and every documented operation must be a registered route. The clerk console's HTML pages
+// and forms under /console/ are not an API and need not be documented (those that are must still exist).
 func TestOpenAPICoversEveryRoute(t *testing.T) {
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
@@ -65,7 +66,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 
 	var missing, stale []string
 	for k := range routed {
-		if !documented[k] {
+		if !documented[k] && !strings.Contains(k, " /console/") {
 			missing = append(missing, k)
 		}
 	}

@@ -27,21 +27,6 @@ func (h *api) storeRoutes(v1 *gin.RouterGroup) {
 	st.GET("/today", h.storeToday)
 }
 
-// staffAuth admits requests that carry a store API token from /api/v1/store/login; the actor goes into
-// the context. A console session is not a store API token.
-func staffAuth(svc *core.Service) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		a, err := svc.StaffAuthenticate(c.Request.Context(), bearer(c), core.SessionAPI)
-		if err != nil {
-			c.Header("WWW-Authenticate", `Bearer realm="o2ohub-store"`)
-			respondError(c, err)
-			return
-		}
-		c.Set("actor", a)
-		c.Next()
-	}
-}
-
 // actor returns the staff member a request acts as: the signed-in staff member, or the admin token.
 func actor(c *gin.Context) core.Actor {
 	if a, ok := c.Value("actor").(core.Actor); ok {
