@@ -17,6 +17,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -1344,23 +1345,54 @@ var qrDataPNG = regexp.MustCompile(`<img src="data:image/png;base64,([^"]+)"`)
 
 func TestQRLabels(t *testing.T) {
 	hubEach(t, func(t *testing.T, db *models.DB) {
-		e := newQREnv(t, db, qrConfig{})
+		// The console's hub (clerk1 of S01, clerk2 of S02 and the admin boss, who sign in with conPassword)
+		// with the stores and catalog of the QR tests.
+		e := newConEnv(t, db, false).hubEnv
 		qrSeed(t, e)
-		labels := func(t *testing.T, store, auth string) hubResp {
+		// labels fetches a store's sheet with b's cookies, without following redirects and without the
+		// leak check of conBrowser.do (a base64 image can spell "panic" by chance).
+		labels := func(t *testing.T, b *conBrowser, store string, header map[string]string) hubResp {
 			t.Helper()
-			h := map[string]string{}
-			if auth != "" {
-				h["Authorization"] = auth
+			req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/console/stores/"+store+"/labels", nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			return e.qrRaw(t, "/console/stores/"+store+"/labels", h)
+			for k, v := range header {
+				req.Header.Set(k, v)
+			}
+			resp, err := b.client.Do(req)
+			if err != nil {
+				t.Fatalf("GET the labels of %s: %v", store, err)
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return hubResp{status: resp.StatusCode, header: resp.Header, body: raw}
 		}
 
-		t.Run("credentials are required", func(t *testing.T) {
-			for _, auth := range []string{"", hubAdminAuth, qrBasic("admin", "wrong"), qrBasic("admin", ""), "Basic !!!"} {
-				r := labels(t, "S01", auth)
-				hubWantError(t, r, http.StatusUnauthorized, "unauthenticated")
-				if w := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(w, "Basic ") || !strings.Contains(w, "realm=") {
-					t.Errorf("auth %q: WWW-Authenticate = %q, want a Basic challenge", auth, w)
+		t.Run("a console session is required", func(t *testing.T) {
+			const signIn = "/console/login?next=%2Fconsole%2Fstores%2FS01%2Flabels"
+			// No credentials, the old basic auth with the admin token, the admin token as a bearer, a forged
+			// session cookie: all are sent to the sign-in page, and no code is made.
+			u, _ := url.Parse(e.srv.URL + "/console/")
+			for name, header := range map[string]map[string]string{
+				"nothing":           nil,
+				"basic admin token": {"Authorization": qrBasic("admin", hubAdminToken)},
+				"bearer admin":      {"Authorization": hubAdminAuth},
+				"forged session":    nil,
+			} {
+				b := e.browser(t)
+				if name == "forged session" {
+					b.client.Jar.SetCookies(u, []*http.Cookie{{Name: conSessionCookie, Value: "forged-session-token", Path: "/console"}})
+				}
+				r := labels(t, b, "S01", header)
+				if r.status != http.StatusSeeOther || r.header.Get("Location") != signIn {
+					t.Errorf("%s: = %d → %q, want 303 → %s", name, r.status, r.header.Get("Location"), signIn)
+				}
+				if strings.Contains(string(r.body), "<img") {
+					t.Errorf("%s: the refusal shows labels", name)
 				}
 			}
 			if n := qrCount(t, db, "1 = 1"); n != 0 {
@@ -1368,10 +1400,24 @@ func TestQRLabels(t *testing.T) {
 			}
 		})
 
+		t.Run("another store's clerk gets not found", func(t *testing.T) {
+			r := labels(t, e.signedIn(t, "clerk2"), "S01", nil)
+			page := string(r.body)
+			if r.status != http.StatusNotFound || !strings.Contains(page, "门店不存在或不属于您") || strings.Contains(page, "<img") || strings.Contains(page, qrProducts[0].name) {
+				t.Errorf("S02's clerk asking for S01's sheet = %s, want 404 and the console's refusal", r)
+			}
+			if n := qrCount(t, db, "1 = 1"); n != 0 {
+				t.Errorf("a refused clerk made %d codes", n)
+			}
+		})
+
 		var sheet string
-		hubStep(t, "the sheet has every stocked product with its QR code", func(t *testing.T) {
-			r := labels(t, "S01", qrBasic("anyone", hubAdminToken))
+		hubStep(t, "the store's clerk gets every stocked product with its QR code", func(t *testing.T) {
+			r := labels(t, e.signedIn(t, "clerk1"), "S01", nil)
 			sheet = qrWantHTML(t, r, http.StatusOK)
+			if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "img-src data:") {
+				t.Errorf("label sheet CSP = %q", csp)
+			}
 			live := qrLiveShelf(t, db, "S01")
 			if len(live) != 3 {
 				t.Fatalf("the sheet made codes for %v, want BUN RICE TEA", live)
@@ -1408,8 +1454,8 @@ func TestQRLabels(t *testing.T) {
 			}
 		})
 
-		t.Run("printing again reuses the codes", func(t *testing.T) {
-			again := qrWantHTML(t, labels(t, "S01", qrBasic("", hubAdminToken)), http.StatusOK)
+		t.Run("the admin printing again reuses the codes", func(t *testing.T) {
+			again := qrWantHTML(t, labels(t, e.signedIn(t, "boss"), "S01", nil), http.StatusOK)
 			for _, codes := range qrLiveShelf(t, db, "S01") {
 				if !strings.Contains(again, codes[0]) {
 					t.Errorf("second sheet lacks %s", codes[0])
@@ -1424,12 +1470,12 @@ func TestQRLabels(t *testing.T) {
 		})
 
 		t.Run("unknown store", func(t *testing.T) {
-			hubWantError(t, labels(t, "NOPE", qrBasic("x", hubAdminToken)), http.StatusNotFound, "not_found")
-		})
-
-		t.Run("admin disabled", func(t *testing.T) {
-			off := newQREnv(t, db, qrConfig{noAdmin: true})
-			hubWantError(t, off.qrRaw(t, "/console/stores/S01/labels", map[string]string{"Authorization": qrBasic("x", "")}), http.StatusForbidden, "forbidden")
+			for _, user := range []string{"boss", "clerk1"} {
+				r := labels(t, e.signedIn(t, user), "NOPE", nil)
+				if r.status != http.StatusNotFound || !strings.Contains(string(r.body), "门店不存在") {
+					t.Errorf("%s: store NOPE = %s, want 404 and the console's not-found page", user, r)
+				}
+			}
 		})
 	})
 }
