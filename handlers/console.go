@@ -23,7 +23,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -275,34 +274,11 @@ func conSameOrigin(publicURL string) gin.HandlerFunc {
 // conLoginLimit allows each client address perSecond sign-in attempts a second with bursts of burst,
 // answering with the sign-in page when it is exceeded.
 func conLoginLimit(perSecond float64, burst int) gin.HandlerFunc {
-	type bucket struct {
-		tokens float64
-		last   time.Time
-	}
-	var mu sync.Mutex
-	buckets := map[string]*bucket{}
+	l := newLimiter(perSecond, burst)
 	return func(c *gin.Context) {
-		ip, now := c.ClientIP(), time.Now()
-		mu.Lock()
-		if len(buckets) > 100000 {
-			buckets = map[string]*bucket{}
-		}
-		b, ok := buckets[ip]
-		if !ok {
-			b = &bucket{tokens: float64(burst), last: now}
-			buckets[ip] = b
-		}
-		b.tokens = min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*perSecond)
-		b.last = now
-		allowed := b.tokens >= 1
-		if allowed {
-			b.tokens--
-		}
-		wait := int(math.Ceil((1 - b.tokens) / perSecond))
-		mu.Unlock()
-		if !allowed {
-			c.Header("Retry-After", strconv.Itoa(wait))
-			conRender(c, http.StatusTooManyRequests, "login", conPage{Title: "登录", Error: fmt.Sprintf("登录尝试过多，请 %d 秒后再试。", wait)})
+		if ok, wait := l.allow(c.ClientIP(), time.Now()); !ok {
+			c.Header("Retry-After", retryAfter(wait))
+			conRender(c, http.StatusTooManyRequests, "login", conPage{Title: "登录", Error: fmt.Sprintf("登录尝试过多，请 %s 秒后再试。", retryAfter(wait))})
 			c.Abort()
 			return
 		}

@@ -2,9 +2,7 @@ package handlers
 
 import (
 	"errors"
-	"math"
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
@@ -58,7 +56,7 @@ func respondError(c *gin.Context, err error) {
 			if errors.As(err, &de) {
 				msg = de.Msg
 				if de.RetryAfter > 0 {
-					c.Header("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
+					c.Header("Retry-After", retryAfter(de.RetryAfter))
 				}
 			}
 			abort(c, k.status, k.code, msg)

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -196,35 +198,53 @@ func bindJSON(c *gin.Context, v any) bool {
 	return true
 }
 
+// limiter is a token bucket per client address: perSecond tokens a second, at most burst saved up.
+type limiter struct {
+	perSecond float64
+	burst     float64
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(perSecond float64, burst int) *limiter {
+	return &limiter{perSecond: perSecond, burst: float64(burst), buckets: map[string]*bucket{}}
+}
+
+// allow takes a token of the address's bucket; when there is none it says how long to wait for one.
+func (l *limiter) allow(addr string, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buckets) > 100000 {
+		l.buckets = map[string]*bucket{} // bound memory under a flood of addresses
+	}
+	b, ok := l.buckets[addr]
+	if !ok {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[addr] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.perSecond)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / l.perSecond * float64(time.Second))
+}
+
+// retryAfter is a wait in whole seconds, rounded up, for a Retry-After header.
+func retryAfter(d time.Duration) string { return strconv.Itoa(int(math.Ceil(d.Seconds()))) }
+
 // rateLimit allows each client address perSecond requests a second with bursts of burst.
 func rateLimit(perSecond float64, burst int) gin.HandlerFunc {
-	type bucket struct {
-		tokens float64
-		last   time.Time
-	}
-	var mu sync.Mutex
-	buckets := map[string]*bucket{}
+	l := newLimiter(perSecond, burst)
 	return func(c *gin.Context) {
-		ip := c.ClientIP()
-		now := time.Now()
-		mu.Lock()
-		if len(buckets) > 100000 {
-			buckets = map[string]*bucket{} // bound memory under a flood of addresses
-		}
-		b, ok := buckets[ip]
-		if !ok {
-			b = &bucket{tokens: float64(burst), last: now}
-			buckets[ip] = b
-		}
-		b.tokens = min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*perSecond)
-		b.last = now
-		allowed := b.tokens >= 1
-		if allowed {
-			b.tokens--
-		}
-		mu.Unlock()
-		if !allowed {
-			c.Header("Retry-After", "1")
+		if ok, wait := l.allow(c.ClientIP(), time.Now()); !ok {
+			c.Header("Retry-After", retryAfter(wait))
 			abort(c, http.StatusTooManyRequests, "rate_limited", "too many requests; slow down")
 			return
 		}
