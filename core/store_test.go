@@ -1,0 +1,1236 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/models"
+	"github.com/o2ohub/o2ohub/models/dbtest"
+)
+
+// This file tests store operations: the offer of a paid order to its store, accepting, rejecting and
+// re-routing it (with its stock), the pickup counter (codes, tokens, failure limits, audit), the
+// shopper's cancellation, counter returns and staff accounts. Its helpers are prefixed so.
+
+// soLat and soLng are where S01 stands; the other stores stand north (+) or south (−) of it.
+// 0.009° of latitude is about 1 km.
+const soLat, soLng = 31.2300, 121.4700
+
+// soStores are the stores of every test here.
+var soStores = []struct {
+	code   string
+	dLat   float64
+	closed bool
+	noEgg  bool
+}{
+	{"S01", 0, false, false},
+	{"S02", 0.009, false, false},  // 1 km
+	{"S03", -0.0045, false, true}, // 0.5 km, but it sells no eggs
+	{"S04", 0.0027, true, false},  // 0.3 km, closed
+	{"S07", -0.027, false, false}, // 3 km south
+	{"S05", 0.036, false, false},  // 4 km
+	{"S06", 0.054, false, false},  // 6 km: beyond the re-route radius of S01, 2 km from S05
+}
+
+const (
+	soAcceptTimeout = 5 * time.Minute
+	soPickupTTL     = 24 * time.Hour
+	soFailLimit     = 3
+	soFailWindow    = 10 * time.Minute
+	soStart         = 10 // units of each product at each store that sells it
+	soPassword      = "correct-horse-battery"
+	soProvider      = "paytest"
+)
+
+var (
+	soMilkEgg = []core.ItemInput{{SKU: "MILK", Qty: 2}, {SKU: "EGG", Qty: 1}} // 2×1590 + 1980 = 5160 fen
+	soMilk    = []core.ItemInput{{SKU: "MILK", Qty: 1}}
+)
+
+type soEnv struct {
+	*fixture
+	gw *chGateway
+}
+
+// soSetup opens the service with store-operation settings, the stores of soStores stocked with soStart
+// of each product they sell, and a payment provider double that can refund.
+func soSetup(t testing.TB, db *models.DB) *soEnv {
+	t.Helper()
+	f := &fixture{db: db, clock: &clock{t: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}, ctx: context.Background()}
+	f.svc = core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 3000, PublicURL: "http://127.0.0.1/",
+		PasswordCost: 4, AcceptTimeout: soAcceptTimeout, RerouteRadiusM: 5000, PickupTTL: soPickupTTL,
+		PickupFailLimit: soFailLimit, PickupFailWindow: soFailWindow}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	must(f.svc.PutProduct(f.ctx, core.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
+	must(f.svc.PutProduct(f.ctx, core.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
+	for _, s := range soStores {
+		in := core.StoreInput{Code: s.code, Name: "店 " + s.code, Lat: soLat + s.dLat, Lng: soLng}
+		if s.closed {
+			in.Status = "closed"
+		}
+		must(f.svc.PutStore(f.ctx, in))
+		must(f.svc.SetStock(f.ctx, s.code, "MILK", soStart, "test"))
+		if !s.noEgg {
+			must(f.svc.SetStock(f.ctx, s.code, "EGG", soStart, "test"))
+		}
+	}
+	return &soEnv{fixture: f, gw: chNewGateway(f, soProvider)}
+}
+
+// clerk creates a staff account (a clerk of store, or an admin when store is empty), signs it in for
+// the store API and returns the actor its token authenticates as.
+func (e *soEnv) clerk(t testing.TB, username, store string) core.Actor {
+	t.Helper()
+	role := core.RoleClerk
+	if store == "" {
+		role = core.RoleAdmin
+	}
+	must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: username, Password: soPassword, Role: role, Store: store}))
+	login := must(e.svc.StaffSignIn(e.ctx, username, soPassword, core.SessionAPI))
+	return must(e.svc.StaffAuthenticate(e.ctx, login.Token, core.SessionAPI))
+}
+
+// paid places an order at store and pays it through soProvider.
+func (e *soEnv) paid(t testing.TB, member int64, store string, items []core.ItemInput) core.OrderView {
+	t.Helper()
+	o := must(e.svc.CreateOrder(e.ctx, member, core.OrderInput{Store: store, Fulfillment: core.FulfillmentPickup, Items: items}))
+	if r := chPay(e.fixture, soProvider, o, "T-"+o.OrderNo); r != core.PaymentApplied {
+		t.Fatalf("paying order %s: %s", o.OrderNo, r)
+	}
+	return o
+}
+
+// view returns an order as an admin sees it at the store.
+func (e *soEnv) view(t testing.TB, orderNo string) core.StoreOrderView {
+	t.Helper()
+	v, err := e.svc.StoreOrder(e.ctx, core.AdminTokenActor, orderNo)
+	if err != nil {
+		t.Fatalf("order %s: %v", orderNo, err)
+	}
+	return v
+}
+
+// soHeld says how many units of each product (by store, then SKU) the paid orders hold.
+type soHeld map[string]map[string]int64
+
+// checkStock checks every store's stock: what it started with less what the paid orders hold there,
+// nothing reserved, nothing negative, and the units across all stores plus those held add up to the start.
+func (e *soEnv) checkStock(t testing.TB, why string, held soHeld) {
+	t.Helper()
+	var total, want int64
+	for _, s := range soStores {
+		for _, sku := range []string{"MILK", "EGG"} {
+			start := int64(soStart)
+			if sku == "EGG" && s.noEgg {
+				start = 0
+			}
+			st := must(e.svc.Stock(e.ctx, s.code, sku))
+			if w := start - held[s.code][sku]; st.OnHand != w || st.Reserved != 0 {
+				t.Fatalf("%s: %s %s on hand %d reserved %d, want %d and 0", why, s.code, sku, st.OnHand, st.Reserved, w)
+			}
+			total += st.OnHand + held[s.code][sku]
+			want += start
+		}
+	}
+	if total != want {
+		t.Fatalf("%s: units on hand plus units sold = %d, want %d", why, total, want)
+	}
+	if n := e.count(t, "stocks", "on_hand < 0 OR reserved < 0 OR reserved > on_hand"); n != 0 {
+		t.Fatalf("%s: %d stock rows out of bounds", why, n)
+	}
+}
+
+// heldAt is what an order of items holds at one store.
+func heldAt(store string, items []core.ItemInput) soHeld {
+	m := map[string]int64{}
+	for _, it := range items {
+		m[it.SKU] += it.Qty
+	}
+	return soHeld{store: m}
+}
+
+// events returns the payloads of the events of a topic about an order.
+func (e *soEnv) events(t testing.TB, topic, orderNo string) []map[string]any {
+	t.Helper()
+	var rows []models.Event
+	if err := e.db.Conn(e.ctx).Where("topic = ? AND key = ?", topic, orderNo).Order("id").Find(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	out := make([]map[string]any, len(rows))
+	for i, r := range rows {
+		if err := json.Unmarshal([]byte(r.Payload), &out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// soOffer is the part of an offer the tests compare.
+type soOffer struct{ Store, Outcome, Actor, Reason string }
+
+func (e *soEnv) offers(t testing.TB, orderNo string) []soOffer {
+	t.Helper()
+	var out []soOffer
+	for _, o := range must(e.svc.Offers(e.ctx, core.AdminTokenActor, orderNo)) {
+		if (o.Outcome == "offered") != (o.DecidedAt == nil) {
+			t.Fatalf("order %s: offer %+v: decided_at does not match the outcome", orderNo, o)
+		}
+		out = append(out, soOffer{o.Store, o.Outcome, o.Actor, o.Reason})
+	}
+	return out
+}
+
+func (e *soEnv) wantOffers(t testing.TB, orderNo string, want ...soOffer) {
+	t.Helper()
+	if got := e.offers(t, orderNo); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("offers of %s = %+v, want %+v", orderNo, got, want)
+	}
+}
+
+// wantErr fails unless err wraps want.
+func wantErr(t testing.TB, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: err = %v, want %v", what, err, want)
+	}
+}
+
+// ---- offer, accept, reject, re-route ----
+
+func TestPaidOrderIsOfferedAndAccepted(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		c1, c2 := e.clerk(t, "c1", "S01"), e.clerk(t, "c2", "S02")
+		alice := e.member(t, "alice")
+		o := must(e.svc.CreateOrder(e.ctx, alice, core.OrderInput{Store: "S01", Fulfillment: core.FulfillmentPickup, Items: soMilk}))
+		if st := must(e.svc.Stock(e.ctx, "S01", "MILK")); st.OnHand != soStart || st.Reserved != 1 {
+			t.Fatalf("unpaid: stock %+v, want 1 reserved", st)
+		}
+		if got := must(e.svc.StoreOrders(e.ctx, c1, "", "")); len(got) != 0 {
+			t.Fatalf("an unpaid order is in the store's list: %+v", got)
+		}
+		e.clock.Advance(time.Minute)
+		paidAt := e.clock.Now()
+		chPay(e.fixture, soProvider, o, "T1")
+		e.checkStock(t, "paid", heldAt("S01", soMilk))
+
+		v := must(e.svc.StoreOrder(e.ctx, c1, o.OrderNo))
+		if v.Status != core.StatusPaid || v.Store != "S01" || v.AcceptBy == nil || !v.AcceptBy.Equal(paidAt.Add(soAcceptTimeout)) {
+			t.Fatalf("paid order = %+v (accept by %v), want paid at S01, to accept by %v", v.OrderView, v.AcceptBy, paidAt.Add(soAcceptTimeout))
+		}
+		e.wantOffers(t, o.OrderNo, soOffer{"S01", "offered", "", ""})
+		if l := must(e.svc.StoreOrders(e.ctx, c1, "", "paid")); len(l) != 1 || l[0].OrderNo != o.OrderNo {
+			t.Fatalf("S01's paid orders = %+v", l)
+		}
+		if l := must(e.svc.StoreOrders(e.ctx, c2, "", "")); len(l) != 0 {
+			t.Fatalf("S02 lists another store's order: %+v", l)
+		}
+
+		// Another store's clerk neither sees nor decides it; nobody signed in does nothing.
+		_, err := e.svc.AcceptOrder(e.ctx, c2, o.OrderNo)
+		wantErr(t, "accept by another store", err, core.ErrNotFound)
+		_, err = e.svc.RejectOrder(e.ctx, c2, o.OrderNo, "no")
+		wantErr(t, "reject by another store", err, core.ErrNotFound)
+		_, err = e.svc.StoreOrder(e.ctx, c2, o.OrderNo)
+		wantErr(t, "view by another store", err, core.ErrNotFound)
+		_, err = e.svc.Offers(e.ctx, c2, o.OrderNo)
+		wantErr(t, "offers seen by another store", err, core.ErrNotFound)
+		_, err = e.svc.StoreOrders(e.ctx, c2, "S01", "")
+		wantErr(t, "another store's list", err, core.ErrNotFound)
+		_, err = e.svc.AcceptOrder(e.ctx, core.Actor{}, o.OrderNo)
+		wantErr(t, "accept unsigned", err, core.ErrUnauthenticated)
+
+		a := must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
+		if a.Status != core.StatusAccepted || a.Store != "S01" {
+			t.Fatalf("accepted = %+v", a)
+		}
+		if v := must(e.svc.StoreOrder(e.ctx, c1, o.OrderNo)); v.AcceptBy != nil {
+			t.Fatalf("an accepted order still has a deadline %v", v.AcceptBy)
+		}
+		e.wantOffers(t, o.OrderNo, soOffer{"S01", "accepted", "c1", ""})
+		if ev := e.events(t, "order.accepted", o.OrderNo); len(ev) != 1 || ev[0]["store"] != "S01" || ev[0]["by"] != "c1" {
+			t.Fatalf("order.accepted events = %v", ev)
+		}
+		_, err = e.svc.AcceptOrder(e.ctx, c1, o.OrderNo)
+		wantErr(t, "accept twice", err, core.ErrConflict)
+		_, err = e.svc.RejectOrder(e.ctx, c1, o.OrderNo, "too late")
+		wantErr(t, "reject an accepted order", err, core.ErrConflict)
+
+		// An accepted order never times out.
+		e.clock.Advance(2 * soAcceptTimeout)
+		if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
+			t.Fatalf("RerouteDue moved %d accepted orders", n)
+		}
+		e.checkStock(t, "accepted", heldAt("S01", soMilk))
+	})
+}
+
+func TestRejectedOrderMovesToTheNearestStoreWithEveryItem(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		msgr := chNewMessenger(e.fixture, "sandbox")
+		c1, c2 := e.clerk(t, "c1", "S01"), e.clerk(t, "c2", "S02")
+		alice := e.member(t, "alice")
+		o := e.paid(t, alice, "S01", soMilkEgg)
+
+		for _, reason := range []string{"", "  ", strings.Repeat("长", 81)} {
+			_, err := e.svc.RejectOrder(e.ctx, c1, o.OrderNo, reason)
+			wantErr(t, fmt.Sprintf("reject with reason %q", reason), err, core.ErrInvalidArgument)
+		}
+		e.clock.Advance(time.Minute)
+		v := must(e.svc.RejectOrder(e.ctx, c1, o.OrderNo, " 冷柜坏了 "))
+		// S04 is nearer but closed, S03 nearer but has no eggs: S02.
+		if v.Status != core.StatusPaid || v.Store != "S02" {
+			t.Fatalf("rejected order = %+v, want paid at S02", v)
+		}
+		e.checkStock(t, "after the move", heldAt("S02", soMilkEgg))
+		if n := e.count(t, "stock_movements", "order_no = ? AND kind IN ?", o.OrderNo, []string{"reroute_in", "reroute_out"}); n != 4 {
+			t.Fatalf("%d re-route stock movements, want 4 (two products out of S01, into S02)", n)
+		}
+		ev := e.events(t, "order.rerouted", o.OrderNo)
+		if len(ev) != 1 || ev[0]["from"] != "S01" || ev[0]["to"] != "S02" || ev[0]["reason"] != "rejected: 冷柜坏了" {
+			t.Fatalf("order.rerouted events = %v", ev)
+		}
+		tasks := chTasks(t, e.fixture, o.OrderNo, "message")
+		if len(tasks) != 1 || !strings.Contains(tasks[0].Payload, string(core.MessageRerouted)) || tasks[0].Target != "sandbox" {
+			t.Fatalf("message tasks = %+v, want one order_rerouted", tasks)
+		}
+		must(e.svc.ProcessTasks(e.ctx, 10))
+		if _, sent := msgr.state(); len(sent) != 1 || sent[0].Kind != core.MessageRerouted || sent[0].To != "alice" || sent[0].StoreName != "店 S02" {
+			t.Fatalf("messages sent = %+v, want one about the move to S02", sent)
+		}
+		sv := must(e.svc.StoreOrder(e.ctx, c2, o.OrderNo))
+		if sv.AcceptBy == nil || !sv.AcceptBy.Equal(e.clock.Now().Add(soAcceptTimeout)) {
+			t.Fatalf("at S02 the order is to be accepted by %v, want %v", sv.AcceptBy, e.clock.Now().Add(soAcceptTimeout))
+		}
+		// The order is no longer S01's: its clerk no longer finds it.
+		_, err := e.svc.AcceptOrder(e.ctx, c1, o.OrderNo)
+		wantErr(t, "S01 accepts the order it rejected", err, core.ErrNotFound)
+
+		a := must(e.svc.AcceptOrder(e.ctx, c2, o.OrderNo))
+		if a.Status != core.StatusAccepted || a.Store != "S02" {
+			t.Fatalf("accepted at S02 = %+v", a)
+		}
+		e.wantOffers(t, o.OrderNo, soOffer{"S01", "rejected", "c1", "冷柜坏了"}, soOffer{"S02", "accepted", "c2", ""})
+		if ev := e.events(t, "order.accepted", o.OrderNo); len(ev) != 1 || ev[0]["store"] != "S02" {
+			t.Fatalf("order.accepted events = %v", ev)
+		}
+		e.checkStock(t, "accepted at S02", heldAt("S02", soMilkEgg))
+		// A milk-only order goes to S03, the nearest open store that has milk.
+		m := e.paid(t, alice, "S01", soMilk)
+		if v := must(e.svc.RejectOrder(e.ctx, c1, m.OrderNo, "no staff")); v.Store != "S03" {
+			t.Fatalf("a milk-only order moved to %s, want S03", v.Store)
+		}
+	})
+}
+
+func TestUnacceptedOrderMovesOnAfterTheDeadline(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		alice := e.member(t, "alice")
+		o := e.paid(t, alice, "S01", soMilkEgg)
+		e.clock.Advance(soAcceptTimeout - time.Second)
+		later := e.paid(t, alice, "S01", soMilkEgg)
+		if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
+			t.Fatalf("RerouteDue moved %d orders before their deadline", n)
+		}
+		e.clock.Advance(time.Second)
+		if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 1 {
+			t.Fatalf("RerouteDue at the deadline moved %d orders, want 1", n)
+		}
+		if v := e.view(t, o.OrderNo); v.Store != "S02" || v.Status != core.StatusPaid || !v.AcceptBy.Equal(e.clock.Now().Add(soAcceptTimeout)) {
+			t.Fatalf("timed-out order = %+v (accept by %v), want paid at S02 with a new deadline", v.OrderView, v.AcceptBy)
+		}
+		if v := e.view(t, later.OrderNo); v.Store != "S01" {
+			t.Fatalf("an order not yet due moved to %s", v.Store)
+		}
+		e.wantOffers(t, o.OrderNo, soOffer{"S01", "timeout", "system", "not accepted within 5m0s"}, soOffer{"S02", "offered", "", ""})
+		if ev := e.events(t, "order.rerouted", o.OrderNo); len(ev) != 1 || ev[0]["reason"] != "not accepted in time" {
+			t.Fatalf("order.rerouted events = %v", ev)
+		}
+		held := soHeld{"S01": {"MILK": 2, "EGG": 1}, "S02": {"MILK": 2, "EGG": 1}}
+		e.checkStock(t, "after one timeout", held)
+
+		// Until the new deadline nothing moves again.
+		for _, d := range []time.Duration{0, soAcceptTimeout / 2, soAcceptTimeout/2 - 2*time.Second} {
+			e.clock.Advance(d)
+			if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
+				t.Fatalf("RerouteDue moved %d orders before the new deadline", n)
+			}
+		}
+		if n := len(e.events(t, "order.rerouted", o.OrderNo)); n != 1 {
+			t.Fatalf("%d order.rerouted events, want 1", n)
+		}
+		e.checkStock(t, "before the second deadline", held)
+		// later's deadline passed meanwhile; at o's next deadline it moves on too.
+		e.clock.Advance(2 * time.Second)
+		if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 2 {
+			t.Fatalf("RerouteDue moved %d orders, want 2", n)
+		}
+		if v := e.view(t, o.OrderNo); v.Store != "S07" {
+			t.Fatalf("after a second timeout the order is at %s, want S07", v.Store)
+		}
+		e.checkStock(t, "after the second timeout", soHeld{"S02": {"MILK": 2, "EGG": 1}, "S07": {"MILK": 2, "EGG": 1}})
+	})
+}
+
+// soHop is one step of an order through the stores: how the store it is at lets it go, and where it goes.
+type soHop struct {
+	how  string // reject or timeout
+	next string // the store it then waits at; "" when it is refunded
+}
+
+func TestOrderWithNoStoreLeftIsRefunded(t *testing.T) {
+	t.Parallel()
+	addrLat, addrLng := soLat+0.0135, soLng // 1.5 km north of S01, 0.5 km north of S02
+	cases := []struct {
+		name     string
+		delivery bool
+		hops     []soHop
+		offers   []string
+	}{
+		// A pickup order moves within 5 km of S01 (not of the store it is at): S06 is 2 km from S05 but
+		// 6 km from S01. S03 (no eggs) and S04 (closed) are never chosen.
+		{"pickup", false, []soHop{{"reject", "S02"}, {"timeout", "S07"}, {"reject", "S05"}, {"reject", ""}},
+			[]string{"S01 rejected", "S02 timeout", "S07 rejected", "S05 rejected"}},
+		// A delivery order moves within 3 km of the address: S05 is 2.5 km from it, S07 4.5 km.
+		{"delivery", true, []soHop{{"timeout", "S02"}, {"reject", "S05"}, {"timeout", ""}},
+			[]string{"S01 timeout", "S02 rejected", "S05 timeout"}},
+	}
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		clerks := map[string]core.Actor{}
+		for _, s := range soStores {
+			clerks[s.code] = e.clerk(t, "c-"+strings.ToLower(s.code), s.code)
+		}
+		alice := e.member(t, "alice")
+		for _, tc := range cases {
+			in := core.OrderInput{Store: "S01", Fulfillment: core.FulfillmentPickup, Items: soMilkEgg}
+			if tc.delivery {
+				in.Fulfillment, in.Address = core.FulfillmentDelivery, &core.AddressInput{Text: "南京东路1号", Lat: &addrLat, Lng: &addrLng}
+			}
+			o := must(e.svc.CreateOrder(e.ctx, alice, in))
+			chPay(e.fixture, soProvider, o, "T-"+tc.name)
+			at := "S01"
+			for i, h := range tc.hops {
+				switch h.how {
+				case "reject":
+					must(e.svc.RejectOrder(e.ctx, clerks[at], o.OrderNo, "缺货"))
+				case "timeout":
+					e.clock.Advance(soAcceptTimeout)
+					if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 1 {
+						t.Fatalf("%s hop %d: RerouteDue moved %d orders", tc.name, i, n)
+					}
+				}
+				v := e.view(t, o.OrderNo)
+				if h.next == "" {
+					if v.Status != core.StatusRefunding || v.Store != at {
+						t.Fatalf("%s hop %d: order = %+v, want refunding at %s", tc.name, i, v.OrderView, at)
+					}
+					e.checkStock(t, tc.name+": refunded", nil)
+					break
+				}
+				if v.Status != core.StatusPaid || v.Store != h.next {
+					t.Fatalf("%s hop %d: order is %s at %s, want paid at %s", tc.name, i, v.Status, v.Store, h.next)
+				}
+				e.checkStock(t, fmt.Sprintf("%s hop %d", tc.name, i), heldAt(h.next, soMilkEgg))
+				at = h.next
+			}
+			var got []string
+			for _, of := range e.offers(t, o.OrderNo) {
+				got = append(got, of.Store+" "+of.Outcome)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.offers) {
+				t.Fatalf("%s: offers %v, want %v", tc.name, got, tc.offers)
+			}
+			ev := e.events(t, "order.unfulfillable", o.OrderNo)
+			if len(ev) != 1 || ev[0]["last_store"] != at {
+				t.Fatalf("%s: order.unfulfillable events = %v, want one from %s", tc.name, ev, at)
+			}
+			var refunds []models.Refund
+			if err := e.db.Conn(e.ctx).Where("order_id = (SELECT id FROM orders WHERE order_no = ?)", o.OrderNo).Find(&refunds).Error; err != nil {
+				t.Fatal(err)
+			}
+			if len(refunds) != 1 || refunds[0].AmountFen != o.TotalFen || refunds[0].Provider != soProvider ||
+				refunds[0].ProviderTxn != "T-"+tc.name || refunds[0].Status != "requested" {
+				t.Fatalf("%s: refunds = %+v, want one of %d fen requested through %s", tc.name, refunds, o.TotalFen, soProvider)
+			}
+			if ev := e.events(t, "order.rerouted", o.OrderNo); len(ev) != len(tc.hops)-1 {
+				t.Fatalf("%s: %d order.rerouted events, want %d", tc.name, len(ev), len(tc.hops)-1)
+			}
+			// The refund worker sends it; the order ends refunded.
+			if n := must(e.svc.ProcessRefunds(e.ctx, 10)); n != 1 {
+				t.Fatalf("%s: the refund worker took %d refunds", tc.name, n)
+			}
+			if st := chStatus(t, e.fixture, o.OrderNo); st != core.StatusRefunded {
+				t.Fatalf("%s: after the refund the order is %s", tc.name, st)
+			}
+			if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
+				t.Fatalf("%s: RerouteDue moved a refunded order", tc.name)
+			}
+		}
+		if reqs := e.gw.refundReqs(); len(reqs) != 2 || reqs[0].AmountFen != 5160 || reqs[1].AmountFen != 5160 {
+			t.Fatalf("the provider got refunds %+v, want two of 5160 fen", reqs)
+		}
+		if n := e.count(t, "order_offers", "store_id IN (SELECT id FROM stores WHERE code IN ?)", []string{"S03", "S04", "S06"}); n != 0 {
+			t.Fatalf("%d offers to S03, S04 or S06", n)
+		}
+	})
+}
+
+func TestAutoAcceptStoreTakesOrdersAtOnce(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		sv := must(e.svc.PutStore(e.ctx, core.StoreInput{Code: "S02", Name: "店 S02", Lat: soLat + 0.009, Lng: soLng, AutoAccept: true}))
+		if !sv.AutoAccept {
+			t.Fatalf("store = %+v, want auto-accept", sv)
+		}
+		c1 := e.clerk(t, "c1", "S01")
+		alice := e.member(t, "alice")
+
+		direct := e.paid(t, alice, "S02", soMilk)
+		if v := e.view(t, direct.OrderNo); v.Status != core.StatusAccepted || v.AcceptBy != nil {
+			t.Fatalf("order paid at an auto-accept store = %+v (accept by %v), want accepted", v.OrderView, v.AcceptBy)
+		}
+		e.wantOffers(t, direct.OrderNo, soOffer{"S02", "accepted", "auto-accept", ""})
+		if ev := e.events(t, "order.accepted", direct.OrderNo); len(ev) != 1 || ev[0]["store"] != "S02" {
+			t.Fatalf("order.accepted events = %v", ev)
+		}
+
+		rejected := e.paid(t, alice, "S01", soMilkEgg)
+		if v := must(e.svc.RejectOrder(e.ctx, c1, rejected.OrderNo, "busy")); v.Status != core.StatusAccepted || v.Store != "S02" {
+			t.Fatalf("order rejected towards an auto-accept store = %+v, want accepted at S02", v)
+		}
+		e.wantOffers(t, rejected.OrderNo, soOffer{"S01", "rejected", "c1", "busy"}, soOffer{"S02", "accepted", "auto-accept", ""})
+
+		late := e.paid(t, alice, "S01", soMilkEgg)
+		e.clock.Advance(soAcceptTimeout)
+		if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 1 {
+			t.Fatalf("RerouteDue moved %d orders", n)
+		}
+		if v := e.view(t, late.OrderNo); v.Status != core.StatusAccepted || v.Store != "S02" {
+			t.Fatalf("timed-out order = %+v, want accepted at S02", v.OrderView)
+		}
+		e.checkStock(t, "auto-accepted", soHeld{"S02": {"MILK": 5, "EGG": 2}})
+	})
+}
+
+func TestConcurrentRerouteWorkersMoveEachOrderOnce(t *testing.T) {
+	t.Parallel()
+	const orders, workers = 24, 8
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		for _, sku := range []string{"MILK", "EGG"} {
+			must(e.svc.SetStock(e.ctx, "S01", sku, 3*orders, "test"))
+			must(e.svc.SetStock(e.ctx, "S02", sku, orders, "test")) // exactly enough
+		}
+		alice := e.member(t, "alice")
+		items := []core.ItemInput{{SKU: "MILK", Qty: 1}, {SKU: "EGG", Qty: 1}}
+		var nos []string
+		for range orders {
+			nos = append(nos, e.paid(t, alice, "S01", items).OrderNo)
+		}
+		e.clock.Advance(soAcceptTimeout)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		start := make(chan struct{})
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for {
+					n, err := e.svc.RerouteDue(e.ctx, 5)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					total += n
+					mu.Unlock()
+					if n == 0 {
+						return
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if total != orders {
+			t.Fatalf("workers re-routed %d orders, want %d", total, orders)
+		}
+		if n := must(e.svc.RerouteDue(e.ctx, 100)); n != 0 {
+			t.Fatalf("%d orders left to re-route", n)
+		}
+		for _, no := range nos {
+			if n := len(e.events(t, "order.rerouted", no)); n != 1 {
+				t.Fatalf("order %s: %d order.rerouted events", no, n)
+			}
+			if v := e.view(t, no); v.Store != "S02" || v.Status != core.StatusPaid {
+				t.Fatalf("order %s is %s at %s", no, v.Status, v.Store)
+			}
+			e.wantOffers(t, no, soOffer{"S01", "timeout", "system", "not accepted within 5m0s"}, soOffer{"S02", "offered", "", ""})
+		}
+		for _, sku := range []string{"MILK", "EGG"} {
+			if st := must(e.svc.Stock(e.ctx, "S01", sku)); st.OnHand != 3*orders || st.Reserved != 0 {
+				t.Fatalf("S01 %s = %+v, want all %d back", sku, st, 3*orders)
+			}
+			if st := must(e.svc.Stock(e.ctx, "S02", sku)); st.OnHand != 0 || st.Reserved != 0 {
+				t.Fatalf("S02 %s = %+v, want every unit taken once", sku, st)
+			}
+		}
+		if n := e.count(t, "stock_movements", "kind = ?", "reroute_in"); n != 2*orders {
+			t.Fatalf("%d reroute_in movements, want %d", n, 2*orders)
+		}
+		if n := e.count(t, "stocks", "on_hand < 0 OR reserved < 0"); n != 0 {
+			t.Fatalf("%d negative stock rows", n)
+		}
+	})
+}
+
+func TestRejectRacingAcceptOneWins(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		c1, c1b := e.clerk(t, "c1", "S01"), e.clerk(t, "c1b", "S01")
+		alice := e.member(t, "alice")
+		held := soHeld{"S01": {}, "S02": {}}
+		for round := range 6 {
+			o := e.paid(t, alice, "S01", soMilk)
+			var wg sync.WaitGroup
+			var acceptErr, rejectErr error
+			start := make(chan struct{})
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, acceptErr = e.svc.AcceptOrder(e.ctx, c1, o.OrderNo)
+			}()
+			go func() {
+				defer wg.Done()
+				<-start
+				_, rejectErr = e.svc.RejectOrder(e.ctx, c1b, o.OrderNo, "sold out")
+			}()
+			close(start)
+			wg.Wait()
+			if (acceptErr == nil) == (rejectErr == nil) {
+				t.Fatalf("round %d: accept → %v, reject → %v; want exactly one to win", round, acceptErr, rejectErr)
+			}
+			v := e.view(t, o.OrderNo)
+			moved := len(e.events(t, "order.rerouted", o.OrderNo))
+			if acceptErr == nil {
+				wantErr(t, fmt.Sprintf("round %d: the losing reject", round), rejectErr, core.ErrConflict)
+				if v.Status != core.StatusAccepted || v.Store != "S01" || moved != 0 {
+					t.Fatalf("round %d: accept won but the order is %s at %s with %d moves", round, v.Status, v.Store, moved)
+				}
+				held["S01"]["MILK"]++
+			} else {
+				// The order moved on to S03, so to S01's clerk it is another store's order: not found,
+				// as handlers/store_test.go expects of a clerk acting on an order that left their store.
+				wantErr(t, fmt.Sprintf("round %d: the losing accept", round), acceptErr, core.ErrNotFound)
+				if v.Status != core.StatusPaid || v.Store != "S03" || moved != 1 {
+					t.Fatalf("round %d: reject won but the order is %s at %s with %d moves", round, v.Status, v.Store, moved)
+				}
+				held["S03"] = map[string]int64{"MILK": held["S03"]["MILK"] + 1}
+			}
+			e.checkStock(t, fmt.Sprintf("round %d", round), held)
+		}
+		t.Logf("accept won %d rounds, reject %d", held["S01"]["MILK"], held["S03"]["MILK"])
+	})
+}
+
+// ---- pickup codes ----
+
+var soCodePattern = regexp.MustCompile(`^[0-9]{8}$`)
+
+// ready places, pays, accepts and prepares a pickup order at S01 and returns the shopper's pickup view.
+func (e *soEnv) ready(t testing.TB, member int64, clerk core.Actor, items []core.ItemInput) core.PickupView {
+	t.Helper()
+	o := e.paid(t, member, "S01", items)
+	must(e.svc.AcceptOrder(e.ctx, clerk, o.OrderNo))
+	if v := must(e.svc.MarkReady(e.ctx, clerk, o.OrderNo)); v.Status != core.StatusReady {
+		t.Fatalf("marked ready: %+v", v)
+	}
+	return must(e.svc.Pickup(e.ctx, member, o.OrderNo))
+}
+
+// wrongCode returns an 8-digit code that is not code.
+func wrongCode(code string, i int) string {
+	w := fmt.Sprintf("%08d", 10000000+i*7919)
+	if w == code {
+		w = fmt.Sprintf("%08d", 20000000+i)
+	}
+	return w
+}
+
+// attempts returns the audit of a store's counter, oldest first, as "staff action result failed".
+func (e *soEnv) attempts(t testing.TB, store string) []string {
+	t.Helper()
+	var rows []models.PickupAttempt
+	if err := e.db.Conn(e.ctx).Where("store_id = (SELECT id FROM stores WHERE code = ?)", store).Order("id").Find(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = fmt.Sprintf("%s %s %s %v", r.Staff, r.Action, r.Result, r.Failed)
+		if soCodePattern.MatchString(r.Code) {
+			t.Fatalf("the audit keeps a whole code: %+v", r)
+		}
+	}
+	return out
+}
+
+func TestPickupCodeAtTheCounter(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		c1, c1b, c2 := e.clerk(t, "c1", "S01"), e.clerk(t, "c1b", "S01"), e.clerk(t, "c2", "S02")
+		alice, bob := e.member(t, "alice"), e.member(t, "bob")
+
+		o := e.paid(t, alice, "S01", soMilkEgg)
+		_, err := e.svc.Pickup(e.ctx, alice, o.OrderNo)
+		wantErr(t, "pickup code before ready", err, core.ErrConflict)
+		must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
+		_, err = e.svc.MarkReady(e.ctx, c2, o.OrderNo)
+		wantErr(t, "ready by another store", err, core.ErrNotFound)
+		must(e.svc.MarkReady(e.ctx, c1, o.OrderNo))
+		if ev := e.events(t, "order.ready", o.OrderNo); len(ev) != 1 {
+			t.Fatalf("order.ready events = %v", ev)
+		}
+		_, err = e.svc.Pickup(e.ctx, bob, o.OrderNo)
+		wantErr(t, "someone else's pickup code", err, core.ErrNotFound)
+
+		pv := must(e.svc.Pickup(e.ctx, alice, o.OrderNo))
+		if !soCodePattern.MatchString(pv.Code) || !strings.HasPrefix(pv.Token, "OP1-") || !bytes.HasPrefix(pv.QRPNG, []byte("\x89PNG\r\n\x1a\n")) ||
+			pv.Store.Code != "S01" || !pv.ExpiresAt.Equal(e.clock.Now().Add(soPickupTTL)) {
+			t.Fatalf("pickup view = code %q token %q png %d bytes store %s expires %v", pv.Code, pv.Token, len(pv.QRPNG), pv.Store.Code, pv.ExpiresAt)
+		}
+		if n := e.count(t, "pickup_codes", "state = ?", "live"); n != 1 {
+			t.Fatalf("%d live codes, want 1", n)
+		}
+
+		// Another store's clerk: unknown, exactly as a code that does not exist.
+		_, err = e.svc.VerifyPickup(e.ctx, c2, "", pv.Code)
+		wantErr(t, "another store's code", err, core.ErrCodeUnknown)
+		_, err = e.svc.VerifyPickup(e.ctx, c2, "", pv.Token)
+		wantErr(t, "another store's token", err, core.ErrCodeUnknown)
+		_, err = e.svc.VerifyPickup(e.ctx, c2, "S01", pv.Code)
+		wantErr(t, "a clerk at another store's counter", err, core.ErrNotFound)
+		_, err = e.svc.ConfirmPickup(e.ctx, c2, "", pv.Code)
+		wantErr(t, "confirm at another store", err, core.ErrCodeUnknown)
+
+		for _, in := range []string{pv.Code, " " + pv.Token + " ", strings.ToLower(pv.Token)} {
+			chk, err := e.svc.VerifyPickup(e.ctx, c1, "", in)
+			if err != nil {
+				t.Fatalf("verify %q: %v", in, err)
+			}
+			if chk.OrderNo != o.OrderNo || chk.Status != core.StatusReady || chk.Store != "S01" || chk.TotalFen != o.TotalFen || len(chk.Items) != 2 {
+				t.Fatalf("verify %q = %+v", in, chk)
+			}
+		}
+		// A forged or altered token is unknown; so is a malformed code (refused as invalid).
+		forged := pv.Token[:len(pv.Token)-1] + map[bool]string{true: "B", false: "A"}[strings.HasSuffix(pv.Token, "A")]
+		_, err = e.svc.VerifyPickup(e.ctx, c1b, "", forged)
+		wantErr(t, "forged token", err, core.ErrCodeUnknown)
+		other := strings.Replace(pv.Token, pv.Code, wrongCode(pv.Code, 1), 1)
+		_, err = e.svc.ConfirmPickup(e.ctx, c1b, "", other)
+		wantErr(t, "token for another code", err, core.ErrCodeUnknown)
+		_, err = e.svc.VerifyPickup(e.ctx, c1b, "", "12ab")
+		wantErr(t, "malformed code", err, core.ErrInvalidArgument)
+		if st := chStatus(t, e.fixture, o.OrderNo); st != core.StatusReady {
+			t.Fatalf("failed attempts moved the order to %s", st)
+		}
+
+		done := must(e.svc.ConfirmPickup(e.ctx, c1, "", pv.Token))
+		if done.Status != core.StatusCompleted {
+			t.Fatalf("confirmed = %+v", done)
+		}
+		if ev := e.events(t, "order.completed", o.OrderNo); len(ev) != 1 || ev[0]["by"] != "c1" {
+			t.Fatalf("order.completed events = %v", ev)
+		}
+		_, err = e.svc.ConfirmPickup(e.ctx, c1, "", pv.Code)
+		wantErr(t, "confirm twice", err, core.ErrCodeUsed)
+		_, err = e.svc.Pickup(e.ctx, alice, o.OrderNo)
+		wantErr(t, "pickup code of a collected order", err, core.ErrCodeUsed)
+		e.checkStock(t, "collected", heldAt("S01", soMilkEgg))
+
+		want := []string{"c1 verify ok false", "c1 verify ok false", "c1 verify ok false", "c1b verify unknown true",
+			"c1b confirm unknown true", "c1b verify malformed true", "c1 confirm ok false", "c1 confirm used false"}
+		if got := e.attempts(t, "S01"); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("S01 audit = %q\nwant %q", got, want)
+		}
+		want2 := []string{"c2 verify unknown true", "c2 verify unknown true", "c2 confirm unknown true"}
+		if got := e.attempts(t, "S02"); fmt.Sprint(got) != fmt.Sprint(want2) {
+			t.Fatalf("S02 audit = %q\nwant %q", got, want2)
+		}
+	})
+}
+
+func TestPickupCodeFailureLimits(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		clerks := []core.Actor{}
+		for i := range 6 {
+			clerks = append(clerks, e.clerk(t, fmt.Sprintf("c%d", i), "S01"))
+		}
+		c2 := e.clerk(t, "c2-s02", "S02")
+		alice := e.member(t, "alice")
+		pv := e.ready(t, alice, clerks[0], soMilk)
+		pv2 := e.ready(t, alice, clerks[0], soMilk)
+		rateLimited := func(what string, err error) time.Duration {
+			t.Helper()
+			var de *core.Error
+			if !errors.Is(err, core.ErrRateLimited) || !errors.As(err, &de) || de.RetryAfter <= 0 || de.RetryAfter > soFailWindow {
+				t.Fatalf("%s: err = %v, want rate limited with a wait in (0, %s]", what, err, soFailWindow)
+			}
+			return de.RetryAfter
+		}
+
+		// One clerk: soFailLimit wrong codes, then even the right one waits.
+		for i := range soFailLimit {
+			_, err := e.svc.VerifyPickup(e.ctx, clerks[0], "", wrongCode(pv.Code, i))
+			wantErr(t, "wrong code", err, core.ErrCodeUnknown)
+			e.clock.Advance(time.Minute)
+		}
+		_, err := e.svc.VerifyPickup(e.ctx, clerks[0], "", pv.Code)
+		wait := rateLimited("right code after too many wrong ones", err)
+		// The first failure leaves the window first: 10 min after it, i.e. 7 min from now.
+		if want := soFailWindow - soFailLimit*time.Minute; wait != want {
+			t.Fatalf("retry after %s, want %s", wait, want)
+		}
+		_, err = e.svc.ConfirmPickup(e.ctx, clerks[0], "", pv.Token)
+		rateLimited("token after too many wrong codes", err)
+		// Waiting attempts do not count: the wait does not grow.
+		e.clock.Advance(wait - time.Second)
+		_, err = e.svc.VerifyPickup(e.ctx, clerks[0], "", pv.Code)
+		if w := rateLimited("just before the wait is over", err); w != time.Second {
+			t.Fatalf("retry after %s, want 1s", w)
+		}
+		// Another clerk of the store is not held up.
+		must(e.svc.VerifyPickup(e.ctx, clerks[1], "", pv.Code))
+		e.clock.Advance(time.Second)
+		must(e.svc.VerifyPickup(e.ctx, clerks[0], "", pv.Code))
+		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusReady {
+			t.Fatalf("order %s after limited attempts", st)
+		}
+
+		// The store: 4 × soFailLimit failures across its clerks stop every clerk there.
+		e.clock.Advance(soFailWindow)
+		for c := range 4 {
+			for i := range soFailLimit {
+				_, err := e.svc.VerifyPickup(e.ctx, clerks[c], "", wrongCode(pv.Code, 10*c+i))
+				wantErr(t, fmt.Sprintf("clerk %d wrong code %d", c, i), err, core.ErrCodeUnknown)
+			}
+		}
+		_, err = e.svc.ConfirmPickup(e.ctx, clerks[4], "", pv.Code)
+		rateLimited("a fresh clerk at a store with too many failures", err)
+		_, err = e.svc.VerifyPickup(e.ctx, core.AdminTokenActor, "S01", pv2.Code)
+		rateLimited("an admin at a store with too many failures", err)
+		// Another store's counter is open.
+		_, err = e.svc.VerifyPickup(e.ctx, c2, "", pv.Code)
+		wantErr(t, "another store", err, core.ErrCodeUnknown)
+		e.clock.Advance(soFailWindow)
+		if v := must(e.svc.ConfirmPickup(e.ctx, clerks[4], "", pv.Code)); v.Status != core.StatusCompleted {
+			t.Fatalf("after the window: %+v", v)
+		}
+		must(e.svc.ConfirmPickup(e.ctx, clerks[5], "", pv2.Token))
+
+		// Wrong guesses sent at once do not slip past the limit: attempts at a counter take turns.
+		e.clock.Advance(soFailWindow)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		results := map[string]int{}
+		for i := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := e.svc.VerifyPickup(e.ctx, clerks[5], "", wrongCode(pv.Code, 100+i))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, core.ErrCodeUnknown):
+					results["unknown"]++
+				case errors.Is(err, core.ErrRateLimited):
+					results["limited"]++
+				default:
+					t.Errorf("parallel guess: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if results["unknown"] != soFailLimit || results["limited"] != 10-soFailLimit {
+			t.Fatalf("parallel wrong guesses: %v, want %d unknown and the rest rate limited", results, soFailLimit)
+		}
+
+		// Every attempt is audited: 5×limit+1 failures before, limit now; 5 waits before, the rest now;
+		// 4 successes.
+		failed, limited := int64(6*soFailLimit+1), int64(5+10-soFailLimit)
+		if n := e.count(t, "pickup_attempts", "failed"); n != failed {
+			t.Fatalf("audit has %d failed attempts, want %d", n, failed)
+		}
+		if n := e.count(t, "pickup_attempts", "result = ? AND NOT failed", "rate_limited"); n != limited {
+			t.Fatalf("audit has %d rate-limited attempts, want %d", n, limited)
+		}
+		if n := e.count(t, "pickup_attempts", "1 = 1"); n != failed+limited+4 {
+			t.Fatalf("audit has %d attempts, want %d (4 of them ok)", n, failed+limited+4)
+		}
+	})
+}
+
+func TestExpiredPickupCodeRefundsTheOrder(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		c1 := e.clerk(t, "c1", "S01")
+		alice := e.member(t, "alice")
+		pv := e.ready(t, alice, c1, soMilkEgg)
+		e.checkStock(t, "ready", heldAt("S01", soMilkEgg))
+		e.clock.Advance(soPickupTTL - time.Second)
+		if n := must(e.svc.ExpirePickups(e.ctx, 10)); n != 0 {
+			t.Fatalf("ExpirePickups took %d codes before their expiry", n)
+		}
+		must(e.svc.VerifyPickup(e.ctx, c1, "", pv.Code))
+		e.clock.Advance(time.Second)
+		_, err := e.svc.VerifyPickup(e.ctx, c1, "", pv.Code)
+		wantErr(t, "expired code", err, core.ErrCodeExpired)
+		_, err = e.svc.ConfirmPickup(e.ctx, c1, "", pv.Token)
+		wantErr(t, "expired token", err, core.ErrCodeExpired)
+		_, err = e.svc.Pickup(e.ctx, alice, pv.OrderNo)
+		wantErr(t, "shopper's expired code", err, core.ErrCodeExpired)
+		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusReady {
+			t.Fatalf("before the sweep the order is %s", st)
+		}
+
+		if n := must(e.svc.ExpirePickups(e.ctx, 10)); n != 1 {
+			t.Fatalf("ExpirePickups took %d codes, want 1", n)
+		}
+		if n := must(e.svc.ExpirePickups(e.ctx, 10)); n != 0 {
+			t.Fatalf("ExpirePickups took %d codes again", n)
+		}
+		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusRefunding {
+			t.Fatalf("after the sweep the order is %s, want refunding", st)
+		}
+		e.checkStock(t, "uncollected", nil)
+		if ev := e.events(t, "order.pickup_expired", pv.OrderNo); len(ev) != 1 {
+			t.Fatalf("order.pickup_expired events = %v", ev)
+		}
+		if n := e.count(t, "refunds", "amount_fen = ? AND provider = ? AND status = ?", int64(5160), soProvider, "requested"); n != 1 {
+			t.Fatalf("%d full refunds requested, want 1", n)
+		}
+		_, err = e.svc.VerifyPickup(e.ctx, c1, "", pv.Code)
+		wantErr(t, "code of a refunded order", err, core.ErrCodeExpired)
+		must(e.svc.ProcessRefunds(e.ctx, 10))
+		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusRefunded {
+			t.Fatalf("after the refund the order is %s", st)
+		}
+	})
+}
+
+func TestConcurrentPickupConfirmationOneWins(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		c1, c1b := e.clerk(t, "c1", "S01"), e.clerk(t, "c1b", "S01")
+		alice := e.member(t, "alice")
+		pv := e.ready(t, alice, c1, soMilk)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won, used := 0, 0
+		start := make(chan struct{})
+		for i := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a, in := c1, pv.Code
+				if i%2 == 1 {
+					a, in = c1b, pv.Token
+				}
+				<-start
+				_, err := e.svc.ConfirmPickup(e.ctx, a, "", in)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					won++
+				case errors.Is(err, core.ErrCodeUsed):
+					used++
+				default:
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if won != 1 || used != 9 {
+			t.Fatalf("%d confirmations won, %d found the code used; want 1 and 9", won, used)
+		}
+		if n := len(e.events(t, "order.completed", pv.OrderNo)); n != 1 {
+			t.Fatalf("%d order.completed events", n)
+		}
+		if n := e.count(t, "pickup_attempts", "action = ? AND result = ?", "confirm", "ok"); n != 1 {
+			t.Fatalf("%d successful confirmations audited", n)
+		}
+		if n := e.count(t, "pickup_attempts", "action = ? AND result = ? AND NOT failed", "confirm", "used"); n != 9 {
+			t.Fatalf("%d used-code confirmations audited (not as failures), want 9", n)
+		}
+	})
+}
+
+// ---- cancellation and returns ----
+
+func TestShopperCancelsAPaidOrder(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		c1 := e.clerk(t, "c1", "S01")
+		alice, bob := e.member(t, "alice"), e.member(t, "bob")
+		for _, accepted := range []bool{false, true} {
+			o := e.paid(t, alice, "S01", soMilkEgg)
+			if accepted {
+				must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
+			}
+			_, err := e.svc.CancelOrder(e.ctx, bob, o.OrderNo)
+			wantErr(t, "cancel someone else's order", err, core.ErrNotFound)
+			before := len(e.gw.refundReqs())
+			v := must(e.svc.CancelOrder(e.ctx, alice, o.OrderNo))
+			if v.Status != core.StatusRefunded && v.Status != core.StatusRefunding {
+				t.Fatalf("accepted=%v: cancelled order = %+v, want refunding or refunded", accepted, v)
+			}
+			reqs := e.gw.refundReqs()
+			if len(reqs) != before+1 || reqs[before].AmountFen != o.TotalFen || reqs[before].TransactionID != "T-"+o.OrderNo {
+				t.Fatalf("accepted=%v: refunds sent %+v, want the whole %d fen of T-%s", accepted, reqs[before:], o.TotalFen, o.OrderNo)
+			}
+			e.checkStock(t, fmt.Sprintf("accepted=%v cancelled", accepted), nil)
+			outcome := "withdrawn"
+			if accepted {
+				outcome = "accepted" // the decided offer stays as it was
+			}
+			if got := e.offers(t, o.OrderNo); len(got) != 1 || got[0].Outcome != outcome {
+				t.Fatalf("accepted=%v: offers %+v, want one %s", accepted, got, outcome)
+			}
+			if n := e.count(t, "order_offers", "outcome = ?", "offered"); n != 0 {
+				t.Fatalf("%d offers left open", n)
+			}
+			e.clock.Advance(soAcceptTimeout)
+			if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
+				t.Fatalf("RerouteDue moved a cancelled order")
+			}
+			_, err = e.svc.CancelOrder(e.ctx, alice, o.OrderNo)
+			wantErr(t, "cancel twice", err, core.ErrConflict)
+		}
+		pv := e.ready(t, alice, c1, soMilk)
+		_, err := e.svc.CancelOrder(e.ctx, alice, pv.OrderNo)
+		wantErr(t, "cancel a ready order", err, core.ErrConflict)
+		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusReady {
+			t.Fatalf("a refused cancellation moved the order to %s", st)
+		}
+		must(e.svc.VerifyPickup(e.ctx, c1, "", pv.Code))
+		e.checkStock(t, "ready order kept", heldAt("S01", soMilk))
+	})
+}
+
+func TestCounterReturns(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		c1, c2 := e.clerk(t, "c1", "S01"), e.clerk(t, "c2", "S02")
+		alice := e.member(t, "alice")
+		items := []core.ItemInput{{SKU: "MILK", Qty: 3}, {SKU: "EGG", Qty: 2}} // 4770 + 3960 = 8730 fen
+		pv := e.ready(t, alice, c1, items)
+		_, err := e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{})
+		wantErr(t, "return before collection", err, core.ErrConflict)
+		must(e.svc.ConfirmPickup(e.ctx, c1, "", pv.Code))
+		held := heldAt("S01", items)
+
+		bad := []struct {
+			name  string
+			a     core.Actor
+			items []core.ItemInput
+			want  error
+		}{
+			{"another store", c2, []core.ItemInput{{SKU: "MILK", Qty: 1}}, core.ErrNotFound},
+			{"more than bought", c1, []core.ItemInput{{SKU: "MILK", Qty: 4}}, core.ErrInvalidArgument},
+			{"more than bought in two lines", c1, []core.ItemInput{{SKU: "EGG", Qty: 1}, {SKU: "EGG", Qty: 2}}, core.ErrInvalidArgument},
+			{"not in the order", c1, []core.ItemInput{{SKU: "TEA", Qty: 1}}, core.ErrInvalidArgument},
+			{"zero", c1, []core.ItemInput{{SKU: "MILK", Qty: 0}}, core.ErrInvalidArgument},
+		}
+		for _, b := range bad {
+			_, err := e.svc.ReturnItems(e.ctx, b.a, pv.OrderNo, core.ReturnInput{Items: b.items})
+			wantErr(t, b.name, err, b.want)
+		}
+		_, err = e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{Reason: strings.Repeat("长", 81)})
+		wantErr(t, "reason too long", err, core.ErrInvalidArgument)
+		e.checkStock(t, "refused returns", held)
+
+		r1 := must(e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{Items: []core.ItemInput{{SKU: "MILK", Qty: 2}}, Reason: "坏了"}))
+		if r1.AmountFen != 3180 || r1.OrderStatus != core.StatusCompleted || r1.Provider != soProvider || r1.Status != "succeeded" {
+			t.Fatalf("first return = %+v, want 3180 fen refunded, order still completed", r1)
+		}
+		held["S01"]["MILK"] -= 2
+		e.checkStock(t, "two back", held)
+		_, err = e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{Items: []core.ItemInput{{SKU: "MILK", Qty: 2}}})
+		wantErr(t, "over-return after a partial return", err, core.ErrInvalidArgument)
+		if v := must(e.svc.Order(e.ctx, alice, pv.OrderNo)); v.Items[0].SKU != "MILK" || v.Items[0].Returned != 2 {
+			t.Fatalf("the shopper sees %+v", v.Items)
+		}
+
+		r2 := must(e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{}))
+		if r2.AmountFen != 8730-3180 || r2.OrderStatus != core.StatusRefunded {
+			t.Fatalf("the rest = %+v, want %d fen and the order refunded", r2, 8730-3180)
+		}
+		e.checkStock(t, "all back", nil)
+		var sum int64
+		for _, r := range e.gw.refundReqs() {
+			sum += r.AmountFen
+		}
+		if sum != 8730 {
+			t.Fatalf("refunds sum to %d, want 8730", sum)
+		}
+		if ev := e.events(t, "order.returned", pv.OrderNo); len(ev) != 2 || ev[0]["by"] != "c1" {
+			t.Fatalf("order.returned events = %v", ev)
+		}
+		_, err = e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{})
+		wantErr(t, "return after everything came back", err, core.ErrConflict)
+	})
+}
+
+// ---- staff ----
+
+func TestStaffAccounts(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		bad := []struct {
+			name string
+			in   core.StaffInput
+			want error
+		}{
+			{"short name", core.StaffInput{Username: "a", Password: soPassword, Role: core.RoleAdmin}, core.ErrInvalidArgument},
+			{"upper case", core.StaffInput{Username: "Alice", Password: soPassword, Role: core.RoleAdmin}, core.ErrInvalidArgument},
+			{"space", core.StaffInput{Username: "al ice", Password: soPassword, Role: core.RoleAdmin}, core.ErrInvalidArgument},
+			{"leading dot", core.StaffInput{Username: ".alice", Password: soPassword, Role: core.RoleAdmin}, core.ErrInvalidArgument},
+			{"too long", core.StaffInput{Username: strings.Repeat("a", 33), Password: soPassword, Role: core.RoleAdmin}, core.ErrInvalidArgument},
+			{"no role", core.StaffInput{Username: "alice", Password: soPassword}, core.ErrInvalidArgument},
+			{"unknown role", core.StaffInput{Username: "alice", Password: soPassword, Role: "owner"}, core.ErrInvalidArgument},
+			{"clerk without store", core.StaffInput{Username: "alice", Password: soPassword, Role: core.RoleClerk}, core.ErrInvalidArgument},
+			{"admin with store", core.StaffInput{Username: "alice", Password: soPassword, Role: core.RoleAdmin, Store: "S01"}, core.ErrInvalidArgument},
+			{"no password", core.StaffInput{Username: "alice", Role: core.RoleAdmin}, core.ErrInvalidArgument},
+			{"short password", core.StaffInput{Username: "alice", Password: "123456789", Role: core.RoleAdmin}, core.ErrInvalidArgument},
+			{"password over 72 bytes", core.StaffInput{Username: "alice", Password: strings.Repeat("密", 25), Role: core.RoleAdmin}, core.ErrInvalidArgument},
+			{"unknown store", core.StaffInput{Username: "alice", Password: soPassword, Role: core.RoleClerk, Store: "S99"}, core.ErrNotFound},
+		}
+		for _, b := range bad {
+			_, err := e.svc.PutStaff(e.ctx, b.in)
+			wantErr(t, b.name, err, b.want)
+		}
+		if n := e.count(t, "staff", "1 = 1"); n != 0 {
+			t.Fatalf("refused accounts left %d rows", n)
+		}
+		// Ten runes of three bytes each is a fine password.
+		v := must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: " clerk.one ", Password: strings.Repeat("密", 10), Role: core.RoleClerk, Store: "S01"}))
+		if v != (core.StaffView{Username: "clerk.one", Role: core.RoleClerk, Store: "S01"}) {
+			t.Fatalf("created %+v", v)
+		}
+		var hash string
+		if err := e.db.Conn(e.ctx).Raw("SELECT password_hash FROM staff WHERE username = ?", "clerk.one").Scan(&hash).Error; err != nil {
+			t.Fatal(err)
+		}
+		if hash == "" || strings.Contains(hash, "密") {
+			t.Fatalf("stored password hash %q", hash)
+		}
+		pw := strings.Repeat("密", 10)
+
+		console := must(e.svc.StaffSignIn(e.ctx, " Clerk.One ", pw, core.SessionConsole))
+		if console.Token == "" || console.Staff.Store != "S01" || !console.ExpiresAt.Equal(e.clock.Now().Add(12*time.Hour)) {
+			t.Fatalf("sign-in = %+v", console)
+		}
+		a := must(e.svc.StaffAuthenticate(e.ctx, console.Token, core.SessionConsole))
+		if a.Username != "clerk.one" || a.Role != core.RoleClerk || a.Store != "S01" || a.StoreID == 0 || a.IsAdmin() {
+			t.Fatalf("actor = %+v", a)
+		}
+		_, err := e.svc.StaffAuthenticate(e.ctx, console.Token, core.SessionAPI)
+		wantErr(t, "a console session as an API token", err, core.ErrUnauthenticated)
+		api := must(e.svc.StaffSignIn(e.ctx, "clerk.one", pw, core.SessionAPI))
+		_, err = e.svc.StaffAuthenticate(e.ctx, api.Token, core.SessionConsole)
+		wantErr(t, "an API token as a console session", err, core.ErrUnauthenticated)
+		must(e.svc.StaffAuthenticate(e.ctx, api.Token, core.SessionAPI))
+		_, err = e.svc.StaffSignIn(e.ctx, "clerk.one", pw, "pos")
+		wantErr(t, "unknown session kind", err, core.ErrInvalidArgument)
+
+		// Wrong password, unknown name and a disabled account get the same answer.
+		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "gone", Password: soPassword, Role: core.RoleAdmin, Disabled: true}))
+		var msgs []string
+		for _, c := range [][2]string{{"clerk.one", soPassword}, {"nobody", soPassword}, {"nobody", "o2ohub-no-such-user"}, {"gone", soPassword}, {"clerk.one", ""}} {
+			_, err := e.svc.StaffSignIn(e.ctx, c[0], c[1], core.SessionConsole)
+			wantErr(t, "sign in as "+c[0], err, core.ErrUnauthenticated)
+			msgs = append(msgs, err.Error())
+		}
+		for _, m := range msgs {
+			if m != msgs[0] {
+				t.Fatalf("sign-in refusals differ: %q", msgs)
+			}
+		}
+
+		// Updating without a password keeps it and the sessions.
+		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "clerk.one", Role: core.RoleClerk, Store: "S01"}))
+		must(e.svc.StaffAuthenticate(e.ctx, console.Token, core.SessionConsole))
+		must(e.svc.StaffSignIn(e.ctx, "clerk.one", pw, core.SessionConsole))
+		// A new password ends every session; the old password no longer works.
+		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "clerk.one", Password: soPassword, Role: core.RoleClerk, Store: "S01"}))
+		for _, tok := range []struct{ token, kind string }{{console.Token, core.SessionConsole}, {api.Token, core.SessionAPI}} {
+			_, err := e.svc.StaffAuthenticate(e.ctx, tok.token, tok.kind)
+			wantErr(t, "a session after the password changed", err, core.ErrUnauthenticated)
+		}
+		_, err = e.svc.StaffSignIn(e.ctx, "clerk.one", pw, core.SessionConsole)
+		wantErr(t, "the old password", err, core.ErrUnauthenticated)
+		s2 := must(e.svc.StaffSignIn(e.ctx, "clerk.one", soPassword, core.SessionConsole))
+		// Moving to another store ends sessions too, and so does disabling.
+		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "clerk.one", Role: core.RoleClerk, Store: "S02"}))
+		_, err = e.svc.StaffAuthenticate(e.ctx, s2.Token, core.SessionConsole)
+		wantErr(t, "a session after a move", err, core.ErrUnauthenticated)
+		s3 := must(e.svc.StaffSignIn(e.ctx, "clerk.one", soPassword, core.SessionAPI))
+		if a := must(e.svc.StaffAuthenticate(e.ctx, s3.Token, core.SessionAPI)); a.Store != "S02" {
+			t.Fatalf("moved clerk works at %s", a.Store)
+		}
+		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "clerk.one", Role: core.RoleClerk, Store: "S02", Disabled: true}))
+		_, err = e.svc.StaffAuthenticate(e.ctx, s3.Token, core.SessionAPI)
+		wantErr(t, "a session after disabling", err, core.ErrUnauthenticated)
+		_, err = e.svc.StaffSignIn(e.ctx, "clerk.one", soPassword, core.SessionAPI)
+		wantErr(t, "a disabled account", err, core.ErrUnauthenticated)
+		if err.Error() != msgs[0] {
+			t.Fatalf("a disabled account is told %q, others %q", err.Error(), msgs[0])
+		}
+
+		// Sessions run out and can be ended.
+		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "boss", Password: soPassword, Role: core.RoleAdmin}))
+		s4 := must(e.svc.StaffSignIn(e.ctx, "boss", soPassword, core.SessionConsole))
+		if a := must(e.svc.StaffAuthenticate(e.ctx, s4.Token, core.SessionConsole)); !a.IsAdmin() || a.StoreID != 0 {
+			t.Fatalf("admin actor = %+v", a)
+		}
+		must(0, e.svc.StaffSignOut(e.ctx, s4.Token))
+		_, err = e.svc.StaffAuthenticate(e.ctx, s4.Token, core.SessionConsole)
+		wantErr(t, "a signed-out session", err, core.ErrUnauthenticated)
+		s5 := must(e.svc.StaffSignIn(e.ctx, "boss", soPassword, core.SessionConsole))
+		e.clock.Advance(12 * time.Hour)
+		_, err = e.svc.StaffAuthenticate(e.ctx, s5.Token, core.SessionConsole)
+		wantErr(t, "an expired session", err, core.ErrUnauthenticated)
+		_, err = e.svc.StaffAuthenticate(e.ctx, "", core.SessionConsole)
+		wantErr(t, "no token", err, core.ErrUnauthenticated)
+	})
+}
