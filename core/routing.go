@@ -50,11 +50,17 @@ func (s *Service) offer(ctx context.Context, ord models.Order, st models.Store) 
 	return s.accept(ctx, ord, Actor{Username: "auto-accept", Role: RoleAdmin})
 }
 
-// accept moves a paid order to accepted at its store and closes the open offer.
+// accept moves a paid order to accepted at its store (an auto-accepting store), in the caller's
+// transaction.
 func (s *Service) accept(ctx context.Context, ord models.Order, a Actor) error {
 	if err := s.transition(ctx, ord.ID, StatusPaid, StatusAccepted, map[string]any{"accept_by": nil}); err != nil {
 		return err
 	}
+	return s.accepted(ctx, ord, a)
+}
+
+// accepted closes the open offer of an order just accepted and writes the event.
+func (s *Service) accepted(ctx context.Context, ord models.Order, a Actor) error {
 	if err := s.closeOffer(ctx, ord.ID, offerAccepted, a.Username, ""); err != nil {
 		return err
 	}
@@ -75,22 +81,9 @@ func (s *Service) closeOffer(ctx context.Context, orderID int64, outcome, actor,
 // AcceptOrder records that the order's store takes a paid order on. A clerk may accept only their own
 // store's orders; another store's order is not found.
 func (s *Service) AcceptOrder(ctx context.Context, a Actor, orderNo string) (OrderView, error) {
-	var id int64
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
-		ord, err := s.storeOrder(ctx, a, orderNo, true)
-		if err != nil {
-			return err
-		}
-		id = ord.ID
-		if Status(ord.Status) != StatusPaid {
-			return errf(ErrConflict, "order %s is %s; only a paid order waiting for its store can be accepted", orderNo, ord.Status)
-		}
-		return s.accept(ctx, ord, a)
+	return s.advance(ctx, a, orderNo, StatusPaid, StatusAccepted, "", map[string]any{"accept_by": nil}, func(ctx context.Context, ord models.Order) error {
+		return s.accepted(ctx, ord, a)
 	})
-	if err != nil {
-		return OrderView{}, err
-	}
-	return s.orderView(ctx, id)
 }
 
 // RejectOrder records that the order's store cannot serve a paid order, and why; the order moves on to
