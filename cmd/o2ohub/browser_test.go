@@ -451,12 +451,8 @@ func TestBrowserConsolePickup(t *testing.T) {
 		}
 		submit(t, "取货台", `nav a[href="/console/pickup"]`)
 		// A USB scanner types into whatever has the focus: the code field must have it on arrival.
-		var focused string
-		if err := chromedp.Run(tab, chromedp.Evaluate(`document.activeElement ? document.activeElement.id : ""`, &focused)); err != nil {
-			t.Fatal(err)
-		}
-		if focused != "code" {
-			t.Fatalf("the focus is on %q, want the code field", focused)
+		if on := focusOn(tab, "code"); on != "code" {
+			t.Fatalf("the focus is on %q, want the code field", on)
 		}
 		wantText(t, "the pickup desk", text(t, "form.desk"), "取货码", "查询")
 		resp, err := chromedp.RunResponse(tab, chromedp.KeyEvent(pv.Code+kb.Enter))
@@ -477,12 +473,8 @@ func TestBrowserConsolePickup(t *testing.T) {
 		if text(t, "section.check") != "" {
 			t.Errorf("the desk still shows the order after handing it over")
 		}
-		var focused string
-		if err := chromedp.Run(tab, chromedp.Evaluate(`document.activeElement ? document.activeElement.id : ""`, &focused)); err != nil {
-			t.Fatal(err)
-		}
-		if focused != "code" {
-			t.Errorf("after the hand-over the focus is on %q, want the code field for the next customer", focused)
+		if on := focusOn(tab, "code"); on != "code" {
+			t.Errorf("after the hand-over the focus is on %q, want the code field for the next customer", on)
 		}
 		shot(t, "console-pickup-success-pc.png")
 	})
@@ -675,4 +667,15 @@ var pdfPageObject = regexp.MustCompile(`/Type\s*/Page\b`)
 // pdfPages counts the pages of a PDF that Chromium printed.
 func pdfPages(pdf []byte) int {
 	return len(pdfPageObject.FindAll(pdf, -1))
+}
+
+// focusOn returns the id of the element that has the focus once the element with id want has it, or
+// whatever has it after 3 seconds: the browser applies autofocus a frame or two after a page loads.
+func focusOn(tab context.Context, want string) string {
+	var ok bool
+	chromedp.Run(tab, chromedp.Poll(`document.activeElement !== null && document.activeElement.id === "`+want+`"`, &ok,
+		chromedp.WithPollingTimeout(3*time.Second)))
+	var on string
+	chromedp.Run(tab, chromedp.Evaluate(`document.activeElement ? document.activeElement.id : ""`, &on))
+	return on
 }
