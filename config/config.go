@@ -356,8 +356,8 @@ func (c Config) Validate() error {
 	if min := map[bool]float64{true: 4, false: 10}[c.Sandbox]; c.PasswordCost < min || c.PasswordCost > 16 || c.PasswordCost != float64(int64(c.PasswordCost)) {
 		errs = append(errs, fmt.Errorf("O2OHUB_PASSWORD_COST must be a whole number from %.0f to 16", min))
 	}
-	if c.RerouteRadiusM < 0 {
-		errs = append(errs, errors.New("O2OHUB_REROUTE_RADIUS_M must not be negative"))
+	if c.RerouteRadiusM < 1 {
+		errs = append(errs, errors.New("O2OHUB_REROUTE_RADIUS_M must be at least 1 (metres)"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -91,7 +91,8 @@ func (s *Service) voidPickupCode(ctx context.Context, orderID int64) error {
 	return s.db.Conn(ctx).Model(&models.PickupCode{}).Where("order_id = ? AND state = ?", orderID, pickupLive).Update("state", pickupVoid).Error
 }
 
-// pickupKey is the key pickup tokens are signed with, made once and shared by replicas.
+// pickupKey is the key pickup tokens are signed with, made once and shared by replicas. It must be called
+// outside a transaction, so that a key it makes is saved before it is used.
 func (s *Service) pickupKey(ctx context.Context) ([]byte, error) {
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()
@@ -200,14 +201,18 @@ func (s *Service) atCounter(ctx context.Context, a Actor, store, action, input s
 	if !a.IsAdmin() && store == "" {
 		store = a.Store
 	}
+	key, err := s.pickupKey(ctx)
+	if err != nil {
+		return err
+	}
 	var outcome error
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
+	err = s.db.Tx(ctx, func(ctx context.Context) error {
 		outcome = nil
 		st, err := s.actorStore(ctx, a, store)
 		if err != nil {
 			return err
 		}
-		if err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Take(&models.Store{}, st.ID).Error; err != nil {
+		if err := s.db.Conn(ctx).Clauses(models.ForNoKeyUpdate()).Take(&models.Store{}, st.ID).Error; err != nil {
 			return err
 		}
 		audit := models.PickupAttempt{StoreID: st.ID, Staff: a.Username, Action: action, Code: maskCode(input), CreatedAt: s.now()}
@@ -221,7 +226,7 @@ func (s *Service) atCounter(ctx context.Context, a Actor, store, action, input s
 		if err := s.db.Conn(ctx).SavePoint("counter").Error; err != nil {
 			return err
 		}
-		code, ord, err := s.counterCode(ctx, st, input)
+		code, ord, err := s.counterCode(ctx, key, st, input)
 		if err == nil {
 			audit.OrderNo = ord.OrderNo
 			err = then(ctx, st, code, ord)
@@ -298,14 +303,11 @@ func (s *Service) pickupWait(ctx context.Context, storeID int64, staff string) (
 }
 
 // counterCode resolves a typed code or a scanned token to a live code of the store and its ready order.
-func (s *Service) counterCode(ctx context.Context, st models.Store, input string) (models.PickupCode, models.Order, error) {
+func (s *Service) counterCode(ctx context.Context, key []byte, st models.Store, input string) (models.PickupCode, models.Order, error) {
 	input = strings.TrimSpace(input)
 	code := input
 	if strings.HasPrefix(strings.ToUpper(input), qrcode.TokenPrefix) {
-		key, err := s.pickupKey(ctx)
-		if err != nil {
-			return models.PickupCode{}, models.Order{}, err
-		}
+		var err error
 		code, err = qrcode.OpenToken(key, input, s.now())
 		switch {
 		case errors.Is(err, qrcode.ErrTokenForged):

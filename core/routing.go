@@ -38,6 +38,13 @@ type OfferView struct {
 // deadline to accept, and a store that accepts everything takes it at once.
 func (s *Service) offer(ctx context.Context, ord models.Order, st models.Store) error {
 	now := s.now()
+	if st.Status != "open" { // closed since the order was placed: straight on to the next store
+		if err := s.db.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: offerRejected, Actor: "system",
+			Reason: "the store is closed", OfferedAt: now, DecidedAt: &now}).Error; err != nil {
+			return err
+		}
+		return s.reroute(ctx, ord, "the store is closed")
+	}
 	if err := s.db.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: offerOpen, OfferedAt: now}).Error; err != nil {
 		return err
 	}
@@ -78,10 +85,13 @@ func (s *Service) closeOffer(ctx context.Context, orderID int64, outcome, actor,
 		Updates(map[string]any{"outcome": outcome, "actor": actor, "reason": reason, "decided_at": now}).Error
 }
 
-// AcceptOrder records that the order's store takes a paid order on. A clerk may accept only their own
-// store's orders; another store's order is not found.
+// AcceptOrder records that the order's store takes a paid order on, before its time to accept runs out.
+// A clerk may accept only their own store's orders; another store's order is not found.
 func (s *Service) AcceptOrder(ctx context.Context, a Actor, orderNo string) (OrderView, error) {
 	return s.advance(ctx, a, orderNo, StatusPaid, StatusAccepted, "", map[string]any{"accept_by": nil}, func(ctx context.Context, ord models.Order) error {
+		if ord.AcceptBy != nil && !s.now().Before(*ord.AcceptBy) {
+			return errf(ErrConflict, "the time to accept order %s ran out; it is moving to another store", orderNo)
+		}
 		return s.accepted(ctx, ord, a)
 	})
 }

@@ -174,6 +174,9 @@ func (s *Service) StaffSignIn(ctx context.Context, username, password, kind stri
 	}
 	token := base64.RawURLEncoding.EncodeToString(b)
 	now := s.now()
+	if err := s.db.Conn(ctx).Where("staff_id = ? AND expires_at <= ?", st.ID, now).Delete(&models.StaffSession{}).Error; err != nil {
+		return StaffLogin{}, err
+	}
 	sess := models.StaffSession{TokenHash: hashToken(token), StaffID: st.ID, Kind: kind, ExpiresAt: now.Add(s.opts.StaffSessionTTL), CreatedAt: now}
 	if err := s.db.Conn(ctx).Create(&sess).Error; err != nil {
 		return StaffLogin{}, err

@@ -1234,3 +1234,41 @@ func TestStaffAccounts(t *testing.T) {
 		wantErr(t, "no token", err, core.ErrUnauthenticated)
 	})
 }
+
+// TestReviewFixes pins what a review found: an order cannot be accepted once its time ran out, an order
+// paid for a store that has since closed moves on at once, and the pickup-token key made by a counter
+// attempt that fails is saved, so another replica accepts the tokens this one signs.
+func TestReviewFixes(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		alice := e.member(t, "alice")
+		c1 := e.clerk(t, "clerk1", "S01")
+
+		late := e.paid(t, alice, "S01", soMilk)
+		e.clock.Advance(soAcceptTimeout)
+		_, err := e.svc.AcceptOrder(e.ctx, c1, late.OrderNo)
+		wantErr(t, "accepting after the deadline", err, core.ErrConflict)
+		if v := e.view(t, late.OrderNo); v.Status != core.StatusPaid || v.Store != "S01" {
+			t.Fatalf("a refused late acceptance left the order %s at %s", v.Status, v.Store)
+		}
+
+		o := must(e.svc.CreateOrder(e.ctx, alice, core.OrderInput{Store: "S01", Fulfillment: core.FulfillmentPickup, Items: soMilk}))
+		must(e.svc.PutStore(e.ctx, core.StoreInput{Code: "S01", Name: "店 S01", Lat: soLat, Lng: soLng, Status: "closed"}))
+		if r := chPay(e.fixture, soProvider, o, "T-"+o.OrderNo); r != core.PaymentApplied {
+			t.Fatalf("paying: %s", r)
+		}
+		if v := e.view(t, o.OrderNo); v.Store != "S03" || v.Status != core.StatusPaid { // the nearest with milk
+			t.Fatalf("an order paid for a closed store is %s at %s, want paid at S03", v.Status, v.Store)
+		}
+		e.wantOffers(t, o.OrderNo, soOffer{"S01", "rejected", "system", "the store is closed"}, soOffer{"S03", "offered", "", ""})
+
+		// A forged token is the first use of the key: the failed attempt must not take the key with it.
+		_, err = e.svc.VerifyPickup(e.ctx, core.AdminTokenActor, "S03", "OP1-12345678-ZZZZZZ-AAAAAAAAAAAAAAAAAAAAAAAA")
+		wantErr(t, "a forged token", err, core.ErrCodeUnknown)
+		var saved int64
+		if err := db.Conn(e.ctx).Table("settings").Where("key = ?", "pickup_token_key").Count(&saved).Error; err != nil || saved != 1 {
+			t.Fatalf("pickup token key saved %d times (%v), want 1", saved, err)
+		}
+	})
+}

@@ -135,6 +135,10 @@ func ForUpdateSkipLocked() clause.Locking {
 // ForUpdate returns the row-locking clause (a no-op on SQLite).
 func ForUpdate() clause.Locking { return clause.Locking{Strength: "UPDATE"} }
 
+// ForNoKeyUpdate returns the row-locking clause that serialises the writers of a row without blocking the
+// inserts of rows that reference it (a no-op on SQLite).
+func ForNoKeyUpdate() clause.Locking { return clause.Locking{Strength: "NO KEY UPDATE"} }
+
 // IsDuplicate reports whether err is a unique-constraint violation.
 func IsDuplicate(err error) bool {
 	if err == nil {

@@ -325,6 +325,7 @@ CREATE TABLE order_offers (
 	decided_at {{time}});
 CREATE INDEX order_offers_order ON order_offers (order_id);
 CREATE UNIQUE INDEX order_offers_open ON order_offers (order_id) WHERE outcome = 'offered';
+INSERT INTO order_offers (order_id, store_id, outcome, offered_at) SELECT id, store_id, 'offered', updated_at FROM orders WHERE status = 'paid';
 CREATE TABLE pickup_codes (
 	id {{id}},
 	order_id BIGINT NOT NULL UNIQUE REFERENCES orders(id),
