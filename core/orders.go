@@ -148,23 +148,36 @@ func (s *Service) candidates(ctx context.Context, in OrderInput) ([]models.Store
 		}
 		return []models.Store{st}, nil
 	}
-	var all []models.Store
-	if err := s.db.Conn(ctx).Where("status = ?", "open").Find(&all).Error; err != nil {
+	out, err := s.nearestOpen(ctx, *in.Address.Lat, *in.Address.Lng, s.opts.DeliveryRadiusM, nil)
+	if err != nil {
 		return nil, err
 	}
-	lat, lng := *in.Address.Lat, *in.Address.Lng
+	if len(out) == 0 {
+		return nil, errf(ErrOutOfStock, "no open store delivers within %.0f m of this address", s.opts.DeliveryRadiusM)
+	}
+	return out, nil
+}
+
+// nearestOpen returns the open stores within radius metres of a point, nearest first, leaving out the
+// stores whose ids are in skip.
+func (s *Service) nearestOpen(ctx context.Context, lat, lng, radius float64, skip []int64) ([]models.Store, error) {
+	q := s.db.Conn(ctx).Where("status = ?", "open")
+	if len(skip) > 0 {
+		q = q.Where("id NOT IN ?", skip)
+	}
+	var all []models.Store
+	if err := q.Find(&all).Error; err != nil {
+		return nil, err
+	}
 	var out []models.Store
 	for _, st := range all {
-		if DistanceM(lat, lng, st.Lat, st.Lng) <= s.opts.DeliveryRadiusM {
+		if DistanceM(lat, lng, st.Lat, st.Lng) <= radius {
 			out = append(out, st)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		return DistanceM(lat, lng, out[i].Lat, out[i].Lng) < DistanceM(lat, lng, out[j].Lat, out[j].Lng)
 	})
-	if len(out) == 0 {
-		return nil, errf(ErrOutOfStock, "no open store delivers within %.0f m of this address", s.opts.DeliveryRadiusM)
-	}
 	return out, nil
 }
 

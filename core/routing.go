@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -243,24 +242,7 @@ func (s *Service) rerouteCandidates(ctx context.Context, ord models.Order) ([]mo
 		}
 		lat, lng, radius = st.Lat, st.Lng, s.opts.RerouteRadiusM
 	}
-	q := s.db.Conn(ctx).Where("status = ? AND id <> ?", "open", ord.StoreID)
-	if len(offered) > 0 {
-		q = q.Where("id NOT IN ?", offered)
-	}
-	var all []models.Store
-	if err := q.Find(&all).Error; err != nil {
-		return nil, err
-	}
-	var out []models.Store
-	for _, st := range all {
-		if DistanceM(lat, lng, st.Lat, st.Lng) <= radius {
-			out = append(out, st)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		return DistanceM(lat, lng, out[i].Lat, out[i].Lng) < DistanceM(lat, lng, out[j].Lat, out[j].Lng)
-	})
-	return out, nil
+	return s.nearestOpen(ctx, lat, lng, radius, append(offered, ord.StoreID))
 }
 
 // storeOrder loads an order an actor may act on: any for an admin, only its own store's for a clerk (an
@@ -274,15 +256,6 @@ func (s *Service) storeOrder(ctx context.Context, a Actor, orderNo string, lock 
 		return models.Order{}, errf(ErrNotFound, "order %s not found", orderNo)
 	}
 	return ord, err
-}
-
-// Offers returns the routing history of an order an actor may see: every store it was offered to.
-func (s *Service) Offers(ctx context.Context, a Actor, orderNo string) ([]OfferView, error) {
-	ord, err := s.storeOrder(ctx, a, orderNo, false)
-	if err != nil {
-		return nil, err
-	}
-	return s.offers(ctx, ord.ID)
 }
 
 func (s *Service) offers(ctx context.Context, orderID int64) ([]OfferView, error) {
