@@ -76,6 +76,18 @@ func (s *Service) Deliver(ctx context.Context, a Actor, orderNo string) (OrderVi
 // advance moves an order the actor may act on of the given fulfilment kind (any when empty) from one state to the next and
 // runs then in the same transaction.
 func (s *Service) advance(ctx context.Context, a Actor, orderNo string, from, to Status, kind string, set map[string]any, then func(context.Context, models.Order) error) (OrderView, error) {
+	return s.atStore(ctx, a, orderNo, from, kind, "become "+string(to), func(ctx context.Context, ord models.Order) error {
+		if err := s.transition(ctx, ord.ID, from, to, set); err != nil {
+			return err
+		}
+		return then(ctx, ord)
+	})
+}
+
+// atStore runs step, in one transaction, on an order the actor may act on that is of the given
+// fulfilment kind (any when empty) and in state from, with the order locked; doing names the step in the
+// conflict errors. It answers the order after the step.
+func (s *Service) atStore(ctx context.Context, a Actor, orderNo string, from Status, kind, doing string, step func(context.Context, models.Order) error) (OrderView, error) {
 	var id int64
 	err := s.db.Tx(ctx, func(ctx context.Context) error {
 		ord, err := s.storeOrder(ctx, a, orderNo, true)
@@ -84,15 +96,12 @@ func (s *Service) advance(ctx context.Context, a Actor, orderNo string, from, to
 		}
 		id = ord.ID
 		if kind != "" && ord.Fulfillment != kind {
-			return errf(ErrConflict, "order %s is a %s order; only a %s order can become %s", orderNo, ord.Fulfillment, kind, to)
+			return errf(ErrConflict, "order %s is a %s order; only a %s order can %s", orderNo, ord.Fulfillment, kind, doing)
 		}
 		if Status(ord.Status) != from {
-			return errf(ErrConflict, "order %s is %s; it must be %s to become %s", orderNo, ord.Status, from, to)
+			return errf(ErrConflict, "order %s is %s; it must be %s to %s", orderNo, ord.Status, from, doing)
 		}
-		if err := s.transition(ctx, ord.ID, from, to, set); err != nil {
-			return err
-		}
-		return then(ctx, ord)
+		return step(ctx, ord)
 	})
 	if err != nil {
 		return OrderView{}, err

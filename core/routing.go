@@ -102,25 +102,12 @@ func (s *Service) RejectOrder(ctx context.Context, a Actor, orderNo, reason stri
 	if reason == "" || utf8.RuneCountInString(reason) > 80 {
 		return OrderView{}, errf(ErrInvalidArgument, "a rejection needs a reason of 1-80 characters")
 	}
-	var id int64
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
-		ord, err := s.storeOrder(ctx, a, orderNo, true)
-		if err != nil {
-			return err
-		}
-		id = ord.ID
-		if Status(ord.Status) != StatusPaid {
-			return errf(ErrConflict, "order %s is %s; only a paid order waiting for its store can be rejected", orderNo, ord.Status)
-		}
+	return s.atStore(ctx, a, orderNo, StatusPaid, "", "be rejected", func(ctx context.Context, ord models.Order) error {
 		if err := s.closeOffer(ctx, ord.ID, offerRejected, a.Username, reason); err != nil {
 			return err
 		}
 		return s.reroute(ctx, ord, "rejected: "+reason)
 	})
-	if err != nil {
-		return OrderView{}, err
-	}
-	return s.orderView(ctx, id)
 }
 
 // RerouteDue moves on up to limit paid orders whose store let the deadline to accept pass. Several
