@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -33,7 +35,7 @@ const (
 	benchParallelism = 4
 )
 
-// benchEnv is a service over a store stocking benchSKUCount products, each with core.MaxOnHand units,
+// benchEnv is a service over a store stocking benchSKUCount products, each with catalog.MaxOnHand units,
 // and benchMemberCount signed-in members.
 type benchEnv struct {
 	svc     *core.Service
@@ -46,25 +48,24 @@ type benchEnv struct {
 func newBenchEnv(b *testing.B, db *models.DB) *benchEnv {
 	b.Helper()
 	ctx := context.Background()
-	svc := core.New(db, core.Options{OrderTTL: time.Hour, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1"},
-		nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc := core.New(domain.NewEnv(db, nil, slog.New(slog.NewTextHandler(io.Discard, nil))), core.Options{OrderTTL: time.Hour, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1"})
 	e := &benchEnv{svc: svc, db: db, ctx: ctx}
-	if _, err := svc.PutStore(ctx, core.StoreInput{Code: benchStore, Name: "Bench store", Lat: 31.2354, Lng: 121.4757}); err != nil {
+	if _, err := svc.Catalog.PutStore(ctx, catalog.StoreInput{Code: benchStore, Name: "Bench store", Lat: 31.2354, Lng: 121.4757}); err != nil {
 		b.Fatal(err)
 	}
 	for i := 0; i < benchSKUCount; i++ {
 		sku := fmt.Sprintf("SKU%02d", i)
-		if _, err := svc.PutProduct(ctx, core.ProductInput{SKU: sku, Name: "Product " + sku, PriceFen: int64(100 + i)}); err != nil {
+		if _, err := svc.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: sku, Name: "Product " + sku, PriceFen: int64(100 + i)}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := svc.SetStock(ctx, benchStore, sku, core.MaxOnHand, "bench"); err != nil {
+		if _, err := svc.Catalog.SetStock(ctx, benchStore, sku, catalog.MaxOnHand, "bench"); err != nil {
 			b.Fatal(err)
 		}
 		e.skus = append(e.skus, sku)
 	}
 	for i := 0; i < benchMemberCount; i++ {
 		user := fmt.Sprintf("user%d", i)
-		login, err := svc.SignIn(ctx, "sandbox", user, user)
+		login, err := svc.Members.SignIn(ctx, "sandbox", user, user)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -82,7 +83,7 @@ func (e *benchEnv) createOrder(member int64, sku string) (core.OrderView, error)
 func (e *benchEnv) stockSums(b *testing.B) (onHand, reserved int64) {
 	b.Helper()
 	for _, sku := range e.skus {
-		v, err := e.svc.Stock(e.ctx, benchStore, sku)
+		v, err := e.svc.Catalog.Stock(e.ctx, benchStore, sku)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -166,7 +167,7 @@ func BenchmarkCreateOrder(b *testing.B) {
 					return err
 				})
 				benchReport(b)
-				hotReserved, err := e.svc.Stock(e.ctx, benchStore, e.skus[0])
+				hotReserved, err := e.svc.Catalog.Stock(e.ctx, benchStore, e.skus[0])
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -202,7 +203,7 @@ func BenchmarkApplyPayment(b *testing.B) {
 				b.Errorf("%d orders paid after %d payments", n, b.N)
 			}
 			onHand, reserved := e.stockSums(b)
-			if want := int64(benchSKUCount)*core.MaxOnHand - int64(b.N); onHand != want || reserved != 0 {
+			if want := int64(benchSKUCount)*catalog.MaxOnHand - int64(b.N); onHand != want || reserved != 0 {
 				b.Errorf("after %d payments: on_hand %d (want %d), reserved %d (want 0)", b.N, onHand, want, reserved)
 			}
 		})

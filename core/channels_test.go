@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -245,15 +248,15 @@ func chStep(f *fixture, orderNo, step string) error {
 	var err error
 	switch step {
 	case "accept":
-		_, err = f.svc.AcceptOrder(f.ctx, core.AdminTokenActor, orderNo)
+		_, err = f.svc.AcceptOrder(f.ctx, staff.AdminTokenActor, orderNo)
 	case "ready":
-		_, err = f.svc.MarkReady(f.ctx, core.AdminTokenActor, orderNo)
+		_, err = f.svc.MarkReady(f.ctx, staff.AdminTokenActor, orderNo)
 	case "pickup":
-		_, err = f.svc.CompletePickup(f.ctx, core.AdminTokenActor, orderNo)
+		_, err = f.svc.CompletePickup(f.ctx, staff.AdminTokenActor, orderNo)
 	case "dispatch":
-		_, err = f.svc.Dispatch(f.ctx, core.AdminTokenActor, orderNo, core.Courier{Name: "张三", TrackingNo: "SF1"})
+		_, err = f.svc.Dispatch(f.ctx, staff.AdminTokenActor, orderNo, core.Courier{Name: "张三", TrackingNo: "SF1"})
 	case "deliver":
-		_, err = f.svc.Deliver(f.ctx, core.AdminTokenActor, orderNo)
+		_, err = f.svc.Deliver(f.ctx, staff.AdminTokenActor, orderNo)
 	default:
 		panic("unknown step " + step)
 	}
@@ -332,7 +335,7 @@ func TestReconcilerAppliesALostPaymentOnce(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 2)
 		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
@@ -393,7 +396,7 @@ func TestReconcilerBacksOffWhileUnpaid(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
 		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
@@ -425,7 +428,7 @@ func TestReconcilerClosesTheAttemptOfAnExpiredOrder(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
 		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
@@ -472,7 +475,7 @@ func TestReconcilerLatePaymentFoundByQuery(t *testing.T) {
 			{"stock still there: kept", false, core.StatusPaid},
 			{"stock gone: refunded", true, core.StatusRefunding},
 		} {
-			must(f.svc.SetStock(f.ctx, "S01", "MILK", 1, "test"))
+			must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 1, "test"))
 			o := f.order(t, alice, "MILK", 1)
 			must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
 			f.clock.Advance(16 * time.Minute)
@@ -515,7 +518,7 @@ func TestReconcilerRetriesAFailedClose(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		g.set(func(g *chGateway) { g.closeFailures = 1 })
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
 		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
@@ -544,7 +547,7 @@ func TestPaymentThroughOneProviderClosesTheOthers(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		ga, gb := chNewGateway(f, "fakepay"), chNewGateway(f, "otherpay")
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
 		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
@@ -579,7 +582,7 @@ func TestReconcilerWithoutPaymentChecker(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		f.svc.RegisterGateway(&countingGateway{}) // a gateway that can neither query nor close
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
 		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "counting"))
@@ -608,7 +611,7 @@ func TestPartialRefundsThenTheRest(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		m := chNewMessenger(f, "sandbox") // each completed refund messages the shopper
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1") // 1590 fen
 
@@ -626,7 +629,7 @@ func TestPartialRefundsThenTheRest(t *testing.T) {
 			t.Fatalf("a partial refund moved stock: %+v", st)
 		}
 		// More than is left is refused, and nothing is recorded or sent.
-		if _, err := f.svc.RefundOrder(f.ctx, o.OrderNo, 1091, ""); !errors.Is(err, core.ErrInvalidArgument) {
+		if _, err := f.svc.RefundOrder(f.ctx, o.OrderNo, 1091, ""); !errors.Is(err, domain.ErrInvalidArgument) {
 			t.Fatalf("over-refund: %v", err)
 		}
 		if n := f.count(t, "refunds", "order_id IS NOT NULL"); n != 1 || len(g.refundReqs()) != 1 {
@@ -644,7 +647,7 @@ func TestPartialRefundsThenTheRest(t *testing.T) {
 		if st := f.stock(t, "MILK"); st.OnHand != 5 || st.Reserved != 0 {
 			t.Fatalf("after the full amount of a paid order was refunded stock = %+v, want the unit back on hand", st)
 		}
-		if _, err := f.svc.RefundOrder(f.ctx, o.OrderNo, 1, ""); !errors.Is(err, core.ErrConflict) {
+		if _, err := f.svc.RefundOrder(f.ctx, o.OrderNo, 1, ""); !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("refund of a refunding order: %v", err)
 		}
 		if n := len(chTasks(t, f, o.OrderNo, "message")); n != 1 {
@@ -683,7 +686,7 @@ func TestRefundOrderRefusals(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 50, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 50, "test"))
 		alice := f.member(t, "alice")
 		unpaid := f.order(t, alice, "MILK", 1)
 		cancelled := f.order(t, alice, "MILK", 1)
@@ -698,13 +701,13 @@ func TestRefundOrderRefusals(t *testing.T) {
 			reason  string
 			want    error
 		}{
-			{"unpaid", unpaid.OrderNo, 0, "", core.ErrConflict},
-			{"cancelled", cancelled.OrderNo, 0, "", core.ErrConflict},
-			{"on its way", delivering.OrderNo, 0, "", core.ErrConflict},
-			{"unknown order", "20990101000000000000", 0, "", core.ErrNotFound},
-			{"negative amount", paid.OrderNo, -1, "", core.ErrInvalidArgument},
-			{"more than paid", paid.OrderNo, paid.TotalFen + 1, "", core.ErrInvalidArgument},
-			{"reason too long", paid.OrderNo, 1, strings.Repeat("长", 81), core.ErrInvalidArgument},
+			{"unpaid", unpaid.OrderNo, 0, "", domain.ErrConflict},
+			{"cancelled", cancelled.OrderNo, 0, "", domain.ErrConflict},
+			{"on its way", delivering.OrderNo, 0, "", domain.ErrConflict},
+			{"unknown order", "20990101000000000000", 0, "", domain.ErrNotFound},
+			{"negative amount", paid.OrderNo, -1, "", domain.ErrInvalidArgument},
+			{"more than paid", paid.OrderNo, paid.TotalFen + 1, "", domain.ErrInvalidArgument},
+			{"reason too long", paid.OrderNo, 1, strings.Repeat("长", 81), domain.ErrInvalidArgument},
 		}
 		for _, tc := range cases {
 			if _, err := f.svc.RefundOrder(f.ctx, tc.orderNo, tc.amount, tc.reason); !errors.Is(err, tc.want) {
@@ -737,7 +740,7 @@ func TestFullRefundRestocksGoodsNotHandedOver(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		chNewGateway(f, "fakepay")
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 100, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 100, "test"))
 		alice := f.member(t, "alice")
 		for i, tc := range cases {
 			o := chPaidOrder(t, f, alice, tc.delivery, 2, "fakepay", fmt.Sprintf("T%d", i))
@@ -768,7 +771,7 @@ func TestConcurrentRefundsNeverExceedThePayment(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
 		part := o.TotalFen / 10
@@ -788,7 +791,7 @@ func TestConcurrentRefundsNeverExceedThePayment(t *testing.T) {
 					ok++
 				// Refused because nothing is left: while the order is still paid that is an invalid
 				// amount; once the tenth refund moved it to refunding it is a conflict.
-				case errors.Is(err, core.ErrInvalidArgument), errors.Is(err, core.ErrConflict):
+				case errors.Is(err, domain.ErrInvalidArgument), errors.Is(err, domain.ErrConflict):
 					refused++
 				default:
 					other = append(other, err)
@@ -833,7 +836,7 @@ func TestRefundNotices(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		g.set(func(g *chGateway) { g.refundOutcome = core.RefundAccepted })
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
 		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
@@ -890,7 +893,7 @@ func TestRefundNoticeOvertakesTheProvidersAnswer(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		g.set(func(g *chGateway) { g.refundOutcome, g.noticeFirst = core.RefundAccepted, true })
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
 		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
@@ -928,7 +931,7 @@ func TestProcessingRefundsAreQueried(t *testing.T) {
 			g.refundOutcome = core.RefundAccepted
 			g.queryOutcomes = []core.RefundOutcome{core.RefundAccepted, core.RefundDone}
 		})
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
 		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
@@ -975,7 +978,7 @@ func TestRejectedRefundDoesNotKeepTheOrderRefunding(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		g.set(func(g *chGateway) { g.refundOutcome = core.RefundRejected })
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
 		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 500, ""))
@@ -1003,12 +1006,12 @@ func TestReadyMessageGoesToEveryReachableChannel(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		wechat, sandbox, alipay := chNewMessenger(f, "wechat"), chNewMessenger(f, "sandbox"), chNewMessenger(f, "alipay")
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
-		if l := must(f.svc.SignIn(f.ctx, "wechat", "o-alice", "alice", core.IdentityRef{Provider: "sandbox", Subject: "alice"})); l.Member.ID != alice {
+		if l := must(f.svc.Members.SignIn(f.ctx, "wechat", "o-alice", "alice", member.IdentityRef{Provider: "sandbox", Subject: "alice"})); l.Member.ID != alice {
 			t.Fatalf("linked sign-in gave member %d, want alice %d", l.Member.ID, alice)
 		}
-		bob := must(f.svc.SignIn(f.ctx, "web", "bob", "bob")).Member.ID // on no messenger's channel
+		bob := must(f.svc.Members.SignIn(f.ctx, "web", "bob", "bob")).Member.ID // on no messenger's channel
 		a := chPaidOrder(t, f, alice, false, 2, "sandbox", "TA")
 		b := chPaidOrder(t, f, bob, false, 1, "sandbox", "TB")
 		chSteps(t, f, a.OrderNo, "accept")
@@ -1067,7 +1070,7 @@ func TestMessageFailures(t *testing.T) {
 			errs = append(errs, transient)
 		}
 		m := chNewMessenger(f, "sandbox", errs...)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
 		alice := f.member(t, "alice")
 		txn := 0
 		ready := func() core.OrderView {
@@ -1143,7 +1146,7 @@ func TestShippingUploadsOnlyForReportingProviders(t *testing.T) {
 		f := setup(t, db)
 		rep := &chShipper{provider: "fakepay"}
 		f.svc.RegisterShippingReporter(rep)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
 		alice := f.member(t, "alice")
 		pickup := chPaidOrder(t, f, alice, false, 1, "fakepay", "T-pickup")
 		other := chPaidOrder(t, f, alice, false, 1, "sandbox", "T-other")
@@ -1157,7 +1160,7 @@ func TestShippingUploadsOnlyForReportingProviders(t *testing.T) {
 		chSteps(t, f, other.OrderNo, "accept", "ready", "pickup")
 		chSteps(t, f, delivery.OrderNo, "accept")
 		courier := core.Courier{Name: "顺丰 张三", Phone: "13800000000", TrackingNo: "SF100"}
-		must(f.svc.Dispatch(f.ctx, core.AdminTokenActor, delivery.OrderNo, courier))
+		must(f.svc.Dispatch(f.ctx, staff.AdminTokenActor, delivery.OrderNo, courier))
 		chSteps(t, f, delivery.OrderNo, "deliver")
 		for _, tc := range []struct {
 			name string
@@ -1199,25 +1202,25 @@ func TestFulfilmentStepsInOrder(t *testing.T) {
 		step     string
 		want     error
 	}{
-		{"accept unpaid", false, false, nil, "accept", core.ErrConflict},
-		{"accept twice", false, true, []string{"accept"}, "accept", core.ErrConflict},
-		{"ready before accept", false, true, nil, "ready", core.ErrConflict},
-		{"pickup before ready", false, true, []string{"accept"}, "pickup", core.ErrConflict},
-		{"ready twice", false, true, []string{"accept", "ready"}, "ready", core.ErrConflict},
-		{"pickup twice", false, true, []string{"accept", "ready", "pickup"}, "pickup", core.ErrConflict},
-		{"ready on a delivery order", true, true, []string{"accept"}, "ready", core.ErrConflict},
-		{"pickup on a delivery order", true, true, []string{"accept"}, "pickup", core.ErrConflict},
-		{"dispatch on a pickup order", false, true, []string{"accept"}, "dispatch", core.ErrConflict},
-		{"deliver on a pickup order", false, true, []string{"accept", "ready"}, "deliver", core.ErrConflict},
-		{"dispatch before accept", true, true, nil, "dispatch", core.ErrConflict},
-		{"deliver before dispatch", true, true, []string{"accept"}, "deliver", core.ErrConflict},
-		{"dispatch twice", true, true, []string{"accept", "dispatch"}, "dispatch", core.ErrConflict},
+		{"accept unpaid", false, false, nil, "accept", domain.ErrConflict},
+		{"accept twice", false, true, []string{"accept"}, "accept", domain.ErrConflict},
+		{"ready before accept", false, true, nil, "ready", domain.ErrConflict},
+		{"pickup before ready", false, true, []string{"accept"}, "pickup", domain.ErrConflict},
+		{"ready twice", false, true, []string{"accept", "ready"}, "ready", domain.ErrConflict},
+		{"pickup twice", false, true, []string{"accept", "ready", "pickup"}, "pickup", domain.ErrConflict},
+		{"ready on a delivery order", true, true, []string{"accept"}, "ready", domain.ErrConflict},
+		{"pickup on a delivery order", true, true, []string{"accept"}, "pickup", domain.ErrConflict},
+		{"dispatch on a pickup order", false, true, []string{"accept"}, "dispatch", domain.ErrConflict},
+		{"deliver on a pickup order", false, true, []string{"accept", "ready"}, "deliver", domain.ErrConflict},
+		{"dispatch before accept", true, true, nil, "dispatch", domain.ErrConflict},
+		{"deliver before dispatch", true, true, []string{"accept"}, "deliver", domain.ErrConflict},
+		{"dispatch twice", true, true, []string{"accept", "dispatch"}, "dispatch", domain.ErrConflict},
 		{"pickup flow", false, true, []string{"accept", "ready"}, "pickup", nil},
 		{"delivery flow", true, true, []string{"accept", "dispatch"}, "deliver", nil},
 	}
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 100, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 100, "test"))
 		alice := f.member(t, "alice")
 		for i, tc := range cases {
 			o := chOrder(f, alice, tc.delivery, 1)
@@ -1234,7 +1237,7 @@ func TestFulfilmentStepsInOrder(t *testing.T) {
 				t.Fatalf("%s: a refused step moved the order %s → %s", tc.name, before, after)
 			}
 		}
-		if err := chStep(f, "20990101000000000000", "accept"); !errors.Is(err, core.ErrNotFound) {
+		if err := chStep(f, "20990101000000000000", "accept"); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("unknown order: %v", err)
 		}
 	})
@@ -1244,7 +1247,7 @@ func TestDispatchNeedsACourier(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, true, 1, "sandbox", "T1")
 		chSteps(t, f, o.OrderNo, "accept")
@@ -1256,7 +1259,7 @@ func TestDispatchNeedsACourier(t *testing.T) {
 			{TrackingNo: strings.Repeat("9", 65)},
 			{Name: "张三", Phone: strings.Repeat("1", 65)},
 		} {
-			if _, err := f.svc.Dispatch(f.ctx, core.AdminTokenActor, o.OrderNo, c); !errors.Is(err, core.ErrInvalidArgument) {
+			if _, err := f.svc.Dispatch(f.ctx, staff.AdminTokenActor, o.OrderNo, c); !errors.Is(err, domain.ErrInvalidArgument) {
 				t.Fatalf("dispatch with %+v: %v, want invalid argument", c, err)
 			}
 		}
@@ -1264,7 +1267,7 @@ func TestDispatchNeedsACourier(t *testing.T) {
 			t.Fatalf("refused dispatches moved the order to %s", st)
 		}
 		want := core.Courier{Name: "张三", Phone: "13800000000", TrackingNo: "SF123"}
-		v := must(f.svc.Dispatch(f.ctx, core.AdminTokenActor, o.OrderNo, core.Courier{Name: " 张三 ", Phone: " 13800000000", TrackingNo: "SF123 "}))
+		v := must(f.svc.Dispatch(f.ctx, staff.AdminTokenActor, o.OrderNo, core.Courier{Name: " 张三 ", Phone: " 13800000000", TrackingNo: "SF123 "}))
 		if v.Status != core.StatusDelivering || v.Courier == nil || *v.Courier != want {
 			t.Fatalf("dispatched order = %+v (courier %+v), want delivering with %+v", v, v.Courier, want)
 		}
@@ -1275,7 +1278,7 @@ func TestDispatchNeedsACourier(t *testing.T) {
 		// A tracking number alone is enough; a pickup order shows no courier.
 		o2 := chPaidOrder(t, f, alice, true, 1, "sandbox", "T2")
 		chSteps(t, f, o2.OrderNo, "accept")
-		if v := must(f.svc.Dispatch(f.ctx, core.AdminTokenActor, o2.OrderNo, core.Courier{TrackingNo: "JD9"})); v.Courier == nil || v.Courier.TrackingNo != "JD9" || v.Courier.Name != "" {
+		if v := must(f.svc.Dispatch(f.ctx, staff.AdminTokenActor, o2.OrderNo, core.Courier{TrackingNo: "JD9"})); v.Courier == nil || v.Courier.TrackingNo != "JD9" || v.Courier.Name != "" {
 			t.Fatalf("dispatch by tracking number: courier %+v", v.Courier)
 		}
 		p := chPaidOrder(t, f, alice, false, 1, "sandbox", "T3")
@@ -1289,7 +1292,7 @@ func TestConcurrentAcceptOrderOneWins(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
 		alice := f.member(t, "alice")
 		for round := range 3 {
 			o := chPaidOrder(t, f, alice, false, 1, "sandbox", fmt.Sprintf("T%d", round))
@@ -1302,13 +1305,13 @@ func TestConcurrentAcceptOrderOneWins(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					_, err := f.svc.AcceptOrder(f.ctx, core.AdminTokenActor, o.OrderNo)
+					_, err := f.svc.AcceptOrder(f.ctx, staff.AdminTokenActor, o.OrderNo)
 					mu.Lock()
 					defer mu.Unlock()
 					switch {
 					case err == nil:
 						won++
-					case errors.Is(err, core.ErrConflict):
+					case errors.Is(err, domain.ErrConflict):
 						lost++
 					default:
 						t.Error(err)
@@ -1333,13 +1336,13 @@ func TestUnionIDLinksAppsToOneMember(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		union := core.IdentityRef{Provider: "wxunion", Subject: "U1"}
-		a := must(f.svc.SignIn(f.ctx, "wxapp1", "openid-1", "alice", union))
-		b := must(f.svc.SignIn(f.ctx, "wxapp2", "openid-2", "alice", union))
+		union := member.IdentityRef{Provider: "wxunion", Subject: "U1"}
+		a := must(f.svc.Members.SignIn(f.ctx, "wxapp1", "openid-1", "alice", union))
+		b := must(f.svc.Members.SignIn(f.ctx, "wxapp2", "openid-2", "alice", union))
 		if a.Member.ID != b.Member.ID {
 			t.Fatalf("two apps of one unionid gave members %d and %d", a.Member.ID, b.Member.ID)
 		}
-		again := must(f.svc.SignIn(f.ctx, "wxapp1", "openid-1", "alice", union))
+		again := must(f.svc.Members.SignIn(f.ctx, "wxapp1", "openid-1", "alice", union))
 		if again.Member.ID != a.Member.ID || len(again.Member.Identities) != 3 {
 			t.Fatalf("sign-in again = %+v, want member %d with wxapp1, wxunion and wxapp2", again.Member, a.Member.ID)
 		}
@@ -1348,14 +1351,14 @@ func TestUnionIDLinksAppsToOneMember(t *testing.T) {
 		}
 
 		// First sign-ins from eight apps at once, all with a new unionid.
-		union2 := core.IdentityRef{Provider: "wxunion", Subject: "U2"}
+		union2 := member.IdentityRef{Provider: "wxunion", Subject: "U2"}
 		ids := make([]int64, 8)
 		var wg sync.WaitGroup
 		for i := range ids {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				l, err := f.svc.SignIn(f.ctx, fmt.Sprintf("app%d", i), fmt.Sprintf("openid-%d", i), "bob", union2)
+				l, err := f.svc.Members.SignIn(f.ctx, fmt.Sprintf("app%d", i), fmt.Sprintf("openid-%d", i), "bob", union2)
 				if err != nil {
 					t.Error(err)
 					return
@@ -1382,7 +1385,7 @@ func TestLinkedSignInMergesAnEarlierMember(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		cases := []struct {
 			name, union, oldPhone, canonPhone, wantPhone string
 		}{
@@ -1390,22 +1393,22 @@ func TestLinkedSignInMergesAnEarlierMember(t *testing.T) {
 			{"survivor keeps its own phone", "U2", "13800000002", "13900000002", "13900000002"},
 		}
 		for i, tc := range cases {
-			union := core.IdentityRef{Provider: "wxunion", Subject: tc.union}
+			union := member.IdentityRef{Provider: "wxunion", Subject: tc.union}
 			// Signed in on app 1 before the app was tied to the open platform: no unionid yet.
-			old := must(f.svc.SignIn(f.ctx, "wxapp1", fmt.Sprintf("openid-1-%d", i), "alice"))
-			must(f.svc.BindPhone(f.ctx, old.Member.ID, tc.oldPhone))
+			old := must(f.svc.Members.SignIn(f.ctx, "wxapp1", fmt.Sprintf("openid-1-%d", i), "alice"))
+			must(f.svc.Members.BindPhone(f.ctx, old.Member.ID, tc.oldPhone))
 			o := f.order(t, old.Member.ID, "MILK", 1)
-			canon := must(f.svc.SignIn(f.ctx, "wxapp2", fmt.Sprintf("openid-2-%d", i), "alice", union))
+			canon := must(f.svc.Members.SignIn(f.ctx, "wxapp2", fmt.Sprintf("openid-2-%d", i), "alice", union))
 			if canon.Member.ID == old.Member.ID {
 				t.Fatalf("%s: the unionid went to the member of another app's openid", tc.name)
 			}
 			if tc.canonPhone != "" {
-				must(f.svc.BindPhone(f.ctx, canon.Member.ID, tc.canonPhone))
+				must(f.svc.Members.BindPhone(f.ctx, canon.Member.ID, tc.canonPhone))
 			}
 			// App 1 now sees the unionid too.
-			got := must(f.svc.SignIn(f.ctx, "wxapp1", fmt.Sprintf("openid-1-%d", i), "alice", union))
-			if got.Member.ID != canon.Member.ID || len(got.Member.Identities) != 3 || got.Member.Phone != core.MaskPhone(tc.wantPhone) {
-				t.Fatalf("%s: signed in as %+v, want member %d with 3 identities and phone %s", tc.name, got.Member, canon.Member.ID, core.MaskPhone(tc.wantPhone))
+			got := must(f.svc.Members.SignIn(f.ctx, "wxapp1", fmt.Sprintf("openid-1-%d", i), "alice", union))
+			if got.Member.ID != canon.Member.ID || len(got.Member.Identities) != 3 || got.Member.Phone != member.MaskPhone(tc.wantPhone) {
+				t.Fatalf("%s: signed in as %+v, want member %d with 3 identities and phone %s", tc.name, got.Member, canon.Member.ID, member.MaskPhone(tc.wantPhone))
 			}
 			if n := f.count(t, "member_merges", "from_id = ? AND into_id = ? AND reason LIKE ?", old.Member.ID, canon.Member.ID, "linked identity%"); n != 1 {
 				t.Fatalf("%s: %d merges recorded, want 1", tc.name, n)
@@ -1420,7 +1423,7 @@ func TestLinkedSignInMergesAnEarlierMember(t *testing.T) {
 			if _, err := f.svc.Order(f.ctx, canon.Member.ID, o.OrderNo); err != nil {
 				t.Fatalf("%s: the earlier member's order did not move: %v", tc.name, err)
 			}
-			if id := must(f.svc.Authenticate(f.ctx, old.Token)); id != canon.Member.ID {
+			if id := must(f.svc.Members.Authenticate(f.ctx, old.Token)); id != canon.Member.ID {
 				t.Fatalf("%s: the earlier session points at %d, want %d", tc.name, id, canon.Member.ID)
 			}
 			// The old phone now finds the survivor (or nobody, when the survivor kept its own).
@@ -1439,7 +1442,7 @@ func TestRejectedFullRefundCanBeRetried(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		g.set(func(g *chGateway) { g.refundOutcome = core.RefundRejected })
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
 		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
@@ -1451,7 +1454,7 @@ func TestRejectedFullRefundCanBeRetried(t *testing.T) {
 		if v2.Status != "succeeded" || v2.OrderStatus != core.StatusRefunded || v2.AmountFen != o.TotalFen {
 			t.Fatalf("retried refund = %+v, want all of it succeeded and the order refunded", v2)
 		}
-		if st := must(f.svc.Stock(f.ctx, "S01", "MILK")); st.OnHand != 5 {
+		if st := must(f.svc.Catalog.Stock(f.ctx, "S01", "MILK")); st.OnHand != 5 {
 			t.Fatalf("on_hand %d after the retried refund, want 5 (stock back once)", st.OnHand)
 		}
 	})

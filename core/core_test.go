@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -35,11 +38,10 @@ type fixture struct {
 func setup(t testing.TB, db *models.DB) *fixture {
 	t.Helper()
 	f := &fixture{db: db, clock: &clock{t: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}, ctx: context.Background()}
-	f.svc = core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1/"},
-		f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	must(f.svc.PutStore(f.ctx, core.StoreInput{Code: "S01", Name: "人民广场店", Lat: 31.2354, Lng: 121.4757}))
-	must(f.svc.PutProduct(f.ctx, core.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
-	must(f.svc.PutProduct(f.ctx, core.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
+	f.svc = core.New(domain.NewEnv(db, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil))), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1/"})
+	must(f.svc.Catalog.PutStore(f.ctx, catalog.StoreInput{Code: "S01", Name: "人民广场店", Lat: 31.2354, Lng: 121.4757}))
+	must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
+	must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
 	return f
 }
 
@@ -53,11 +55,11 @@ func must[T any](v T, err error) T {
 }
 
 func (f *fixture) member(t testing.TB, name string) int64 {
-	return must(f.svc.SignIn(f.ctx, "sandbox", name, name)).Member.ID
+	return must(f.svc.Members.SignIn(f.ctx, "sandbox", name, name)).Member.ID
 }
 
-func (f *fixture) stock(t testing.TB, sku string) core.StockView {
-	return must(f.svc.Stock(f.ctx, "S01", sku))
+func (f *fixture) stock(t testing.TB, sku string) catalog.StockView {
+	return must(f.svc.Catalog.Stock(f.ctx, "S01", sku))
 }
 
 func (f *fixture) order(t testing.TB, member int64, sku string, qty int64) core.OrderView {
@@ -79,7 +81,7 @@ func (f *fixture) count(t testing.TB, table, where string, args ...any) int64 {
 func TestConcurrentShoppersNeverOversell(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
 		members := make([]int64, 200)
 		for i := range members {
 			members[i] = f.member(t, fmt.Sprintf("u%d", i))
@@ -98,7 +100,7 @@ func TestConcurrentShoppersNeverOversell(t *testing.T) {
 				switch {
 				case err == nil:
 					ok++
-				case errors.Is(err, core.ErrOutOfStock):
+				case errors.Is(err, domain.ErrOutOfStock):
 					short++
 				default:
 					other = append(other, err)
@@ -125,7 +127,7 @@ func TestConcurrentShoppersNeverOversell(t *testing.T) {
 func TestConcurrentDuplicateNotificationsApplyOnce(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		o := f.order(t, f.member(t, "alice"), "MILK", 2)
 		results := make(chan core.PaymentResult, 50)
 		var wg sync.WaitGroup
@@ -164,7 +166,7 @@ func TestConcurrentDuplicateNotificationsApplyOnce(t *testing.T) {
 func TestPaymentOutcomes(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 3, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 3, "test"))
 		alice := f.member(t, "alice")
 
 		// A wrong amount is recorded and alerted; the order stays unpaid and its stock reserved.
@@ -213,7 +215,7 @@ func TestPaymentOutcomes(t *testing.T) {
 			t.Fatalf("stock = %+v, want on hand 2 (one sold), nothing reserved", st)
 		}
 		// Bad notifications are refused before anything is written.
-		if _, err := f.svc.ApplyPayment(f.ctx, core.PaymentNotification{Provider: "sandbox", OrderNo: o.OrderNo, TransactionID: "T5", AmountFen: 0}); !errors.Is(err, core.ErrInvalidArgument) {
+		if _, err := f.svc.ApplyPayment(f.ctx, core.PaymentNotification{Provider: "sandbox", OrderNo: o.OrderNo, TransactionID: "T5", AmountFen: 0}); !errors.Is(err, domain.ErrInvalidArgument) {
 			t.Fatalf("zero amount: %v", err)
 		}
 	})
@@ -222,14 +224,14 @@ func TestPaymentOutcomes(t *testing.T) {
 func TestExpiryReleasesStockAndLatePayments(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 2, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 2, "test"))
 		alice, bob := f.member(t, "alice"), f.member(t, "bob")
 		a := f.order(t, alice, "MILK", 2)
 		if n := must(f.svc.ExpireDue(f.ctx, 100)); n != 0 {
 			t.Fatalf("expired %d orders before their deadline", n)
 		}
 		f.clock.Advance(16 * time.Minute)
-		if _, err := f.svc.StartPayment(f.ctx, alice, a.OrderNo, "sandbox"); !errors.Is(err, core.ErrInvalidArgument) && !errors.Is(err, core.ErrConflict) {
+		if _, err := f.svc.StartPayment(f.ctx, alice, a.OrderNo, "sandbox"); !errors.Is(err, domain.ErrInvalidArgument) && !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("paying an order past its deadline: %v", err)
 		}
 		if n := must(f.svc.ExpireDue(f.ctx, 100)); n != 1 {
@@ -246,7 +248,7 @@ func TestExpiryReleasesStockAndLatePayments(t *testing.T) {
 			t.Fatalf("after late payment stock = %+v, want none left", st)
 		}
 		// Now one that expires, loses its stock to someone else, and is paid late: refund.
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 1, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 1, "test"))
 		b := f.order(t, bob, "MILK", 1)
 		f.clock.Advance(16 * time.Minute)
 		must(f.svc.ExpireDue(f.ctx, 100))
@@ -267,7 +269,7 @@ func TestExpiryReleasesStockAndLatePayments(t *testing.T) {
 func TestTwoExpiryWorkersExpireEachOrderOnce(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 500, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 500, "test"))
 		m := f.member(t, "alice")
 		for range 120 {
 			f.order(t, m, "MILK", 2)
@@ -311,13 +313,13 @@ func TestTwoExpiryWorkersExpireEachOrderOnce(t *testing.T) {
 func TestPhoneBindingMergesMembers(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
-		must(f.svc.BindPhone(f.ctx, alice, "+86 138-0000-0000"))
+		must(f.svc.Members.BindPhone(f.ctx, alice, "+86 138-0000-0000"))
 		// The same person signs in on another channel, orders, then proves the same phone.
-		other := must(f.svc.SignIn(f.ctx, "alipay", "2088000000000001", "alice on alipay"))
+		other := must(f.svc.Members.SignIn(f.ctx, "alipay", "2088000000000001", "alice on alipay"))
 		o := f.order(t, other.Member.ID, "MILK", 1)
-		merged := must(f.svc.BindPhone(f.ctx, other.Member.ID, "13800000000"))
+		merged := must(f.svc.Members.BindPhone(f.ctx, other.Member.ID, "13800000000"))
 		if merged.ID != alice || merged.Phone != "138****0000" {
 			t.Fatalf("merged member = %+v, want alice (%d) with a masked phone", merged, alice)
 		}
@@ -327,13 +329,13 @@ func TestPhoneBindingMergesMembers(t *testing.T) {
 		if _, err := f.svc.Order(f.ctx, alice, o.OrderNo); err != nil {
 			t.Fatalf("the order did not move to the surviving member: %v", err)
 		}
-		if id := must(f.svc.Authenticate(f.ctx, other.Token)); id != alice {
+		if id := must(f.svc.Members.Authenticate(f.ctx, other.Token)); id != alice {
 			t.Fatalf("the merged member's session points at %d, want %d", id, alice)
 		}
 		if n := f.count(t, "member_merges", "from_id = ? AND into_id = ?", other.Member.ID, alice); n != 1 {
 			t.Fatalf("merge not recorded")
 		}
-		if _, err := f.svc.BindPhone(f.ctx, alice, "12345"); !errors.Is(err, core.ErrInvalidArgument) {
+		if _, err := f.svc.Members.BindPhone(f.ctx, alice, "12345"); !errors.Is(err, domain.ErrInvalidArgument) {
 			t.Fatalf("bad phone: %v", err)
 		}
 	})
@@ -351,7 +353,7 @@ func TestConcurrentPhoneBindingEndsInOneMember(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := f.svc.BindPhone(f.ctx, id, "13900000000"); err != nil {
+				if _, err := f.svc.Members.BindPhone(f.ctx, id, "13900000000"); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -368,8 +370,8 @@ func TestConcurrentPhoneBindingEndsInOneMember(t *testing.T) {
 
 func TestOrderValidation(t *testing.T) {
 	f := setup(t, dbtest.SQLite(t))
-	must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
-	must(f.svc.PutStore(f.ctx, core.StoreInput{Code: "S09", Name: "关店", Lat: 31.2, Lng: 121.4, Status: "closed"}))
+	must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+	must(f.svc.Catalog.PutStore(f.ctx, catalog.StoreInput{Code: "S09", Name: "关店", Lat: 31.2, Lng: 121.4, Status: "closed"}))
 	m := f.member(t, "alice")
 	lat, lng := 31.2354, 121.4757
 	far := 39.9
@@ -378,19 +380,19 @@ func TestOrderValidation(t *testing.T) {
 		in   core.OrderInput
 		want error
 	}{
-		{"no items", core.OrderInput{Store: "S01", Fulfillment: "pickup"}, core.ErrInvalidArgument},
-		{"negative qty", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: -1}}}, core.ErrInvalidArgument},
-		{"huge qty", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1000}}}, core.ErrInvalidArgument},
-		{"repeated lines over the limit", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 999}, {SKU: "MILK", Qty: 999}}}, core.ErrInvalidArgument},
-		{"unknown sku", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "NOPE", Qty: 1}}}, core.ErrNotFound},
-		{"unknown store", core.OrderInput{Store: "S99", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, core.ErrNotFound},
-		{"closed store", core.OrderInput{Store: "S09", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, core.ErrConflict},
-		{"pickup without store", core.OrderInput{Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, core.ErrInvalidArgument},
-		{"bad fulfillment", core.OrderInput{Store: "S01", Fulfillment: "drone", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, core.ErrInvalidArgument},
-		{"delivery without address", core.OrderInput{Fulfillment: "delivery", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, core.ErrInvalidArgument},
-		{"delivery too far", core.OrderInput{Fulfillment: "delivery", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}, Address: &core.AddressInput{Text: "北京", Lat: &far, Lng: &lng}}, core.ErrOutOfStock},
-		{"not enough stock", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 6}}}, core.ErrOutOfStock},
-		{"item the store does not stock", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "EGG", Qty: 1}}}, core.ErrOutOfStock},
+		{"no items", core.OrderInput{Store: "S01", Fulfillment: "pickup"}, domain.ErrInvalidArgument},
+		{"negative qty", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: -1}}}, domain.ErrInvalidArgument},
+		{"huge qty", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1000}}}, domain.ErrInvalidArgument},
+		{"repeated lines over the limit", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 999}, {SKU: "MILK", Qty: 999}}}, domain.ErrInvalidArgument},
+		{"unknown sku", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "NOPE", Qty: 1}}}, domain.ErrNotFound},
+		{"unknown store", core.OrderInput{Store: "S99", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, domain.ErrNotFound},
+		{"closed store", core.OrderInput{Store: "S09", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, domain.ErrConflict},
+		{"pickup without store", core.OrderInput{Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, domain.ErrInvalidArgument},
+		{"bad fulfillment", core.OrderInput{Store: "S01", Fulfillment: "drone", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, domain.ErrInvalidArgument},
+		{"delivery without address", core.OrderInput{Fulfillment: "delivery", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}, domain.ErrInvalidArgument},
+		{"delivery too far", core.OrderInput{Fulfillment: "delivery", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}, Address: &core.AddressInput{Text: "北京", Lat: &far, Lng: &lng}}, domain.ErrOutOfStock},
+		{"not enough stock", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "MILK", Qty: 6}}}, domain.ErrOutOfStock},
+		{"item the store does not stock", core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: "EGG", Qty: 1}}}, domain.ErrOutOfStock},
 		{"delivery", core.OrderInput{Fulfillment: "delivery", Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}, Address: &core.AddressInput{Text: "南京东路1号", Lat: &lat, Lng: &lng}}, nil},
 	}
 	for _, tc := range cases {
@@ -408,15 +410,15 @@ func TestOrderValidation(t *testing.T) {
 
 func TestStockCannotDropBelowReservations(t *testing.T) {
 	f := setup(t, dbtest.SQLite(t))
-	must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+	must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 	f.order(t, f.member(t, "alice"), "MILK", 3)
-	if _, err := f.svc.SetStock(f.ctx, "S01", "MILK", 2, "test"); !errors.Is(err, core.ErrConflict) {
+	if _, err := f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 2, "test"); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("setting stock below reservations: %v", err)
 	}
-	if _, err := f.svc.SetStock(f.ctx, "S01", "MILK", -1, "test"); !errors.Is(err, core.ErrInvalidArgument) {
+	if _, err := f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", -1, "test"); !errors.Is(err, domain.ErrInvalidArgument) {
 		t.Fatalf("negative stock: %v", err)
 	}
-	must(f.svc.SetStock(f.ctx, "S01", "MILK", 3, "test"))
+	must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 3, "test"))
 	if n := f.count(t, "stock_movements", "kind = ?", "test"); n != 2 {
 		t.Fatalf("%d adjustments recorded, want 2", n)
 	}
@@ -448,11 +450,11 @@ func TestStateMachine(t *testing.T) {
 
 func TestDistance(t *testing.T) {
 	// 人民广场 to 陆家嘴 is about 3 km.
-	d := core.DistanceM(31.2304, 121.4737, 31.2397, 121.4998)
+	d := catalog.DistanceM(31.2304, 121.4737, 31.2397, 121.4998)
 	if d < 2500 || d > 3000 {
 		t.Fatalf("distance = %.0f m", d)
 	}
-	if core.MaskPhone("13812345678") != "138****5678" {
+	if member.MaskPhone("13812345678") != "138****5678" {
 		t.Fatal("phone not masked")
 	}
 }
@@ -486,7 +488,7 @@ func TestRefundWorkerReturnsMoneyOnce(t *testing.T) {
 		f := setup(t, db)
 		prov := &refunder{failures: 1}
 		f.svc.RegisterGateway(prov)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
 		must(f.svc.CancelOrder(f.ctx, alice, o.OrderNo))
@@ -553,7 +555,7 @@ func TestConcurrentPayCallsCreateOnePrepay(t *testing.T) {
 		f := setup(t, db)
 		gw := &countingGateway{}
 		f.svc.RegisterGateway(gw)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
 		var wg sync.WaitGroup
@@ -571,7 +573,7 @@ func TestConcurrentPayCallsCreateOnePrepay(t *testing.T) {
 					mu.Unlock()
 				case err == nil:
 					t.Errorf("params = %v", v.Params)
-				case !errors.Is(err, core.ErrConflict):
+				case !errors.Is(err, domain.ErrConflict):
 					t.Error(err)
 				}
 			}()
@@ -594,7 +596,7 @@ func TestConcurrentPayCallsCreateOnePrepay(t *testing.T) {
 func TestRefundsOfOneOrderCompletingTogether(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 100, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 100, "test"))
 		alice := f.member(t, "alice")
 		for i := range 20 {
 			o := f.order(t, alice, "MILK", 1)
@@ -621,7 +623,7 @@ func TestRefundsOfOneOrderCompletingTogether(t *testing.T) {
 
 func TestImportReportsBadCSVRows(t *testing.T) {
 	f := setup(t, dbtest.SQLite(t))
-	rep := must(f.svc.ImportCSV(f.ctx, []byte("sku,name,price_fen\nA\"1,bad,100\nOK1,好,100\n")))
+	rep := must(f.svc.Catalog.ImportCSV(f.ctx, []byte("sku,name,price_fen\nA\"1,bad,100\nOK1,好,100\n")))
 	if rep.Applied != 1 || rep.Failed != 1 || rep.Errors[0].Row != 2 {
 		t.Fatalf("report = %+v, want row 2 failed and the good row applied", rep)
 	}
@@ -630,11 +632,11 @@ func TestImportReportsBadCSVRows(t *testing.T) {
 func TestOrdersPlacedDuringAMergeFollowTheMember(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.SetStock(f.ctx, "S01", "MILK", 10000, "test"))
+		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10000, "test"))
 		for i := range 10 {
 			phone := fmt.Sprintf("1380000%04d", i)
 			a, b := f.member(t, fmt.Sprintf("a%d", i)), f.member(t, fmt.Sprintf("b%d", i))
-			must(f.svc.BindPhone(f.ctx, a, phone))
+			must(f.svc.Members.BindPhone(f.ctx, a, phone))
 			var wg sync.WaitGroup
 			for range 4 {
 				wg.Add(1)
@@ -645,7 +647,7 @@ func TestOrdersPlacedDuringAMergeFollowTheMember(t *testing.T) {
 					}
 				}()
 			}
-			must(f.svc.BindPhone(f.ctx, b, phone))
+			must(f.svc.Members.BindPhone(f.ctx, b, phone))
 			wg.Wait()
 			if n := f.count(t, "orders", "member_id = ?", b); n != 0 {
 				t.Fatalf("round %d: %d orders left on the merged-away member", i, n)

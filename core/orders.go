@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -12,6 +11,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/models"
 )
 
@@ -86,26 +88,26 @@ func (in *OrderInput) validate() error {
 	switch in.Fulfillment {
 	case FulfillmentPickup:
 		if in.Store == "" {
-			return errf(ErrInvalidArgument, "a pickup order needs a store")
+			return domain.Errf(domain.ErrInvalidArgument, "a pickup order needs a store")
 		}
 	case FulfillmentDelivery:
 		a := in.Address
-		if a == nil || a.Lat == nil || a.Lng == nil || !validCoord(*a.Lat, *a.Lng) {
-			return errf(ErrInvalidArgument, "a delivery order needs an address with lat in [-90,90] and lng in [-180,180]")
+		if a == nil || a.Lat == nil || a.Lng == nil || !catalog.ValidCoord(*a.Lat, *a.Lng) {
+			return domain.Errf(domain.ErrInvalidArgument, "a delivery order needs an address with lat in [-90,90] and lng in [-180,180]")
 		}
 		a.Text = strings.TrimSpace(a.Text)
 		if a.Text == "" || utf8.RuneCountInString(a.Text) > 300 {
-			return errf(ErrInvalidArgument, "address text must be 1-300 characters")
+			return domain.Errf(domain.ErrInvalidArgument, "address text must be 1-300 characters")
 		}
 	default:
-		return errf(ErrInvalidArgument, "fulfillment must be pickup or delivery")
+		return domain.Errf(domain.ErrInvalidArgument, "fulfillment must be pickup or delivery")
 	}
 	if len(in.Items) == 0 || len(in.Items) > MaxOrderLines {
-		return errf(ErrInvalidArgument, "an order needs 1-%d items", MaxOrderLines)
+		return domain.Errf(domain.ErrInvalidArgument, "an order needs 1-%d items", MaxOrderLines)
 	}
 	for _, it := range in.Items {
 		if it.Qty < 1 || it.Qty > MaxLineQty {
-			return errf(ErrInvalidArgument, "qty of %q must be between 1 and %d", it.SKU, MaxLineQty)
+			return domain.Errf(domain.ErrInvalidArgument, "qty of %q must be between 1 and %d", it.SKU, MaxLineQty)
 		}
 	}
 	return nil
@@ -121,9 +123,9 @@ func (s *Service) lines(ctx context.Context, items []ItemInput) ([]line, error) 
 	var out []line
 	for sku, q := range qty {
 		if q > MaxLineQty {
-			return nil, errf(ErrInvalidArgument, "qty of %q must be between 1 and %d", sku, MaxLineQty)
+			return nil, domain.Errf(domain.ErrInvalidArgument, "qty of %q must be between 1 and %d", sku, MaxLineQty)
 		}
-		p, err := s.productBySKU(ctx, sku)
+		p, err := s.Catalog.ProductBySKU(ctx, sku)
 		if err != nil {
 			return nil, err
 		}
@@ -136,48 +138,25 @@ func (s *Service) lines(ctx context.Context, items []ItemInput) ([]line, error) 
 // candidates returns the stores that may serve the order, best first.
 func (s *Service) candidates(ctx context.Context, in OrderInput) ([]models.Store, error) {
 	if in.Store != "" {
-		st, err := s.storeByCode(ctx, in.Store)
+		st, err := s.Catalog.StoreByCode(ctx, in.Store)
 		if err != nil {
 			return nil, err
 		}
 		if st.Status != "open" {
-			return nil, errf(ErrConflict, "store %s is closed", st.Code)
+			return nil, domain.Errf(domain.ErrConflict, "store %s is closed", st.Code)
 		}
-		if in.Fulfillment == FulfillmentDelivery && DistanceM(*in.Address.Lat, *in.Address.Lng, st.Lat, st.Lng) > s.opts.DeliveryRadiusM {
-			return nil, errf(ErrInvalidArgument, "the address is beyond store %s's delivery radius of %.0f m", st.Code, s.opts.DeliveryRadiusM)
+		if in.Fulfillment == FulfillmentDelivery && catalog.DistanceM(*in.Address.Lat, *in.Address.Lng, st.Lat, st.Lng) > s.opts.DeliveryRadiusM {
+			return nil, domain.Errf(domain.ErrInvalidArgument, "the address is beyond store %s's delivery radius of %.0f m", st.Code, s.opts.DeliveryRadiusM)
 		}
 		return []models.Store{st}, nil
 	}
-	out, err := s.nearestOpen(ctx, *in.Address.Lat, *in.Address.Lng, s.opts.DeliveryRadiusM, nil)
+	out, err := s.Catalog.NearestOpen(ctx, *in.Address.Lat, *in.Address.Lng, s.opts.DeliveryRadiusM, nil)
 	if err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
-		return nil, errf(ErrOutOfStock, "no open store delivers within %.0f m of this address", s.opts.DeliveryRadiusM)
+		return nil, domain.Errf(domain.ErrOutOfStock, "no open store delivers within %.0f m of this address", s.opts.DeliveryRadiusM)
 	}
-	return out, nil
-}
-
-// nearestOpen returns the open stores within radius metres of a point, nearest first, leaving out the
-// stores whose ids are in skip.
-func (s *Service) nearestOpen(ctx context.Context, lat, lng, radius float64, skip []int64) ([]models.Store, error) {
-	q := s.db.Conn(ctx).Where("status = ?", "open")
-	if len(skip) > 0 {
-		q = q.Where("id NOT IN ?", skip)
-	}
-	var all []models.Store
-	if err := q.Find(&all).Error; err != nil {
-		return nil, err
-	}
-	var out []models.Store
-	for _, st := range all {
-		if DistanceM(lat, lng, st.Lat, st.Lng) <= radius {
-			out = append(out, st)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		return DistanceM(lat, lng, out[i].Lat, out[i].Lng) < DistanceM(lat, lng, out[j].Lat, out[j].Lng)
-	})
 	return out, nil
 }
 
@@ -191,9 +170,9 @@ func (s *Service) CreateOrder(ctx context.Context, memberID int64, in OrderInput
 		return OrderView{}, err
 	}
 	if in.Scan != "" {
-		row, err := s.codeRow(ctx, in.Scan)
+		row, err := s.Shelf.CodeRow(ctx, in.Scan)
 		if err != nil {
-			return OrderView{}, errf(ErrInvalidArgument, "scan %q is not a known code", in.Scan)
+			return OrderView{}, domain.Errf(domain.ErrInvalidArgument, "scan %q is not a known code", in.Scan)
 		}
 		in.Scan = row.Code
 	}
@@ -224,25 +203,25 @@ func (s *Service) CreateOrder(ctx context.Context, memberID int64, in OrderInput
 		return s.orderView(ctx, ord.ID)
 	}
 	if len(stores) == 1 {
-		return OrderView{}, errf(ErrOutOfStock, "not enough %s at store %s", short, stores[0].Code)
+		return OrderView{}, domain.Errf(domain.ErrOutOfStock, "not enough %s at store %s", short, stores[0].Code)
 	}
-	return OrderView{}, errf(ErrOutOfStock, "no open store within %.0f m has every item", s.opts.DeliveryRadiusM)
+	return OrderView{}, domain.Errf(domain.ErrOutOfStock, "no open store within %.0f m has every item", s.opts.DeliveryRadiusM)
 }
 
 // placeAt reserves the lines at one store and inserts the order, all or nothing; errStoreShort says
 // the store lacks an item (named in *short).
 func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, in OrderInput, lines []line, ord *models.Order, short *string) error {
-	no, err := newOrderNo(s.now())
+	no, err := newOrderNo(s.Now())
 	if err != nil {
 		return err
 	}
-	return s.db.Tx(ctx, func(ctx context.Context) error {
-		owner, err := s.activeMember(ctx, memberID)
+	return s.DB.Tx(ctx, func(ctx context.Context) error {
+		owner, err := s.Members.ActiveMember(ctx, memberID)
 		if err != nil {
 			return err
 		}
 		for _, l := range lines {
-			ok, err := s.moveStock(ctx, st.ID, l.product.ID, 0, l.qty, "reserve", no)
+			ok, err := s.Catalog.MoveStock(ctx, st.ID, l.product.ID, 0, l.qty, "reserve", no)
 			if err != nil {
 				return err
 			}
@@ -257,8 +236,8 @@ func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, 
 }
 
 func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st models.Store, in OrderInput, lines []line) (models.Order, error) {
-	tx := s.db.Conn(ctx)
-	now := s.now()
+	tx := s.DB.Conn(ctx)
+	now := s.Now()
 	ord := models.Order{OrderNo: no, MemberID: memberID, StoreID: st.ID, Fulfillment: in.Fulfillment, Status: string(StatusPendingPayment),
 		ExpiresAt: now.Add(s.opts.OrderTTL), ScanCode: in.Scan, CreatedAt: now, UpdatedAt: now}
 	if in.Address != nil && in.Fulfillment == FulfillmentDelivery {
@@ -276,7 +255,7 @@ func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st
 			return ord, err
 		}
 	}
-	return ord, s.enqueueEvent(ctx, "order.created", no, map[string]any{"order_no": no, "store": st.Code, "total_fen": ord.TotalFen})
+	return ord, events.Enqueue(ctx, s.Env, "order.created", no, map[string]any{"order_no": no, "store": st.Code, "total_fen": ord.TotalFen})
 }
 
 // newOrderNo returns a 24-digit order number: the UTC second it was made and ten random digits, so
@@ -292,18 +271,18 @@ func newOrderNo(now time.Time) (string, error) {
 
 func (s *Service) loadOrder(ctx context.Context, orderNo string, lock bool) (models.Order, error) {
 	var ord models.Order
-	q := s.db.Conn(ctx)
+	q := s.DB.Conn(ctx)
 	if lock {
 		q = q.Clauses(models.ForUpdate())
 	}
 	err := q.Where("order_no = ?", orderNo).Take(&ord).Error
 	if models.IsNotFound(err) {
-		return ord, errf(ErrNotFound, "order %s not found", orderNo)
+		return ord, domain.Errf(domain.ErrNotFound, "order %s not found", orderNo)
 	}
 	if err != nil {
 		return ord, err
 	}
-	err = s.db.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error
+	err = s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error
 	return ord, err
 }
 
@@ -311,18 +290,18 @@ func (s *Service) loadOrder(ctx context.Context, orderNo string, lock bool) (mod
 func (s *Service) memberOrder(ctx context.Context, memberID int64, orderNo string, lock bool) (models.Order, error) {
 	ord, err := s.loadOrder(ctx, orderNo, lock)
 	if err == nil && ord.MemberID != memberID {
-		return models.Order{}, errf(ErrNotFound, "order %s not found", orderNo)
+		return models.Order{}, domain.Errf(domain.ErrNotFound, "order %s not found", orderNo)
 	}
 	return ord, err
 }
 
 func (s *Service) orderView(ctx context.Context, id int64) (OrderView, error) {
 	var ord models.Order
-	if err := s.db.Conn(ctx).Preload("Items").Take(&ord, id).Error; err != nil {
+	if err := s.DB.Conn(ctx).Preload("Items").Take(&ord, id).Error; err != nil {
 		return OrderView{}, err
 	}
 	var st models.Store
-	if err := s.db.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
+	if err := s.DB.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
 		return OrderView{}, err
 	}
 	return toOrderView(ord, st.Code), nil
@@ -353,13 +332,13 @@ func (s *Service) Order(ctx context.Context, memberID int64, orderNo string) (Or
 // Orders lists a member's orders, newest first (at most 100).
 func (s *Service) Orders(ctx context.Context, memberID int64) ([]OrderView, error) {
 	var rows []models.Order
-	err := s.db.Conn(ctx).Preload("Items").Where("member_id = ?", memberID).Order("id DESC").Limit(100).Find(&rows).Error
+	err := s.DB.Conn(ctx).Preload("Items").Where("member_id = ?", memberID).Order("id DESC").Limit(100).Find(&rows).Error
 	if err != nil {
 		return nil, err
 	}
 	codes := map[int64]string{}
 	var stores []models.Store
-	if err := s.db.Conn(ctx).Find(&stores).Error; err != nil {
+	if err := s.DB.Conn(ctx).Find(&stores).Error; err != nil {
 		return nil, err
 	}
 	for _, st := range stores {
@@ -373,23 +352,23 @@ func (s *Service) Orders(ctx context.Context, memberID int64) ([]OrderView, erro
 }
 
 // transition moves an order from one state to another with a conditional update. It fails with
-// ErrInvalidTransition when the state machine forbids the move, and with ErrConflict when the order is no
+// domain.ErrInvalidTransition when the state machine forbids the move, and with domain.ErrConflict when the order is no
 // longer in the from state (someone else moved it first).
 func (s *Service) transition(ctx context.Context, orderID int64, from, to Status, set map[string]any) error {
 	if !CanTransition(from, to) {
-		return fmt.Errorf("%w: %s → %s", ErrInvalidTransition, from, to)
+		return fmt.Errorf("%w: %s → %s", domain.ErrInvalidTransition, from, to)
 	}
 	if set == nil {
 		set = map[string]any{}
 	}
 	set["status"] = string(to)
-	set["updated_at"] = s.now()
-	res := s.db.Conn(ctx).Model(&models.Order{}).Where("id = ? AND status = ?", orderID, string(from)).Updates(set)
+	set["updated_at"] = s.Now()
+	res := s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ? AND status = ?", orderID, string(from)).Updates(set)
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		return errf(ErrConflict, "order is no longer %s", from)
+		return domain.Errf(domain.ErrConflict, "order is no longer %s", from)
 	}
 	return nil
 }
@@ -397,7 +376,7 @@ func (s *Service) transition(ctx context.Context, orderID int64, from, to Status
 // releaseReservation gives an unpaid order's reserved stock back to its store.
 func (s *Service) releaseReservation(ctx context.Context, ord models.Order, kind string) error {
 	for _, it := range ord.Items {
-		ok, err := s.moveStock(ctx, ord.StoreID, it.ProductID, 0, -it.Qty, kind, ord.OrderNo)
+		ok, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, 0, -it.Qty, kind, ord.OrderNo)
 		if err != nil {
 			return err
 		}
@@ -414,7 +393,7 @@ func (s *Service) releaseReservation(ctx context.Context, ord models.Order, kind
 func (s *Service) CancelOrder(ctx context.Context, memberID int64, orderNo string) (OrderView, error) {
 	var id int64
 	var refund models.Refund
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
+	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		ord, err := s.memberOrder(ctx, memberID, orderNo, true)
 		if err != nil {
 			return err
@@ -436,9 +415,9 @@ func (s *Service) CancelOrder(ctx context.Context, memberID int64, orderNo strin
 				return err
 			}
 		default:
-			return errf(ErrConflict, "order %s is %s; an order can be cancelled only until the store has prepared it", orderNo, ord.Status)
+			return domain.Errf(domain.ErrConflict, "order %s is %s; an order can be cancelled only until the store has prepared it", orderNo, ord.Status)
 		}
-		return s.enqueueEvent(ctx, "order.cancelled", orderNo, map[string]any{"order_no": orderNo, "by": "shopper"})
+		return events.Enqueue(ctx, s.Env, "order.cancelled", orderNo, map[string]any{"order_no": orderNo, "by": "shopper"})
 	})
 	if err != nil {
 		return OrderView{}, err
@@ -456,21 +435,21 @@ func (s *Service) CancelOrder(ctx context.Context, memberID int64, orderNo strin
 // conditional update, so no order is expired or released twice.
 func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
 	var n int
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
+	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		n = 0 // a retried transaction starts the count again
 		var due []models.Order
-		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
-			Where("status = ? AND expires_at <= ?", string(StatusPendingPayment), s.now()).
+		err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
+			Where("status = ? AND expires_at <= ?", string(StatusPendingPayment), s.Now()).
 			Order("expires_at").Limit(limit).Find(&due).Error
 		if err != nil {
 			return err
 		}
 		for _, ord := range due {
-			if err := s.db.Conn(ctx).Where("order_id = ?", ord.ID).Find(&ord.Items).Error; err != nil {
+			if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Find(&ord.Items).Error; err != nil {
 				return err
 			}
 			err := s.transition(ctx, ord.ID, StatusPendingPayment, StatusExpired, nil)
-			if errors.Is(err, ErrConflict) {
+			if errors.Is(err, domain.ErrConflict) {
 				continue
 			}
 			if err != nil {
@@ -482,7 +461,7 @@ func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
 			if err := s.checkAttemptsNow(ctx, ord.ID, ""); err != nil {
 				return err
 			}
-			if err := s.enqueueEvent(ctx, "order.expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
+			if err := events.Enqueue(ctx, s.Env, "order.expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
 				return err
 			}
 			n++
@@ -490,13 +469,4 @@ func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
 		return nil
 	})
 	return n, err
-}
-
-// enqueueEvent writes an outgoing event in the caller's transaction.
-func (s *Service) enqueueEvent(ctx context.Context, topic, key string, payload any) error {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return err
-	}
-	return s.db.Conn(ctx).Create(&models.Event{Topic: topic, Key: key, Payload: string(b), CreatedAt: s.now()}).Error
 }

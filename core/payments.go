@@ -8,36 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm/clause"
 )
-
-// PaymentGateway is a payment provider as core needs it: it turns an order into what the shopper's client
-// needs to pay. The provider later confirms the payment with a notification that its integration verifies
-// and hands to ApplyPayment.
-type PaymentGateway interface {
-	// Provider names the provider ("sandbox", "wechatpay", "alipay").
-	Provider() string
-	// Prepay asks the provider for a payable transaction for the order.
-	Prepay(ctx context.Context, req PrepayRequest) (PrepayResult, error)
-}
-
-// PrepayRequest is what a gateway gets to start a payment.
-type PrepayRequest struct {
-	OrderNo     string
-	AmountFen   int64
-	Description string
-	NotifyURL   string
-	ExpiresAt   time.Time
-	// Identities maps the member's identity providers to their subjects (wechat → openid …).
-	Identities map[string]string
-}
-
-// PrepayResult is a gateway's answer: the provider's reference and the parameters for the client.
-type PrepayResult struct {
-	PrepayID string
-	Params   map[string]any
-}
 
 // PayView is what the shopper's client needs to pay an order.
 type PayView struct {
@@ -45,15 +20,6 @@ type PayView struct {
 	Provider  string         `json:"provider"`
 	AmountFen int64          `json:"amount_fen"`
 	Params    map[string]any `json:"params"`
-}
-
-// PaymentNotification is a provider's verified, normalised statement that an order was paid.
-type PaymentNotification struct {
-	Provider      string
-	OrderNo       string
-	TransactionID string
-	AmountFen     int64
-	PaidAt        time.Time
 }
 
 // PaymentResult says what ApplyPayment did with a notification.
@@ -73,19 +39,20 @@ const (
 // prepay is still open returns the same parameters instead of creating a second payable transaction;
 // concurrent calls are serialised by a unique open attempt per order and provider.
 func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, provider string) (PayView, error) {
-	gw, ok := s.gateways[provider]
+	p, ok := s.gateways[provider]
+	gw := p.gateway
 	if !ok {
-		return PayView{}, errf(ErrInvalidArgument, "payment provider %q is not enabled", provider)
+		return PayView{}, domain.Errf(domain.ErrInvalidArgument, "payment provider %q is not enabled", provider)
 	}
 	ord, err := s.memberOrder(ctx, memberID, orderNo, false)
 	if err != nil {
 		return PayView{}, err
 	}
 	if Status(ord.Status) != StatusPendingPayment {
-		return PayView{}, errf(ErrConflict, "order %s is %s and cannot be paid", orderNo, ord.Status)
+		return PayView{}, domain.Errf(domain.ErrConflict, "order %s is %s and cannot be paid", orderNo, ord.Status)
 	}
-	if !s.now().Before(ord.ExpiresAt) {
-		return PayView{}, errf(ErrConflict, "order %s has expired and cannot be paid", orderNo)
+	if !s.Now().Before(ord.ExpiresAt) {
+		return PayView{}, domain.Errf(domain.ErrConflict, "order %s has expired and cannot be paid", orderNo)
 	}
 	view := PayView{OrderNo: orderNo, Provider: provider, AmountFen: ord.TotalFen}
 	att, err := s.claimAttempt(ctx, ord, provider)
@@ -102,15 +69,15 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 	res, err := gw.Prepay(ctx, PrepayRequest{OrderNo: orderNo, AmountFen: ord.TotalFen, Description: describe(ord),
 		NotifyURL: s.notifyURL(provider), ExpiresAt: ord.ExpiresAt, Identities: ids})
 	if err != nil {
-		s.db.Conn(ctx).Delete(&models.PaymentAttempt{}, att.ID) // free the claim so the shopper can try again
+		s.DB.Conn(ctx).Delete(&models.PaymentAttempt{}, att.ID) // free the claim so the shopper can try again
 		return PayView{}, fmt.Errorf("prepay with %s: %w", provider, err)
 	}
 	params, err := json.Marshal(res.Params)
 	if err != nil {
 		return PayView{}, err
 	}
-	err = s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", att.ID).
-		Updates(map[string]any{"prepay_id": res.PrepayID, "params": string(params), "next_check_at": s.now().Add(s.opts.PaymentCheckAfter)}).Error
+	err = s.DB.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", att.ID).
+		Updates(map[string]any{"prepay_id": res.PrepayID, "params": string(params), "next_check_at": s.Now().Add(s.opts.PaymentCheckAfter)}).Error
 	view.Params = res.Params
 	return view, err
 }
@@ -121,32 +88,32 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 func (s *Service) claimAttempt(ctx context.Context, ord models.Order, provider string) (models.PaymentAttempt, error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		var prev models.PaymentAttempt
-		err := s.db.Conn(ctx).Where("order_id = ? AND provider = ? AND status = ?", ord.ID, provider, attemptOpen).Take(&prev).Error
+		err := s.DB.Conn(ctx).Where("order_id = ? AND provider = ? AND status = ?", ord.ID, provider, attemptOpen).Take(&prev).Error
 		switch {
 		case err == nil && prev.AmountFen == ord.TotalFen && prev.Params != "":
 			return prev, nil
-		case err == nil && prev.Params == "" && s.now().Sub(prev.CreatedAt) < time.Minute:
-			return prev, errf(ErrConflict, "a payment of order %s is being prepared; try again in a moment", ord.OrderNo)
+		case err == nil && prev.Params == "" && s.Now().Sub(prev.CreatedAt) < time.Minute:
+			return prev, domain.Errf(domain.ErrConflict, "a payment of order %s is being prepared; try again in a moment", ord.OrderNo)
 		case err == nil:
-			if err := s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", prev.ID).Update("status", attemptAbandoned).Error; err != nil {
+			if err := s.DB.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ?", prev.ID).Update("status", attemptAbandoned).Error; err != nil {
 				return prev, err
 			}
 		case !models.IsNotFound(err):
 			return prev, err
 		}
-		att := models.PaymentAttempt{OrderID: ord.ID, Provider: provider, AmountFen: ord.TotalFen, Status: attemptOpen, CreatedAt: s.now()}
-		err = s.db.Conn(ctx).Create(&att).Error
+		att := models.PaymentAttempt{OrderID: ord.ID, Provider: provider, AmountFen: ord.TotalFen, Status: attemptOpen, CreatedAt: s.Now()}
+		err = s.DB.Conn(ctx).Create(&att).Error
 		if !models.IsDuplicate(err) {
 			return att, err
 		}
 	}
-	return models.PaymentAttempt{}, errf(ErrConflict, "a payment of order %s is being prepared; try again in a moment", ord.OrderNo)
+	return models.PaymentAttempt{}, domain.Errf(domain.ErrConflict, "a payment of order %s is being prepared; try again in a moment", ord.OrderNo)
 }
 
 // identities maps a member's identity providers to their subjects, for gateways that need the payer.
 func (s *Service) identities(ctx context.Context, memberID int64) (map[string]string, error) {
 	var idns []models.Identity
-	if err := s.db.Conn(ctx).Where("member_id = ?", memberID).Find(&idns).Error; err != nil {
+	if err := s.DB.Conn(ctx).Where("member_id = ?", memberID).Find(&idns).Error; err != nil {
 		return nil, err
 	}
 	ids := map[string]string{}
@@ -182,13 +149,13 @@ func describe(ord models.Order) string {
 // silently kept.
 func (s *Service) ApplyPayment(ctx context.Context, n PaymentNotification) (PaymentResult, error) {
 	if n.Provider == "" || n.TransactionID == "" || n.OrderNo == "" || n.AmountFen <= 0 {
-		return "", errf(ErrInvalidArgument, "payment notification needs provider, transaction id, order number and a positive amount")
+		return "", domain.Errf(domain.ErrInvalidArgument, "payment notification needs provider, transaction id, order number and a positive amount")
 	}
 	var result PaymentResult
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
-		tx := s.db.Conn(ctx)
+	err := s.DB.Tx(ctx, func(ctx context.Context) error {
+		tx := s.DB.Conn(ctx)
 		pay := models.Payment{Provider: n.Provider, ProviderTxn: n.TransactionID, OrderNo: n.OrderNo, AmountFen: n.AmountFen,
-			Result: string(paymentPending), PaidAt: n.PaidAt.UTC(), CreatedAt: s.now()}
+			Result: string(paymentPending), PaidAt: n.PaidAt.UTC(), CreatedAt: s.Now()}
 		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&pay)
 		if res.Error != nil {
 			return res.Error
@@ -207,14 +174,14 @@ func (s *Service) ApplyPayment(ctx context.Context, n PaymentNotification) (Paym
 	if err != nil {
 		return "", err
 	}
-	s.log.InfoContext(ctx, "payment notification", "provider", n.Provider, "order_no", n.OrderNo, "txn", n.TransactionID, "result", result)
+	s.Log.InfoContext(ctx, "payment notification", "provider", n.Provider, "order_no", n.OrderNo, "txn", n.TransactionID, "result", result)
 	return result, nil
 }
 
 func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pay *models.Payment) (PaymentResult, error) {
 	ord, err := s.loadOrder(ctx, n.OrderNo, true)
-	if errors.Is(err, ErrNotFound) {
-		return PaymentUnknownOrder, s.alert(ctx, "payment_unknown_order", n.OrderNo,
+	if errors.Is(err, domain.ErrNotFound) {
+		return PaymentUnknownOrder, events.Alert(ctx, s.Env, "payment_unknown_order", n.OrderNo,
 			fmt.Sprintf("%s transaction %s paid %d fen for an order we do not know", n.Provider, n.TransactionID, n.AmountFen))
 	}
 	if err != nil {
@@ -222,11 +189,11 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 	}
 	pay.OrderID = &ord.ID
 	if n.AmountFen != ord.TotalFen {
-		return PaymentAmountMismatch, s.alert(ctx, "payment_amount_mismatch", n.OrderNo,
+		return PaymentAmountMismatch, events.Alert(ctx, s.Env, "payment_amount_mismatch", n.OrderNo,
 			fmt.Sprintf("%s transaction %s paid %d fen, order total is %d fen", n.Provider, n.TransactionID, n.AmountFen, ord.TotalFen))
 	}
 	// This provider's prepay is used up; any other provider's open prepay must be closed.
-	err = s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("order_id = ? AND provider = ? AND status = ?", ord.ID, n.Provider, attemptOpen).
+	err = s.DB.Conn(ctx).Model(&models.PaymentAttempt{}).Where("order_id = ? AND provider = ? AND status = ?", ord.ID, n.Provider, attemptOpen).
 		Updates(map[string]any{"status": attemptPaid, "next_check_at": nil}).Error
 	if err != nil {
 		return "", err
@@ -238,7 +205,7 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 	switch Status(ord.Status) {
 	case StatusPendingPayment:
 		for _, it := range ord.Items {
-			ok, err := s.moveStock(ctx, ord.StoreID, it.ProductID, -it.Qty, -it.Qty, "sale", ord.OrderNo)
+			ok, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, -it.Qty, -it.Qty, "sale", ord.OrderNo)
 			if err != nil {
 				return "", err
 			}
@@ -272,12 +239,12 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 
 // commitUnreserved takes an expired order's items straight from available stock, all or nothing.
 func (s *Service) commitUnreserved(ctx context.Context, ord models.Order) (bool, error) {
-	tx := s.db.Conn(ctx)
+	tx := s.DB.Conn(ctx)
 	if err := tx.SavePoint("late_commit").Error; err != nil {
 		return false, err
 	}
 	for _, it := range ord.Items {
-		ok, err := s.moveStock(ctx, ord.StoreID, it.ProductID, -it.Qty, 0, "sale", ord.OrderNo)
+		ok, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, -it.Qty, 0, "sale", ord.OrderNo)
 		if err != nil {
 			return false, err
 		}
@@ -292,10 +259,10 @@ func (s *Service) commitUnreserved(ctx context.Context, ord models.Order) (bool,
 // transaction.
 func (s *Service) paidEvent(ctx context.Context, ord models.Order, n PaymentNotification) error {
 	var st models.Store
-	if err := s.db.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
+	if err := s.DB.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
 		return err
 	}
-	err := s.enqueueEvent(ctx, "order.paid", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": n.AmountFen,
+	err := events.Enqueue(ctx, s.Env, "order.paid", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": n.AmountFen,
 		"provider": n.Provider, "transaction_id": n.TransactionID, "paid_at": n.PaidAt.UTC()})
 	if err != nil {
 		return err
@@ -315,16 +282,16 @@ func (s *Service) markForRefund(ctx context.Context, ord models.Order, from Stat
 // requestRefund records that amountFen of one payment of an order must go back to the shopper.
 func (s *Service) requestRefund(ctx context.Context, ord models.Order, provider, txn string, amountFen int64, reason string) (models.Refund, error) {
 	var count int64
-	if err := s.db.Conn(ctx).Model(&models.Refund{}).Where("order_id = ?", ord.ID).Count(&count).Error; err != nil {
+	if err := s.DB.Conn(ctx).Model(&models.Refund{}).Where("order_id = ?", ord.ID).Count(&count).Error; err != nil {
 		return models.Refund{}, err
 	}
-	now := s.now()
+	now := s.Now()
 	r := models.Refund{OrderID: ord.ID, RefundNo: fmt.Sprintf("%sR%d", ord.OrderNo, count+1), Provider: provider, ProviderTxn: txn,
 		AmountFen: amountFen, Reason: reason, Status: refundRequested, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
-	if err := s.db.Conn(ctx).Create(&r).Error; err != nil {
+	if err := s.DB.Conn(ctx).Create(&r).Error; err != nil {
 		return r, err
 	}
-	return r, s.enqueueEvent(ctx, "refund.requested", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": r.RefundNo,
+	return r, events.Enqueue(ctx, s.Env, "refund.requested", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": r.RefundNo,
 		"amount_fen": r.AmountFen, "provider": provider, "transaction_id": txn, "reason": reason})
 }
 
@@ -333,13 +300,7 @@ func (s *Service) refundPayment(ctx context.Context, ord models.Order, n Payment
 	if _, err := s.requestRefund(ctx, ord, n.Provider, n.TransactionID, n.AmountFen, reason); err != nil {
 		return err
 	}
-	return s.alert(ctx, "refund_required", ord.OrderNo, fmt.Sprintf("%s transaction %s (%d fen): %s", n.Provider, n.TransactionID, n.AmountFen, reason))
-}
-
-// alert records something an operator must look at, and logs it.
-func (s *Service) alert(ctx context.Context, kind, orderNo, detail string) error {
-	s.log.WarnContext(ctx, "alert", "kind", kind, "order_no", orderNo, "detail", detail)
-	return s.db.Conn(ctx).Create(&models.Alert{Kind: kind, OrderNo: orderNo, Detail: detail, CreatedAt: s.now()}).Error
+	return events.Alert(ctx, s.Env, "refund_required", ord.OrderNo, fmt.Sprintf("%s transaction %s (%d fen): %s", n.Provider, n.TransactionID, n.AmountFen, reason))
 }
 
 // OrderTotal returns the total of an order, for tools that re-send a provider's notification.

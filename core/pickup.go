@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/qrcode"
 )
@@ -30,11 +34,11 @@ const PickupCodeDigits = 8
 // Pickup code errors, for the counter to tell apart. Each wraps the kind the HTTP layer maps.
 var (
 	// ErrCodeUnknown says no live code of this store matches: mistyped, forged, or another store's.
-	ErrCodeUnknown = fmt.Errorf("%w: unknown pickup code", ErrNotFound)
+	ErrCodeUnknown = fmt.Errorf("%w: unknown pickup code", domain.ErrNotFound)
 	// ErrCodeExpired says the code ran out before the shopper came.
-	ErrCodeExpired = fmt.Errorf("%w: pickup code expired", ErrConflict)
+	ErrCodeExpired = fmt.Errorf("%w: pickup code expired", domain.ErrConflict)
 	// ErrCodeUsed says the order was already handed over with this code.
-	ErrCodeUsed = fmt.Errorf("%w: pickup code already used", ErrConflict)
+	ErrCodeUsed = fmt.Errorf("%w: pickup code already used", domain.ErrConflict)
 )
 
 var pickupCodePattern = regexp.MustCompile(`^[0-9]{8}$`)
@@ -42,12 +46,12 @@ var pickupCodePattern = regexp.MustCompile(`^[0-9]{8}$`)
 // PickupView is what a shopper shows at the counter: the code to read out or type, and a QR of a
 // signed token to scan.
 type PickupView struct {
-	OrderNo   string    `json:"order_no"`
-	Code      string    `json:"code"`
-	Token     string    `json:"token"`
-	QRPNG     []byte    `json:"qr_png"`
-	Store     StoreView `json:"store"`
-	ExpiresAt time.Time `json:"expires_at"`
+	OrderNo   string            `json:"order_no"`
+	Code      string            `json:"code"`
+	Token     string            `json:"token"`
+	QRPNG     []byte            `json:"qr_png"`
+	Store     catalog.StoreView `json:"store"`
+	ExpiresAt time.Time         `json:"expires_at"`
 }
 
 // PickupCheck is what a clerk sees for a valid code: the order and the goods to hand over.
@@ -63,8 +67,8 @@ type PickupCheck struct {
 // issuePickupCode gives a ready order its code, in the caller's transaction: 8 random digits, unique
 // among live codes (a collision is drawn again).
 func (s *Service) issuePickupCode(ctx context.Context, ord models.Order) error {
-	tx := s.db.Conn(ctx)
-	now := s.now()
+	tx := s.DB.Conn(ctx)
+	now := s.Now()
 	for attempt := 0; attempt < 8; attempt++ {
 		n, err := rand.Int(rand.Reader, big.NewInt(int64(math.Pow10(PickupCodeDigits))))
 		if err != nil {
@@ -88,7 +92,7 @@ func (s *Service) issuePickupCode(ctx context.Context, ord models.Order) error {
 
 // voidPickupCode withdraws the live code of an order that will not be collected (refunded).
 func (s *Service) voidPickupCode(ctx context.Context, orderID int64) error {
-	return s.db.Conn(ctx).Model(&models.PickupCode{}).Where("order_id = ? AND state = ?", orderID, pickupLive).Update("state", pickupVoid).Error
+	return s.DB.Conn(ctx).Model(&models.PickupCode{}).Where("order_id = ? AND state = ?", orderID, pickupLive).Update("state", pickupVoid).Error
 }
 
 // pickupKey is the key pickup tokens are signed with, made once and shared by replicas. It must be called
@@ -99,7 +103,7 @@ func (s *Service) pickupKey(ctx context.Context) ([]byte, error) {
 	if s.tokenKey != nil {
 		return s.tokenKey, nil
 	}
-	v, err := s.db.Setting(ctx, "pickup_token_key", func() (string, error) {
+	v, err := s.DB.Setting(ctx, "pickup_token_key", func() (string, error) {
 		b := make([]byte, 32)
 		_, err := rand.Read(b)
 		return hex.EncodeToString(b), err
@@ -118,30 +122,30 @@ func (s *Service) Pickup(ctx context.Context, memberID int64, orderNo string) (P
 		return PickupView{}, err
 	}
 	if ord.Fulfillment != FulfillmentPickup {
-		return PickupView{}, errf(ErrConflict, "order %s is delivered; it has no pickup code", orderNo)
+		return PickupView{}, domain.Errf(domain.ErrConflict, "order %s is delivered; it has no pickup code", orderNo)
 	}
 	var code models.PickupCode
-	err = s.db.Conn(ctx).Where("order_id = ?", ord.ID).Take(&code).Error
+	err = s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Take(&code).Error
 	if models.IsNotFound(err) {
-		return PickupView{}, errf(ErrConflict, "order %s is %s; its pickup code is issued when the store has prepared it", orderNo, ord.Status)
+		return PickupView{}, domain.Errf(domain.ErrConflict, "order %s is %s; its pickup code is issued when the store has prepared it", orderNo, ord.Status)
 	}
 	if err != nil {
 		return PickupView{}, err
 	}
 	switch {
 	case code.State == pickupUsed:
-		return PickupView{}, errf(ErrCodeUsed, "order %s was collected", orderNo)
+		return PickupView{}, domain.Errf(ErrCodeUsed, "order %s was collected", orderNo)
 	case code.State == pickupVoid:
-		return PickupView{}, errf(ErrConflict, "order %s was refunded; it will not be collected", orderNo)
-	case code.State != pickupLive || !s.now().Before(code.ExpiresAt):
-		return PickupView{}, errf(ErrCodeExpired, "the pickup code of order %s is no longer valid (order %s)", orderNo, ord.Status)
+		return PickupView{}, domain.Errf(domain.ErrConflict, "order %s was refunded; it will not be collected", orderNo)
+	case code.State != pickupLive || !s.Now().Before(code.ExpiresAt):
+		return PickupView{}, domain.Errf(ErrCodeExpired, "the pickup code of order %s is no longer valid (order %s)", orderNo, ord.Status)
 	}
 	key, err := s.pickupKey(ctx)
 	if err != nil {
 		return PickupView{}, err
 	}
 	var st models.Store
-	if err := s.db.Conn(ctx).Take(&st, code.StoreID).Error; err != nil {
+	if err := s.DB.Conn(ctx).Take(&st, code.StoreID).Error; err != nil {
 		return PickupView{}, err
 	}
 	token := qrcode.SignToken(key, code.Code, code.ExpiresAt)
@@ -149,13 +153,13 @@ func (s *Service) Pickup(ctx context.Context, memberID int64, orderNo string) (P
 	if err != nil {
 		return PickupView{}, err
 	}
-	return PickupView{OrderNo: ord.OrderNo, Code: code.Code, Token: token, QRPNG: png, Store: storeView(st), ExpiresAt: code.ExpiresAt.UTC()}, nil
+	return PickupView{OrderNo: ord.OrderNo, Code: code.Code, Token: token, QRPNG: png, Store: catalog.View(st), ExpiresAt: code.ExpiresAt.UTC()}, nil
 }
 
 // VerifyPickup looks a typed code or scanned token up at a store's counter and returns the goods to hand
 // over. A code of another store is refused as unknown. Every attempt is audited, and failed attempts are
-// limited per clerk and per store (ErrRateLimited with the wait).
-func (s *Service) VerifyPickup(ctx context.Context, a Actor, store, input string) (PickupCheck, error) {
+// limited per clerk and per store (domain.ErrRateLimited with the wait).
+func (s *Service) VerifyPickup(ctx context.Context, a staff.Actor, store, input string) (PickupCheck, error) {
 	var out PickupCheck
 	err := s.atCounter(ctx, a, store, "verify", input, func(ctx context.Context, st models.Store, code models.PickupCode, ord models.Order) error {
 		out = PickupCheck{OrderNo: ord.OrderNo, Status: Status(ord.Status), Store: st.Code, TotalFen: ord.TotalFen, ExpiresAt: code.ExpiresAt.UTC(),
@@ -168,17 +172,17 @@ func (s *Service) VerifyPickup(ctx context.Context, a Actor, store, input string
 // ConfirmPickup records the hand-over of a pickup order with its code or token: the code is used up and
 // the order completed. Of two clerks confirming the same code at once, one wins and the other gets
 // ErrCodeUsed.
-func (s *Service) ConfirmPickup(ctx context.Context, a Actor, store, input string) (OrderView, error) {
+func (s *Service) ConfirmPickup(ctx context.Context, a staff.Actor, store, input string) (OrderView, error) {
 	var id int64
 	err := s.atCounter(ctx, a, store, "confirm", input, func(ctx context.Context, _ models.Store, code models.PickupCode, ord models.Order) error {
 		id = ord.ID
-		res := s.db.Conn(ctx).Model(&models.PickupCode{}).Where("id = ? AND state = ?", code.ID, pickupLive).
-			Updates(map[string]any{"state": pickupUsed, "used_at": s.now(), "used_by": a.Username})
+		res := s.DB.Conn(ctx).Model(&models.PickupCode{}).Where("id = ? AND state = ?", code.ID, pickupLive).
+			Updates(map[string]any{"state": pickupUsed, "used_at": s.Now(), "used_by": a.Username})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return errf(ErrCodeUsed, "this code was just used: the order was handed over")
+			return domain.Errf(ErrCodeUsed, "this code was just used: the order was handed over")
 		}
 		if err := s.transition(ctx, ord.ID, StatusReady, StatusCompleted, nil); err != nil {
 			return err
@@ -194,9 +198,9 @@ func (s *Service) ConfirmPickup(ctx context.Context, a Actor, store, input strin
 // atCounter runs one pickup-code attempt at a store: it serialises attempts at the store, enforces the
 // failure limits, resolves the input to a live code of this store and its ready order, runs then, and
 // audits the attempt. A failed attempt is recorded even though then's changes are not.
-func (s *Service) atCounter(ctx context.Context, a Actor, store, action, input string, then func(context.Context, models.Store, models.PickupCode, models.Order) error) error {
+func (s *Service) atCounter(ctx context.Context, a staff.Actor, store, action, input string, then func(context.Context, models.Store, models.PickupCode, models.Order) error) error {
 	if a.Username == "" {
-		return errf(ErrUnauthenticated, "sign in first")
+		return domain.Errf(domain.ErrUnauthenticated, "sign in first")
 	}
 	if !a.IsAdmin() && store == "" {
 		store = a.Store
@@ -206,24 +210,24 @@ func (s *Service) atCounter(ctx context.Context, a Actor, store, action, input s
 		return err
 	}
 	var outcome error
-	err = s.db.Tx(ctx, func(ctx context.Context) error {
+	err = s.DB.Tx(ctx, func(ctx context.Context) error {
 		outcome = nil
-		st, err := s.actorStore(ctx, a, store)
+		st, err := s.Staff.ActorStore(ctx, a, store)
 		if err != nil {
 			return err
 		}
-		if err := s.db.Conn(ctx).Clauses(models.ForNoKeyUpdate()).Take(&models.Store{}, st.ID).Error; err != nil {
+		if err := s.DB.Conn(ctx).Clauses(models.ForNoKeyUpdate()).Take(&models.Store{}, st.ID).Error; err != nil {
 			return err
 		}
-		audit := models.PickupAttempt{StoreID: st.ID, Staff: a.Username, Action: action, Code: maskCode(input), CreatedAt: s.now()}
+		audit := models.PickupAttempt{StoreID: st.ID, Staff: a.Username, Action: action, Code: maskCode(input), CreatedAt: s.Now()}
 		if wait, err := s.pickupWait(ctx, st.ID, a.Username); err != nil {
 			return err
 		} else if wait > 0 {
 			audit.Result = "rate_limited"
-			outcome = &Error{Kind: ErrRateLimited, Msg: fmt.Sprintf("too many failed codes; try again in %d seconds", int(math.Ceil(wait.Seconds()))), RetryAfter: wait}
-			return s.db.Conn(ctx).Create(&audit).Error
+			outcome = &domain.Error{Kind: domain.ErrRateLimited, Msg: fmt.Sprintf("too many failed codes; try again in %d seconds", int(math.Ceil(wait.Seconds()))), RetryAfter: wait}
+			return s.DB.Conn(ctx).Create(&audit).Error
 		}
-		if err := s.db.Conn(ctx).SavePoint("counter").Error; err != nil {
+		if err := s.DB.Conn(ctx).SavePoint("counter").Error; err != nil {
 			return err
 		}
 		code, ord, err := s.counterCode(ctx, key, st, input)
@@ -231,27 +235,27 @@ func (s *Service) atCounter(ctx context.Context, a Actor, store, action, input s
 			audit.OrderNo = ord.OrderNo
 			err = then(ctx, st, code, ord)
 		}
-		var de *Error
+		var de *domain.Error
 		if err != nil && !errors.As(err, &de) {
 			return err // a database failure: nothing to audit, the caller sees the error
 		}
 		if err != nil {
-			if rb := s.db.Conn(ctx).RollbackTo("counter").Error; rb != nil {
+			if rb := s.DB.Conn(ctx).RollbackTo("counter").Error; rb != nil {
 				return rb
 			}
 			outcome = err
 			audit.Result = resultName(err)
 			// What a guesser gets wrong counts against the limits; a code used a moment ago does not.
-			audit.Failed = errors.Is(err, ErrCodeUnknown) || errors.Is(err, ErrCodeExpired) || errors.Is(err, ErrInvalidArgument)
+			audit.Failed = errors.Is(err, ErrCodeUnknown) || errors.Is(err, ErrCodeExpired) || errors.Is(err, domain.ErrInvalidArgument)
 		} else {
 			audit.Result = "ok"
 		}
-		return s.db.Conn(ctx).Create(&audit).Error
+		return s.DB.Conn(ctx).Create(&audit).Error
 	})
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "pickup code attempt", "store", store, "staff", a.Username, "action", action, "result", resultName(outcome))
+	s.Log.InfoContext(ctx, "pickup code attempt", "store", store, "staff", a.Username, "action", action, "result", resultName(outcome))
 	return outcome
 }
 
@@ -265,9 +269,9 @@ func resultName(err error) string {
 		return "expired"
 	case errors.Is(err, ErrCodeUsed):
 		return "used"
-	case errors.Is(err, ErrRateLimited):
+	case errors.Is(err, domain.ErrRateLimited):
 		return "rate_limited"
-	case errors.Is(err, ErrInvalidArgument):
+	case errors.Is(err, domain.ErrInvalidArgument):
 		return "malformed"
 	}
 	return "refused"
@@ -276,7 +280,7 @@ func resultName(err error) string {
 // pickupWait is how long a clerk (or, when the store as a whole failed too often, everyone at it) must
 // wait before the next attempt; 0 when they may go on.
 func (s *Service) pickupWait(ctx context.Context, storeID int64, staff string) (time.Duration, error) {
-	now := s.now()
+	now := s.Now()
 	since := now.Add(-s.opts.PickupFailWindow)
 	limits := []struct {
 		col   string
@@ -286,7 +290,7 @@ func (s *Service) pickupWait(ctx context.Context, storeID int64, staff string) (
 	var wait time.Duration
 	for _, l := range limits {
 		var times []time.Time
-		err := s.db.Conn(ctx).Model(&models.PickupAttempt{}).Where(l.col+" = ? AND failed AND created_at > ?", l.val, since).
+		err := s.DB.Conn(ctx).Model(&models.PickupAttempt{}).Where(l.col+" = ? AND failed AND created_at > ?", l.val, since).
 			Order("created_at DESC").Limit(l.limit).Pluck("created_at", &times).Error
 		if err != nil {
 			return 0, err
@@ -308,42 +312,42 @@ func (s *Service) counterCode(ctx context.Context, key []byte, st models.Store, 
 	code := input
 	if strings.HasPrefix(strings.ToUpper(input), qrcode.TokenPrefix) {
 		var err error
-		code, err = qrcode.OpenToken(key, input, s.now())
+		code, err = qrcode.OpenToken(key, input, s.Now())
 		switch {
 		case errors.Is(err, qrcode.ErrTokenForged):
-			return models.PickupCode{}, models.Order{}, errf(ErrCodeUnknown, "this QR code is not a pickup code of ours")
+			return models.PickupCode{}, models.Order{}, domain.Errf(ErrCodeUnknown, "this QR code is not a pickup code of ours")
 		case errors.Is(err, qrcode.ErrTokenExpired):
-			return models.PickupCode{}, models.Order{}, errf(ErrCodeExpired, "this pickup code has expired")
+			return models.PickupCode{}, models.Order{}, domain.Errf(ErrCodeExpired, "this pickup code has expired")
 		}
 	}
 	if !pickupCodePattern.MatchString(code) {
-		return models.PickupCode{}, models.Order{}, errf(ErrInvalidArgument, "a pickup code is %d digits", PickupCodeDigits)
+		return models.PickupCode{}, models.Order{}, domain.Errf(domain.ErrInvalidArgument, "a pickup code is %d digits", PickupCodeDigits)
 	}
 	var row models.PickupCode
-	err := s.db.Conn(ctx).Where("code = ? AND store_id = ?", code, st.ID).Order("id DESC").Take(&row).Error
+	err := s.DB.Conn(ctx).Where("code = ? AND store_id = ?", code, st.ID).Order("id DESC").Take(&row).Error
 	if models.IsNotFound(err) {
-		return row, models.Order{}, errf(ErrCodeUnknown, "no pickup code %s at this store", code)
+		return row, models.Order{}, domain.Errf(ErrCodeUnknown, "no pickup code %s at this store", code)
 	}
 	if err != nil {
 		return row, models.Order{}, err
 	}
 	switch {
 	case row.State == pickupUsed:
-		return row, models.Order{}, errf(ErrCodeUsed, "code %s was already used: the order was handed over", code)
-	case row.State == pickupExpired || (row.State == pickupLive && !s.now().Before(row.ExpiresAt)):
-		return row, models.Order{}, errf(ErrCodeExpired, "code %s has expired", code)
+		return row, models.Order{}, domain.Errf(ErrCodeUsed, "code %s was already used: the order was handed over", code)
+	case row.State == pickupExpired || (row.State == pickupLive && !s.Now().Before(row.ExpiresAt)):
+		return row, models.Order{}, domain.Errf(ErrCodeExpired, "code %s has expired", code)
 	case row.State != pickupLive:
-		return row, models.Order{}, errf(ErrCodeUnknown, "code %s is no longer valid: the order was refunded", code)
+		return row, models.Order{}, domain.Errf(ErrCodeUnknown, "code %s is no longer valid: the order was refunded", code)
 	}
 	var ord models.Order
-	if err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, row.OrderID).Error; err != nil {
+	if err := s.DB.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, row.OrderID).Error; err != nil {
 		return row, ord, err
 	}
-	if err := s.db.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
+	if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
 		return row, ord, err
 	}
 	if Status(ord.Status) != StatusReady {
-		return row, ord, errf(ErrConflict, "order %s is %s, not ready for pickup", ord.OrderNo, ord.Status)
+		return row, ord, domain.Errf(domain.ErrConflict, "order %s is %s, not ready for pickup", ord.OrderNo, ord.Status)
 	}
 	return row, ord, nil
 }
@@ -365,16 +369,16 @@ func maskCode(input string) string {
 // once (SKIP LOCKED on PostgreSQL, conditional updates).
 func (s *Service) ExpirePickups(ctx context.Context, limit int) (int, error) {
 	var n int
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
+	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		n = 0
 		var due []models.PickupCode
-		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).Where("state = ? AND expires_at <= ?", pickupLive, s.now()).
+		err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).Where("state = ? AND expires_at <= ?", pickupLive, s.Now()).
 			Order("expires_at").Limit(limit).Find(&due).Error
 		if err != nil {
 			return err
 		}
 		for _, c := range due {
-			res := s.db.Conn(ctx).Model(&models.PickupCode{}).Where("id = ? AND state = ?", c.ID, pickupLive).Update("state", pickupExpired)
+			res := s.DB.Conn(ctx).Model(&models.PickupCode{}).Where("id = ? AND state = ?", c.ID, pickupLive).Update("state", pickupExpired)
 			if res.Error != nil {
 				return res.Error
 			}
@@ -382,16 +386,16 @@ func (s *Service) ExpirePickups(ctx context.Context, limit int) (int, error) {
 				continue
 			}
 			var ord models.Order
-			if err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, c.OrderID).Error; err != nil {
+			if err := s.DB.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, c.OrderID).Error; err != nil {
 				return err
 			}
 			if Status(ord.Status) != StatusReady {
 				continue
 			}
-			if err := s.db.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
+			if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
 				return err
 			}
-			if err := s.enqueueEvent(ctx, "order.pickup_expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
+			if err := events.Enqueue(ctx, s.Env, "order.pickup_expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
 				return err
 			}
 			if _, err := s.startRefund(ctx, ord, 0, "not collected before the pickup code expired", "system"); err != nil {

@@ -6,29 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm"
 )
-
-// PaymentChecker is a gateway that can ask its provider about an order's payment and close it. The
-// reconciler uses it to recover payments whose notification was lost and to make the transaction of an
-// expired, cancelled or otherwise paid order unpayable.
-type PaymentChecker interface {
-	// QueryPayment returns the order's payment as the provider knows it.
-	QueryPayment(ctx context.Context, orderNo string) (PaymentState, error)
-	// ClosePayment closes the order's unpaid transaction at the provider.
-	ClosePayment(ctx context.Context, orderNo string) error
-}
-
-// PaymentState is a provider's answer to a payment query.
-type PaymentState struct {
-	// Paid is true once the shopper paid, even if the money has since been refunded; Payment then holds
-	// the verified payment as a notification would have carried it.
-	Paid    bool
-	Payment PaymentNotification
-	// Closed is true when the transaction can no longer be paid.
-	Closed bool
-}
 
 // Payment attempt states.
 const (
@@ -48,7 +30,7 @@ const maxCheckDelay = 10 * time.Minute
 // what cannot be kept) and closed at the provider. Attempts are claimed with a lease (SKIP LOCKED on
 // PostgreSQL), so replicas share the work.
 func (s *Service) ReconcilePayments(ctx context.Context, limit int) (int, error) {
-	due, err := claimDue(ctx, s, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", attemptOpen) }, "next_check_at", "checks", limit,
+	due, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", attemptOpen) }, "next_check_at", "checks", limit,
 		func(a *models.PaymentAttempt) int64 { a.Checks++; return a.ID })
 	if err != nil {
 		return 0, err
@@ -62,12 +44,12 @@ func (s *Service) ReconcilePayments(ctx context.Context, limit int) (int, error)
 
 func (s *Service) checkAttempt(ctx context.Context, att models.PaymentAttempt) error {
 	var ord models.Order
-	if err := s.db.Conn(ctx).Take(&ord, att.OrderID).Error; err != nil {
+	if err := s.DB.Conn(ctx).Take(&ord, att.OrderID).Error; err != nil {
 		return err
 	}
 	pending := Status(ord.Status) == StatusPendingPayment
-	checker, ok := s.gateways[att.Provider].(PaymentChecker)
-	if !ok { // nothing to ask: the attempt simply ends with its order's payability
+	checker := s.gateways[att.Provider].checker
+	if checker == nil { // nothing to ask: the attempt simply ends with its order's payability
 		if pending {
 			return s.setAttempt(ctx, att.ID, map[string]any{"next_check_at": nil})
 		}
@@ -82,42 +64,42 @@ func (s *Service) checkAttempt(ctx context.Context, att models.PaymentAttempt) e
 		if err != nil {
 			return s.attemptFailed(ctx, att, ord, fmt.Errorf("apply queried payment: %w", err))
 		}
-		s.log.InfoContext(ctx, "payment found by query", "provider", att.Provider, "order_no", ord.OrderNo, "result", res)
+		s.Log.InfoContext(ctx, "payment found by query", "provider", att.Provider, "order_no", ord.OrderNo, "result", res)
 		return s.setAttempt(ctx, att.ID, map[string]any{"status": attemptPaid, "next_check_at": nil, "last_error": ""})
 	}
 	if pending {
 		delay := s.opts.PaymentCheckAfter << min(att.Checks, 8)
-		return s.setAttempt(ctx, att.ID, map[string]any{"next_check_at": s.now().Add(min(delay, maxCheckDelay)), "last_error": ""})
+		return s.setAttempt(ctx, att.ID, map[string]any{"next_check_at": s.Now().Add(min(delay, maxCheckDelay)), "last_error": ""})
 	}
 	if !st.Closed {
 		if err := checker.ClosePayment(ctx, ord.OrderNo); err != nil {
 			return s.attemptFailed(ctx, att, ord, fmt.Errorf("close: %w", err))
 		}
-		s.log.InfoContext(ctx, "payment closed at provider", "provider", att.Provider, "order_no", ord.OrderNo, "order_status", ord.Status)
+		s.Log.InfoContext(ctx, "payment closed at provider", "provider", att.Provider, "order_no", ord.OrderNo, "order_status", ord.Status)
 	}
 	return s.setAttempt(ctx, att.ID, map[string]any{"status": attemptClosed, "next_check_at": nil, "last_error": ""})
 }
 
 // attemptFailed records a failed check and schedules the next; the tenth failure in a row is alerted.
 func (s *Service) attemptFailed(ctx context.Context, att models.PaymentAttempt, ord models.Order, err error) error {
-	s.log.WarnContext(ctx, "payment check failed", "provider", att.Provider, "order_no", ord.OrderNo, "checks", att.Checks, "err", err)
+	s.Log.WarnContext(ctx, "payment check failed", "provider", att.Provider, "order_no", ord.OrderNo, "checks", att.Checks, "err", err)
 	delay := min(time.Duration(att.Checks)*time.Minute, maxCheckDelay)
-	if err := s.setAttempt(ctx, att.ID, map[string]any{"next_check_at": s.now().Add(delay), "last_error": err.Error()}); err != nil {
+	if err := s.setAttempt(ctx, att.ID, map[string]any{"next_check_at": s.Now().Add(delay), "last_error": err.Error()}); err != nil {
 		return err
 	}
 	if att.Checks == 10 {
-		return s.alert(ctx, "payment_check_failing", ord.OrderNo, fmt.Sprintf("%s: %d checks failed, last: %v", att.Provider, att.Checks, err))
+		return events.Alert(ctx, s.Env, "payment_check_failing", ord.OrderNo, fmt.Sprintf("%s: %d checks failed, last: %v", att.Provider, att.Checks, err))
 	}
 	return nil
 }
 
 func (s *Service) setAttempt(ctx context.Context, id int64, set map[string]any) error {
-	return s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ? AND status = ?", id, attemptOpen).Updates(set).Error
+	return s.DB.Conn(ctx).Model(&models.PaymentAttempt{}).Where("id = ? AND status = ?", id, attemptOpen).Updates(set).Error
 }
 
 // checkAttemptsNow makes the reconciler look at an order's open attempts at once (except provider's, when
 // given): the order has left pending_payment, so their transactions must be closed.
 func (s *Service) checkAttemptsNow(ctx context.Context, orderID int64, except string) error {
-	return s.db.Conn(ctx).Model(&models.PaymentAttempt{}).Where("order_id = ? AND status = ? AND provider <> ?", orderID, attemptOpen, except).
-		Update("next_check_at", s.now()).Error
+	return s.DB.Conn(ctx).Model(&models.PaymentAttempt{}).Where("order_id = ? AND status = ? AND provider <> ?", orderID, attemptOpen, except).
+		Update("next_check_at", s.Now()).Error
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm"
 )
@@ -25,50 +27,6 @@ const (
 
 // MaxRefundAttempts is how often the worker submits a refund before it gives up and alerts an operator.
 const MaxRefundAttempts = 8
-
-// Refunder is a payment gateway that can send money back. Refund must be idempotent on RefundNo: the
-// worker may submit the same refund again after a crash or a timeout.
-type Refunder interface {
-	Refund(ctx context.Context, req RefundRequest) (RefundResult, error)
-}
-
-// RefundQuerier is a refunder that can also look a refund up, for when its notification does not come.
-type RefundQuerier interface {
-	QueryRefund(ctx context.Context, req RefundRequest) (RefundResult, error)
-}
-
-// RefundRequest is one refund as a provider needs it.
-type RefundRequest struct {
-	OrderNo       string
-	RefundNo      string
-	TransactionID string
-	AmountFen     int64
-	TotalFen      int64
-	Reason        string
-	NotifyURL     string
-}
-
-// RefundResult is a provider's answer about a refund.
-type RefundResult struct {
-	Outcome          RefundOutcome
-	ProviderRefundID string
-	// Detail says why a refund was rejected, or what holds up an accepted one (an operator is alerted).
-	Detail string
-}
-
-// RefundOutcome is where a refund stands at the provider: done, accepted with its result to follow (by
-// notification, passed to CompleteRefund, or by query), or rejected for good.
-type RefundOutcome string
-
-// The refund outcomes a provider can give.
-const (
-	RefundDone     RefundOutcome = "done"
-	RefundAccepted RefundOutcome = "accepted"
-	RefundRejected RefundOutcome = "rejected"
-	// RefundMissing says the provider has no such refund (yet): it is submitted again under the same
-	// number, which the provider treats as the same refund.
-	RefundMissing RefundOutcome = "missing"
-)
 
 // refundQueryAfter is how long a refund the provider accepted waits for its notification before the
 // worker asks; the wait doubles with every further query, up to a day.
@@ -101,13 +59,13 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo string, amountFen int
 		reason = "refund by the merchant"
 	}
 	if utf8.RuneCountInString(reason) > 80 {
-		return RefundView{}, errf(ErrInvalidArgument, "reason must be at most 80 characters")
+		return RefundView{}, domain.Errf(domain.ErrInvalidArgument, "reason must be at most 80 characters")
 	}
 	if amountFen < 0 {
-		return RefundView{}, errf(ErrInvalidArgument, "amount_fen must be positive (or 0 for everything still refundable)")
+		return RefundView{}, domain.Errf(domain.ErrInvalidArgument, "amount_fen must be positive (or 0 for everything still refundable)")
 	}
 	var r models.Refund
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
+	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		ord, err := s.loadOrder(ctx, orderNo, true)
 		if err != nil {
 			return err
@@ -148,10 +106,10 @@ func (s *Service) startRefund(ctx context.Context, ord models.Order, amountFen i
 			return models.Refund{}, err
 		}
 		if open > 0 {
-			return models.Refund{}, errf(ErrConflict, "order %s has a refund under way", orderNo)
+			return models.Refund{}, domain.Errf(domain.ErrConflict, "order %s has a refund under way", orderNo)
 		}
 	} else if !refundable[st] {
-		return models.Refund{}, errf(ErrConflict, "order %s is %s; only a paid order can be refunded", orderNo, st)
+		return models.Refund{}, domain.Errf(domain.ErrConflict, "order %s is %s; only a paid order can be refunded", orderNo, st)
 	}
 	left, err := s.refundableLeft(ctx, ord)
 	if err != nil {
@@ -161,12 +119,12 @@ func (s *Service) startRefund(ctx context.Context, ord models.Order, amountFen i
 		amountFen = left
 	}
 	if amountFen > left || left <= 0 {
-		return models.Refund{}, errf(ErrInvalidArgument, "order %s has %d fen left to refund, not %d", orderNo, left, amountFen)
+		return models.Refund{}, domain.Errf(domain.ErrInvalidArgument, "order %s has %d fen left to refund, not %d", orderNo, left, amountFen)
 	}
 	if amountFen == left && st != StatusRefunding {
 		if st == StatusPaid || st == StatusAccepted || st == StatusReady {
 			for _, it := range ord.Items { // the goods never left the store
-				if _, err := s.moveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "refund", ord.OrderNo); err != nil {
+				if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "refund", ord.OrderNo); err != nil {
 					return models.Refund{}, err
 				}
 			}
@@ -188,7 +146,7 @@ func (s *Service) startRefund(ctx context.Context, ord models.Order, amountFen i
 // count, every other one does.
 func (s *Service) refundableLeft(ctx context.Context, ord models.Order) (int64, error) {
 	var refunded int64
-	err := s.db.Conn(ctx).Model(&models.Refund{}).Select("COALESCE(SUM(amount_fen), 0)").
+	err := s.DB.Conn(ctx).Model(&models.Refund{}).Select("COALESCE(SUM(amount_fen), 0)").
 		Where("order_id = ? AND provider_txn = ? AND status <> ?", ord.ID, ord.ProviderTxn, refundFailed).Scan(&refunded).Error
 	return ord.TotalFen - refunded, err
 }
@@ -196,17 +154,17 @@ func (s *Service) refundableLeft(ctx context.Context, ord models.Order) (int64, 
 // openRefunds counts an order's refunds still under way (requested or processing).
 func (s *Service) openRefunds(ctx context.Context, orderID int64) (int64, error) {
 	var n int64
-	err := s.db.Conn(ctx).Model(&models.Refund{}).Where("order_id = ? AND status IN ?", orderID, []string{refundRequested, refundProcessing}).Count(&n).Error
+	err := s.DB.Conn(ctx).Model(&models.Refund{}).Where("order_id = ? AND status IN ?", orderID, []string{refundRequested, refundProcessing}).Count(&n).Error
 	return n, err
 }
 
 func (s *Service) refundView(ctx context.Context, refundNo string) (RefundView, error) {
 	var r models.Refund
-	if err := s.db.Conn(ctx).Where("refund_no = ?", refundNo).Take(&r).Error; err != nil {
+	if err := s.DB.Conn(ctx).Where("refund_no = ?", refundNo).Take(&r).Error; err != nil {
 		return RefundView{}, err
 	}
 	var ord models.Order
-	if err := s.db.Conn(ctx).Take(&ord, r.OrderID).Error; err != nil {
+	if err := s.DB.Conn(ctx).Take(&ord, r.OrderID).Error; err != nil {
 		return RefundView{}, err
 	}
 	return RefundView{RefundNo: r.RefundNo, OrderNo: ord.OrderNo, Provider: r.Provider, ProviderRefundID: r.ProviderRefundID, AmountFen: r.AmountFen,
@@ -236,7 +194,7 @@ func (s *Service) ProcessRefunds(ctx context.Context, limit int) (int, error) {
 // claimRefunds leases due refunds (only refund id when it is not 0): no other worker takes them until the
 // lease runs out.
 func (s *Service) claimRefunds(ctx context.Context, id int64, limit int) ([]models.Refund, error) {
-	return claimDue(ctx, s, func(q *gorm.DB) *gorm.DB {
+	return domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB {
 		q = q.Where("status IN ?", []string{refundRequested, refundProcessing})
 		if id != 0 {
 			q = q.Where("id = ?", id)
@@ -247,7 +205,7 @@ func (s *Service) claimRefunds(ctx context.Context, id int64, limit int) ([]mode
 
 func (s *Service) refundRequest(ctx context.Context, r models.Refund) (RefundRequest, models.Order, error) {
 	var ord models.Order
-	if err := s.db.Conn(ctx).Take(&ord, r.OrderID).Error; err != nil {
+	if err := s.DB.Conn(ctx).Take(&ord, r.OrderID).Error; err != nil {
 		return RefundRequest{}, ord, err
 	}
 	return RefundRequest{OrderNo: ord.OrderNo, RefundNo: r.RefundNo, TransactionID: r.ProviderTxn, AmountFen: r.AmountFen,
@@ -259,9 +217,9 @@ func (s *Service) submitRefund(ctx context.Context, r models.Refund) error {
 	if err != nil {
 		return err
 	}
-	gw, ok := s.gateways[r.Provider].(Refunder)
+	gw := s.gateways[r.Provider].refunder
 	var res RefundResult
-	if !ok {
+	if gw == nil {
 		err = fmt.Errorf("payment provider %q is not enabled or cannot refund", r.Provider)
 	} else {
 		res, err = gw.Refund(ctx, req)
@@ -278,16 +236,16 @@ func (s *Service) queryRefund(ctx context.Context, r models.Refund) error {
 	if err != nil {
 		return err
 	}
-	q, ok := s.gateways[r.Provider].(RefundQuerier)
-	if !ok { // only the notification can finish it; look again in a day
-		return s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
-			Update("next_attempt_at", s.now().Add(24*time.Hour)).Error
+	q := s.gateways[r.Provider].querier
+	if q == nil { // only the notification can finish it; look again in a day
+		return s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
+			Update("next_attempt_at", s.Now().Add(24*time.Hour)).Error
 	}
 	res, err := q.QueryRefund(ctx, req)
 	if err != nil {
-		s.log.WarnContext(ctx, "refund query failed", "refund_no", r.RefundNo, "order_no", ord.OrderNo, "err", err)
-		return s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
-			Updates(map[string]any{"last_error": err.Error(), "next_attempt_at": s.now().Add(refundQueryDelay(r.Attempts)), "updated_at": s.now()}).Error
+		s.Log.WarnContext(ctx, "refund query failed", "refund_no", r.RefundNo, "order_no", ord.OrderNo, "err", err)
+		return s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
+			Updates(map[string]any{"last_error": err.Error(), "next_attempt_at": s.Now().Add(refundQueryDelay(r.Attempts)), "updated_at": s.Now()}).Error
 	}
 	return s.refundAnswered(ctx, r, res)
 }
@@ -298,17 +256,17 @@ func refundQueryDelay(attempts int) time.Duration {
 
 // refundFailed records a failed submission; after MaxRefundAttempts the refund is given up and alerted.
 func (s *Service) refundFailed(ctx context.Context, r models.Refund, ord models.Order, err error) error {
-	s.log.WarnContext(ctx, "refund submission failed", "refund_no", r.RefundNo, "order_no", ord.OrderNo, "provider", r.Provider, "attempt", r.Attempts, "err", err)
-	set := map[string]any{"last_error": err.Error(), "next_attempt_at": s.now().Add(time.Duration(r.Attempts*r.Attempts) * time.Minute), "updated_at": s.now()}
+	s.Log.WarnContext(ctx, "refund submission failed", "refund_no", r.RefundNo, "order_no", ord.OrderNo, "provider", r.Provider, "attempt", r.Attempts, "err", err)
+	set := map[string]any{"last_error": err.Error(), "next_attempt_at": s.Now().Add(time.Duration(r.Attempts*r.Attempts) * time.Minute), "updated_at": s.Now()}
 	if r.Attempts >= MaxRefundAttempts {
 		set["status"] = refundUnconfirmed // an attempt that timed out may still have gone through
 	}
-	return s.db.Tx(ctx, func(ctx context.Context) error {
-		if err := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundRequested).Updates(set).Error; err != nil {
+	return s.DB.Tx(ctx, func(ctx context.Context) error {
+		if err := s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundRequested).Updates(set).Error; err != nil {
 			return err
 		}
 		if r.Attempts >= MaxRefundAttempts {
-			return s.alert(ctx, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s gave up after %d attempts (check with %s whether it was made): %v", r.RefundNo, r.Attempts, r.Provider, err))
+			return events.Alert(ctx, s.Env, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s gave up after %d attempts (check with %s whether it was made): %v", r.RefundNo, r.Attempts, r.Provider, err))
 		}
 		return nil
 	})
@@ -318,18 +276,18 @@ func (s *Service) refundFailed(ctx context.Context, r models.Refund, ord models.
 func (s *Service) refundAnswered(ctx context.Context, r models.Refund, res RefundResult) error {
 	switch res.Outcome {
 	case RefundAccepted:
-		return s.db.Tx(ctx, func(ctx context.Context) error {
-			err := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, []string{refundRequested, refundProcessing}).
+		return s.DB.Tx(ctx, func(ctx context.Context) error {
+			err := s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, []string{refundRequested, refundProcessing}).
 				Updates(map[string]any{"status": refundProcessing, "provider_refund_id": res.ProviderRefundID, "last_error": res.Detail,
-					"next_attempt_at": s.now().Add(refundQueryDelay(r.Attempts - 1)), "updated_at": s.now()}).Error
+					"next_attempt_at": s.Now().Add(refundQueryDelay(r.Attempts - 1)), "updated_at": s.Now()}).Error
 			if err != nil || res.Detail == "" || res.Detail == r.LastError {
 				return err
 			}
-			return s.alert(ctx, "refund_stuck", "", fmt.Sprintf("refund %s: %s", r.RefundNo, res.Detail))
+			return events.Alert(ctx, s.Env, "refund_stuck", "", fmt.Sprintf("refund %s: %s", r.RefundNo, res.Detail))
 		})
 	case RefundMissing:
-		return s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
-			Updates(map[string]any{"status": refundRequested, "next_attempt_at": s.now(), "updated_at": s.now()}).Error
+		return s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
+			Updates(map[string]any{"status": refundRequested, "next_attempt_at": s.Now(), "updated_at": s.Now()}).Error
 	case RefundDone, RefundRejected:
 		_, err := s.CompleteRefund(ctx, RefundNotice{Provider: r.Provider, RefundNo: r.RefundNo, ProviderRefundID: res.ProviderRefundID,
 			AmountFen: r.AmountFen, Succeeded: res.Outcome == RefundDone, Detail: res.Detail})
@@ -371,12 +329,12 @@ const (
 // amount or provider, changes nothing and is alerted.
 func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNoticeResult, error) {
 	var result RefundNoticeResult
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
+	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		var r models.Refund
-		err := s.db.Conn(ctx).Where("refund_no = ?", n.RefundNo).Take(&r).Error
+		err := s.DB.Conn(ctx).Where("refund_no = ?", n.RefundNo).Take(&r).Error
 		if models.IsNotFound(err) || (err == nil && r.Provider != n.Provider) {
 			result = RefundUnknown
-			return s.alert(ctx, "refund_unknown", "", fmt.Sprintf("%s reported refund %s (%s, %d fen) that we never asked for", n.Provider, n.RefundNo, n.ProviderRefundID, n.AmountFen))
+			return events.Alert(ctx, s.Env, "refund_unknown", "", fmt.Sprintf("%s reported refund %s (%s, %d fen) that we never asked for", n.Provider, n.RefundNo, n.ProviderRefundID, n.AmountFen))
 		}
 		if err != nil {
 			return err
@@ -384,34 +342,34 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		// Lock the order first, as ApplyPayment does: two refunds of one order completing at once then
 		// take turns, and the second sees the first as done when it counts what is still open.
 		var ord models.Order
-		if err := s.db.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, r.OrderID).Error; err != nil {
+		if err := s.DB.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, r.OrderID).Error; err != nil {
 			return err
 		}
 		if n.AmountFen != 0 && n.AmountFen != r.AmountFen {
 			result = RefundAmountMismatch
-			return s.alert(ctx, "refund_amount_mismatch", ord.OrderNo, fmt.Sprintf("%s says refund %s was %d fen; we asked for %d fen", n.Provider, n.RefundNo, n.AmountFen, r.AmountFen))
+			return events.Alert(ctx, s.Env, "refund_amount_mismatch", ord.OrderNo, fmt.Sprintf("%s says refund %s was %d fen; we asked for %d fen", n.Provider, n.RefundNo, n.AmountFen, r.AmountFen))
 		}
 		if n.Stuck {
 			result = RefundStuck
-			res := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ? AND last_error <> ?", r.ID, []string{refundRequested, refundProcessing}, n.Detail).
-				Updates(map[string]any{"status": refundProcessing, "last_error": n.Detail, "updated_at": s.now()})
+			res := s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ? AND last_error <> ?", r.ID, []string{refundRequested, refundProcessing}, n.Detail).
+				Updates(map[string]any{"status": refundProcessing, "last_error": n.Detail, "updated_at": s.Now()})
 			if res.Error != nil || res.RowsAffected == 0 {
 				return res.Error
 			}
-			return s.alert(ctx, "refund_stuck", ord.OrderNo, fmt.Sprintf("%s refund %s: %s", n.Provider, n.RefundNo, n.Detail))
+			return events.Alert(ctx, s.Env, "refund_stuck", ord.OrderNo, fmt.Sprintf("%s refund %s: %s", n.Provider, n.RefundNo, n.Detail))
 		}
 		status, from := refundSucceeded, []string{refundRequested, refundProcessing, refundFailed, refundUnconfirmed}
 		if !n.Succeeded {
 			status, from = refundFailed, []string{refundRequested, refundProcessing}
 		}
-		set := map[string]any{"status": status, "updated_at": s.now()}
+		set := map[string]any{"status": status, "updated_at": s.Now()}
 		if !n.Succeeded {
 			set["last_error"] = n.Detail
 		}
 		if n.ProviderRefundID != "" {
 			set["provider_refund_id"] = n.ProviderRefundID
 		}
-		res := s.db.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, from).Updates(set)
+		res := s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, from).Updates(set)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -421,15 +379,15 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		}
 		if n.Succeeded && (r.Status == refundFailed || r.Status == refundUnconfirmed) {
 			// Money we had given up on did move: the shopper may now be owed less than a newer refund paid.
-			if err := s.alert(ctx, "refund_succeeded_late", ord.OrderNo, fmt.Sprintf("%s refund %s (%d fen), recorded as %s, succeeded after all", n.Provider, n.RefundNo, r.AmountFen, r.Status)); err != nil {
+			if err := events.Alert(ctx, s.Env, "refund_succeeded_late", ord.OrderNo, fmt.Sprintf("%s refund %s (%d fen), recorded as %s, succeeded after all", n.Provider, n.RefundNo, r.AmountFen, r.Status)); err != nil {
 				return err
 			}
 		}
 		result = RefundApplied
 		if !n.Succeeded {
-			return s.alert(ctx, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s failed: %s", n.RefundNo, n.Detail))
+			return events.Alert(ctx, s.Env, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s failed: %s", n.RefundNo, n.Detail))
 		}
-		if err := s.enqueueEvent(ctx, "refund.succeeded", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": n.RefundNo, "amount_fen": r.AmountFen}); err != nil {
+		if err := events.Enqueue(ctx, s.Env, "refund.succeeded", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": n.RefundNo, "amount_fen": r.AmountFen}); err != nil {
 			return err
 		}
 		if err := s.notifyShopper(ctx, ord, MessageRefunded, r.AmountFen); err != nil {
@@ -445,17 +403,17 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 			return nil
 		}
 		err = s.transition(ctx, ord.ID, StatusRefunding, StatusRefunded, nil)
-		if errors.Is(err, ErrConflict) {
+		if errors.Is(err, domain.ErrConflict) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		return s.enqueueEvent(ctx, "order.refunded", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": ord.TotalFen})
+		return events.Enqueue(ctx, s.Env, "order.refunded", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": ord.TotalFen})
 	})
 	if err != nil {
 		return "", err
 	}
-	s.log.InfoContext(ctx, "refund notice", "provider", n.Provider, "refund_no", n.RefundNo, "succeeded", n.Succeeded, "result", result)
+	s.Log.InfoContext(ctx, "refund notice", "provider", n.Provider, "refund_no", n.RefundNo, "succeeded", n.Succeeded, "result", result)
 	return result, nil
 }

@@ -7,6 +7,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 )
 
@@ -19,9 +22,6 @@ const (
 	offerTimeout   = "timeout"
 	offerWithdrawn = "withdrawn"
 )
-
-// MessageRerouted tells a shopper their order moved to another store.
-const MessageRerouted MessageKind = "order_rerouted"
 
 // OfferView is one offer of an order to a store, as the store and operators see its history.
 type OfferView struct {
@@ -36,29 +36,29 @@ type OfferView struct {
 // offer offers a paid order to a store: the order moves there (its stock must already be there) with a
 // deadline to accept, and a store that accepts everything takes it at once.
 func (s *Service) offer(ctx context.Context, ord models.Order, st models.Store) error {
-	now := s.now()
+	now := s.Now()
 	if st.Status != "open" { // closed since the order was placed: straight on to the next store
-		if err := s.db.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: offerRejected, Actor: "system",
+		if err := s.DB.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: offerRejected, Actor: "system",
 			Reason: "the store is closed", OfferedAt: now, DecidedAt: &now}).Error; err != nil {
 			return err
 		}
 		return s.reroute(ctx, ord, "the store is closed")
 	}
-	if err := s.db.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: offerOpen, OfferedAt: now}).Error; err != nil {
+	if err := s.DB.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: offerOpen, OfferedAt: now}).Error; err != nil {
 		return err
 	}
 	by := now.Add(s.opts.AcceptTimeout)
-	err := s.db.Conn(ctx).Model(&models.Order{}).Where("id = ?", ord.ID).Updates(map[string]any{"store_id": st.ID, "accept_by": by, "updated_at": now}).Error
+	err := s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ?", ord.ID).Updates(map[string]any{"store_id": st.ID, "accept_by": by, "updated_at": now}).Error
 	if err != nil || !st.AutoAccept {
 		return err
 	}
 	ord.StoreID = st.ID
-	return s.accept(ctx, ord, Actor{Username: "auto-accept", Role: RoleAdmin})
+	return s.accept(ctx, ord, staff.Actor{Username: "auto-accept", Role: staff.RoleAdmin})
 }
 
 // accept moves a paid order to accepted at its store (an auto-accepting store), in the caller's
 // transaction.
-func (s *Service) accept(ctx context.Context, ord models.Order, a Actor) error {
+func (s *Service) accept(ctx context.Context, ord models.Order, a staff.Actor) error {
 	if err := s.transition(ctx, ord.ID, StatusPaid, StatusAccepted, map[string]any{"accept_by": nil}); err != nil {
 		return err
 	}
@@ -66,30 +66,30 @@ func (s *Service) accept(ctx context.Context, ord models.Order, a Actor) error {
 }
 
 // accepted closes the open offer of an order just accepted and writes the event.
-func (s *Service) accepted(ctx context.Context, ord models.Order, a Actor) error {
+func (s *Service) accepted(ctx context.Context, ord models.Order, a staff.Actor) error {
 	if err := s.closeOffer(ctx, ord.ID, offerAccepted, a.Username, ""); err != nil {
 		return err
 	}
 	var st models.Store
-	if err := s.db.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
+	if err := s.DB.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
 		return err
 	}
-	return s.enqueueEvent(ctx, "order.accepted", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "store": st.Code, "by": a.Username})
+	return events.Enqueue(ctx, s.Env, "order.accepted", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "store": st.Code, "by": a.Username})
 }
 
 // closeOffer records how an order's open offer ended; it does nothing when none is open.
 func (s *Service) closeOffer(ctx context.Context, orderID int64, outcome, actor, reason string) error {
-	now := s.now()
-	return s.db.Conn(ctx).Model(&models.OrderOffer{}).Where("order_id = ? AND outcome = ?", orderID, offerOpen).
+	now := s.Now()
+	return s.DB.Conn(ctx).Model(&models.OrderOffer{}).Where("order_id = ? AND outcome = ?", orderID, offerOpen).
 		Updates(map[string]any{"outcome": outcome, "actor": actor, "reason": reason, "decided_at": now}).Error
 }
 
 // AcceptOrder records that the order's store takes a paid order on, before its time to accept runs out.
 // A clerk may accept only their own store's orders; another store's order is not found.
-func (s *Service) AcceptOrder(ctx context.Context, a Actor, orderNo string) (OrderView, error) {
+func (s *Service) AcceptOrder(ctx context.Context, a staff.Actor, orderNo string) (OrderView, error) {
 	return s.advance(ctx, a, orderNo, StatusPaid, StatusAccepted, "", map[string]any{"accept_by": nil}, func(ctx context.Context, ord models.Order) error {
-		if ord.AcceptBy != nil && !s.now().Before(*ord.AcceptBy) {
-			return errf(ErrConflict, "the time to accept order %s ran out; it is moving to another store", orderNo)
+		if ord.AcceptBy != nil && !s.Now().Before(*ord.AcceptBy) {
+			return domain.Errf(domain.ErrConflict, "the time to accept order %s ran out; it is moving to another store", orderNo)
 		}
 		return s.accepted(ctx, ord, a)
 	})
@@ -97,10 +97,10 @@ func (s *Service) AcceptOrder(ctx context.Context, a Actor, orderNo string) (Ord
 
 // RejectOrder records that the order's store cannot serve a paid order, and why; the order moves on to
 // the next best store at once, or, when no store is left, is refunded.
-func (s *Service) RejectOrder(ctx context.Context, a Actor, orderNo, reason string) (OrderView, error) {
+func (s *Service) RejectOrder(ctx context.Context, a staff.Actor, orderNo, reason string) (OrderView, error) {
 	reason = strings.TrimSpace(reason)
 	if reason == "" || utf8.RuneCountInString(reason) > 80 {
-		return OrderView{}, errf(ErrInvalidArgument, "a rejection needs a reason of 1-80 characters")
+		return OrderView{}, domain.Errf(domain.ErrInvalidArgument, "a rejection needs a reason of 1-80 characters")
 	}
 	return s.atStore(ctx, a, orderNo, StatusPaid, "", "be rejected", func(ctx context.Context, ord models.Order) error {
 		if err := s.closeOffer(ctx, ord.ID, offerRejected, a.Username, reason); err != nil {
@@ -115,17 +115,17 @@ func (s *Service) RejectOrder(ctx context.Context, a Actor, orderNo, reason stri
 // a conditional update, so no order moves twice.
 func (s *Service) RerouteDue(ctx context.Context, limit int) (int, error) {
 	var n int
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
+	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		n = 0
 		var due []models.Order
-		err := s.db.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
-			Where("status = ? AND accept_by <= ?", string(StatusPaid), s.now()).
+		err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
+			Where("status = ? AND accept_by <= ?", string(StatusPaid), s.Now()).
 			Order("accept_by").Limit(limit).Find(&due).Error
 		if err != nil {
 			return err
 		}
 		for _, ord := range due {
-			if err := s.db.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
+			if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
 				return err
 			}
 			if err := s.closeOffer(ctx, ord.ID, offerTimeout, "system", fmt.Sprintf("not accepted within %s", s.opts.AcceptTimeout)); err != nil {
@@ -147,14 +147,14 @@ func (s *Service) RerouteDue(ctx context.Context, limit int) (int, error) {
 // the caller's transaction. With no store left the order is refunded in full.
 func (s *Service) reroute(ctx context.Context, ord models.Order, why string) error {
 	var from models.Store
-	if err := s.db.Conn(ctx).Take(&from, ord.StoreID).Error; err != nil {
+	if err := s.DB.Conn(ctx).Take(&from, ord.StoreID).Error; err != nil {
 		return err
 	}
 	cands, err := s.rerouteCandidates(ctx, ord)
 	if err != nil {
 		return err
 	}
-	tx := s.db.Conn(ctx)
+	tx := s.DB.Conn(ctx)
 	for _, st := range cands {
 		if err := tx.SavePoint("reroute").Error; err != nil {
 			return err
@@ -170,11 +170,11 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 			continue
 		}
 		for _, it := range ord.Items {
-			if _, err := s.moveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "reroute_out", ord.OrderNo); err != nil {
+			if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "reroute_out", ord.OrderNo); err != nil {
 				return err
 			}
 		}
-		if err := s.enqueueEvent(ctx, "order.rerouted", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "from": from.Code, "to": st.Code, "reason": why}); err != nil {
+		if err := events.Enqueue(ctx, s.Env, "order.rerouted", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "from": from.Code, "to": st.Code, "reason": why}); err != nil {
 			return err
 		}
 		moved := ord
@@ -182,11 +182,11 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 		if err := s.notifyShopper(ctx, moved, MessageRerouted, ord.TotalFen); err != nil {
 			return err
 		}
-		s.log.InfoContext(ctx, "order rerouted", "order_no", ord.OrderNo, "from", from.Code, "to", st.Code, "reason", why)
+		s.Log.InfoContext(ctx, "order rerouted", "order_no", ord.OrderNo, "from", from.Code, "to", st.Code, "reason", why)
 		return s.offer(ctx, ord, st)
 	}
-	s.log.WarnContext(ctx, "no store left for order; refunding", "order_no", ord.OrderNo, "reason", why)
-	if err := s.enqueueEvent(ctx, "order.unfulfillable", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "last_store": from.Code, "reason": why}); err != nil {
+	s.Log.WarnContext(ctx, "no store left for order; refunding", "order_no", ord.OrderNo, "reason", why)
+	if err := events.Enqueue(ctx, s.Env, "order.unfulfillable", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "last_store": from.Code, "reason": why}); err != nil {
 		return err
 	}
 	_, err = s.startRefund(ctx, ord, 0, "no store could take the order", "system")
@@ -197,7 +197,7 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 // (the caller rolls back what was taken).
 func (s *Service) takeItems(ctx context.Context, ord models.Order, storeID int64) (bool, error) {
 	for _, it := range ord.Items {
-		ok, err := s.moveStock(ctx, storeID, it.ProductID, -it.Qty, 0, "reroute_in", ord.OrderNo)
+		ok, err := s.Catalog.MoveStock(ctx, storeID, it.ProductID, -it.Qty, 0, "reroute_in", ord.OrderNo)
 		if err != nil || !ok {
 			return false, err
 		}
@@ -208,7 +208,7 @@ func (s *Service) takeItems(ctx context.Context, ord models.Order, storeID int64
 // rerouteCandidates returns the open stores a paid order may move to, nearest first.
 func (s *Service) rerouteCandidates(ctx context.Context, ord models.Order) ([]models.Store, error) {
 	var offered []int64
-	if err := s.db.Conn(ctx).Model(&models.OrderOffer{}).Where("order_id = ?", ord.ID).Pluck("store_id", &offered).Error; err != nil {
+	if err := s.DB.Conn(ctx).Model(&models.OrderOffer{}).Where("order_id = ?", ord.ID).Pluck("store_id", &offered).Error; err != nil {
 		return nil, err
 	}
 	var lat, lng, radius float64
@@ -217,30 +217,30 @@ func (s *Service) rerouteCandidates(ctx context.Context, ord models.Order) ([]mo
 	} else {
 		var first models.OrderOffer
 		origin := ord.StoreID
-		err := s.db.Conn(ctx).Where("order_id = ?", ord.ID).Order("id").Take(&first).Error
+		err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("id").Take(&first).Error
 		if err == nil {
 			origin = first.StoreID
 		} else if !models.IsNotFound(err) {
 			return nil, err
 		}
 		var st models.Store
-		if err := s.db.Conn(ctx).Take(&st, origin).Error; err != nil {
+		if err := s.DB.Conn(ctx).Take(&st, origin).Error; err != nil {
 			return nil, err
 		}
 		lat, lng, radius = st.Lat, st.Lng, s.opts.RerouteRadiusM
 	}
-	return s.nearestOpen(ctx, lat, lng, radius, append(offered, ord.StoreID))
+	return s.Catalog.NearestOpen(ctx, lat, lng, radius, append(offered, ord.StoreID))
 }
 
 // storeOrder loads an order an actor may act on: any for an admin, only its own store's for a clerk (an
 // order of another store is not found).
-func (s *Service) storeOrder(ctx context.Context, a Actor, orderNo string, lock bool) (models.Order, error) {
+func (s *Service) storeOrder(ctx context.Context, a staff.Actor, orderNo string, lock bool) (models.Order, error) {
 	if a.Username == "" {
-		return models.Order{}, errf(ErrUnauthenticated, "sign in first")
+		return models.Order{}, domain.Errf(domain.ErrUnauthenticated, "sign in first")
 	}
 	ord, err := s.loadOrder(ctx, orderNo, lock)
 	if err == nil && !a.IsAdmin() && ord.StoreID != a.StoreID {
-		return models.Order{}, errf(ErrNotFound, "order %s not found", orderNo)
+		return models.Order{}, domain.Errf(domain.ErrNotFound, "order %s not found", orderNo)
 	}
 	return ord, err
 }
@@ -250,7 +250,7 @@ func (s *Service) offers(ctx context.Context, orderID int64) ([]OfferView, error
 		models.OrderOffer
 		Code string
 	}
-	err := s.db.Conn(ctx).Table("order_offers").Select("order_offers.*, stores.code").Joins("JOIN stores ON stores.id = order_offers.store_id").
+	err := s.DB.Conn(ctx).Table("order_offers").Select("order_offers.*, stores.code").Joins("JOIN stores ON stores.id = order_offers.store_id").
 		Where("order_offers.order_id = ?", orderID).Order("order_offers.id").Scan(&rows).Error
 	if err != nil {
 		return nil, err

@@ -1,14 +1,18 @@
 package core
 
 import (
-	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/o2ohub/o2ohub/models"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/shelf"
+	"github.com/o2ohub/o2ohub/core/staff"
 )
 
-// Options are the business settings core runs with.
+// Options are the business settings core runs with. Their defaults live in package config, the one
+// source of defaults; a zero field here takes the value DefaultOptions gives.
 type Options struct {
 	// OrderTTL is how long an unpaid order holds its stock.
 	OrderTTL time.Duration
@@ -19,89 +23,114 @@ type Options struct {
 	// PublicURL is the hub's external base URL, used to build provider notify URLs.
 	PublicURL string
 	// PaymentCheckAfter is how long after a prepay the reconciler first asks the provider whether the
-	// order was paid, in case the notification is lost; later checks back off. Default 2 minutes.
+	// order was paid, in case the notification is lost; later checks back off.
 	PaymentCheckAfter time.Duration
-	// TraceScanLimit is how often a unit trace code may be scanned before scans warn of a copied label.
-	// Default 20.
+	// TraceScanLimit is how many distinct scanners a unit trace code may have before scans warn of a
+	// copied label.
 	TraceScanLimit int64
 	// AcceptTimeout is how long a store has to accept a paid order before it moves to the next store.
-	// Default 5 minutes.
 	AcceptTimeout time.Duration
 	// RerouteRadiusM is how far from the store first chosen a pickup order may move when it is re-routed,
-	// in metres. Default 5000.
+	// in metres.
 	RerouteRadiusM float64
 	// PickupTTL is how long a pickup code stays valid; an order not collected by then is refunded.
-	// Default 7 days.
 	PickupTTL time.Duration
 	// PickupFailLimit is how many failed pickup-code attempts one clerk may make in PickupFailWindow;
-	// a store allows four times as many across its clerks. Default 5 in 10 minutes.
-	PickupFailLimit  int
+	// a store allows four times as many across its clerks.
+	PickupFailLimit int
+	// PickupFailWindow is the window PickupFailLimit counts in.
 	PickupFailWindow time.Duration
-	// StaffSessionTTL is how long a staff console session or store API token lasts. Default 12 hours.
+	// StaffSessionTTL is how long a staff console session or store API token lasts.
 	StaffSessionTTL time.Duration
-	// PasswordCost is the bcrypt cost of staff passwords. Default 12.
+	// PasswordCost is the bcrypt cost of staff passwords.
 	PasswordCost int
 }
 
-// Service runs the order flow on one database. It is safe for concurrent use, and several processes
-// may run it on the same database.
+// Service runs the order flow on one database: orders, payments, refunds, routing, fulfilment, pickup,
+// channel tasks and the background workers. The rooms it stands on are its exported fields. It is safe
+// for concurrent use, and several processes may run it on the same database.
 type Service struct {
-	db       *models.DB
+	domain.Env
+	// Catalog is stores, products and stock.
+	Catalog *catalog.Service
+	// Members is shoppers, their identities and sessions.
+	Members *member.Service
+	// Staff is staff accounts, sessions and actors.
+	Staff *staff.Service
+	// Shelf is shelf QR codes and scans.
+	Shelf *shelf.Service
+
 	opts     Options
-	clock    Clock
-	log      *slog.Logger
-	gateways map[string]PaymentGateway
+	gateways map[string]provider
 	// messengers by channel and shipping reporters by payment provider
 	messengers map[string]Messenger
 	shipping   map[string]ShippingReporter
-	scans      scanCounter
 	// keyMu guards tokenKey, the pickup-token key loaded once from the database.
 	keyMu    sync.Mutex
 	tokenKey []byte
-	// dummy is the bcrypt hash an unknown username is checked against, made once.
-	dummyOnce sync.Once
-	dummy     []byte
 }
 
-// New returns a Service; register payment gateways with RegisterGateway before serving.
-func New(db *models.DB, opts Options, clock Clock, log *slog.Logger) *Service {
-	if clock == nil {
-		clock = SystemClock{}
+// New returns a Service and the rooms it stands on; register payment gateways with RegisterGateway
+// before serving. Zero options take their defaults.
+func New(env domain.Env, opts Options) *Service {
+	opts = opts.withDefaults()
+	cat := catalog.New(env)
+	return &Service{Env: env, opts: opts,
+		Catalog:  cat,
+		Members:  member.New(env, opts.SessionTTL),
+		Staff:    staff.New(env, cat, opts.PasswordCost, opts.StaffSessionTTL),
+		Shelf:    shelf.New(env, cat, opts.PublicURL, opts.TraceScanLimit),
+		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
+}
+
+// DefaultOptions returns the business settings a hub runs with when nothing is configured: the one
+// source of these defaults (package config starts from it).
+func DefaultOptions() Options {
+	return Options{
+		OrderTTL:          15 * time.Minute,
+		SessionTTL:        30 * 24 * time.Hour,
+		DeliveryRadiusM:   10000,
+		PaymentCheckAfter: 2 * time.Minute,
+		TraceScanLimit:    20,
+		AcceptTimeout:     5 * time.Minute,
+		RerouteRadiusM:    5000,
+		PickupTTL:         7 * 24 * time.Hour,
+		PickupFailLimit:   5,
+		PickupFailWindow:  10 * time.Minute,
+		StaffSessionTTL:   12 * time.Hour,
+		PasswordCost:      12,
 	}
-	if log == nil {
-		log = slog.Default()
-	}
-	if opts.PaymentCheckAfter <= 0 {
-		opts.PaymentCheckAfter = 2 * time.Minute
-	}
-	if opts.TraceScanLimit <= 0 {
-		opts.TraceScanLimit = 20
-	}
-	defaults := []struct {
-		d   *time.Duration
-		def time.Duration
-	}{{&opts.AcceptTimeout, 5 * time.Minute}, {&opts.PickupTTL, 7 * 24 * time.Hour}, {&opts.PickupFailWindow, 10 * time.Minute}, {&opts.StaffSessionTTL, 12 * time.Hour}}
-	for _, d := range defaults {
-		if *d.d <= 0 {
-			*d.d = d.def
+}
+
+// withDefaults fills every zero field from DefaultOptions.
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	set := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
 		}
 	}
-	if opts.RerouteRadiusM <= 0 {
-		opts.RerouteRadiusM = 5000
+	set(&o.OrderTTL, d.OrderTTL)
+	set(&o.SessionTTL, d.SessionTTL)
+	set(&o.PaymentCheckAfter, d.PaymentCheckAfter)
+	set(&o.AcceptTimeout, d.AcceptTimeout)
+	set(&o.PickupTTL, d.PickupTTL)
+	set(&o.PickupFailWindow, d.PickupFailWindow)
+	set(&o.StaffSessionTTL, d.StaffSessionTTL)
+	if o.DeliveryRadiusM <= 0 {
+		o.DeliveryRadiusM = d.DeliveryRadiusM
 	}
-	if opts.PickupFailLimit <= 0 {
-		opts.PickupFailLimit = 5
+	if o.RerouteRadiusM <= 0 {
+		o.RerouteRadiusM = d.RerouteRadiusM
 	}
-	if opts.PasswordCost == 0 {
-		opts.PasswordCost = 12
+	if o.TraceScanLimit <= 0 {
+		o.TraceScanLimit = d.TraceScanLimit
 	}
-	return &Service{db: db, opts: opts, clock: clock, log: log, gateways: map[string]PaymentGateway{},
-		messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
+	if o.PickupFailLimit <= 0 {
+		o.PickupFailLimit = d.PickupFailLimit
+	}
+	if o.PasswordCost == 0 {
+		o.PasswordCost = d.PasswordCost
+	}
+	return o
 }
-
-// RegisterGateway makes a payment provider available to shoppers under g.Provider().
-func (s *Service) RegisterGateway(g PaymentGateway) { s.gateways[g.Provider()] = g }
-
-// now is the service's time, to the microsecond: what PostgreSQL keeps, so a value returned at once
-// equals the one read back later.
-func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -28,10 +29,10 @@ func BenchmarkPickupHandOver(b *testing.B) {
 						TransactionID: fmt.Sprintf("bench-txn-%d", i), AmountFen: o.TotalFen, PaidAt: time.Now().UTC()}); err != nil {
 						b.Fatal(err)
 					}
-					if _, err := e.svc.AcceptOrder(e.ctx, core.AdminTokenActor, o.OrderNo); err != nil {
+					if _, err := e.svc.AcceptOrder(e.ctx, staff.AdminTokenActor, o.OrderNo); err != nil {
 						b.Fatal(err)
 					}
-					if _, err := e.svc.MarkReady(e.ctx, core.AdminTokenActor, o.OrderNo); err != nil {
+					if _, err := e.svc.MarkReady(e.ctx, staff.AdminTokenActor, o.OrderNo); err != nil {
 						b.Fatal(err)
 					}
 					err := db.Conn(e.ctx).Raw("SELECT pickup_codes.code FROM pickup_codes JOIN orders ON orders.id = pickup_codes.order_id WHERE orders.order_no = ?",
@@ -43,10 +44,10 @@ func BenchmarkPickupHandOver(b *testing.B) {
 				b.ResetTimer()
 				benchRunParallel(b, func(g int, i int64) error {
 					if !withCode {
-						_, err := e.svc.CompletePickup(e.ctx, core.AdminTokenActor, orders[i].OrderNo)
+						_, err := e.svc.CompletePickup(e.ctx, staff.AdminTokenActor, orders[i].OrderNo)
 						return err
 					}
-					clerk := core.Actor{Username: fmt.Sprintf("clerk%d", g), Role: core.RoleClerk, Store: benchStore}
+					clerk := staff.Actor{Username: fmt.Sprintf("clerk%d", g), Role: staff.RoleClerk, Store: benchStore}
 					_, err := e.svc.ConfirmPickup(e.ctx, clerk, "", codes[i])
 					return err
 				})

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -68,20 +71,20 @@ type soEnv struct {
 func soSetup(t testing.TB, db *models.DB) *soEnv {
 	t.Helper()
 	f := &fixture{db: db, clock: &clock{t: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}, ctx: context.Background()}
-	f.svc = core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 3000, PublicURL: "http://127.0.0.1/",
+	f.svc = core.New(domain.NewEnv(db, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil))), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 3000, PublicURL: "http://127.0.0.1/",
 		PasswordCost: 4, AcceptTimeout: soAcceptTimeout, RerouteRadiusM: 5000, PickupTTL: soPickupTTL,
-		PickupFailLimit: soFailLimit, PickupFailWindow: soFailWindow}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	must(f.svc.PutProduct(f.ctx, core.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
-	must(f.svc.PutProduct(f.ctx, core.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
+		PickupFailLimit: soFailLimit, PickupFailWindow: soFailWindow})
+	must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
+	must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
 	for _, s := range soStores {
-		in := core.StoreInput{Code: s.code, Name: "店 " + s.code, Lat: soLat + s.dLat, Lng: soLng}
+		in := catalog.StoreInput{Code: s.code, Name: "店 " + s.code, Lat: soLat + s.dLat, Lng: soLng}
 		if s.closed {
 			in.Status = "closed"
 		}
-		must(f.svc.PutStore(f.ctx, in))
-		must(f.svc.SetStock(f.ctx, s.code, "MILK", soStart, "test"))
+		must(f.svc.Catalog.PutStore(f.ctx, in))
+		must(f.svc.Catalog.SetStock(f.ctx, s.code, "MILK", soStart, "test"))
 		if !s.noEgg {
-			must(f.svc.SetStock(f.ctx, s.code, "EGG", soStart, "test"))
+			must(f.svc.Catalog.SetStock(f.ctx, s.code, "EGG", soStart, "test"))
 		}
 	}
 	return &soEnv{fixture: f, gw: chNewGateway(f, soProvider)}
@@ -89,15 +92,15 @@ func soSetup(t testing.TB, db *models.DB) *soEnv {
 
 // clerk creates a staff account (a clerk of store, or an admin when store is empty), signs it in for
 // the store API and returns the actor its token authenticates as.
-func (e *soEnv) clerk(t testing.TB, username, store string) core.Actor {
+func (e *soEnv) clerk(t testing.TB, username, store string) staff.Actor {
 	t.Helper()
-	role := core.RoleClerk
+	role := staff.RoleClerk
 	if store == "" {
-		role = core.RoleAdmin
+		role = staff.RoleAdmin
 	}
-	must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: username, Password: soPassword, Role: role, Store: store}))
-	login := must(e.svc.StaffSignIn(e.ctx, username, soPassword, core.SessionAPI))
-	return must(e.svc.StaffAuthenticate(e.ctx, login.Token, core.SessionAPI))
+	must(e.svc.Staff.Put(e.ctx, staff.Input{Username: username, Password: soPassword, Role: role, Store: store}))
+	login := must(e.svc.Staff.SignIn(e.ctx, username, soPassword, staff.SessionAPI))
+	return must(e.svc.Staff.Authenticate(e.ctx, login.Token, staff.SessionAPI))
 }
 
 // paid places an order at store and pays it through soProvider.
@@ -113,7 +116,7 @@ func (e *soEnv) paid(t testing.TB, member int64, store string, items []core.Item
 // view returns an order as an admin sees it at the store.
 func (e *soEnv) view(t testing.TB, orderNo string) core.StoreOrderView {
 	t.Helper()
-	v, err := e.svc.StoreOrder(e.ctx, core.AdminTokenActor, orderNo)
+	v, err := e.svc.StoreOrder(e.ctx, staff.AdminTokenActor, orderNo)
 	if err != nil {
 		t.Fatalf("order %s: %v", orderNo, err)
 	}
@@ -134,7 +137,7 @@ func (e *soEnv) checkStock(t testing.TB, why string, held soHeld) {
 			if sku == "EGG" && s.noEgg {
 				start = 0
 			}
-			st := must(e.svc.Stock(e.ctx, s.code, sku))
+			st := must(e.svc.Catalog.Stock(e.ctx, s.code, sku))
 			if w := start - held[s.code][sku]; st.OnHand != w || st.Reserved != 0 {
 				t.Fatalf("%s: %s %s on hand %d reserved %d, want %d and 0", why, s.code, sku, st.OnHand, st.Reserved, w)
 			}
@@ -181,7 +184,7 @@ type soOffer struct{ Store, Outcome, Actor, Reason string }
 func (e *soEnv) offers(t testing.TB, orderNo string) []soOffer {
 	t.Helper()
 	var out []soOffer
-	for _, o := range must(e.svc.StoreOrder(e.ctx, core.AdminTokenActor, orderNo)).Offers {
+	for _, o := range must(e.svc.StoreOrder(e.ctx, staff.AdminTokenActor, orderNo)).Offers {
 		if (o.Outcome == "offered") != (o.DecidedAt == nil) {
 			t.Fatalf("order %s: offer %+v: decided_at does not match the outcome", orderNo, o)
 		}
@@ -214,7 +217,7 @@ func TestPaidOrderIsOfferedAndAccepted(t *testing.T) {
 		c1, c2 := e.clerk(t, "c1", "S01"), e.clerk(t, "c2", "S02")
 		alice := e.member(t, "alice")
 		o := must(e.svc.CreateOrder(e.ctx, alice, core.OrderInput{Store: "S01", Fulfillment: core.FulfillmentPickup, Items: soMilk}))
-		if st := must(e.svc.Stock(e.ctx, "S01", "MILK")); st.OnHand != soStart || st.Reserved != 1 {
+		if st := must(e.svc.Catalog.Stock(e.ctx, "S01", "MILK")); st.OnHand != soStart || st.Reserved != 1 {
 			t.Fatalf("unpaid: stock %+v, want 1 reserved", st)
 		}
 		if got := must(e.svc.StoreOrders(e.ctx, c1, "", "")); len(got) != 0 {
@@ -239,15 +242,15 @@ func TestPaidOrderIsOfferedAndAccepted(t *testing.T) {
 
 		// Another store's clerk neither sees nor decides it; nobody signed in does nothing.
 		_, err := e.svc.AcceptOrder(e.ctx, c2, o.OrderNo)
-		wantErr(t, "accept by another store", err, core.ErrNotFound)
+		wantErr(t, "accept by another store", err, domain.ErrNotFound)
 		_, err = e.svc.RejectOrder(e.ctx, c2, o.OrderNo, "no")
-		wantErr(t, "reject by another store", err, core.ErrNotFound)
+		wantErr(t, "reject by another store", err, domain.ErrNotFound)
 		_, err = e.svc.StoreOrder(e.ctx, c2, o.OrderNo) // the only door to an order's offers
-		wantErr(t, "view (and offers) by another store", err, core.ErrNotFound)
+		wantErr(t, "view (and offers) by another store", err, domain.ErrNotFound)
 		_, err = e.svc.StoreOrders(e.ctx, c2, "S01", "")
-		wantErr(t, "another store's list", err, core.ErrNotFound)
-		_, err = e.svc.AcceptOrder(e.ctx, core.Actor{}, o.OrderNo)
-		wantErr(t, "accept unsigned", err, core.ErrUnauthenticated)
+		wantErr(t, "another store's list", err, domain.ErrNotFound)
+		_, err = e.svc.AcceptOrder(e.ctx, staff.Actor{}, o.OrderNo)
+		wantErr(t, "accept unsigned", err, domain.ErrUnauthenticated)
 
 		a := must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
 		if a.Status != core.StatusAccepted || a.Store != "S01" {
@@ -261,9 +264,9 @@ func TestPaidOrderIsOfferedAndAccepted(t *testing.T) {
 			t.Fatalf("order.accepted events = %v", ev)
 		}
 		_, err = e.svc.AcceptOrder(e.ctx, c1, o.OrderNo)
-		wantErr(t, "accept twice", err, core.ErrConflict)
+		wantErr(t, "accept twice", err, domain.ErrConflict)
 		_, err = e.svc.RejectOrder(e.ctx, c1, o.OrderNo, "too late")
-		wantErr(t, "reject an accepted order", err, core.ErrConflict)
+		wantErr(t, "reject an accepted order", err, domain.ErrConflict)
 
 		// An accepted order never times out.
 		e.clock.Advance(2 * soAcceptTimeout)
@@ -285,7 +288,7 @@ func TestRejectedOrderMovesToTheNearestStoreWithEveryItem(t *testing.T) {
 
 		for _, reason := range []string{"", "  ", strings.Repeat("长", 81)} {
 			_, err := e.svc.RejectOrder(e.ctx, c1, o.OrderNo, reason)
-			wantErr(t, fmt.Sprintf("reject with reason %q", reason), err, core.ErrInvalidArgument)
+			wantErr(t, fmt.Sprintf("reject with reason %q", reason), err, domain.ErrInvalidArgument)
 		}
 		e.clock.Advance(time.Minute)
 		v := must(e.svc.RejectOrder(e.ctx, c1, o.OrderNo, " 冷柜坏了 "))
@@ -315,7 +318,7 @@ func TestRejectedOrderMovesToTheNearestStoreWithEveryItem(t *testing.T) {
 		}
 		// The order is no longer S01's: its clerk no longer finds it.
 		_, err := e.svc.AcceptOrder(e.ctx, c1, o.OrderNo)
-		wantErr(t, "S01 accepts the order it rejected", err, core.ErrNotFound)
+		wantErr(t, "S01 accepts the order it rejected", err, domain.ErrNotFound)
 
 		a := must(e.svc.AcceptOrder(e.ctx, c2, o.OrderNo))
 		if a.Status != core.StatusAccepted || a.Store != "S02" {
@@ -410,7 +413,7 @@ func TestOrderWithNoStoreLeftIsRefunded(t *testing.T) {
 	}
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		e := soSetup(t, db)
-		clerks := map[string]core.Actor{}
+		clerks := map[string]staff.Actor{}
 		for _, s := range soStores {
 			clerks[s.code] = e.clerk(t, "c-"+strings.ToLower(s.code), s.code)
 		}
@@ -493,7 +496,7 @@ func TestAutoAcceptStoreTakesOrdersAtOnce(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		e := soSetup(t, db)
-		sv := must(e.svc.PutStore(e.ctx, core.StoreInput{Code: "S02", Name: "店 S02", Lat: soLat + 0.009, Lng: soLng, AutoAccept: true}))
+		sv := must(e.svc.Catalog.PutStore(e.ctx, catalog.StoreInput{Code: "S02", Name: "店 S02", Lat: soLat + 0.009, Lng: soLng, AutoAccept: true}))
 		if !sv.AutoAccept {
 			t.Fatalf("store = %+v, want auto-accept", sv)
 		}
@@ -533,8 +536,8 @@ func TestConcurrentRerouteWorkersMoveEachOrderOnce(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		e := soSetup(t, db)
 		for _, sku := range []string{"MILK", "EGG"} {
-			must(e.svc.SetStock(e.ctx, "S01", sku, 3*orders, "test"))
-			must(e.svc.SetStock(e.ctx, "S02", sku, orders, "test")) // exactly enough
+			must(e.svc.Catalog.SetStock(e.ctx, "S01", sku, 3*orders, "test"))
+			must(e.svc.Catalog.SetStock(e.ctx, "S02", sku, orders, "test")) // exactly enough
 		}
 		alice := e.member(t, "alice")
 		items := []core.ItemInput{{SKU: "MILK", Qty: 1}, {SKU: "EGG", Qty: 1}}
@@ -585,10 +588,10 @@ func TestConcurrentRerouteWorkersMoveEachOrderOnce(t *testing.T) {
 			e.wantOffers(t, no, soOffer{"S01", "timeout", "system", "not accepted within 5m0s"}, soOffer{"S02", "offered", "", ""})
 		}
 		for _, sku := range []string{"MILK", "EGG"} {
-			if st := must(e.svc.Stock(e.ctx, "S01", sku)); st.OnHand != 3*orders || st.Reserved != 0 {
+			if st := must(e.svc.Catalog.Stock(e.ctx, "S01", sku)); st.OnHand != 3*orders || st.Reserved != 0 {
 				t.Fatalf("S01 %s = %+v, want all %d back", sku, st, 3*orders)
 			}
-			if st := must(e.svc.Stock(e.ctx, "S02", sku)); st.OnHand != 0 || st.Reserved != 0 {
+			if st := must(e.svc.Catalog.Stock(e.ctx, "S02", sku)); st.OnHand != 0 || st.Reserved != 0 {
 				t.Fatalf("S02 %s = %+v, want every unit taken once", sku, st)
 			}
 		}
@@ -632,7 +635,7 @@ func TestRejectRacingAcceptOneWins(t *testing.T) {
 			v := e.view(t, o.OrderNo)
 			moved := len(e.events(t, "order.rerouted", o.OrderNo))
 			if acceptErr == nil {
-				wantErr(t, fmt.Sprintf("round %d: the losing reject", round), rejectErr, core.ErrConflict)
+				wantErr(t, fmt.Sprintf("round %d: the losing reject", round), rejectErr, domain.ErrConflict)
 				if v.Status != core.StatusAccepted || v.Store != "S01" || moved != 0 {
 					t.Fatalf("round %d: accept won but the order is %s at %s with %d moves", round, v.Status, v.Store, moved)
 				}
@@ -640,7 +643,7 @@ func TestRejectRacingAcceptOneWins(t *testing.T) {
 			} else {
 				// The order moved on to S03, so to S01's clerk it is another store's order: not found,
 				// as handlers/store_test.go expects of a clerk acting on an order that left their store.
-				wantErr(t, fmt.Sprintf("round %d: the losing accept", round), acceptErr, core.ErrNotFound)
+				wantErr(t, fmt.Sprintf("round %d: the losing accept", round), acceptErr, domain.ErrNotFound)
 				if v.Status != core.StatusPaid || v.Store != "S03" || moved != 1 {
 					t.Fatalf("round %d: reject won but the order is %s at %s with %d moves", round, v.Status, v.Store, moved)
 				}
@@ -657,7 +660,7 @@ func TestRejectRacingAcceptOneWins(t *testing.T) {
 var soCodePattern = regexp.MustCompile(`^[0-9]{8}$`)
 
 // ready places, pays, accepts and prepares a pickup order at S01 and returns the shopper's pickup view.
-func (e *soEnv) ready(t testing.TB, member int64, clerk core.Actor, items []core.ItemInput) core.PickupView {
+func (e *soEnv) ready(t testing.TB, member int64, clerk staff.Actor, items []core.ItemInput) core.PickupView {
 	t.Helper()
 	o := e.paid(t, member, "S01", items)
 	must(e.svc.AcceptOrder(e.ctx, clerk, o.OrderNo))
@@ -702,16 +705,16 @@ func TestPickupCodeAtTheCounter(t *testing.T) {
 
 		o := e.paid(t, alice, "S01", soMilkEgg)
 		_, err := e.svc.Pickup(e.ctx, alice, o.OrderNo)
-		wantErr(t, "pickup code before ready", err, core.ErrConflict)
+		wantErr(t, "pickup code before ready", err, domain.ErrConflict)
 		must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
 		_, err = e.svc.MarkReady(e.ctx, c2, o.OrderNo)
-		wantErr(t, "ready by another store", err, core.ErrNotFound)
+		wantErr(t, "ready by another store", err, domain.ErrNotFound)
 		must(e.svc.MarkReady(e.ctx, c1, o.OrderNo))
 		if ev := e.events(t, "order.ready", o.OrderNo); len(ev) != 1 {
 			t.Fatalf("order.ready events = %v", ev)
 		}
 		_, err = e.svc.Pickup(e.ctx, bob, o.OrderNo)
-		wantErr(t, "someone else's pickup code", err, core.ErrNotFound)
+		wantErr(t, "someone else's pickup code", err, domain.ErrNotFound)
 
 		pv := must(e.svc.Pickup(e.ctx, alice, o.OrderNo))
 		if !soCodePattern.MatchString(pv.Code) || !strings.HasPrefix(pv.Token, "OP1-") || !bytes.HasPrefix(pv.QRPNG, []byte("\x89PNG\r\n\x1a\n")) ||
@@ -728,7 +731,7 @@ func TestPickupCodeAtTheCounter(t *testing.T) {
 		_, err = e.svc.VerifyPickup(e.ctx, c2, "", pv.Token)
 		wantErr(t, "another store's token", err, core.ErrCodeUnknown)
 		_, err = e.svc.VerifyPickup(e.ctx, c2, "S01", pv.Code)
-		wantErr(t, "a clerk at another store's counter", err, core.ErrNotFound)
+		wantErr(t, "a clerk at another store's counter", err, domain.ErrNotFound)
 		_, err = e.svc.ConfirmPickup(e.ctx, c2, "", pv.Code)
 		wantErr(t, "confirm at another store", err, core.ErrCodeUnknown)
 
@@ -749,7 +752,7 @@ func TestPickupCodeAtTheCounter(t *testing.T) {
 		_, err = e.svc.ConfirmPickup(e.ctx, c1b, "", other)
 		wantErr(t, "token for another code", err, core.ErrCodeUnknown)
 		_, err = e.svc.VerifyPickup(e.ctx, c1b, "", "12ab")
-		wantErr(t, "malformed code", err, core.ErrInvalidArgument)
+		wantErr(t, "malformed code", err, domain.ErrInvalidArgument)
 		if st := chStatus(t, e.fixture, o.OrderNo); st != core.StatusReady {
 			t.Fatalf("failed attempts moved the order to %s", st)
 		}
@@ -783,7 +786,7 @@ func TestPickupCodeFailureLimits(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		e := soSetup(t, db)
-		clerks := []core.Actor{}
+		clerks := []staff.Actor{}
 		for i := range 6 {
 			clerks = append(clerks, e.clerk(t, fmt.Sprintf("c%d", i), "S01"))
 		}
@@ -793,8 +796,8 @@ func TestPickupCodeFailureLimits(t *testing.T) {
 		pv2 := e.ready(t, alice, clerks[0], soMilk)
 		rateLimited := func(what string, err error) time.Duration {
 			t.Helper()
-			var de *core.Error
-			if !errors.Is(err, core.ErrRateLimited) || !errors.As(err, &de) || de.RetryAfter <= 0 || de.RetryAfter > soFailWindow {
+			var de *domain.Error
+			if !errors.Is(err, domain.ErrRateLimited) || !errors.As(err, &de) || de.RetryAfter <= 0 || de.RetryAfter > soFailWindow {
 				t.Fatalf("%s: err = %v, want rate limited with a wait in (0, %s]", what, err, soFailWindow)
 			}
 			return de.RetryAfter
@@ -838,7 +841,7 @@ func TestPickupCodeFailureLimits(t *testing.T) {
 		}
 		_, err = e.svc.ConfirmPickup(e.ctx, clerks[4], "", pv.Code)
 		rateLimited("a fresh clerk at a store with too many failures", err)
-		_, err = e.svc.VerifyPickup(e.ctx, core.AdminTokenActor, "S01", pv2.Code)
+		_, err = e.svc.VerifyPickup(e.ctx, staff.AdminTokenActor, "S01", pv2.Code)
 		rateLimited("an admin at a store with too many failures", err)
 		// Another store's counter is open.
 		_, err = e.svc.VerifyPickup(e.ctx, c2, "", pv.Code)
@@ -864,7 +867,7 @@ func TestPickupCodeFailureLimits(t *testing.T) {
 				switch {
 				case errors.Is(err, core.ErrCodeUnknown):
 					results["unknown"]++
-				case errors.Is(err, core.ErrRateLimited):
+				case errors.Is(err, domain.ErrRateLimited):
 					results["limited"]++
 				default:
 					t.Errorf("parallel guess: %v", err)
@@ -1004,7 +1007,7 @@ func TestShopperCancelsAPaidOrder(t *testing.T) {
 				must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
 			}
 			_, err := e.svc.CancelOrder(e.ctx, bob, o.OrderNo)
-			wantErr(t, "cancel someone else's order", err, core.ErrNotFound)
+			wantErr(t, "cancel someone else's order", err, domain.ErrNotFound)
 			before := len(e.gw.refundReqs())
 			v := must(e.svc.CancelOrder(e.ctx, alice, o.OrderNo))
 			if v.Status != core.StatusRefunded && v.Status != core.StatusRefunding {
@@ -1030,11 +1033,11 @@ func TestShopperCancelsAPaidOrder(t *testing.T) {
 				t.Fatalf("RerouteDue moved a cancelled order")
 			}
 			_, err = e.svc.CancelOrder(e.ctx, alice, o.OrderNo)
-			wantErr(t, "cancel twice", err, core.ErrConflict)
+			wantErr(t, "cancel twice", err, domain.ErrConflict)
 		}
 		pv := e.ready(t, alice, c1, soMilk)
 		_, err := e.svc.CancelOrder(e.ctx, alice, pv.OrderNo)
-		wantErr(t, "cancel a ready order", err, core.ErrConflict)
+		wantErr(t, "cancel a ready order", err, domain.ErrConflict)
 		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusReady {
 			t.Fatalf("a refused cancellation moved the order to %s", st)
 		}
@@ -1052,28 +1055,28 @@ func TestCounterReturns(t *testing.T) {
 		items := []core.ItemInput{{SKU: "MILK", Qty: 3}, {SKU: "EGG", Qty: 2}} // 4770 + 3960 = 8730 fen
 		pv := e.ready(t, alice, c1, items)
 		_, err := e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{})
-		wantErr(t, "return before collection", err, core.ErrConflict)
+		wantErr(t, "return before collection", err, domain.ErrConflict)
 		must(e.svc.ConfirmPickup(e.ctx, c1, "", pv.Code))
 		held := heldAt("S01", items)
 
 		bad := []struct {
 			name  string
-			a     core.Actor
+			a     staff.Actor
 			items []core.ItemInput
 			want  error
 		}{
-			{"another store", c2, []core.ItemInput{{SKU: "MILK", Qty: 1}}, core.ErrNotFound},
-			{"more than bought", c1, []core.ItemInput{{SKU: "MILK", Qty: 4}}, core.ErrInvalidArgument},
-			{"more than bought in two lines", c1, []core.ItemInput{{SKU: "EGG", Qty: 1}, {SKU: "EGG", Qty: 2}}, core.ErrInvalidArgument},
-			{"not in the order", c1, []core.ItemInput{{SKU: "TEA", Qty: 1}}, core.ErrInvalidArgument},
-			{"zero", c1, []core.ItemInput{{SKU: "MILK", Qty: 0}}, core.ErrInvalidArgument},
+			{"another store", c2, []core.ItemInput{{SKU: "MILK", Qty: 1}}, domain.ErrNotFound},
+			{"more than bought", c1, []core.ItemInput{{SKU: "MILK", Qty: 4}}, domain.ErrInvalidArgument},
+			{"more than bought in two lines", c1, []core.ItemInput{{SKU: "EGG", Qty: 1}, {SKU: "EGG", Qty: 2}}, domain.ErrInvalidArgument},
+			{"not in the order", c1, []core.ItemInput{{SKU: "TEA", Qty: 1}}, domain.ErrInvalidArgument},
+			{"zero", c1, []core.ItemInput{{SKU: "MILK", Qty: 0}}, domain.ErrInvalidArgument},
 		}
 		for _, b := range bad {
 			_, err := e.svc.ReturnItems(e.ctx, b.a, pv.OrderNo, core.ReturnInput{Items: b.items})
 			wantErr(t, b.name, err, b.want)
 		}
 		_, err = e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{Reason: strings.Repeat("长", 81)})
-		wantErr(t, "reason too long", err, core.ErrInvalidArgument)
+		wantErr(t, "reason too long", err, domain.ErrInvalidArgument)
 		e.checkStock(t, "refused returns", held)
 
 		r1 := must(e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{Items: []core.ItemInput{{SKU: "MILK", Qty: 2}}, Reason: "坏了"}))
@@ -1083,7 +1086,7 @@ func TestCounterReturns(t *testing.T) {
 		held["S01"]["MILK"] -= 2
 		e.checkStock(t, "two back", held)
 		_, err = e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{Items: []core.ItemInput{{SKU: "MILK", Qty: 2}}})
-		wantErr(t, "over-return after a partial return", err, core.ErrInvalidArgument)
+		wantErr(t, "over-return after a partial return", err, domain.ErrInvalidArgument)
 		if v := must(e.svc.Order(e.ctx, alice, pv.OrderNo)); v.Items[0].SKU != "MILK" || v.Items[0].Returned != 2 {
 			t.Fatalf("the shopper sees %+v", v.Items)
 		}
@@ -1104,7 +1107,7 @@ func TestCounterReturns(t *testing.T) {
 			t.Fatalf("order.returned events = %v", ev)
 		}
 		_, err = e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{})
-		wantErr(t, "return after everything came back", err, core.ErrConflict)
+		wantErr(t, "return after everything came back", err, domain.ErrConflict)
 	})
 }
 
@@ -1116,33 +1119,33 @@ func TestStaffAccounts(t *testing.T) {
 		e := soSetup(t, db)
 		bad := []struct {
 			name string
-			in   core.StaffInput
+			in   staff.Input
 			want error
 		}{
-			{"short name", core.StaffInput{Username: "a", Password: soPassword, Role: core.RoleAdmin}, core.ErrInvalidArgument},
-			{"upper case", core.StaffInput{Username: "Alice", Password: soPassword, Role: core.RoleAdmin}, core.ErrInvalidArgument},
-			{"space", core.StaffInput{Username: "al ice", Password: soPassword, Role: core.RoleAdmin}, core.ErrInvalidArgument},
-			{"leading dot", core.StaffInput{Username: ".alice", Password: soPassword, Role: core.RoleAdmin}, core.ErrInvalidArgument},
-			{"too long", core.StaffInput{Username: strings.Repeat("a", 33), Password: soPassword, Role: core.RoleAdmin}, core.ErrInvalidArgument},
-			{"no role", core.StaffInput{Username: "alice", Password: soPassword}, core.ErrInvalidArgument},
-			{"unknown role", core.StaffInput{Username: "alice", Password: soPassword, Role: "owner"}, core.ErrInvalidArgument},
-			{"clerk without store", core.StaffInput{Username: "alice", Password: soPassword, Role: core.RoleClerk}, core.ErrInvalidArgument},
-			{"admin with store", core.StaffInput{Username: "alice", Password: soPassword, Role: core.RoleAdmin, Store: "S01"}, core.ErrInvalidArgument},
-			{"no password", core.StaffInput{Username: "alice", Role: core.RoleAdmin}, core.ErrInvalidArgument},
-			{"short password", core.StaffInput{Username: "alice", Password: "123456789", Role: core.RoleAdmin}, core.ErrInvalidArgument},
-			{"password over 72 bytes", core.StaffInput{Username: "alice", Password: strings.Repeat("密", 25), Role: core.RoleAdmin}, core.ErrInvalidArgument},
-			{"unknown store", core.StaffInput{Username: "alice", Password: soPassword, Role: core.RoleClerk, Store: "S99"}, core.ErrNotFound},
+			{"short name", staff.Input{Username: "a", Password: soPassword, Role: staff.RoleAdmin}, domain.ErrInvalidArgument},
+			{"upper case", staff.Input{Username: "Alice", Password: soPassword, Role: staff.RoleAdmin}, domain.ErrInvalidArgument},
+			{"space", staff.Input{Username: "al ice", Password: soPassword, Role: staff.RoleAdmin}, domain.ErrInvalidArgument},
+			{"leading dot", staff.Input{Username: ".alice", Password: soPassword, Role: staff.RoleAdmin}, domain.ErrInvalidArgument},
+			{"too long", staff.Input{Username: strings.Repeat("a", 33), Password: soPassword, Role: staff.RoleAdmin}, domain.ErrInvalidArgument},
+			{"no role", staff.Input{Username: "alice", Password: soPassword}, domain.ErrInvalidArgument},
+			{"unknown role", staff.Input{Username: "alice", Password: soPassword, Role: "owner"}, domain.ErrInvalidArgument},
+			{"clerk without store", staff.Input{Username: "alice", Password: soPassword, Role: staff.RoleClerk}, domain.ErrInvalidArgument},
+			{"admin with store", staff.Input{Username: "alice", Password: soPassword, Role: staff.RoleAdmin, Store: "S01"}, domain.ErrInvalidArgument},
+			{"no password", staff.Input{Username: "alice", Role: staff.RoleAdmin}, domain.ErrInvalidArgument},
+			{"short password", staff.Input{Username: "alice", Password: "123456789", Role: staff.RoleAdmin}, domain.ErrInvalidArgument},
+			{"password over 72 bytes", staff.Input{Username: "alice", Password: strings.Repeat("密", 25), Role: staff.RoleAdmin}, domain.ErrInvalidArgument},
+			{"unknown store", staff.Input{Username: "alice", Password: soPassword, Role: staff.RoleClerk, Store: "S99"}, domain.ErrNotFound},
 		}
 		for _, b := range bad {
-			_, err := e.svc.PutStaff(e.ctx, b.in)
+			_, err := e.svc.Staff.Put(e.ctx, b.in)
 			wantErr(t, b.name, err, b.want)
 		}
 		if n := e.count(t, "staff", "1 = 1"); n != 0 {
 			t.Fatalf("refused accounts left %d rows", n)
 		}
 		// Ten runes of three bytes each is a fine password.
-		v := must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: " clerk.one ", Password: strings.Repeat("密", 10), Role: core.RoleClerk, Store: "S01"}))
-		if v != (core.StaffView{Username: "clerk.one", Role: core.RoleClerk, Store: "S01"}) {
+		v := must(e.svc.Staff.Put(e.ctx, staff.Input{Username: " clerk.one ", Password: strings.Repeat("密", 10), Role: staff.RoleClerk, Store: "S01"}))
+		if v != (staff.View{Username: "clerk.one", Role: staff.RoleClerk, Store: "S01"}) {
 			t.Fatalf("created %+v", v)
 		}
 		var hash string
@@ -1154,29 +1157,29 @@ func TestStaffAccounts(t *testing.T) {
 		}
 		pw := strings.Repeat("密", 10)
 
-		console := must(e.svc.StaffSignIn(e.ctx, " Clerk.One ", pw, core.SessionConsole))
+		console := must(e.svc.Staff.SignIn(e.ctx, " Clerk.One ", pw, staff.SessionConsole))
 		if console.Token == "" || console.Staff.Store != "S01" || !console.ExpiresAt.Equal(e.clock.Now().Add(12*time.Hour)) {
 			t.Fatalf("sign-in = %+v", console)
 		}
-		a := must(e.svc.StaffAuthenticate(e.ctx, console.Token, core.SessionConsole))
-		if a.Username != "clerk.one" || a.Role != core.RoleClerk || a.Store != "S01" || a.StoreID == 0 || a.IsAdmin() {
+		a := must(e.svc.Staff.Authenticate(e.ctx, console.Token, staff.SessionConsole))
+		if a.Username != "clerk.one" || a.Role != staff.RoleClerk || a.Store != "S01" || a.StoreID == 0 || a.IsAdmin() {
 			t.Fatalf("actor = %+v", a)
 		}
-		_, err := e.svc.StaffAuthenticate(e.ctx, console.Token, core.SessionAPI)
-		wantErr(t, "a console session as an API token", err, core.ErrUnauthenticated)
-		api := must(e.svc.StaffSignIn(e.ctx, "clerk.one", pw, core.SessionAPI))
-		_, err = e.svc.StaffAuthenticate(e.ctx, api.Token, core.SessionConsole)
-		wantErr(t, "an API token as a console session", err, core.ErrUnauthenticated)
-		must(e.svc.StaffAuthenticate(e.ctx, api.Token, core.SessionAPI))
-		_, err = e.svc.StaffSignIn(e.ctx, "clerk.one", pw, "pos")
-		wantErr(t, "unknown session kind", err, core.ErrInvalidArgument)
+		_, err := e.svc.Staff.Authenticate(e.ctx, console.Token, staff.SessionAPI)
+		wantErr(t, "a console session as an API token", err, domain.ErrUnauthenticated)
+		api := must(e.svc.Staff.SignIn(e.ctx, "clerk.one", pw, staff.SessionAPI))
+		_, err = e.svc.Staff.Authenticate(e.ctx, api.Token, staff.SessionConsole)
+		wantErr(t, "an API token as a console session", err, domain.ErrUnauthenticated)
+		must(e.svc.Staff.Authenticate(e.ctx, api.Token, staff.SessionAPI))
+		_, err = e.svc.Staff.SignIn(e.ctx, "clerk.one", pw, "pos")
+		wantErr(t, "unknown session kind", err, domain.ErrInvalidArgument)
 
 		// Wrong password, unknown name and a disabled account get the same answer.
-		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "gone", Password: soPassword, Role: core.RoleAdmin, Disabled: true}))
+		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "gone", Password: soPassword, Role: staff.RoleAdmin, Disabled: true}))
 		var msgs []string
 		for _, c := range [][2]string{{"clerk.one", soPassword}, {"nobody", soPassword}, {"nobody", "o2ohub-no-such-user"}, {"gone", soPassword}, {"clerk.one", ""}} {
-			_, err := e.svc.StaffSignIn(e.ctx, c[0], c[1], core.SessionConsole)
-			wantErr(t, "sign in as "+c[0], err, core.ErrUnauthenticated)
+			_, err := e.svc.Staff.SignIn(e.ctx, c[0], c[1], staff.SessionConsole)
+			wantErr(t, "sign in as "+c[0], err, domain.ErrUnauthenticated)
 			msgs = append(msgs, err.Error())
 		}
 		for _, m := range msgs {
@@ -1186,50 +1189,50 @@ func TestStaffAccounts(t *testing.T) {
 		}
 
 		// Updating without a password keeps it and the sessions.
-		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "clerk.one", Role: core.RoleClerk, Store: "S01"}))
-		must(e.svc.StaffAuthenticate(e.ctx, console.Token, core.SessionConsole))
-		must(e.svc.StaffSignIn(e.ctx, "clerk.one", pw, core.SessionConsole))
+		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Role: staff.RoleClerk, Store: "S01"}))
+		must(e.svc.Staff.Authenticate(e.ctx, console.Token, staff.SessionConsole))
+		must(e.svc.Staff.SignIn(e.ctx, "clerk.one", pw, staff.SessionConsole))
 		// A new password ends every session; the old password no longer works.
-		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "clerk.one", Password: soPassword, Role: core.RoleClerk, Store: "S01"}))
-		for _, tok := range []struct{ token, kind string }{{console.Token, core.SessionConsole}, {api.Token, core.SessionAPI}} {
-			_, err := e.svc.StaffAuthenticate(e.ctx, tok.token, tok.kind)
-			wantErr(t, "a session after the password changed", err, core.ErrUnauthenticated)
+		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Password: soPassword, Role: staff.RoleClerk, Store: "S01"}))
+		for _, tok := range []struct{ token, kind string }{{console.Token, staff.SessionConsole}, {api.Token, staff.SessionAPI}} {
+			_, err := e.svc.Staff.Authenticate(e.ctx, tok.token, tok.kind)
+			wantErr(t, "a session after the password changed", err, domain.ErrUnauthenticated)
 		}
-		_, err = e.svc.StaffSignIn(e.ctx, "clerk.one", pw, core.SessionConsole)
-		wantErr(t, "the old password", err, core.ErrUnauthenticated)
-		s2 := must(e.svc.StaffSignIn(e.ctx, "clerk.one", soPassword, core.SessionConsole))
+		_, err = e.svc.Staff.SignIn(e.ctx, "clerk.one", pw, staff.SessionConsole)
+		wantErr(t, "the old password", err, domain.ErrUnauthenticated)
+		s2 := must(e.svc.Staff.SignIn(e.ctx, "clerk.one", soPassword, staff.SessionConsole))
 		// Moving to another store ends sessions too, and so does disabling.
-		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "clerk.one", Role: core.RoleClerk, Store: "S02"}))
-		_, err = e.svc.StaffAuthenticate(e.ctx, s2.Token, core.SessionConsole)
-		wantErr(t, "a session after a move", err, core.ErrUnauthenticated)
-		s3 := must(e.svc.StaffSignIn(e.ctx, "clerk.one", soPassword, core.SessionAPI))
-		if a := must(e.svc.StaffAuthenticate(e.ctx, s3.Token, core.SessionAPI)); a.Store != "S02" {
+		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Role: staff.RoleClerk, Store: "S02"}))
+		_, err = e.svc.Staff.Authenticate(e.ctx, s2.Token, staff.SessionConsole)
+		wantErr(t, "a session after a move", err, domain.ErrUnauthenticated)
+		s3 := must(e.svc.Staff.SignIn(e.ctx, "clerk.one", soPassword, staff.SessionAPI))
+		if a := must(e.svc.Staff.Authenticate(e.ctx, s3.Token, staff.SessionAPI)); a.Store != "S02" {
 			t.Fatalf("moved clerk works at %s", a.Store)
 		}
-		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "clerk.one", Role: core.RoleClerk, Store: "S02", Disabled: true}))
-		_, err = e.svc.StaffAuthenticate(e.ctx, s3.Token, core.SessionAPI)
-		wantErr(t, "a session after disabling", err, core.ErrUnauthenticated)
-		_, err = e.svc.StaffSignIn(e.ctx, "clerk.one", soPassword, core.SessionAPI)
-		wantErr(t, "a disabled account", err, core.ErrUnauthenticated)
+		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Role: staff.RoleClerk, Store: "S02", Disabled: true}))
+		_, err = e.svc.Staff.Authenticate(e.ctx, s3.Token, staff.SessionAPI)
+		wantErr(t, "a session after disabling", err, domain.ErrUnauthenticated)
+		_, err = e.svc.Staff.SignIn(e.ctx, "clerk.one", soPassword, staff.SessionAPI)
+		wantErr(t, "a disabled account", err, domain.ErrUnauthenticated)
 		if err.Error() != msgs[0] {
 			t.Fatalf("a disabled account is told %q, others %q", err.Error(), msgs[0])
 		}
 
 		// Sessions run out and can be ended.
-		must(e.svc.PutStaff(e.ctx, core.StaffInput{Username: "boss", Password: soPassword, Role: core.RoleAdmin}))
-		s4 := must(e.svc.StaffSignIn(e.ctx, "boss", soPassword, core.SessionConsole))
-		if a := must(e.svc.StaffAuthenticate(e.ctx, s4.Token, core.SessionConsole)); !a.IsAdmin() || a.StoreID != 0 {
+		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "boss", Password: soPassword, Role: staff.RoleAdmin}))
+		s4 := must(e.svc.Staff.SignIn(e.ctx, "boss", soPassword, staff.SessionConsole))
+		if a := must(e.svc.Staff.Authenticate(e.ctx, s4.Token, staff.SessionConsole)); !a.IsAdmin() || a.StoreID != 0 {
 			t.Fatalf("admin actor = %+v", a)
 		}
-		must(0, e.svc.StaffSignOut(e.ctx, s4.Token))
-		_, err = e.svc.StaffAuthenticate(e.ctx, s4.Token, core.SessionConsole)
-		wantErr(t, "a signed-out session", err, core.ErrUnauthenticated)
-		s5 := must(e.svc.StaffSignIn(e.ctx, "boss", soPassword, core.SessionConsole))
+		must(0, e.svc.Staff.SignOut(e.ctx, s4.Token))
+		_, err = e.svc.Staff.Authenticate(e.ctx, s4.Token, staff.SessionConsole)
+		wantErr(t, "a signed-out session", err, domain.ErrUnauthenticated)
+		s5 := must(e.svc.Staff.SignIn(e.ctx, "boss", soPassword, staff.SessionConsole))
 		e.clock.Advance(12 * time.Hour)
-		_, err = e.svc.StaffAuthenticate(e.ctx, s5.Token, core.SessionConsole)
-		wantErr(t, "an expired session", err, core.ErrUnauthenticated)
-		_, err = e.svc.StaffAuthenticate(e.ctx, "", core.SessionConsole)
-		wantErr(t, "no token", err, core.ErrUnauthenticated)
+		_, err = e.svc.Staff.Authenticate(e.ctx, s5.Token, staff.SessionConsole)
+		wantErr(t, "an expired session", err, domain.ErrUnauthenticated)
+		_, err = e.svc.Staff.Authenticate(e.ctx, "", staff.SessionConsole)
+		wantErr(t, "no token", err, domain.ErrUnauthenticated)
 	})
 }
 
@@ -1246,13 +1249,13 @@ func TestReviewFixes(t *testing.T) {
 		late := e.paid(t, alice, "S01", soMilk)
 		e.clock.Advance(soAcceptTimeout)
 		_, err := e.svc.AcceptOrder(e.ctx, c1, late.OrderNo)
-		wantErr(t, "accepting after the deadline", err, core.ErrConflict)
+		wantErr(t, "accepting after the deadline", err, domain.ErrConflict)
 		if v := e.view(t, late.OrderNo); v.Status != core.StatusPaid || v.Store != "S01" {
 			t.Fatalf("a refused late acceptance left the order %s at %s", v.Status, v.Store)
 		}
 
 		o := must(e.svc.CreateOrder(e.ctx, alice, core.OrderInput{Store: "S01", Fulfillment: core.FulfillmentPickup, Items: soMilk}))
-		must(e.svc.PutStore(e.ctx, core.StoreInput{Code: "S01", Name: "店 S01", Lat: soLat, Lng: soLng, Status: "closed"}))
+		must(e.svc.Catalog.PutStore(e.ctx, catalog.StoreInput{Code: "S01", Name: "店 S01", Lat: soLat, Lng: soLng, Status: "closed"}))
 		if r := chPay(e.fixture, soProvider, o, "T-"+o.OrderNo); r != core.PaymentApplied {
 			t.Fatalf("paying: %s", r)
 		}
@@ -1262,7 +1265,7 @@ func TestReviewFixes(t *testing.T) {
 		e.wantOffers(t, o.OrderNo, soOffer{"S01", "rejected", "system", "the store is closed"}, soOffer{"S03", "offered", "", ""})
 
 		// A forged token is the first use of the key: the failed attempt must not take the key with it.
-		_, err = e.svc.VerifyPickup(e.ctx, core.AdminTokenActor, "S03", "OP1-12345678-ZZZZZZ-AAAAAAAAAAAAAAAAAAAAAAAA")
+		_, err = e.svc.VerifyPickup(e.ctx, staff.AdminTokenActor, "S03", "OP1-12345678-ZZZZZZ-AAAAAAAAAAAAAAAAAAAAAAAA")
 		wantErr(t, "a forged token", err, core.ErrCodeUnknown)
 		var saved int64
 		if err := db.Conn(e.ctx).Table("settings").Where("key = ?", "pickup_token_key").Count(&saved).Error; err != nil || saved != 1 {

@@ -6,6 +6,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/core/staff"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/o2ohub/o2ohub/models"
 )
 
@@ -30,8 +34,8 @@ const MaxStoreOrders = 200
 // StoreOrders lists the paid orders of a store (a clerk's own; an admin names one), newest first, at
 // most MaxStoreOrders. statuses filters by state (comma-separated); empty lists the orders the store
 // still has work on: paid, accepted, ready and delivering.
-func (s *Service) StoreOrders(ctx context.Context, a Actor, store, statuses string) ([]StoreOrderView, error) {
-	st, err := s.actorStore(ctx, a, store)
+func (s *Service) StoreOrders(ctx context.Context, a staff.Actor, store, statuses string) ([]StoreOrderView, error) {
+	st, err := s.Staff.ActorStore(ctx, a, store)
 	if err != nil {
 		return nil, err
 	}
@@ -41,13 +45,13 @@ func (s *Service) StoreOrders(ctx context.Context, a Actor, store, statuses stri
 		for _, v := range strings.Split(statuses, ",") {
 			v = strings.TrimSpace(v)
 			if !storeStatuses[Status(v)] {
-				return nil, errf(ErrInvalidArgument, "status %q is not one of paid, accepted, ready, completed, delivering, delivered, refunding, refunded", v)
+				return nil, domain.Errf(domain.ErrInvalidArgument, "status %q is not one of paid, accepted, ready, completed, delivering, delivered, refunding, refunded", v)
 			}
 			want = append(want, v)
 		}
 	}
 	var rows []models.Order
-	err = s.db.Conn(ctx).Preload("Items").Where("store_id = ? AND status IN ?", st.ID, want).Order("id DESC").Limit(MaxStoreOrders).Find(&rows).Error
+	err = s.DB.Conn(ctx).Preload("Items").Where("store_id = ? AND status IN ?", st.ID, want).Order("id DESC").Limit(MaxStoreOrders).Find(&rows).Error
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +67,7 @@ func (s *Service) StoreOrders(ctx context.Context, a Actor, store, statuses stri
 }
 
 // StoreOrder returns one order an actor may see, with its routing history.
-func (s *Service) StoreOrder(ctx context.Context, a Actor, orderNo string) (StoreOrderView, error) {
+func (s *Service) StoreOrder(ctx context.Context, a staff.Actor, orderNo string) (StoreOrderView, error) {
 	ord, err := s.storeOrder(ctx, a, orderNo, false)
 	if err != nil {
 		return StoreOrderView{}, err
@@ -93,7 +97,7 @@ func (s *Service) deliveryPhones(ctx context.Context, rows []models.Order) (map[
 		return out, nil
 	}
 	var members []models.Member
-	if err := s.db.Conn(ctx).Where("id IN ?", ids).Find(&members).Error; err != nil {
+	if err := s.DB.Conn(ctx).Where("id IN ?", ids).Find(&members).Error; err != nil {
 		return nil, err
 	}
 	for _, m := range members {
@@ -115,22 +119,22 @@ type ReturnInput struct {
 // on the shelf and their price is refunded through the provider the order was paid with. Lines can be
 // returned in parts, never more than were bought; the return that brings the whole order back moves it
 // to refunding.
-func (s *Service) ReturnItems(ctx context.Context, a Actor, orderNo string, in ReturnInput) (RefundView, error) {
+func (s *Service) ReturnItems(ctx context.Context, a staff.Actor, orderNo string, in ReturnInput) (RefundView, error) {
 	in.Reason = strings.TrimSpace(in.Reason)
 	if in.Reason == "" {
 		in.Reason = "returned at the counter"
 	}
 	if utf8.RuneCountInString(in.Reason) > 80 {
-		return RefundView{}, errf(ErrInvalidArgument, "reason must be at most 80 characters")
+		return RefundView{}, domain.Errf(domain.ErrInvalidArgument, "reason must be at most 80 characters")
 	}
 	var refund models.Refund
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
+	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		ord, err := s.storeOrder(ctx, a, orderNo, true)
 		if err != nil {
 			return err
 		}
 		if st := Status(ord.Status); st != StatusCompleted && st != StatusDelivered {
-			return errf(ErrConflict, "order %s is %s; only a collected or delivered order can be returned", orderNo, st)
+			return domain.Errf(domain.ErrConflict, "order %s is %s; only a collected or delivered order can be returned", orderNo, st)
 		}
 		back, err := returnLines(ord, in.Items)
 		if err != nil {
@@ -146,16 +150,16 @@ func (s *Service) ReturnItems(ctx context.Context, a Actor, orderNo string, in R
 				continue
 			}
 			amount += q * it.PriceFen
-			if _, err := s.moveStock(ctx, ord.StoreID, it.ProductID, q, 0, "return", ord.OrderNo); err != nil {
+			if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, q, 0, "return", ord.OrderNo); err != nil {
 				return err
 			}
-			res := s.db.Conn(ctx).Model(&models.OrderItem{}).Where("id = ? AND returned_qty + ? <= qty", it.ID, q).
+			res := s.DB.Conn(ctx).Model(&models.OrderItem{}).Where("id = ? AND returned_qty + ? <= qty", it.ID, q).
 				Update("returned_qty", it.ReturnedQty+q)
 			if res.Error != nil {
 				return res.Error
 			}
 			if res.RowsAffected == 0 {
-				return errf(ErrConflict, "%s was returned meanwhile", it.SKU)
+				return domain.Errf(domain.ErrConflict, "%s was returned meanwhile", it.SKU)
 			}
 			all = all && it.ReturnedQty+q == it.Qty
 		}
@@ -167,9 +171,9 @@ func (s *Service) ReturnItems(ctx context.Context, a Actor, orderNo string, in R
 			amount = left // the whole order back: whatever is left, also after partial refunds
 		}
 		if amount <= 0 {
-			return errf(ErrConflict, "order %s has nothing left to refund", orderNo)
+			return domain.Errf(domain.ErrConflict, "order %s has nothing left to refund", orderNo)
 		}
-		if err := s.enqueueEvent(ctx, "order.returned", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "items": back, "amount_fen": amount, "by": a.Username}); err != nil {
+		if err := events.Enqueue(ctx, s.Env, "order.returned", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "items": back, "amount_fen": amount, "by": a.Username}); err != nil {
 			return err
 		}
 		refund, err = s.startRefund(ctx, ord, amount, in.Reason, a.Username)
@@ -195,22 +199,22 @@ func returnLines(ord models.Order, items []ItemInput) (map[string]int64, error) 
 			}
 		}
 		if len(back) == 0 {
-			return nil, errf(ErrConflict, "everything of order %s was returned already", ord.OrderNo)
+			return nil, domain.Errf(domain.ErrConflict, "everything of order %s was returned already", ord.OrderNo)
 		}
 		return back, nil
 	}
 	for _, it := range items {
 		if _, ok := left[it.SKU]; !ok {
-			return nil, errf(ErrInvalidArgument, "%q is not in order %s", it.SKU, ord.OrderNo)
+			return nil, domain.Errf(domain.ErrInvalidArgument, "%q is not in order %s", it.SKU, ord.OrderNo)
 		}
 		if it.Qty < 1 {
-			return nil, errf(ErrInvalidArgument, "qty of %q must be at least 1", it.SKU)
+			return nil, domain.Errf(domain.ErrInvalidArgument, "qty of %q must be at least 1", it.SKU)
 		}
 		back[it.SKU] += it.Qty
 	}
 	for sku, q := range back {
 		if q > left[sku] {
-			return nil, errf(ErrInvalidArgument, "only %d of %s can still be returned", left[sku], sku)
+			return nil, domain.Errf(domain.ErrInvalidArgument, "only %d of %s can still be returned", left[sku], sku)
 		}
 	}
 	return back, nil
@@ -233,19 +237,16 @@ type StoreDay struct {
 	RefundedFen int64 `json:"refunded_fen"`
 }
 
-// chinaTime is the time zone a store's day is counted in.
-var chinaTime = time.FixedZone("CST", 8*3600)
-
 // StoreToday returns a store's figures for today (China time).
-func (s *Service) StoreToday(ctx context.Context, a Actor, store string) (StoreDay, error) {
-	st, err := s.actorStore(ctx, a, store)
+func (s *Service) StoreToday(ctx context.Context, a staff.Actor, store string) (StoreDay, error) {
+	st, err := s.Staff.ActorStore(ctx, a, store)
 	if err != nil {
 		return StoreDay{}, err
 	}
-	now := s.now().In(chinaTime)
-	start := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, chinaTime).UTC()
+	now := s.Now().In(cn.Zone)
+	start := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, cn.Zone).UTC()
 	out := StoreDay{Store: st.Code, Date: now.Format("2006-01-02")}
-	db := s.db.Conn(ctx)
+	db := s.DB.Conn(ctx)
 	var counts []struct {
 		Status string
 		N      int64

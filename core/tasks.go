@@ -7,72 +7,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm"
 )
-
-// Messenger sends shoppers messages through a channel (WeChat subscribe messages, …).
-type Messenger interface {
-	// Channel names the identity provider whose accounts it reaches (the provider of SignIn).
-	Channel() string
-	// SendMessage delivers one message; an error wrapping ErrPermanent is recorded and not retried.
-	SendMessage(ctx context.Context, m ShopperMessage) error
-}
-
-// MessageKind says what a shopper message is about.
-type MessageKind string
-
-// The messages a shopper gets.
-const (
-	MessageReady    MessageKind = "order_ready"
-	MessageRefunded MessageKind = "order_refunded"
-)
-
-// ShopperMessage is one message to a shopper about an order.
-type ShopperMessage struct {
-	Kind MessageKind
-	// To is the shopper's subject on the messenger's channel (an openid).
-	To           string
-	OrderNo      string
-	StoreName    string
-	StoreAddress string
-	Items        string
-	AmountFen    int64
-	At           time.Time
-}
-
-// ShippingReporter tells a payment provider that the goods of an order it was paid through have left the
-// store (handed over at the counter or dispatched), which some providers require before they release the
-// merchant's money.
-type ShippingReporter interface {
-	// Provider names the payment provider it reports to.
-	Provider() string
-	// ReportShipping uploads one shipment; an error wrapping ErrPermanent is recorded and not retried.
-	ReportShipping(ctx context.Context, s Shipment) error
-}
-
-// Shipment is how the goods of a paid order left the store.
-type Shipment struct {
-	OrderNo       string
-	TransactionID string
-	// Identities are the shopper's accounts by provider (the payer's openid is among them).
-	Identities map[string]string
-	Pickup     bool
-	Courier    Courier
-	Items      string
-	At         time.Time
-}
-
-// Courier is who carries a delivery order.
-type Courier struct {
-	Name       string `json:"name,omitempty"`
-	Phone      string `json:"phone,omitempty"`
-	TrackingNo string `json:"tracking_no,omitempty"`
-}
-
-// ErrPermanent marks a channel failure that retrying cannot fix (the shopper did not subscribe to the
-// message, the provider refuses the request as invalid).
-var ErrPermanent = errors.New("permanent failure")
 
 // Task kinds and states.
 const (
@@ -120,7 +59,7 @@ func (s *Service) notifyShopper(ctx context.Context, ord models.Order, kind Mess
 		if ids[channel] == "" {
 			continue
 		}
-		if err := s.addTask(ctx, taskMessage, channel, ord.OrderNo, messageTask{Kind: kind, AmountFen: amountFen, At: s.now()}); err != nil {
+		if err := s.addTask(ctx, taskMessage, channel, ord.OrderNo, messageTask{Kind: kind, AmountFen: amountFen, At: s.Now()}); err != nil {
 			return err
 		}
 	}
@@ -133,7 +72,7 @@ func (s *Service) reportShipping(ctx context.Context, ord models.Order, pickup b
 	if _, ok := s.shipping[ord.Provider]; !ok {
 		return nil
 	}
-	return s.addTask(ctx, taskShipping, ord.Provider, ord.OrderNo, shippingTask{Pickup: pickup, Courier: c, At: s.now()})
+	return s.addTask(ctx, taskShipping, ord.Provider, ord.OrderNo, shippingTask{Pickup: pickup, Courier: c, At: s.Now()})
 }
 
 func (s *Service) addTask(ctx context.Context, kind, target, orderNo string, payload any) error {
@@ -141,8 +80,8 @@ func (s *Service) addTask(ctx context.Context, kind, target, orderNo string, pay
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	return s.db.Conn(ctx).Create(&models.Task{Kind: kind, Target: target, OrderNo: orderNo, Payload: string(b), Status: taskPending,
+	now := s.Now()
+	return s.DB.Conn(ctx).Create(&models.Task{Kind: kind, Target: target, OrderNo: orderNo, Payload: string(b), Status: taskPending,
 		NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}).Error
 }
 
@@ -150,7 +89,7 @@ func (s *Service) addTask(ctx context.Context, kind, target, orderNo string, pay
 // claimed with a lease (SKIP LOCKED on PostgreSQL), so replicas share them; a failure is retried with
 // growing delays, a permanent refusal is recorded as rejected, and a task that keeps failing is alerted.
 func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
-	due, err := claimDue(ctx, s, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", taskPending) }, "next_attempt_at", "attempts", limit,
+	due, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", taskPending) }, "next_attempt_at", "attempts", limit,
 		func(t *models.Task) int64 { t.Attempts++; return t.ID })
 	if err != nil {
 		return 0, err
@@ -158,7 +97,7 @@ func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
 	var errs []error
 	for _, t := range due { // one task's failure does not hold up the others
 		err := s.runTask(ctx, t)
-		set := map[string]any{"status": taskDone, "last_error": "", "updated_at": s.now()}
+		set := map[string]any{"status": taskDone, "last_error": "", "updated_at": s.Now()}
 		switch {
 		case errors.Is(err, ErrPermanent):
 			set["status"], set["last_error"] = taskRejected, err.Error()
@@ -166,17 +105,17 @@ func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
 			set["status"], set["last_error"] = taskFailed, err.Error()
 		case err != nil:
 			set["status"], set["last_error"] = taskPending, err.Error()
-			set["next_attempt_at"] = s.now().Add(min(time.Duration(t.Attempts*t.Attempts)*time.Minute, time.Hour))
+			set["next_attempt_at"] = s.Now().Add(min(time.Duration(t.Attempts*t.Attempts)*time.Minute, time.Hour))
 		}
 		if err != nil {
-			s.log.WarnContext(ctx, "channel task failed", "kind", t.Kind, "target", t.Target, "order_no", t.OrderNo, "attempt", t.Attempts, "status", set["status"], "err", err)
+			s.Log.WarnContext(ctx, "channel task failed", "kind", t.Kind, "target", t.Target, "order_no", t.OrderNo, "attempt", t.Attempts, "status", set["status"], "err", err)
 		}
-		if uerr := s.db.Conn(ctx).Model(&models.Task{}).Where("id = ?", t.ID).Updates(set).Error; uerr != nil {
+		if uerr := s.DB.Conn(ctx).Model(&models.Task{}).Where("id = ?", t.ID).Updates(set).Error; uerr != nil {
 			errs = append(errs, uerr)
 			continue
 		}
 		if set["status"] == taskFailed {
-			errs = append(errs, s.alert(ctx, "task_failed", t.OrderNo, fmt.Sprintf("%s to %s gave up after %d attempts: %v", t.Kind, t.Target, t.Attempts, err)))
+			errs = append(errs, events.Alert(ctx, s.Env, "task_failed", t.OrderNo, fmt.Sprintf("%s to %s gave up after %d attempts: %v", t.Kind, t.Target, t.Attempts, err)))
 		}
 	}
 	return len(due), errors.Join(errs...)
@@ -207,7 +146,7 @@ func (s *Service) runTask(ctx context.Context, t models.Task) (err error) {
 			return fmt.Errorf("%w: %v", ErrPermanent, err)
 		}
 		var st models.Store
-		if err := s.db.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
+		if err := s.DB.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
 			return err
 		}
 		return m.SendMessage(ctx, ShopperMessage{Kind: p.Kind, To: ids[t.Target], OrderNo: ord.OrderNo, StoreName: st.Name, StoreAddress: st.Address,

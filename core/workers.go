@@ -26,7 +26,7 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		{"refunds", s.ProcessRefunds},
 		{"payment checks", s.ReconcilePayments},
 		{"channel tasks", s.ProcessTasks},
-		{"scan counts", s.FlushScans},
+		{"scan counts", s.Shelf.FlushScans},
 	}
 	var wg sync.WaitGroup
 	for _, sw := range sweeps {
@@ -38,8 +38,8 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 	}
 	wg.Wait()
 	// Scans counted since the last sweep are written before the workers stop.
-	if _, err := s.FlushScans(context.WithoutCancel(ctx), 0); err != nil {
-		s.log.ErrorContext(ctx, "writing scan counts failed", "err", err)
+	if _, err := s.Shelf.FlushScans(context.WithoutCancel(ctx), 0); err != nil {
+		s.Log.ErrorContext(ctx, "writing scan counts failed", "err", err)
 	}
 }
 
@@ -52,12 +52,12 @@ func (s *Service) runEvery(ctx context.Context, interval time.Duration, name str
 			n, err := sweep(ctx, workerBatch)
 			if err != nil {
 				if ctx.Err() == nil {
-					s.log.ErrorContext(ctx, "worker sweep failed", "worker", name, "err", err)
+					s.Log.ErrorContext(ctx, "worker sweep failed", "worker", name, "err", err)
 				}
 				break
 			}
 			if n > 0 {
-				s.log.DebugContext(ctx, "worker sweep", "worker", name, "count", n)
+				s.Log.DebugContext(ctx, "worker sweep", "worker", name, "count", n)
 			}
 			if n < workerBatch {
 				break

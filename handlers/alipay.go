@@ -7,13 +7,13 @@ import (
 	"net/url"
 
 	"github.com/gin-gonic/gin"
-	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/integrations/alipay"
 )
 
 // alipayLogin signs a shopper in with a my.getAuthCode code.
 func (h *api) alipayLogin(c *gin.Context) {
-	h.codeLogin(c, "支付宝用户", func(ctx context.Context, code string) (core.IdentityRef, []core.IdentityRef, error) {
+	h.codeLogin(c, "支付宝用户", func(ctx context.Context, code string) (member.IdentityRef, []member.IdentityRef, error) {
 		id, err := h.Alipay.Login(ctx, code)
 		return id, nil, err
 	})

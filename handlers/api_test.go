@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
@@ -47,10 +50,10 @@ func (c hubFixedClock) Now() time.Time { return c.t }
 
 // hubConfig varies how a test server is built.
 type hubConfig struct {
-	noAdmin   bool       // AdminToken "" (admin API disabled)
-	noSandbox bool       // Sandbox false
-	gateway   bool       // register the sandbox payment gateway
-	clock     core.Clock // core's and the HTTP layer's clock; the system clock when nil
+	noAdmin   bool         // AdminToken "" (admin API disabled)
+	noSandbox bool         // Sandbox false
+	gateway   bool         // register the sandbox payment gateway
+	clock     domain.Clock // core's and the HTTP layer's clock; the system clock when nil
 }
 
 // hubEnv is one running hub: database, service and HTTP server.
@@ -73,13 +76,13 @@ func newHubEnv(t *testing.T, db *models.DB, cfg hubConfig) *hubEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := cfg.clock
 	if clock == nil {
-		clock = core.SystemClock{}
+		clock = domain.SystemClock{}
 	}
 	// The listener exists before the service so that PublicURL (the notify URL base) is known; the
 	// server only starts once everything is wired.
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	svc := core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: publicURL}, clock, log)
+	svc := core.New(domain.NewEnv(db, clock, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: publicURL})
 	admin := hubAdminToken
 	if cfg.noAdmin {
 		admin = ""
@@ -285,28 +288,28 @@ type hubStore struct {
 	status   string
 }
 
-func (e *hubEnv) putStore(t testing.TB, s hubStore) core.StoreView {
+func (e *hubEnv) putStore(t testing.TB, s hubStore) catalog.StoreView {
 	t.Helper()
 	body := map[string]any{"name": "Store " + s.code, "address": "Address of " + s.code, "lat": s.lat, "lng": s.lng, "status": s.status}
-	return hubDecode[core.StoreView](t, e.put(t, "/api/v1/admin/stores/"+s.code, hubAdminAuth, body), http.StatusOK)
+	return hubDecode[catalog.StoreView](t, e.put(t, "/api/v1/admin/stores/"+s.code, hubAdminAuth, body), http.StatusOK)
 }
 
-func (e *hubEnv) putProduct(t testing.TB, sku string, priceFen int64) core.ProductView {
+func (e *hubEnv) putProduct(t testing.TB, sku string, priceFen int64) catalog.ProductView {
 	t.Helper()
 	body := map[string]any{"name": "Product " + sku, "price_fen": priceFen}
-	return hubDecode[core.ProductView](t, e.put(t, "/api/v1/admin/products/"+sku, hubAdminAuth, body), http.StatusOK)
+	return hubDecode[catalog.ProductView](t, e.put(t, "/api/v1/admin/products/"+sku, hubAdminAuth, body), http.StatusOK)
 }
 
-func (e *hubEnv) putStock(t testing.TB, store, sku string, onHand int64) core.StockView {
+func (e *hubEnv) putStock(t testing.TB, store, sku string, onHand int64) catalog.StockView {
 	t.Helper()
 	r := e.put(t, "/api/v1/admin/stores/"+store+"/stock/"+sku, hubAdminAuth, map[string]any{"on_hand": onHand})
-	return hubDecode[core.StockView](t, r, http.StatusOK)
+	return hubDecode[catalog.StockView](t, r, http.StatusOK)
 }
 
 // login signs a sandbox shopper in and returns the Authorization header value and the member.
-func (e *hubEnv) login(t testing.TB, user string) (string, core.MemberView) {
+func (e *hubEnv) login(t testing.TB, user string) (string, member.View) {
 	t.Helper()
-	l := hubDecode[core.Login](t, e.post(t, "/api/v1/auth/sandbox", "", map[string]any{"user": user}), http.StatusOK)
+	l := hubDecode[member.Login](t, e.post(t, "/api/v1/auth/sandbox", "", map[string]any{"user": user}), http.StatusOK)
 	if l.Token == "" || l.Member.ID == 0 {
 		t.Fatalf("login of %s returned no token or member: %+v", user, l)
 	}
@@ -339,7 +342,7 @@ func (e *hubEnv) orders(t testing.TB, auth string) []core.OrderView {
 // available returns sku → available at a store, as the shopper API shows it.
 func (e *hubEnv) available(t testing.TB, store string) map[string]int64 {
 	t.Helper()
-	rows := hubDecode[[]core.Availability](t, e.get(t, "/api/v1/stores/"+store+"/products", ""), http.StatusOK)
+	rows := hubDecode[[]catalog.Availability](t, e.get(t, "/api/v1/stores/"+store+"/products", ""), http.StatusOK)
 	out := map[string]int64{}
 	for _, r := range rows {
 		out[r.SKU] = r.Available
@@ -348,9 +351,9 @@ func (e *hubEnv) available(t testing.TB, store string) map[string]int64 {
 }
 
 // stock reads a stock row straight from core (on_hand and reserved are not on the shopper API).
-func (e *hubEnv) stock(t testing.TB, store, sku string) core.StockView {
+func (e *hubEnv) stock(t testing.TB, store, sku string) catalog.StockView {
 	t.Helper()
-	s, err := e.svc.Stock(context.Background(), store, sku)
+	s, err := e.svc.Catalog.Stock(context.Background(), store, sku)
 	if err != nil {
 		t.Fatalf("stock %s/%s: %v", store, sku, err)
 	}
@@ -466,7 +469,7 @@ func TestAPIFullPickupFlow(t *testing.T) {
 		})
 
 		hubStep(t, "shoppers log in", func(t *testing.T) {
-			var a, b core.MemberView
+			var a, b member.View
 			alice, a = e.login(t, "alice")
 			bob, b = e.login(t, "bob")
 			if a.ID == b.ID {
@@ -476,7 +479,7 @@ func TestAPIFullPickupFlow(t *testing.T) {
 			if a2.ID != a.ID || again == alice {
 				t.Errorf("second login of alice: member %d (want %d), token reused %v", a2.ID, a.ID, again == alice)
 			}
-			me := hubDecode[core.MemberView](t, e.get(t, "/api/v1/me", alice), http.StatusOK)
+			me := hubDecode[member.View](t, e.get(t, "/api/v1/me", alice), http.StatusOK)
 			if me.ID != a.ID || !slices.Equal(me.Identities, []string{"sandbox"}) {
 				t.Errorf("GET /me = %+v, want member %d with identity sandbox", me, a.ID)
 			}
@@ -484,14 +487,14 @@ func TestAPIFullPickupFlow(t *testing.T) {
 
 		hubStep(t, "stores are listed nearest first with distance_m", func(t *testing.T) {
 			lat, lng := hubLat+0.001, hubLng+0.001
-			got := hubDecode[[]core.StoreView](t, e.get(t, fmt.Sprintf("/api/v1/stores?lat=%v&lng=%v", lat, lng), ""), http.StatusOK)
+			got := hubDecode[[]catalog.StoreView](t, e.get(t, fmt.Sprintf("/api/v1/stores?lat=%v&lng=%v", lat, lng), ""), http.StatusOK)
 			var codes []string
 			for _, s := range got {
 				codes = append(codes, s.Code)
 				if s.DistanceM == nil {
 					t.Fatalf("store %s has no distance_m", s.Code)
 				}
-				if want := core.DistanceM(lat, lng, s.Lat, s.Lng); math.Abs(*s.DistanceM-want) > 1 {
+				if want := catalog.DistanceM(lat, lng, s.Lat, s.Lng); math.Abs(*s.DistanceM-want) > 1 {
 					t.Errorf("store %s distance_m = %.1f, want %.1f", s.Code, *s.DistanceM, want)
 				}
 			}
@@ -506,8 +509,8 @@ func TestAPIFullPickupFlow(t *testing.T) {
 		})
 
 		hubStep(t, "products are listed with available", func(t *testing.T) {
-			rows := hubDecode[[]core.Availability](t, e.get(t, "/api/v1/stores/S01/products", ""), http.StatusOK)
-			want := []core.Availability{{SKU: "BUN", Name: "Product BUN", PriceFen: 300, Available: 5}, {SKU: "TEA", Name: "Product TEA", PriceFen: 1250, Available: 10}}
+			rows := hubDecode[[]catalog.Availability](t, e.get(t, "/api/v1/stores/S01/products", ""), http.StatusOK)
+			want := []catalog.Availability{{SKU: "BUN", Name: "Product BUN", PriceFen: 300, Available: 5}, {SKU: "TEA", Name: "Product TEA", PriceFen: 1250, Available: 10}}
 			if !slices.Equal(rows, want) {
 				t.Errorf("products = %+v, want %+v", rows, want)
 			}
@@ -803,7 +806,7 @@ func TestAPIErrors(t *testing.T) {
 			if list := e.orders(t, shopper); len(list) != 1 || list[0].OrderNo != pending.OrderNo {
 				t.Errorf("orders = %+v, want only the setup order", list)
 			}
-			if rows := hubDecode[[]core.Availability](t, e.get(t, "/api/v1/stores/S01/products", ""), http.StatusOK); len(rows) != 1 || rows[0].PriceFen != 500 || rows[0].Name != "Product TEA" {
+			if rows := hubDecode[[]catalog.Availability](t, e.get(t, "/api/v1/stores/S01/products", ""), http.StatusOK); len(rows) != 1 || rows[0].PriceFen != 500 || rows[0].Name != "Product TEA" {
 				t.Errorf("products = %+v, want TEA unchanged", rows)
 			}
 		})
@@ -863,7 +866,7 @@ func TestAPIDisabledFeatures(t *testing.T) {
 					hubWantError(t, e.do(t, r), http.StatusForbidden, "forbidden")
 				})
 			}
-			if n := len(hubDecode[[]core.StoreView](t, e.get(t, "/api/v1/stores", ""), http.StatusOK)); n != 0 {
+			if n := len(hubDecode[[]catalog.StoreView](t, e.get(t, "/api/v1/stores", ""), http.StatusOK)); n != 0 {
 				t.Errorf("%d stores exist, want none", n)
 			}
 		})
@@ -871,7 +874,7 @@ func TestAPIDisabledFeatures(t *testing.T) {
 		t.Run("sandbox off", func(t *testing.T) {
 			e := newHubEnv(t, db, hubConfig{noSandbox: true})
 			// The sandbox login is off, so open a session through core.
-			l, err := e.svc.SignIn(context.Background(), "wechat", "openid-1", "Wei")
+			l, err := e.svc.Members.SignIn(context.Background(), "wechat", "openid-1", "Wei")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -886,7 +889,7 @@ func TestAPIDisabledFeatures(t *testing.T) {
 					hubWantError(t, e.do(t, r), http.StatusForbidden, "forbidden")
 				})
 			}
-			me := hubDecode[core.MemberView](t, e.get(t, "/api/v1/me", auth), http.StatusOK)
+			me := hubDecode[member.View](t, e.get(t, "/api/v1/me", auth), http.StatusOK)
 			if me.ID != l.Member.ID || me.Phone != "" {
 				t.Errorf("GET /me = %+v, want member %d without phone", me, l.Member.ID)
 			}
@@ -1055,11 +1058,11 @@ func TestAPIPhoneBinding(t *testing.T) {
 		})
 
 		hubStep(t, "first shopper binds the phone", func(t *testing.T) {
-			m := hubDecode[core.MemberView](t, bind(t, alice, phone), http.StatusOK)
+			m := hubDecode[member.View](t, bind(t, alice, phone), http.StatusOK)
 			if m.ID != a.ID || m.Phone != masked {
 				t.Errorf("bind = %+v, want member %d with phone %s", m, a.ID, masked)
 			}
-			again := hubDecode[core.MemberView](t, bind(t, alice, phone), http.StatusOK)
+			again := hubDecode[member.View](t, bind(t, alice, phone), http.StatusOK)
 			if again.ID != a.ID {
 				t.Errorf("binding the own phone again = %+v, want member %d", again, a.ID)
 			}
@@ -1071,7 +1074,7 @@ func TestAPIPhoneBinding(t *testing.T) {
 		})
 
 		hubStep(t, "second shopper binding the same phone is merged into the first", func(t *testing.T) {
-			m := hubDecode[core.MemberView](t, bind(t, bob, "+86 138-1234-0000"), http.StatusOK)
+			m := hubDecode[member.View](t, bind(t, bob, "+86 138-1234-0000"), http.StatusOK)
 			if m.ID != a.ID || m.Phone != masked {
 				t.Errorf("bind = %+v, want member %d with phone %s", m, a.ID, masked)
 			}
@@ -1083,7 +1086,7 @@ func TestAPIPhoneBinding(t *testing.T) {
 				if bytes.Contains(r.body, []byte(phone)) {
 					t.Errorf("GET /me carries the unmasked phone: %s", r)
 				}
-				me := hubDecode[core.MemberView](t, r, http.StatusOK)
+				me := hubDecode[member.View](t, r, http.StatusOK)
 				if me.ID != a.ID || me.Phone != masked || !slices.Equal(me.Identities, []string{"sandbox", "sandbox"}) {
 					t.Errorf("GET /me = %+v, want member %d, phone %s, two sandbox identities", me, a.ID, masked)
 				}
@@ -1137,7 +1140,7 @@ func TestAPIImportCSV(t *testing.T) {
 				"B3,On hand without store,100,,7\n" + // 6: on_hand without store
 				"B4,Negative stock,100,S01,-1\n" + // 7: valid product, negative on_hand
 				"G2,,,S01,9\n" // 8: stock only
-			rep := hubDecode[core.ImportReport](t, importCSV(t, csv), http.StatusUnprocessableEntity)
+			rep := hubDecode[catalog.ImportReport](t, importCSV(t, csv), http.StatusUnprocessableEntity)
 			if rep.Applied != 3 || rep.Failed != 4 {
 				t.Errorf("applied %d failed %d, want 3 and 4", rep.Applied, rep.Failed)
 			}
@@ -1170,7 +1173,7 @@ func TestAPIImportCSV(t *testing.T) {
 
 		t.Run("all good rows", func(t *testing.T) {
 			csv := "\xef\xbb\xbfSKU, Store ,On_Hand\r\nG1,S01,7\r\nG2,S01,0\r\n"
-			rep := hubDecode[core.ImportReport](t, importCSV(t, csv), http.StatusOK)
+			rep := hubDecode[catalog.ImportReport](t, importCSV(t, csv), http.StatusOK)
 			if rep.Applied != 2 || rep.Failed != 0 || rep.Errors == nil || len(rep.Errors) != 0 {
 				t.Errorf("report = %+v, want 2 applied, none failed, errors []", rep)
 			}
@@ -1184,7 +1187,7 @@ func TestAPIImportCSV(t *testing.T) {
 				"G3,Good three,300\n" + // 2
 				"\n" + // 3: blank
 				"B5,Bad,abc\n" // 4
-			rep := hubDecode[core.ImportReport](t, importCSV(t, csv), http.StatusUnprocessableEntity)
+			rep := hubDecode[catalog.ImportReport](t, importCSV(t, csv), http.StatusUnprocessableEntity)
 			if len(rep.Errors) != 1 || rep.Errors[0].Row != 4 {
 				t.Fatalf("the bad row on line 4 after a blank line is reported as %+v", rep.Errors)
 			}

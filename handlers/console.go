@@ -27,6 +27,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/staff"
 )
 
 // Console cookies. All are scoped to /console and HttpOnly.
@@ -169,9 +172,9 @@ func conServeStatic(c *gin.Context) {
 // request without one is sent to the sign-in page (GET, with where it wanted to go) or refused (POST).
 func (h *api) conAuth(c *gin.Context) {
 	token := conCookie(c, conSessionCookie)
-	a, err := h.Service.StaffAuthenticate(c.Request.Context(), token, core.SessionConsole)
+	a, err := h.Service.Staff.Authenticate(c.Request.Context(), token, staff.SessionConsole)
 	if err != nil {
-		if !errors.Is(err, core.ErrUnauthenticated) {
+		if !errors.Is(err, domain.ErrUnauthenticated) {
 			h.conFail(c, err)
 			return
 		}
@@ -198,8 +201,8 @@ func (h *api) conAuth(c *gin.Context) {
 }
 
 // conActor returns the signed-in staff member of a console request (set by conAuth).
-func conActor(c *gin.Context) core.Actor {
-	a, _ := c.Value("console_actor").(core.Actor)
+func conActor(c *gin.Context) staff.Actor {
+	a, _ := c.Value("console_actor").(staff.Actor)
 	return a
 }
 
@@ -360,13 +363,13 @@ func conBack(raw, fallback string) string {
 type conPage struct {
 	Title string
 	Nav   string
-	Actor core.Actor
+	Actor staff.Actor
 	// SignedIn says the navigation and sign-out are shown.
 	SignedIn bool
 	CSRF     string
 	// Store is the store shown (a clerk's own, or the admin's choice); Stores lists the admin's choices.
 	Store  string
-	Stores []core.StoreView
+	Stores []catalog.StoreView
 	// Self is the page's own URL, where its forms lead back to; Path is the page's path, where the
 	// admin's store selector leads.
 	Self    string
@@ -426,11 +429,11 @@ func (h *api) conFail(c *gin.Context, err error) {
 func (h *api) conWithStore(c *gin.Context, p *conPage, store string) (bool, error) {
 	if !p.Actor.IsAdmin() {
 		if store != "" && store != p.Actor.Store {
-			return false, &core.Error{Kind: core.ErrNotFound, Msg: "store " + store + " not found"}
+			return false, &domain.Error{Kind: domain.ErrNotFound, Msg: "store " + store + " not found"}
 		}
 		return true, nil
 	}
-	stores, err := h.Service.Stores(c.Request.Context(), nil, nil)
+	stores, err := h.Service.Catalog.Stores(c.Request.Context(), nil, nil)
 	if err != nil {
 		return false, err
 	}
@@ -441,7 +444,7 @@ func (h *api) conWithStore(c *gin.Context, p *conPage, store string) (bool, erro
 // conErrorText says in Chinese what went wrong with an action on an order, and the status to answer a
 // page with; unexpected errors are logged.
 func conErrorText(c *gin.Context, action string, err error) (string, int) {
-	var de *core.Error
+	var de *domain.Error
 	switch {
 	case errors.Is(err, core.ErrCodeUnknown):
 		return "取货码不存在或不属于本店，请核对后重试。", http.StatusNotFound
@@ -449,25 +452,25 @@ func conErrorText(c *gin.Context, action string, err error) (string, int) {
 		return "取货码已过期，订单将自动退款。", http.StatusGone
 	case errors.Is(err, core.ErrCodeUsed):
 		return "该订单已取货，请勿重复交付。", http.StatusConflict
-	case errors.Is(err, core.ErrRateLimited):
+	case errors.Is(err, domain.ErrRateLimited):
 		wait := 60
 		if errors.As(err, &de) && de.RetryAfter > 0 {
 			wait = int(math.Ceil(de.RetryAfter.Seconds()))
 		}
 		c.Header("Retry-After", strconv.Itoa(wait))
 		return fmt.Sprintf("尝试次数过多，请 %d 秒后再试。", wait), http.StatusTooManyRequests
-	case errors.Is(err, core.ErrUnauthenticated):
+	case errors.Is(err, domain.ErrUnauthenticated):
 		return "登录已过期，请重新登录。", http.StatusUnauthorized
-	case errors.Is(err, core.ErrForbidden):
+	case errors.Is(err, domain.ErrForbidden):
 		return "没有权限执行此操作。", http.StatusForbidden
-	case errors.Is(err, core.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		if action == "store" || action == "pickup" { // a code not found is ErrCodeUnknown, above
 			return "门店不存在或不属于您。", http.StatusNotFound
 		}
 		return "订单不存在或不属于本店。", http.StatusNotFound
-	case errors.Is(err, core.ErrUnavailable):
+	case errors.Is(err, domain.ErrUnavailable):
 		return "支付渠道暂时无法连接，请稍后重试。", http.StatusBadGateway
-	case errors.Is(err, core.ErrInvalidArgument):
+	case errors.Is(err, domain.ErrInvalidArgument):
 		msg := map[string]string{
 			"reject":   "请填写拒单原因（1–80 个字）。",
 			"dispatch": "请填写骑手姓名或运单号（每项最多 64 个字）。",
@@ -478,7 +481,7 @@ func conErrorText(c *gin.Context, action string, err error) (string, int) {
 			msg = "填写的内容无效，请检查后重试。"
 		}
 		return msg, http.StatusBadRequest
-	case errors.Is(err, core.ErrConflict):
+	case errors.Is(err, domain.ErrConflict):
 		msg := map[string]string{
 			"accept":   "该订单已不是待接单状态（可能已超时转给其他门店或已处理），无法接单。",
 			"reject":   "该订单已不是待接单状态（可能已超时转给其他门店或已处理），无法拒单。",
@@ -521,7 +524,7 @@ func (h *api) conLoginForm(c *gin.Context, status int, p conPage, data conLoginD
 
 func (h *api) conLoginPage(c *gin.Context) {
 	next := conBack(c.Query("next"), "")
-	if _, err := h.Service.StaffAuthenticate(c.Request.Context(), conCookie(c, conSessionCookie), core.SessionConsole); err == nil {
+	if _, err := h.Service.Staff.Authenticate(c.Request.Context(), conCookie(c, conSessionCookie), staff.SessionConsole); err == nil {
 		c.Redirect(http.StatusSeeOther, conBack(next, "/console/"))
 		return
 	}
@@ -545,8 +548,8 @@ func (h *api) conLogin(c *gin.Context) {
 		h.conLoginForm(c, http.StatusBadRequest, conPage{Error: "请输入用户名和密码。"}, data)
 		return
 	}
-	login, err := h.Service.StaffSignIn(c.Request.Context(), data.Username, password, core.SessionConsole)
-	if errors.Is(err, core.ErrUnauthenticated) {
+	login, err := h.Service.Staff.SignIn(c.Request.Context(), data.Username, password, staff.SessionConsole)
+	if errors.Is(err, domain.ErrUnauthenticated) {
 		h.conLoginForm(c, http.StatusUnauthorized, conPage{Error: "用户名或密码错误，或账号已停用。"}, data)
 		return
 	}
@@ -564,7 +567,7 @@ func (h *api) conLogin(c *gin.Context) {
 }
 
 func (h *api) conLogout(c *gin.Context) {
-	if err := h.Service.StaffSignOut(c.Request.Context(), c.GetString("console_token")); err != nil {
+	if err := h.Service.Staff.SignOut(c.Request.Context(), c.GetString("console_token")); err != nil {
 		h.conFail(c, err)
 		return
 	}
@@ -730,7 +733,7 @@ func (h *api) conStep(action string) gin.HandlerFunc {
 		case "return":
 			in, ok := conReturnInput(c)
 			if !ok {
-				err = &core.Error{Kind: core.ErrInvalidArgument, Msg: "no items"}
+				err = &domain.Error{Kind: domain.ErrInvalidArgument, Msg: "no items"}
 				break
 			}
 			var r core.RefundView

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
@@ -43,8 +46,8 @@ func newConEnv(t *testing.T, db *models.DB, https bool) *conEnv {
 	if https {
 		publicURL = "https://hub.example.com"
 	}
-	svc := core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000,
-		PublicURL: publicURL, PasswordCost: 4}, core.SystemClock{}, log)
+	svc := core.New(domain.NewEnv(db, domain.SystemClock{}, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000,
+		PublicURL: publicURL, PasswordCost: 4})
 	srv.Config.Handler = New(Deps{Service: svc, DB: db, Log: log, AdminToken: hubAdminToken, Sandbox: true,
 		SandboxSecret: hubSandboxSecret, PublicURL: publicURL})
 	gw := sandbox.NewGateway(hubSandboxSecret, time.Hour, log) // refunds only: payments are applied directly
@@ -64,16 +67,16 @@ func newConEnv(t *testing.T, db *models.DB, https bool) *conEnv {
 		e.putStock(t, s, "BUN", 50)
 	}
 	ctx := context.Background()
-	for _, in := range []core.StaffInput{
-		{Username: "clerk1", Password: conPassword, Role: core.RoleClerk, Store: "S01"},
-		{Username: "clerk2", Password: conPassword, Role: core.RoleClerk, Store: "S02"},
-		{Username: "boss", Password: conPassword, Role: core.RoleAdmin},
+	for _, in := range []staff.Input{
+		{Username: "clerk1", Password: conPassword, Role: staff.RoleClerk, Store: "S01"},
+		{Username: "clerk2", Password: conPassword, Role: staff.RoleClerk, Store: "S02"},
+		{Username: "boss", Password: conPassword, Role: staff.RoleAdmin},
 	} {
-		if _, err := svc.PutStaff(ctx, in); err != nil {
+		if _, err := svc.Staff.Put(ctx, in); err != nil {
 			t.Fatalf("put staff %s: %v", in.Username, err)
 		}
 	}
-	var m core.MemberView
+	var m member.View
 	e.shopper, m = e.login(t, "alice")
 	e.memberID = m.ID
 	return e
@@ -125,7 +128,7 @@ func (e *conEnv) wantStatus(t *testing.T, no string, status core.Status, store s
 func (e *conEnv) readyPickup(t *testing.T, no string) core.PickupView {
 	t.Helper()
 	ctx := context.Background()
-	admin := core.Actor{Username: "test-admin", Role: core.RoleAdmin}
+	admin := staff.Actor{Username: "test-admin", Role: staff.RoleAdmin}
 	if _, err := e.svc.AcceptOrder(ctx, admin, no); err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +454,7 @@ func TestConsoleSignOut(t *testing.T) {
 				t.Errorf("logout does not clear the cookie: %+v", c)
 			}
 			wantPage(t, b.get("/console/login"), http.StatusOK, "已退出登录")
-			if _, err := e.svc.StaffAuthenticate(context.Background(), tok, core.SessionConsole); err == nil {
+			if _, err := e.svc.Staff.Authenticate(context.Background(), tok, staff.SessionConsole); err == nil {
 				t.Errorf("the session still works after sign-out")
 			}
 			// The old cookie, replayed, opens nothing.
@@ -463,7 +466,7 @@ func TestConsoleSignOut(t *testing.T) {
 		})
 
 		t.Run("a store API token is not a console session", func(t *testing.T) {
-			l, err := e.svc.StaffSignIn(context.Background(), "clerk1", conPassword, core.SessionAPI)
+			l, err := e.svc.Staff.SignIn(context.Background(), "clerk1", conPassword, staff.SessionAPI)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -845,7 +848,7 @@ func TestConsoleOrderSteps(t *testing.T) {
 func TestConsoleDelivery(t *testing.T) {
 	hubEach(t, func(t *testing.T, db *models.DB) {
 		e := newConEnv(t, db, false)
-		if _, err := e.svc.BindPhone(context.Background(), e.memberID, "13812345678"); err != nil {
+		if _, err := e.svc.Members.BindPhone(context.Background(), e.memberID, "13812345678"); err != nil {
 			t.Fatal(err)
 		}
 		no := e.paidOrder(t, conDelivery(`<script>alert(1)</script> 人民大道 1 号`, "TEA", 1))

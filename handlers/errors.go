@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
 )
 
 // errBody is the JSON error format of every API response that is not a success.
@@ -27,14 +28,14 @@ var errorKinds = []struct {
 	{core.ErrCodeUnknown, "code_unknown", http.StatusNotFound},
 	{core.ErrCodeExpired, "code_expired", http.StatusGone},
 	{core.ErrCodeUsed, "code_used", http.StatusConflict},
-	{core.ErrNotFound, "not_found", http.StatusNotFound},
-	{core.ErrInvalidArgument, "invalid_argument", http.StatusBadRequest},
-	{core.ErrOutOfStock, "out_of_stock", http.StatusConflict},
-	{core.ErrConflict, "conflict", http.StatusConflict},
-	{core.ErrUnauthenticated, "unauthenticated", http.StatusUnauthorized},
-	{core.ErrForbidden, "forbidden", http.StatusForbidden},
-	{core.ErrRateLimited, "rate_limited", http.StatusTooManyRequests},
-	{core.ErrUnavailable, "provider_unavailable", http.StatusBadGateway},
+	{domain.ErrNotFound, "not_found", http.StatusNotFound},
+	{domain.ErrInvalidArgument, "invalid_argument", http.StatusBadRequest},
+	{domain.ErrOutOfStock, "out_of_stock", http.StatusConflict},
+	{domain.ErrConflict, "conflict", http.StatusConflict},
+	{domain.ErrUnauthenticated, "unauthenticated", http.StatusUnauthorized},
+	{domain.ErrForbidden, "forbidden", http.StatusForbidden},
+	{domain.ErrRateLimited, "rate_limited", http.StatusTooManyRequests},
+	{domain.ErrUnavailable, "provider_unavailable", http.StatusBadGateway},
 }
 
 // respond answers with out as JSON and status, or, when err is set, with the error.
@@ -51,7 +52,7 @@ func respond(c *gin.Context, status int, out any, err error) {
 func respondError(c *gin.Context, err error) {
 	for _, k := range errorKinds {
 		if errors.Is(err, k.kind) {
-			var de *core.Error
+			var de *domain.Error
 			msg := k.kind.Error()
 			if errors.As(err, &de) {
 				msg = de.Msg

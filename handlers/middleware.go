@@ -20,6 +20,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/staff"
 )
 
 // MaxJSONBody is the largest JSON request body accepted.
@@ -128,7 +129,7 @@ func adminAuth(token string) gin.HandlerFunc {
 // memberAuth admits requests that carry a valid shopper session token.
 func memberAuth(svc *core.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id, err := svc.Authenticate(c.Request.Context(), bearer(c))
+		id, err := svc.Members.Authenticate(c.Request.Context(), bearer(c))
 		if err != nil {
 			c.Header("WWW-Authenticate", `Bearer realm="o2ohub"`)
 			respondError(c, err)
@@ -142,11 +143,11 @@ func memberAuth(svc *core.Service) gin.HandlerFunc {
 func memberID(c *gin.Context) int64 { return c.GetInt64("member") }
 
 // staffAuth admits requests that carry a store API token from /api/v1/store/login; the staff member
-// (a core.Actor) goes into the context under "actor". A console session cookie is not a store API token,
+// (a staff.Actor) goes into the context under "actor". A console session cookie is not a store API token,
 // and a store API token does not open the console: core checks the session kind.
 func staffAuth(svc *core.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		a, err := svc.StaffAuthenticate(c.Request.Context(), bearer(c), core.SessionAPI)
+		a, err := svc.Staff.Authenticate(c.Request.Context(), bearer(c), staff.SessionAPI)
 		if err != nil {
 			c.Header("WWW-Authenticate", `Bearer realm="o2ohub-store"`)
 			respondError(c, err)

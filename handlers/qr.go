@@ -9,33 +9,34 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/shelf"
 	"github.com/o2ohub/o2ohub/qrcode"
 )
 
 func (h *api) createQRCode(c *gin.Context) {
-	var in core.QRInput
+	var in shelf.QRInput
 	if !bindJSON(c, &in) {
 		return
 	}
-	out, err := h.Service.CreateQRCode(c.Request.Context(), in)
+	out, err := h.Service.Shelf.CreateQRCode(c.Request.Context(), in)
 	respond(c, http.StatusCreated, out, err)
 }
 
 func (h *api) storeQRCodes(c *gin.Context) {
-	out, err := h.Service.StoreQRCodes(c.Request.Context(), c.Param("code"))
+	out, err := h.Service.Shelf.StoreQRCodes(c.Request.Context(), c.Param("code"))
 	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) listQRCodes(c *gin.Context) {
-	out, err := h.Service.QRCodes(c.Request.Context(), c.Query("store"))
+	out, err := h.Service.Shelf.QRCodes(c.Request.Context(), c.Query("store"))
 	respond(c, http.StatusOK, out, err)
 }
 
 // qrCode serves one code: its description, or with a .png suffix its QR image (?size= pixels).
 func (h *api) qrCode(c *gin.Context) {
 	code, png := strings.CutSuffix(c.Param("code"), ".png")
-	v, err := h.Service.QRCode(c.Request.Context(), code)
+	v, err := h.Service.Shelf.QRCode(c.Request.Context(), code)
 	if err != nil {
 		respondError(c, err)
 		return
@@ -62,7 +63,7 @@ func (h *api) qrCode(c *gin.Context) {
 
 // qrWXACode serves the WeChat mini-program code of a code: the scan page with the short code as scene.
 func (h *api) qrWXACode(c *gin.Context) {
-	v, err := h.Service.QRCode(c.Request.Context(), c.Param("code"))
+	v, err := h.Service.Shelf.QRCode(c.Request.Context(), c.Param("code"))
 	if err != nil {
 		respondError(c, err)
 		return
@@ -77,7 +78,7 @@ func (h *api) qrWXACode(c *gin.Context) {
 }
 
 func (h *api) disableQRCode(c *gin.Context) {
-	if err := h.Service.DisableQRCode(c.Request.Context(), c.Param("code")); err != nil {
+	if err := h.Service.Shelf.DisableQRCode(c.Request.Context(), c.Param("code")); err != nil {
 		respondError(c, err)
 		return
 	}
@@ -85,12 +86,12 @@ func (h *api) disableQRCode(c *gin.Context) {
 }
 
 func (h *api) putTraceBatch(c *gin.Context) {
-	var in core.TraceBatchInput
+	var in shelf.TraceBatchInput
 	if !bindJSON(c, &in) {
 		return
 	}
 	in.BatchNo = c.Param("no")
-	out, err := h.Service.PutTraceBatch(c.Request.Context(), in)
+	out, err := h.Service.Shelf.PutTraceBatch(c.Request.Context(), in)
 	respond(c, http.StatusOK, out, err)
 }
 
@@ -102,7 +103,7 @@ func (h *api) traceUnitCodes(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
-	out, err := h.Service.TraceUnitCodes(c.Request.Context(), c.Param("no"), in.Store, in.Count)
+	out, err := h.Service.Shelf.TraceUnitCodes(c.Request.Context(), c.Param("no"), in.Store, in.Count)
 	respond(c, http.StatusCreated, out, err)
 }
 
@@ -124,13 +125,13 @@ func (h *api) scanReport(c *gin.Context) {
 			*p.into = t
 		}
 	}
-	out, err := h.Service.ScanReport(c.Request.Context(), c.Query("store"), from, to)
+	out, err := h.Service.Shelf.ScanReport(c.Request.Context(), c.Query("store"), from, to)
 	respond(c, http.StatusOK, out, err)
 }
 
 // scan is the mini-programs' scan endpoint: what the code shows, as JSON.
 func (h *api) scan(c *gin.Context) {
-	out, err := h.Service.Scan(c.Request.Context(), c.Param("code"), scanFrom(c, true))
+	out, err := h.Service.Shelf.Scan(c.Request.Context(), c.Param("code"), scanFrom(c, true))
 	respond(c, http.StatusOK, out, err)
 }
 
@@ -145,11 +146,11 @@ func (h *api) landing(c *gin.Context) {
 	alipayLink := strings.ReplaceAll(h.AlipayLink, "{code}", code)
 	redirect := from.Channel == qrcode.ChannelAlipay && h.AlipayLink != ""
 	from.Count = !redirect
-	v, err := h.Service.Scan(c.Request.Context(), code, from)
+	v, err := h.Service.Shelf.Scan(c.Request.Context(), code, from)
 	var page bytes.Buffer
 	switch {
-	case errors.Is(err, core.ErrNotFound):
-		notFoundPage(c, code, errors.Is(err, core.ErrCodeDisabled))
+	case errors.Is(err, domain.ErrNotFound):
+		notFoundPage(c, code, errors.Is(err, shelf.ErrCodeDisabled))
 		return
 	case err != nil:
 		respondError(c, err)
@@ -170,12 +171,12 @@ func (h *api) landing(c *gin.Context) {
 
 // scanFrom describes the scanner of a request: its channel by User-Agent and, to tell the scanners of a
 // unit code apart, its address and User-Agent.
-func scanFrom(c *gin.Context, count bool) core.ScanFrom {
+func scanFrom(c *gin.Context, count bool) shelf.ScanFrom {
 	ua := c.GetHeader("User-Agent")
-	return core.ScanFrom{Channel: qrcode.Channel(ua), Scanner: c.ClientIP() + "|" + ua, Count: count}
+	return shelf.ScanFrom{Channel: qrcode.Channel(ua), Scanner: c.ClientIP() + "|" + ua, Count: count}
 }
 
-func landingPage(v core.ScanView, wechatLink, alipayLink string) qrcode.Landing {
+func landingPage(v shelf.ScanView, wechatLink, alipayLink string) qrcode.Landing {
 	l := qrcode.Landing{Code: v.Code, Kind: v.Kind, Available: v.Available, Campaign: v.Campaign, Warning: v.Warning, WeChatLink: wechatLink, AlipayLink: alipayLink}
 	if v.Store != nil {
 		l.StoreName, l.StoreAddress = v.Store.Name, v.Store.Address
@@ -205,7 +206,7 @@ func (h *api) labels(c *gin.Context) {
 		h.conRefuse(c, http.StatusNotFound, "门店不存在或不属于您。")
 		return
 	}
-	sheet, err := h.Service.LabelSheet(c.Request.Context(), code)
+	sheet, err := h.Service.Shelf.LabelSheet(c.Request.Context(), code)
 	if err != nil {
 		msg, status := conErrorText(c, "store", err)
 		h.conRefuse(c, status, msg)

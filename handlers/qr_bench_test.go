@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/shelf"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 	"github.com/o2ohub/o2ohub/qrcode"
 )
@@ -85,7 +85,7 @@ func BenchmarkScanCore(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if v, err := e.svc.Scan(ctx, code, core.ScanFrom{Channel: qrcode.ChannelWeChat, Count: true}); err != nil || v.Available != 7 {
+			if v, err := e.svc.Shelf.Scan(ctx, code, shelf.ScanFrom{Channel: qrcode.ChannelWeChat, Count: true}); err != nil || v.Available != 7 {
 				failed.Add(1)
 			}
 		}

@@ -29,6 +29,9 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/shelf"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
@@ -56,9 +59,9 @@ const (
 type qrConfig struct {
 	traceLimit             int64 // core.Options.TraceScanLimit; core's default when 0
 	wechatLink, alipayLink string
-	gateway                bool       // register the sandbox payment gateway
-	noAdmin                bool       // AdminToken "" (admin API disabled)
-	clock                  core.Clock // the system clock when nil
+	gateway                bool         // register the sandbox payment gateway
+	noAdmin                bool         // AdminToken "" (admin API disabled)
+	clock                  domain.Clock // the system clock when nil
 }
 
 // newQREnv builds the real engine on db like newHubEnv, with the QR settings of cfg. Its client does not
@@ -68,13 +71,13 @@ func newQREnv(tb testing.TB, db *models.DB, cfg qrConfig) *hubEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := cfg.clock
 	if clock == nil {
-		clock = core.SystemClock{}
+		clock = domain.SystemClock{}
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	// A trailing slash on the public URL must not show up as "//q/" in code URLs.
 	publicURL := "http://" + srv.Listener.Addr().String() + "/"
-	svc := core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: publicURL,
-		TraceScanLimit: cfg.traceLimit}, clock, log)
+	svc := core.New(domain.NewEnv(db, clock, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: publicURL,
+		TraceScanLimit: cfg.traceLimit})
 	admin := hubAdminToken
 	if cfg.noAdmin {
 		admin = ""
@@ -123,7 +126,7 @@ func qrSeed(t testing.TB, e *hubEnv) {
 		e.putStore(t, s)
 	}
 	for _, p := range qrProducts {
-		hubDecode[core.ProductView](t, e.put(t, "/api/v1/admin/products/"+p.sku, hubAdminAuth, map[string]any{"name": p.name, "price_fen": p.priceFen}), http.StatusOK)
+		hubDecode[catalog.ProductView](t, e.put(t, "/api/v1/admin/products/"+p.sku, hubAdminAuth, map[string]any{"name": p.name, "price_fen": p.priceFen}), http.StatusOK)
 	}
 	for _, st := range []struct {
 		store, sku string
@@ -142,15 +145,15 @@ func qrSeed(t testing.TB, e *hubEnv) {
 }
 
 // qrCreate creates a code through the admin API.
-func (e *hubEnv) qrCreate(t testing.TB, body any) core.QRView {
+func (e *hubEnv) qrCreate(t testing.TB, body any) shelf.QRView {
 	t.Helper()
-	v := hubDecode[core.QRView](t, e.post(t, "/api/v1/admin/qrcodes", hubAdminAuth, body), http.StatusCreated)
+	v := hubDecode[shelf.QRView](t, e.post(t, "/api/v1/admin/qrcodes", hubAdminAuth, body), http.StatusCreated)
 	e.qrWantWellFormed(t, v)
 	return v
 }
 
 // qrWantWellFormed checks a code's form and URL.
-func (e *hubEnv) qrWantWellFormed(t testing.TB, v core.QRView) {
+func (e *hubEnv) qrWantWellFormed(t testing.TB, v shelf.QRView) {
 	t.Helper()
 	if !qrcode.ValidCode(v.Code) {
 		t.Errorf("code %q is not of the form qrcode.NewCode makes", v.Code)
@@ -174,9 +177,9 @@ func (e *hubEnv) qrGet(t testing.TB, path, ua string) hubResp {
 }
 
 // qrScan scans code through the mini-programs' endpoint and expects a success.
-func (e *hubEnv) qrScan(t testing.TB, code, ua string) core.ScanView {
+func (e *hubEnv) qrScan(t testing.TB, code, ua string) shelf.ScanView {
 	t.Helper()
-	return hubDecode[core.ScanView](t, e.qrGet(t, "/api/v1/scan/"+code, ua), http.StatusOK)
+	return hubDecode[shelf.ScanView](t, e.qrGet(t, "/api/v1/scan/"+code, ua), http.StatusOK)
 }
 
 // qrRaw fetches path without the leak check of do: for binary bodies and base64-heavy pages, where
@@ -214,7 +217,7 @@ func qrLiveShelf(t testing.TB, db *models.DB, store string) map[string][]string 
 	var rows []struct{ SKU, Code string }
 	err := db.Conn(context.Background()).Table("qr_codes").Select("products.sku AS sku, qr_codes.code AS code").
 		Joins("JOIN stores ON stores.id = qr_codes.store_id").Joins("JOIN products ON products.id = qr_codes.product_id").
-		Where("stores.code = ? AND qr_codes.kind = ? AND qr_codes.disabled_at IS NULL", store, core.QRProduct).Scan(&rows).Error
+		Where("stores.code = ? AND qr_codes.kind = ? AND qr_codes.disabled_at IS NULL", store, shelf.QRProduct).Scan(&rows).Error
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,10 +303,10 @@ func qrWantFriendly(t testing.TB, r hubResp, disabled bool) string {
 }
 
 // qrReport fetches the scan report.
-func (e *hubEnv) qrReport(t testing.TB, query string) map[string]core.ScanReportRow {
+func (e *hubEnv) qrReport(t testing.TB, query string) map[string]shelf.ScanReportRow {
 	t.Helper()
-	rows := hubDecode[[]core.ScanReportRow](t, e.get(t, "/api/v1/admin/reports/scans"+query, hubAdminAuth), http.StatusOK)
-	out := map[string]core.ScanReportRow{}
+	rows := hubDecode[[]shelf.ScanReportRow](t, e.get(t, "/api/v1/admin/reports/scans"+query, hubAdminAuth), http.StatusOK)
+	out := map[string]shelf.ScanReportRow{}
 	for i, r := range rows {
 		if i > 0 && r.Scans > rows[i-1].Scans {
 			t.Errorf("report is not busiest first: %+v", rows)
@@ -315,7 +318,7 @@ func (e *hubEnv) qrReport(t testing.TB, query string) map[string]core.ScanReport
 
 func (e *hubEnv) qrFlush(t testing.TB) int {
 	t.Helper()
-	n, err := e.svc.FlushScans(context.Background(), 0)
+	n, err := e.svc.Shelf.FlushScans(context.Background(), 0)
 	if err != nil {
 		t.Fatalf("FlushScans: %v", err)
 	}
@@ -328,14 +331,14 @@ func qrBasic(user, pass string) string {
 }
 
 // qrJourney is a full journey of batch B2024-001 of TEA.
-var qrJourney = []core.TraceStepInput{
+var qrJourney = []shelf.TraceStepInput{
 	{Step: "production", Date: "2024-03-01", Place: "杭州西湖龙井村"},
 	{Step: "inspection", Date: "2024-03-05", Place: "杭州", Document: "CIQ-2024-0305"},
 	{Step: "import", Date: "2024-03-10", Place: "上海洋山港", Document: "DEC-2024-0310"},
 	{Step: "arrival", Date: "2024-03-12", Place: "人民广场店"},
 }
 
-func qrWantJourney(t testing.TB, got *core.TraceView, batch string, steps []core.TraceStepInput) {
+func qrWantJourney(t testing.TB, got *shelf.TraceView, batch string, steps []shelf.TraceStepInput) {
 	t.Helper()
 	if got == nil {
 		t.Fatalf("no trace, want batch %s", batch)
@@ -344,7 +347,7 @@ func qrWantJourney(t testing.TB, got *core.TraceView, batch string, steps []core
 		t.Fatalf("trace = %+v, want batch %s of TEA with %d steps", got, batch, len(steps))
 	}
 	for i, s := range steps {
-		want := core.TraceStepView{Step: s.Step, Date: s.Date, Place: s.Place, Document: s.Document}
+		want := shelf.TraceStepView{Step: s.Step, Date: s.Date, Place: s.Place, Document: s.Document}
 		if got.Steps[i] != want {
 			t.Errorf("step %d = %+v, want %+v", i+1, got.Steps[i], want)
 		}
@@ -360,10 +363,10 @@ func TestQRKinds(t *testing.T) {
 		e := newQREnv(t, db, qrConfig{traceLimit: 2})
 		qrSeed(t, e)
 
-		var product, store, campaign, batch core.QRView
+		var product, store, campaign, batch shelf.QRView
 		hubStep(t, "product code, asked twice, is one code", func(t *testing.T) {
 			product = e.qrCreate(t, map[string]any{"kind": "product", "store": "S01", "sku": "TEA"})
-			want := core.QRView{Code: product.Code, URL: product.URL, Kind: "product", Store: "S01", SKU: "TEA", ProductName: "明前龙井 250g", PriceFen: 1590, CreatedAt: product.CreatedAt}
+			want := shelf.QRView{Code: product.Code, URL: product.URL, Kind: "product", Store: "S01", SKU: "TEA", ProductName: "明前龙井 250g", PriceFen: 1590, CreatedAt: product.CreatedAt}
 			if product != want {
 				t.Errorf("product code = %+v, want %+v", product, want)
 			}
@@ -375,7 +378,7 @@ func TestQRKinds(t *testing.T) {
 				t.Errorf("live TEA codes at S01 = %v, want one", got)
 			}
 			// PostgreSQL keeps microseconds (see TestQRCreatedAtAsStored).
-			if got := hubDecode[core.QRView](t, e.get(t, "/api/v1/admin/qrcodes/"+product.Code, hubAdminAuth), http.StatusOK); got.CreatedAt.Sub(product.CreatedAt).Abs() >= time.Microsecond || got.Code != product.Code || got.SKU != "TEA" {
+			if got := hubDecode[shelf.QRView](t, e.get(t, "/api/v1/admin/qrcodes/"+product.Code, hubAdminAuth), http.StatusOK); got.CreatedAt.Sub(product.CreatedAt).Abs() >= time.Microsecond || got.Code != product.Code || got.SKU != "TEA" {
 				t.Errorf("GET code = %+v, want %+v", got, product)
 			}
 			// The same product at another store is another code.
@@ -387,7 +390,7 @@ func TestQRKinds(t *testing.T) {
 		t.Run("product scan shows availability here and the nearest stores that have it", func(t *testing.T) {
 			v := e.qrScan(t, product.Code, qrUABrowser)
 			if v.Code != product.Code || v.Kind != "product" || v.Store == nil || v.Store.Code != "S01" || v.Product == nil ||
-				*v.Product != (core.ProductView{SKU: "TEA", Name: "明前龙井 250g", PriceFen: 1590}) || v.Available != 7 {
+				*v.Product != (catalog.ProductView{SKU: "TEA", Name: "明前龙井 250g", PriceFen: 1590}) || v.Available != 7 {
 				t.Fatalf("scan = %+v, want TEA at S01 with 7 available", v)
 			}
 			var near []string
@@ -396,7 +399,7 @@ func TestQRKinds(t *testing.T) {
 				if i > 0 && n.DistanceM < v.Nearby[i-1].DistanceM {
 					t.Errorf("nearby not nearest first: %+v", v.Nearby)
 				}
-				if want := core.DistanceM(hubLat, hubLng, n.Store.Lat, n.Store.Lng); n.DistanceM < want-1 || n.DistanceM > want+1 {
+				if want := catalog.DistanceM(hubLat, hubLng, n.Store.Lat, n.Store.Lng); n.DistanceM < want-1 || n.DistanceM > want+1 {
 					t.Errorf("distance to %s = %.0f, want %.0f", n.Store.Code, n.DistanceM, want)
 				}
 			}
@@ -417,7 +420,7 @@ func TestQRKinds(t *testing.T) {
 				t.Fatalf("store code = %+v", store)
 			}
 			v := e.qrScan(t, store.Code, "")
-			want := hubDecode[[]core.Availability](t, e.get(t, "/api/v1/stores/S01/products", ""), http.StatusOK)
+			want := hubDecode[[]catalog.Availability](t, e.get(t, "/api/v1/stores/S01/products", ""), http.StatusOK)
 			if v.Kind != "store" || v.Store == nil || v.Store.Code != "S01" || v.Product != nil || !slices.Equal(v.Products, want) {
 				t.Errorf("store scan = %+v, want S01 with products %+v", v, want)
 			}
@@ -448,17 +451,17 @@ func TestQRKinds(t *testing.T) {
 		})
 
 		hubStep(t, "trace batch journey", func(t *testing.T) {
-			got := hubDecode[core.TraceView](t, e.put(t, "/api/v1/admin/trace/batches/B2024-001", hubAdminAuth, map[string]any{"sku": "TEA", "steps": qrJourney}), http.StatusOK)
+			got := hubDecode[shelf.TraceView](t, e.put(t, "/api/v1/admin/trace/batches/B2024-001", hubAdminAuth, map[string]any{"sku": "TEA", "steps": qrJourney}), http.StatusOK)
 			qrWantJourney(t, &got, "B2024-001", qrJourney)
 		})
 
 		t.Run("bad journeys are refused and change nothing", func(t *testing.T) {
-			steps := func(mod func(s []core.TraceStepInput) []core.TraceStepInput) []core.TraceStepInput {
+			steps := func(mod func(s []shelf.TraceStepInput) []shelf.TraceStepInput) []shelf.TraceStepInput {
 				return mod(slices.Clone(qrJourney))
 			}
-			var twentyOne []core.TraceStepInput
+			var twentyOne []shelf.TraceStepInput
 			for i := 0; i < 21; i++ {
-				twentyOne = append(twentyOne, core.TraceStepInput{Step: "arrival", Date: "2024-03-12"})
+				twentyOne = append(twentyOne, shelf.TraceStepInput{Step: "arrival", Date: "2024-03-12"})
 			}
 			bad := []struct {
 				name, batch string
@@ -466,23 +469,23 @@ func TestQRKinds(t *testing.T) {
 				status      int
 				code        string
 			}{
-				{"bad step name", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []core.TraceStepInput) []core.TraceStepInput {
+				{"bad step name", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
 					s[1].Step = "shipping"
 					return s
 				})}, http.StatusBadRequest, "invalid_argument"},
-				{"bad date", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []core.TraceStepInput) []core.TraceStepInput {
+				{"bad date", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
 					s[2].Date = "2024/03/10"
 					return s
 				})}, http.StatusBadRequest, "invalid_argument"},
-				{"no such day", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []core.TraceStepInput) []core.TraceStepInput {
+				{"no such day", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
 					s[0].Date = "2024-02-30"
 					return s
 				})}, http.StatusBadRequest, "invalid_argument"},
-				{"dates going back", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []core.TraceStepInput) []core.TraceStepInput {
+				{"dates going back", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
 					s[3].Date = "2024-03-09"
 					return s
 				})}, http.StatusBadRequest, "invalid_argument"},
-				{"steps out of journey order", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []core.TraceStepInput) []core.TraceStepInput {
+				{"steps out of journey order", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
 					s[1].Step, s[2].Step = "import", "inspection" // dates still go forward
 					return s
 				})}, http.StatusBadRequest, "invalid_argument"},
@@ -509,7 +512,7 @@ func TestQRKinds(t *testing.T) {
 		})
 
 		hubStep(t, "unit codes are numbered on", func(t *testing.T) {
-			units := hubDecode[[]core.QRView](t, e.post(t, "/api/v1/admin/trace/batches/B2024-001/codes", hubAdminAuth, map[string]any{"count": 3, "store": "S01"}), http.StatusCreated)
+			units := hubDecode[[]shelf.QRView](t, e.post(t, "/api/v1/admin/trace/batches/B2024-001/codes", hubAdminAuth, map[string]any{"count": 3, "store": "S01"}), http.StatusCreated)
 			if len(units) != 3 {
 				t.Fatalf("%d unit codes, want 3", len(units))
 			}
@@ -521,7 +524,7 @@ func TestQRKinds(t *testing.T) {
 				}
 				seen[u.Code] = true
 			}
-			more := hubDecode[[]core.QRView](t, e.post(t, "/api/v1/admin/trace/batches/B2024-001/codes", hubAdminAuth, map[string]any{"count": 2}), http.StatusCreated)
+			more := hubDecode[[]shelf.QRView](t, e.post(t, "/api/v1/admin/trace/batches/B2024-001/codes", hubAdminAuth, map[string]any{"count": 2}), http.StatusCreated)
 			if len(more) != 2 || more[0].Unit != "000004" || more[1].Unit != "000005" || more[0].Store != "" {
 				t.Errorf("next unit codes = %+v, want 000004 and 000005 without a store", more)
 			}
@@ -532,14 +535,14 @@ func TestQRKinds(t *testing.T) {
 				code   string
 			}{
 				{"B2024-001", map[string]any{"count": 0}, http.StatusBadRequest, "invalid_argument"},
-				{"B2024-001", map[string]any{"count": core.MaxUnitCodes + 1}, http.StatusBadRequest, "invalid_argument"},
+				{"B2024-001", map[string]any{"count": shelf.MaxUnitCodes + 1}, http.StatusBadRequest, "invalid_argument"},
 				{"B2024-001", map[string]any{"count": -1}, http.StatusBadRequest, "invalid_argument"},
 				{"B2024-001", map[string]any{"count": 1, "store": "NOPE"}, http.StatusNotFound, "not_found"},
 				{"NOPE", map[string]any{"count": 1}, http.StatusNotFound, "not_found"},
 			} {
 				hubWantError(t, e.post(t, "/api/v1/admin/trace/batches/"+tc.path+"/codes", hubAdminAuth, tc.body), tc.status, tc.code)
 			}
-			if n := qrCount(t, db, "kind = ? AND unit <> ''", core.QRTrace); n != 5 {
+			if n := qrCount(t, db, "kind = ? AND unit <> ''", shelf.QRTrace); n != 5 {
 				t.Errorf("%d unit codes exist, want 5 (refused requests make none)", n)
 			}
 		})
@@ -562,7 +565,7 @@ func TestQRKinds(t *testing.T) {
 
 		t.Run("a journey put again replaces the old one", func(t *testing.T) {
 			short := qrJourney[:2]
-			hubDecode[core.TraceView](t, e.put(t, "/api/v1/admin/trace/batches/B2024-001", hubAdminAuth, map[string]any{"sku": "TEA", "steps": short}), http.StatusOK)
+			hubDecode[shelf.TraceView](t, e.put(t, "/api/v1/admin/trace/batches/B2024-001", hubAdminAuth, map[string]any{"sku": "TEA", "steps": short}), http.StatusOK)
 			qrWantJourney(t, e.qrScan(t, batch.Code, "").Trace, "B2024-001", short)
 		})
 
@@ -596,8 +599,8 @@ func TestQRKinds(t *testing.T) {
 		})
 
 		t.Run("listing", func(t *testing.T) {
-			all := hubDecode[[]core.QRView](t, e.get(t, "/api/v1/admin/qrcodes", hubAdminAuth), http.StatusOK)
-			s01 := hubDecode[[]core.QRView](t, e.get(t, "/api/v1/admin/qrcodes?store=S01", hubAdminAuth), http.StatusOK)
+			all := hubDecode[[]shelf.QRView](t, e.get(t, "/api/v1/admin/qrcodes", hubAdminAuth), http.StatusOK)
+			s01 := hubDecode[[]shelf.QRView](t, e.get(t, "/api/v1/admin/qrcodes?store=S01", hubAdminAuth), http.StatusOK)
 			// TEA at S01 and S02, the store code, two campaigns, five units (three at S01), the batch code.
 			if len(all) != 11 {
 				t.Errorf("%d codes listed, want 11", len(all))
@@ -646,7 +649,7 @@ func TestQRKinds(t *testing.T) {
 			if n := qrCount(t, db, "1 = 1"); n != 11 {
 				t.Errorf("%d codes after refused requests, want 11", n)
 			}
-			if v := hubDecode[core.QRView](t, e.get(t, "/api/v1/admin/qrcodes/"+product.Code, hubAdminAuth), http.StatusOK); v.Disabled {
+			if v := hubDecode[shelf.QRView](t, e.get(t, "/api/v1/admin/qrcodes/"+product.Code, hubAdminAuth), http.StatusOK); v.Disabled {
 				t.Errorf("an unauthenticated DELETE withdrew the code")
 			}
 		})
@@ -659,7 +662,7 @@ func TestQRCreatedAtAsStored(t *testing.T) {
 		e := newQREnv(t, db, qrConfig{})
 		e.putStore(t, hubStore{code: "S01", lat: hubLat, lng: hubLng, status: "open"})
 		made := e.qrCreate(t, map[string]any{"kind": "store", "store": "S01"})
-		got := hubDecode[core.QRView](t, e.get(t, "/api/v1/admin/qrcodes/"+made.Code, hubAdminAuth), http.StatusOK)
+		got := hubDecode[shelf.QRView](t, e.get(t, "/api/v1/admin/qrcodes/"+made.Code, hubAdminAuth), http.StatusOK)
 		if !got.CreatedAt.Equal(made.CreatedAt) {
 			t.Errorf("created_at read back = %v, made = %v", got.CreatedAt, made.CreatedAt)
 		}
@@ -674,11 +677,11 @@ func TestQRBulkStoreCodes(t *testing.T) {
 	hubEach(t, func(t *testing.T, db *models.DB) {
 		e := newQREnv(t, db, qrConfig{})
 		qrSeed(t, e)
-		bulk := func(t *testing.T, store string) []core.QRView {
+		bulk := func(t *testing.T, store string) []shelf.QRView {
 			t.Helper()
-			return hubDecode[[]core.QRView](t, e.post(t, "/api/v1/admin/stores/"+store+"/qrcodes", hubAdminAuth, nil), http.StatusOK)
+			return hubDecode[[]shelf.QRView](t, e.post(t, "/api/v1/admin/stores/"+store+"/qrcodes", hubAdminAuth, nil), http.StatusOK)
 		}
-		bySKU := func(t *testing.T, vs []core.QRView) map[string]string {
+		bySKU := func(t *testing.T, vs []shelf.QRView) map[string]string {
 			t.Helper()
 			out := map[string]string{}
 			for _, v := range vs {
@@ -687,7 +690,7 @@ func TestQRBulkStoreCodes(t *testing.T) {
 			return out
 		}
 
-		var tea core.QRView
+		var tea shelf.QRView
 		var first map[string]string
 		hubStep(t, "one code per stocked SKU, reusing an existing one", func(t *testing.T) {
 			tea = e.qrCreate(t, map[string]any{"kind": "product", "store": "S01", "sku": "TEA"})
@@ -714,7 +717,7 @@ func TestQRBulkStoreCodes(t *testing.T) {
 			if again := bySKU(t, bulk(t, "S01")); !maps.Equal(again, first) {
 				t.Errorf("second bulk = %v, want %v", again, first)
 			}
-			if n := qrCount(t, db, "kind = ?", core.QRProduct); n != 3 {
+			if n := qrCount(t, db, "kind = ?", shelf.QRProduct); n != 3 {
 				t.Errorf("%d product codes exist, want 3", n)
 			}
 		})
@@ -759,7 +762,7 @@ func TestQRBulkStoreCodes(t *testing.T) {
 					if errs[i] != nil {
 						t.Fatalf("%s caller %d: %v", store, i, errs[i])
 					}
-					got := bySKU(t, hubDecode[[]core.QRView](t, r, http.StatusOK))
+					got := bySKU(t, hubDecode[[]shelf.QRView](t, r, http.StatusOK))
 					if i == 0 {
 						want = got
 					} else if !maps.Equal(got, want) {
@@ -776,7 +779,7 @@ func TestQRBulkStoreCodes(t *testing.T) {
 					}
 				}
 			}
-			if n := qrCount(t, db, "kind = ?", core.QRProduct); n != 3+2+5*4 {
+			if n := qrCount(t, db, "kind = ?", shelf.QRProduct); n != 3+2+5*4 {
 				t.Errorf("%d product codes exist, want %d", n, 3+2+5*4)
 			}
 		})
@@ -786,7 +789,7 @@ func TestQRBulkStoreCodes(t *testing.T) {
 			if r := e.qrDelete(t, tea.Code); r.status != http.StatusNoContent || len(r.body) != 0 {
 				t.Fatalf("DELETE = %s, want 204", r)
 			}
-			if v := hubDecode[core.QRView](t, e.get(t, "/api/v1/admin/qrcodes/"+tea.Code, hubAdminAuth), http.StatusOK); !v.Disabled {
+			if v := hubDecode[shelf.QRView](t, e.get(t, "/api/v1/admin/qrcodes/"+tea.Code, hubAdminAuth), http.StatusOK); !v.Disabled {
 				t.Errorf("withdrawn code shows %+v", v)
 			}
 			fresh = bySKU(t, bulk(t, "S01"))
@@ -796,7 +799,7 @@ func TestQRBulkStoreCodes(t *testing.T) {
 			if fresh["BUN"] != first["BUN"] || fresh["RICE"] != first["RICE"] {
 				t.Errorf("bulk after withdrawal = %v, want BUN and RICE unchanged from %v", fresh, first)
 			}
-			if n := qrCount(t, db, "kind = ?", core.QRProduct); n != 26 {
+			if n := qrCount(t, db, "kind = ?", shelf.QRProduct); n != 26 {
 				t.Errorf("%d product codes exist, want 26 (the withdrawn one stays)", n)
 			}
 			live := qrLiveShelf(t, db, "S01")
@@ -806,7 +809,7 @@ func TestQRBulkStoreCodes(t *testing.T) {
 			if v := e.qrCreate(t, map[string]any{"kind": "product", "store": "S01", "sku": "TEA"}); v.Code != fresh["TEA"] {
 				t.Errorf("asking for the TEA code gives %s, want the new %s", v.Code, fresh["TEA"])
 			}
-			listed := hubDecode[[]core.QRView](t, e.get(t, "/api/v1/admin/qrcodes?store=S01", hubAdminAuth), http.StatusOK)
+			listed := hubDecode[[]shelf.QRView](t, e.get(t, "/api/v1/admin/qrcodes?store=S01", hubAdminAuth), http.StatusOK)
 			disabled := map[string]bool{}
 			for _, v := range listed {
 				disabled[v.Code] = v.Disabled
@@ -923,13 +926,13 @@ func TestQRPNG(t *testing.T) {
 		e := newQREnv(t, db, qrConfig{})
 		qrSeed(t, e)
 		product := e.qrCreate(t, map[string]any{"kind": "product", "store": "S01", "sku": "TEA"})
-		units := hubDecode[[]core.QRView](t, func() hubResp {
+		units := hubDecode[[]shelf.QRView](t, func() hubResp {
 			e.put(t, "/api/v1/admin/trace/batches/B1", hubAdminAuth, map[string]any{"sku": "TEA", "steps": qrJourney})
 			return e.post(t, "/api/v1/admin/trace/batches/B1/codes", hubAdminAuth, map[string]any{"count": 1})
 		}(), http.StatusCreated)
 		admin := map[string]string{"Authorization": hubAdminAuth}
 
-		for _, v := range []core.QRView{product, units[0]} {
+		for _, v := range []shelf.QRView{product, units[0]} {
 			t.Run(v.Kind+" reads back as its URL", func(t *testing.T) {
 				r := e.qrRaw(t, "/api/v1/admin/qrcodes/"+v.Code+".png?size=300", admin)
 				if r.status != http.StatusOK || r.header.Get("Content-Type") != "image/png" {
@@ -1092,7 +1095,7 @@ func TestQRLanding(t *testing.T) {
 		})
 
 		t.Run("a unit scanned too often warns of a copied label", func(t *testing.T) {
-			units := hubDecode[[]core.QRView](t, e.post(t, "/api/v1/admin/trace/batches/B2024-001/codes", hubAdminAuth, map[string]any{"count": 2, "store": "S01"}), http.StatusCreated)
+			units := hubDecode[[]shelf.QRView](t, e.post(t, "/api/v1/admin/trace/batches/B2024-001/codes", hubAdminAuth, map[string]any{"count": 2, "store": "S01"}), http.StatusCreated)
 			u := units[0].Code
 			// The limit is 2 scanners: the first two are fine, through either door, and one scanner
 			// scanning again and again does not add up (nor could anyone brand a genuine unit as copied).
@@ -1308,7 +1311,7 @@ func TestQRConcurrentScansAreAllCounted(t *testing.T) {
 					return
 				default:
 				}
-				if _, ferr := e.svc.FlushScans(context.Background(), 0); ferr != nil {
+				if _, ferr := e.svc.Shelf.FlushScans(context.Background(), 0); ferr != nil {
 					err = errors.Join(err, ferr)
 				}
 				time.Sleep(time.Millisecond)
@@ -1485,7 +1488,7 @@ func TestQRLabels(t *testing.T) {
 func TestQRScanRateLimit(t *testing.T) {
 	db := dbtest.SQLite(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := core.New(db, core.Options{OrderTTL: time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 1000, PublicURL: "http://hub.test"}, nil, log)
+	svc := core.New(domain.NewEnv(db, nil, log), core.Options{OrderTTL: time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 1000, PublicURL: "http://hub.test"})
 	engine := New(Deps{Service: svc, DB: db, Log: log, ScanRate: 1})
 	for _, path := range []string{"/api/v1/scan/ZZZZZZZZ", "/q/ZZZZZZZZ"} {
 		var limited int
@@ -1507,9 +1510,9 @@ func TestQRScanRateLimit(t *testing.T) {
 func TestUnconfiguredChannelsAnswerNotFound(t *testing.T) {
 	db := dbtest.SQLite(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := core.New(db, core.Options{OrderTTL: time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 1000, PublicURL: "http://hub.test"}, nil, log)
+	svc := core.New(domain.NewEnv(db, nil, log), core.Options{OrderTTL: time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 1000, PublicURL: "http://hub.test"})
 	engine := New(Deps{Service: svc, DB: db, Log: log, AdminToken: "adm"})
-	login, err := svc.SignIn(context.Background(), "sandbox", "u1", "u1")
+	login, err := svc.Members.SignIn(context.Background(), "sandbox", "u1", "u1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/integrations/alipay"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/integrations/wechat"
@@ -22,7 +24,7 @@ type Deps struct {
 	Service       *core.Service
 	DB            *models.DB
 	Log           *slog.Logger
-	Clock         core.Clock
+	Clock         domain.Clock
 	AdminToken    string
 	Sandbox       bool
 	SandboxSecret string
@@ -52,7 +54,7 @@ const MaxImportBody = 10 << 20
 func New(d Deps) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	if d.Clock == nil {
-		d.Clock = core.SystemClock{}
+		d.Clock = domain.SystemClock{}
 	}
 	h := &api{Deps: d}
 	r := gin.New()
@@ -175,12 +177,12 @@ func (h *api) stores(c *gin.Context) {
 		abort(c, http.StatusBadRequest, "invalid_argument", err.Error())
 		return
 	}
-	out, err := h.Service.Stores(c.Request.Context(), lat, lng)
+	out, err := h.Service.Catalog.Stores(c.Request.Context(), lat, lng)
 	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) storeProducts(c *gin.Context) {
-	out, err := h.Service.StoreProducts(c.Request.Context(), c.Param("code"))
+	out, err := h.Service.Catalog.StoreProducts(c.Request.Context(), c.Param("code"))
 	respond(c, http.StatusOK, out, err)
 }
 
@@ -191,12 +193,12 @@ func (h *api) sandboxLogin(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
-	out, err := h.Service.SignIn(c.Request.Context(), sandbox.Provider, in.User, in.User)
+	out, err := h.Service.Members.SignIn(c.Request.Context(), sandbox.Provider, in.User, in.User)
 	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) me(c *gin.Context) {
-	out, err := h.Service.Member(c.Request.Context(), memberID(c))
+	out, err := h.Service.Members.Member(c.Request.Context(), memberID(c))
 	respond(c, http.StatusOK, out, err)
 }
 
@@ -207,7 +209,7 @@ func (h *api) sandboxPhone(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
-	out, err := h.Service.BindPhone(c.Request.Context(), memberID(c), in.Phone)
+	out, err := h.Service.Members.BindPhone(c.Request.Context(), memberID(c), in.Phone)
 	respond(c, http.StatusOK, out, err)
 }
 
@@ -247,22 +249,22 @@ func (h *api) pay(c *gin.Context) {
 }
 
 func (h *api) putStore(c *gin.Context) {
-	var in core.StoreInput
+	var in catalog.StoreInput
 	if !bindJSON(c, &in) {
 		return
 	}
 	in.Code = c.Param("code")
-	out, err := h.Service.PutStore(c.Request.Context(), in)
+	out, err := h.Service.Catalog.PutStore(c.Request.Context(), in)
 	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) putProduct(c *gin.Context) {
-	var in core.ProductInput
+	var in catalog.ProductInput
 	if !bindJSON(c, &in) {
 		return
 	}
 	in.SKU = c.Param("sku")
-	out, err := h.Service.PutProduct(c.Request.Context(), in)
+	out, err := h.Service.Catalog.PutProduct(c.Request.Context(), in)
 	respond(c, http.StatusOK, out, err)
 }
 
@@ -277,7 +279,7 @@ func (h *api) putStock(c *gin.Context) {
 		abort(c, http.StatusBadRequest, "invalid_argument", "on_hand is required")
 		return
 	}
-	out, err := h.Service.SetStock(c.Request.Context(), c.Param("code"), c.Param("sku"), *in.OnHand, "admin_set")
+	out, err := h.Service.Catalog.SetStock(c.Request.Context(), c.Param("code"), c.Param("sku"), *in.OnHand, "admin_set")
 	respond(c, http.StatusOK, out, err)
 }
 
@@ -286,7 +288,7 @@ func (h *api) importCSV(c *gin.Context) {
 	if err != nil {
 		return
 	}
-	out, err := h.Service.ImportCSV(c.Request.Context(), b)
+	out, err := h.Service.Catalog.ImportCSV(c.Request.Context(), b)
 	if err != nil {
 		respondError(c, err)
 		return

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/staff"
 )
 
 // storeRoutes serves the store API: staff sign-in, and the order and pickup endpoints a store system
@@ -28,11 +29,11 @@ func (h *api) storeRoutes(v1 *gin.RouterGroup) {
 }
 
 // actor returns the staff member a request acts as: the signed-in staff member, or the admin token.
-func actor(c *gin.Context) core.Actor {
-	if a, ok := c.Value("actor").(core.Actor); ok {
+func actor(c *gin.Context) staff.Actor {
+	if a, ok := c.Value("actor").(staff.Actor); ok {
 		return a
 	}
-	return core.AdminTokenActor
+	return staff.AdminTokenActor
 }
 
 func (h *api) storeLogin(c *gin.Context) {
@@ -43,12 +44,12 @@ func (h *api) storeLogin(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
-	out, err := h.Service.StaffSignIn(c.Request.Context(), in.Username, in.Password, core.SessionAPI)
+	out, err := h.Service.Staff.SignIn(c.Request.Context(), in.Username, in.Password, staff.SessionAPI)
 	respond(c, http.StatusOK, out, err)
 }
 
 func (h *api) storeLogout(c *gin.Context) {
-	if err := h.Service.StaffSignOut(c.Request.Context(), bearer(c)); err != nil {
+	if err := h.Service.Staff.SignOut(c.Request.Context(), bearer(c)); err != nil {
 		respondError(c, err)
 		return
 	}
@@ -66,7 +67,7 @@ func (h *api) storeOrder(c *gin.Context) {
 }
 
 // storeStep serves one fulfilment step of an order, for the store API and the admin API alike.
-func (h *api) storeStep(step func(context.Context, core.Actor, string) (core.OrderView, error)) gin.HandlerFunc {
+func (h *api) storeStep(step func(context.Context, staff.Actor, string) (core.OrderView, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		out, err := step(c.Request.Context(), actor(c), c.Param("no"))
 		respond(c, http.StatusOK, out, err)
@@ -141,12 +142,12 @@ func (h *api) storeToday(c *gin.Context) {
 }
 
 func (h *api) putStaff(c *gin.Context) {
-	var in core.StaffInput
+	var in staff.Input
 	if !bindJSON(c, &in) {
 		return
 	}
 	in.Username = c.Param("username")
-	out, err := h.Service.PutStaff(c.Request.Context(), in)
+	out, err := h.Service.Staff.Put(c.Request.Context(), in)
 	respond(c, http.StatusOK, out, err)
 }
 

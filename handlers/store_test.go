@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/models"
 )
@@ -84,8 +87,8 @@ func newStEnv(t *testing.T, db *models.DB) *stEnv {
 	clock := &stClock{t: time.Now().UTC().Truncate(time.Second)}
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	svc := core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: 48 * time.Hour, DeliveryRadiusM: 10000,
-		PublicURL: publicURL, PasswordCost: 4, PickupTTL: stPickupTTL}, clock, log)
+	svc := core.New(domain.NewEnv(db, clock, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: 48 * time.Hour, DeliveryRadiusM: 10000,
+		PublicURL: publicURL, PasswordCost: 4, PickupTTL: stPickupTTL})
 	srv.Config.Handler = New(Deps{Service: svc, DB: db, Log: log, Clock: clock, AdminToken: hubAdminToken, Sandbox: true,
 		SandboxSecret: hubSandboxSecret, PublicURL: publicURL})
 	gw := sandbox.NewGateway(hubSandboxSecret, time.Hour, log) // refunds; payments come through the webhook
@@ -106,14 +109,14 @@ func newStEnv(t *testing.T, db *models.DB) *stEnv {
 	}
 	e.putStock(t, "S03", "BUN", 10)
 	for _, s := range []struct{ user, role, store string }{
-		{"clerk1", core.RoleClerk, "S01"}, {"clerk1b", core.RoleClerk, "S01"}, {"clerk2", core.RoleClerk, "S02"}, {"boss", core.RoleAdmin, ""},
+		{"clerk1", staff.RoleClerk, "S01"}, {"clerk1b", staff.RoleClerk, "S01"}, {"clerk2", staff.RoleClerk, "S02"}, {"boss", staff.RoleAdmin, ""},
 	} {
 		r := e.put(t, "/api/v1/admin/staff/"+s.user, hubAdminAuth, map[string]any{"password": stPassword, "role": s.role, "store": s.store})
-		if v := hubDecode[core.StaffView](t, r, http.StatusOK); v.Username != s.user || v.Role != s.role || v.Store != s.store || v.Disabled {
+		if v := hubDecode[staff.View](t, r, http.StatusOK); v.Username != s.user || v.Role != s.role || v.Store != s.store || v.Disabled {
 			t.Fatalf("PUT staff %s = %+v", s.user, v)
 		}
 	}
-	var m core.MemberView
+	var m member.View
 	e.shopper, m = e.login(t, "alice")
 	e.memberID = m.ID
 	return e
@@ -122,7 +125,7 @@ func newStEnv(t *testing.T, db *models.DB) *stEnv {
 // staff signs a staff member in through the store API and returns the Authorization header.
 func (e *stEnv) staff(t testing.TB, user string) string {
 	t.Helper()
-	l := hubDecode[core.StaffLogin](t, e.post(t, "/api/v1/store/login", "", map[string]any{"username": user, "password": stPassword}), http.StatusOK)
+	l := hubDecode[staff.Login](t, e.post(t, "/api/v1/store/login", "", map[string]any{"username": user, "password": stPassword}), http.StatusOK)
 	if l.Token == "" {
 		t.Fatalf("login of %s returned no token", user)
 	}
@@ -224,7 +227,7 @@ func TestStoreStaffAccounts(t *testing.T) {
 				hubWantError(t, e.put(t, "/api/v1/admin/staff/"+tc.user, tc.auth, tc.body), tc.status, tc.code)
 			})
 		}
-		if _, err := e.svc.StaffAccount(context.Background(), "dora"); err == nil {
+		if _, err := e.svc.Staff.Account(context.Background(), "dora"); err == nil {
 			t.Fatal("a refused PUT created the account")
 		}
 
@@ -244,9 +247,9 @@ func TestStoreStaffAccounts(t *testing.T) {
 
 		var dora string
 		hubStep(t, "update without a password keeps it", func(t *testing.T) {
-			hubDecode[core.StaffView](t, e.put(t, "/api/v1/admin/staff/dora", hubAdminAuth, map[string]any{"role": "clerk", "store": "S02"}), http.StatusOK)
-			l := hubDecode[core.StaffLogin](t, e.post(t, "/api/v1/store/login", "", map[string]any{"username": "dora", "password": secret}), http.StatusOK)
-			if l.Staff != (core.StaffView{Username: "dora", Role: "clerk", Store: "S02"}) {
+			hubDecode[staff.View](t, e.put(t, "/api/v1/admin/staff/dora", hubAdminAuth, map[string]any{"role": "clerk", "store": "S02"}), http.StatusOK)
+			l := hubDecode[staff.Login](t, e.post(t, "/api/v1/store/login", "", map[string]any{"username": "dora", "password": secret}), http.StatusOK)
+			if l.Staff != (staff.View{Username: "dora", Role: "clerk", Store: "S02"}) {
 				t.Errorf("login staff = %+v", l.Staff)
 			}
 			dora = hubBearer(l.Token)
@@ -254,7 +257,7 @@ func TestStoreStaffAccounts(t *testing.T) {
 		})
 
 		hubStep(t, "moving the clerk to another store ends her sessions", func(t *testing.T) {
-			v := hubDecode[core.StaffView](t, e.put(t, "/api/v1/admin/staff/dora", hubAdminAuth, map[string]any{"role": "clerk", "store": "S01"}), http.StatusOK)
+			v := hubDecode[staff.View](t, e.put(t, "/api/v1/admin/staff/dora", hubAdminAuth, map[string]any{"role": "clerk", "store": "S01"}), http.StatusOK)
 			if v.Store != "S01" {
 				t.Errorf("store = %q, want S01", v.Store)
 			}
@@ -262,7 +265,7 @@ func TestStoreStaffAccounts(t *testing.T) {
 		})
 
 		hubStep(t, "a disabled account cannot sign in", func(t *testing.T) {
-			hubDecode[core.StaffView](t, e.put(t, "/api/v1/admin/staff/dora", hubAdminAuth, map[string]any{"role": "clerk", "store": "S01", "disabled": true}), http.StatusOK)
+			hubDecode[staff.View](t, e.put(t, "/api/v1/admin/staff/dora", hubAdminAuth, map[string]any{"role": "clerk", "store": "S01", "disabled": true}), http.StatusOK)
 			hubWantError(t, e.post(t, "/api/v1/store/login", "", map[string]any{"username": "dora", "password": secret}), http.StatusUnauthorized, "unauthenticated")
 		})
 
@@ -290,11 +293,11 @@ func TestStoreLogin(t *testing.T) {
 		var token string
 		hubStep(t, "the right password opens a token", func(t *testing.T) {
 			r := login("clerk1", stPassword)
-			l := hubDecode[core.StaffLogin](t, r, http.StatusOK)
+			l := hubDecode[staff.Login](t, r, http.StatusOK)
 			if l.Token == "" || !l.ExpiresAt.After(e.clock.Now()) {
 				t.Errorf("login = %+v, want a token expiring after now", l)
 			}
-			if l.Staff != (core.StaffView{Username: "clerk1", Role: "clerk", Store: "S01"}) {
+			if l.Staff != (staff.View{Username: "clerk1", Role: "clerk", Store: "S01"}) {
 				t.Errorf("staff = %+v", l.Staff)
 			}
 			if bytes.Contains(r.body, []byte(stPassword)) || bytes.Contains(r.body, []byte("$2a$")) {
@@ -305,7 +308,7 @@ func TestStoreLogin(t *testing.T) {
 		})
 
 		hubStep(t, "other credentials are refused", func(t *testing.T) {
-			console, err := e.svc.StaffSignIn(context.Background(), "clerk1", stPassword, core.SessionConsole)
+			console, err := e.svc.Staff.SignIn(context.Background(), "clerk1", stPassword, staff.SessionConsole)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -324,7 +327,7 @@ func TestStoreLogin(t *testing.T) {
 				}
 			}
 			// …and the store token does not open the console.
-			if _, err := e.svc.StaffAuthenticate(context.Background(), token, core.SessionConsole); err == nil {
+			if _, err := e.svc.Staff.Authenticate(context.Background(), token, staff.SessionConsole); err == nil {
 				t.Error("a store API token authenticates a console session")
 			}
 		})
@@ -890,7 +893,7 @@ func TestStoreMalformedBodies(t *testing.T) {
 		if got := e.order(t, e.shopper, no); got.Status != core.StatusPaid || got.Store != "S01" {
 			t.Errorf("order is %s at %s after malformed requests, want paid at S01", got.Status, got.Store)
 		}
-		if _, err := e.svc.StaffAccount(context.Background(), "dora"); err == nil {
+		if _, err := e.svc.Staff.Account(context.Background(), "dora"); err == nil {
 			t.Error("a malformed PUT created a staff account")
 		}
 	})

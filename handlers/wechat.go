@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/integrations/wechat"
 )
 
@@ -17,19 +17,19 @@ const MaxWebhookBody = 64 << 10
 // wechatLogin signs a shopper in with a wx.login code: their openid in this app is the identity, and
 // their unionid, when WeChat gives one, links the apps of one open-platform account.
 func (h *api) wechatLogin(c *gin.Context) {
-	h.codeLogin(c, "微信用户", func(ctx context.Context, code string) (core.IdentityRef, []core.IdentityRef, error) {
+	h.codeLogin(c, "微信用户", func(ctx context.Context, code string) (member.IdentityRef, []member.IdentityRef, error) {
 		sess, err := h.WeChat.Login(ctx, code)
-		var links []core.IdentityRef
+		var links []member.IdentityRef
 		if sess.UnionID != "" {
-			links = append(links, core.IdentityRef{Provider: wechat.UnionProvider, Subject: sess.UnionID})
+			links = append(links, member.IdentityRef{Provider: wechat.UnionProvider, Subject: sess.UnionID})
 		}
-		return core.IdentityRef{Provider: h.WeChat.Channel(), Subject: sess.OpenID}, links, err
+		return member.IdentityRef{Provider: h.WeChat.Channel(), Subject: sess.OpenID}, links, err
 	})
 }
 
 // codeLogin signs a shopper in with the one-time code of a channel's login API: exchange turns the
 // code into the identity the channel verified (and any identities linked to it).
-func (h *api) codeLogin(c *gin.Context, displayName string, exchange func(context.Context, string) (core.IdentityRef, []core.IdentityRef, error)) {
+func (h *api) codeLogin(c *gin.Context, displayName string, exchange func(context.Context, string) (member.IdentityRef, []member.IdentityRef, error)) {
 	var in struct {
 		Code string `json:"code"`
 	}
@@ -42,7 +42,7 @@ func (h *api) codeLogin(c *gin.Context, displayName string, exchange func(contex
 		respondError(c, err)
 		return
 	}
-	out, err := h.Service.SignIn(ctx, id.Provider, id.Subject, displayName, links...)
+	out, err := h.Service.Members.SignIn(ctx, id.Provider, id.Subject, displayName, links...)
 	respond(c, http.StatusOK, out, err)
 }
 
@@ -64,7 +64,7 @@ func (h *api) bindVerifiedPhone(c *gin.Context, verify func(context.Context) (st
 		respondError(c, err)
 		return
 	}
-	out, err := h.Service.BindPhone(ctx, memberID(c), phone)
+	out, err := h.Service.Members.BindPhone(ctx, memberID(c), phone)
 	respond(c, http.StatusOK, out, err)
 }
 

@@ -23,6 +23,9 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/shelf"
+	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/qrcode"
 )
 
@@ -51,7 +54,7 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 	base := "http://" + addr
 	// The test's own console account (the demo's are printed once with random passwords).
 	const user, password = "browser-admin", "labels-browser-test-pw"
-	var staff core.StaffView
+	var staff staff.View
 	demoCall(t, addr, "PUT", "/api/v1/admin/staff/"+user, token, fmt.Sprintf(`{"password":%q,"role":"admin"}`, password), &staff)
 
 	// A few more products at S01, so that its sheet runs onto a second page, with a name long enough to
@@ -73,7 +76,7 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 		demoCall(t, addr, "PUT", "/api/v1/admin/stores/S01/stock/"+p.sku, token, `{"on_hand":12}`, &out)
 	}
 	// The shelf codes of S01, one per stocked product, made through the admin API.
-	var codes []core.QRView
+	var codes []shelf.QRView
 	demoCall(t, addr, "POST", "/api/v1/admin/stores/S01/qrcodes", token, "", &codes)
 	if len(codes) != len(demoProducts)+len(extra) {
 		t.Fatalf("%d shelf codes for S01, want %d (one per stocked product)", len(codes), len(demoProducts)+len(extra))
@@ -299,15 +302,15 @@ func TestBrowserConsolePickup(t *testing.T) {
 
 	// The clerk's account, made through the admin API.
 	const clerk, password = "desk-s01", "pickup-desk-test-pw"
-	var staff core.StaffView
-	demoCall(t, addr, "PUT", "/api/v1/admin/staff/"+clerk, token, fmt.Sprintf(`{"password":%q,"role":"clerk","store":"S01"}`, password), &staff)
-	if staff.Role != core.RoleClerk || staff.Store != "S01" {
-		t.Fatalf("staff account = %+v, want a clerk of S01", staff)
+	var account staff.View
+	demoCall(t, addr, "PUT", "/api/v1/admin/staff/"+clerk, token, fmt.Sprintf(`{"password":%q,"role":"clerk","store":"S01"}`, password), &account)
+	if account.Role != staff.RoleClerk || account.Store != "S01" {
+		t.Fatalf("staff account = %+v, want a clerk of S01", account)
 	}
 
 	// A shopper orders for pickup at S01 and pays with the sandbox provider, which confirms the payment
 	// with a signed notification a moment later.
-	var shopper core.Login
+	var shopper member.Login
 	demoCall(t, addr, "POST", "/api/v1/auth/sandbox", "", `{"user":"browser-shopper"}`, &shopper)
 	var ord core.OrderView
 	demoCall(t, addr, "POST", "/api/v1/orders", shopper.Token,

@@ -8,16 +8,19 @@ import (
 	"strings"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/staff"
 )
 
 // The demo chain: three Shanghai stores at real addresses, twenty everyday products.
-var demoStores = []core.StoreInput{
+var demoStores = []catalog.StoreInput{
 	{Code: "S01", Name: "人民广场店", Address: "上海市黄浦区南京东路800号", Lat: 31.2354, Lng: 121.4757, Status: "open"},
 	{Code: "S02", Name: "静安寺店", Address: "上海市静安区南京西路1618号", Lat: 31.2234, Lng: 121.4452, Status: "open"},
 	{Code: "S03", Name: "陆家嘴店", Address: "上海市浦东新区陆家嘴环路1000号", Lat: 31.2376, Lng: 121.5049, Status: "open"},
 }
 
-var demoProducts = []core.ProductInput{
+var demoProducts = []catalog.ProductInput{
 	{SKU: "MILK-1L", Name: "光明鲜牛奶 1L", PriceFen: 1590},
 	{SKU: "YOGURT-200", Name: "安慕希酸奶 200g", PriceFen: 650},
 	{SKU: "BREAD-TOAST", Name: "桃李吐司面包", PriceFen: 890},
@@ -45,16 +48,16 @@ var demoProducts = []core.ProductInput{
 // clerk per store), printing their new passwords to out once.
 func seedDemo(ctx context.Context, svc *core.Service, out io.Writer) error {
 	for _, st := range demoStores {
-		if _, err := svc.PutStore(ctx, st); err != nil {
+		if _, err := svc.Catalog.PutStore(ctx, st); err != nil {
 			return err
 		}
 	}
 	for i, p := range demoProducts {
-		if _, err := svc.PutProduct(ctx, p); err != nil {
+		if _, err := svc.Catalog.PutProduct(ctx, p); err != nil {
 			return err
 		}
 		for j, st := range demoStores {
-			cur, err := svc.Stock(ctx, st.Code, p.SKU)
+			cur, err := svc.Catalog.Stock(ctx, st.Code, p.SKU)
 			if err != nil {
 				return err
 			}
@@ -63,7 +66,7 @@ func seedDemo(ctx context.Context, svc *core.Service, out io.Writer) error {
 			}
 			// Vary the levels so stores differ: some items run short at some stores.
 			qty := int64((i*7+j*13)%40 + 3)
-			if _, err := svc.SetStock(ctx, st.Code, p.SKU, qty, "demo_seed"); err != nil {
+			if _, err := svc.Catalog.SetStock(ctx, st.Code, p.SKU, qty, "demo_seed"); err != nil {
 				return err
 			}
 		}
@@ -73,23 +76,23 @@ func seedDemo(ctx context.Context, svc *core.Service, out io.Writer) error {
 
 // seedDemoStaff creates the demo's admin and one clerk per store where they do not exist yet.
 func seedDemoStaff(ctx context.Context, svc *core.Service, out io.Writer) error {
-	accounts := []core.StaffInput{{Username: "admin", Role: core.RoleAdmin}}
+	accounts := []staff.Input{{Username: "admin", Role: staff.RoleAdmin}}
 	for _, st := range demoStores {
-		accounts = append(accounts, core.StaffInput{Username: "clerk-" + strings.ToLower(st.Code), Role: core.RoleClerk, Store: st.Code})
+		accounts = append(accounts, staff.Input{Username: "clerk-" + strings.ToLower(st.Code), Role: staff.RoleClerk, Store: st.Code})
 	}
 	var created []string
 	for _, a := range accounts {
-		_, err := svc.StaffAccount(ctx, a.Username)
+		_, err := svc.Staff.Account(ctx, a.Username)
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, core.ErrNotFound) {
+		if !errors.Is(err, domain.ErrNotFound) {
 			return err
 		}
 		if a.Password, err = newPassword(); err != nil {
 			return err
 		}
-		if _, err := svc.PutStaff(ctx, a); err != nil {
+		if _, err := svc.Staff.Put(ctx, a); err != nil {
 			return err
 		}
 		where := "every store"

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/handlers"
 )
 
@@ -21,7 +21,7 @@ func redact(_ []string, a slog.Attr) slog.Attr {
 	k := strings.ToLower(a.Key)
 	switch {
 	case k == "phone" || strings.HasSuffix(k, "_phone"):
-		return slog.String(a.Key, core.MaskPhone(a.Value.String()))
+		return slog.String(a.Key, member.MaskPhone(a.Value.String()))
 	case strings.Contains(k, "token") || strings.Contains(k, "secret") || strings.Contains(k, "password") || k == "authorization":
 		return slog.String(a.Key, "[redacted]")
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/config"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/models"
@@ -123,9 +124,9 @@ func openDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
 }
 
 func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Service {
-	return core.New(db, core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: cfg.DeliveryRadiusM, PublicURL: cfg.PublicURL,
+	return core.New(domain.NewEnv(db, domain.SystemClock{}, log), core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: cfg.DeliveryRadiusM, PublicURL: cfg.PublicURL,
 		TraceScanLimit: int64(cfg.TraceScanLimit), AcceptTimeout: cfg.AcceptTimeout, RerouteRadiusM: cfg.RerouteRadiusM, PickupTTL: cfg.PickupTTL,
-		PickupFailLimit: int(cfg.PickupFailLimit), StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: int(cfg.PasswordCost)}, core.SystemClock{}, log)
+		PickupFailLimit: int(cfg.PickupFailLimit), StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: int(cfg.PasswordCost)})
 }
 
 // serve runs the hub until ctx ends. With demo set it first seeds the demo chain, printing the demo
@@ -225,7 +226,7 @@ func importFile(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 		return err
 	}
 	defer db.Close()
-	rep, err := newService(db, cfg, log).ImportCSV(ctx, data)
+	rep, err := newService(db, cfg, log).Catalog.ImportCSV(ctx, data)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/config"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/member"
 )
 
 func TestConfigCommandMasksSecrets(t *testing.T) {
@@ -79,7 +80,7 @@ func TestDemoServesAndDrains(t *testing.T) {
 	// The sandbox WeChat and Alipay sign shoppers in, and simulate signs their payment notifications.
 	getenv := func(k string) string { return env[k] }
 	for _, c := range []struct{ provider, login string }{{"wechatpay", "wechat"}, {"alipay", "alipay"}} {
-		var login core.Login
+		var login member.Login
 		demoCall(t, addr, "POST", "/api/v1/auth/"+c.login, "", `{"code":"sandbox:carol"}`, &login)
 		var ord core.OrderView
 		demoCall(t, addr, "POST", "/api/v1/orders", login.Token, `{"store":"S01","fulfillment":"pickup","items":[{"sku":"YOGURT-200","qty":1}]}`, &ord)
@@ -150,7 +151,7 @@ func TestQRLabelsCommand(t *testing.T) {
 	if err := seedDemo(ctx, svc, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	stocked, err := svc.StoreProducts(ctx, "S01")
+	stocked, err := svc.Catalog.StoreProducts(ctx, "S01")
 	db.Close()
 	if err != nil {
 		t.Fatal(err)

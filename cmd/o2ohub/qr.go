@@ -34,7 +34,7 @@ func qrCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args []
 		return err
 	}
 	defer db.Close()
-	sheet, err := newService(db, cfg, log).LabelSheet(ctx, *store)
+	sheet, err := newService(db, cfg, log).Shelf.LabelSheet(ctx, *store)
 	if err != nil {
 		return err
 	}

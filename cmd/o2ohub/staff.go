@@ -11,7 +11,7 @@ import (
 	"math/big"
 
 	"github.com/o2ohub/o2ohub/config"
-	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/staff"
 )
 
 const staffUsage = "usage: o2ohub staff set USERNAME --role admin|clerk [--store CODE] [--disable] (password from O2OHUB_STAFF_PASSWORD, else a new one is printed)"
@@ -24,7 +24,7 @@ func staffCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args
 	}
 	username := args[1]
 	fs := flag.NewFlagSet("staff set", flag.ContinueOnError)
-	role := fs.String("role", core.RoleClerk, "admin (every store) or clerk (one store)")
+	role := fs.String("role", staff.RoleClerk, "admin (every store) or clerk (one store)")
 	store := fs.String("store", "", "the clerk's store code")
 	disable := fs.Bool("disable", false, "disable the account (ends its sessions)")
 	if err := fs.Parse(args[2:]); err != nil {
@@ -45,7 +45,7 @@ func staffCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args
 		}
 		shown = true
 	}
-	v, err := newService(db, cfg, log).PutStaff(ctx, core.StaffInput{Username: username, Password: password, Role: *role, Store: *store, Disabled: *disable})
+	v, err := newService(db, cfg, log).Staff.Put(ctx, staff.Input{Username: username, Password: password, Role: *role, Store: *store, Disabled: *disable})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/member"
 	sdk "github.com/smartwalle/alipay/v3"
 )
 
@@ -128,28 +130,28 @@ const UserProvider = "alipay"
 
 // Login exchanges a my.getAuthCode code for the shopper's identity: their user_id, or the app-scoped
 // open_id for apps in open-id mode.
-func (c *Client) Login(ctx context.Context, code string) (core.IdentityRef, error) {
+func (c *Client) Login(ctx context.Context, code string) (member.IdentityRef, error) {
 	if code == "" || len(code) > 128 {
-		return core.IdentityRef{}, &core.Error{Kind: core.ErrInvalidArgument, Msg: "code must be the 1-128 character code of my.getAuthCode"}
+		return member.IdentityRef{}, &domain.Error{Kind: domain.ErrInvalidArgument, Msg: "code must be the 1-128 character code of my.getAuthCode"}
 	}
 	res, err := c.api.SystemOauthToken(ctx, sdk.SystemOauthToken{GrantType: "authorization_code", Code: code})
 	if err != nil {
 		var ae *sdk.Error
 		if errors.As(err, &ae) && (strings.HasPrefix(ae.SubCode, "isv.code") || strings.Contains(ae.SubCode, "grant")) {
-			return core.IdentityRef{}, &core.Error{Kind: core.ErrUnauthenticated, Msg: fmt.Sprintf("alipay rejected the login code (%s)", ae.SubCode)}
+			return member.IdentityRef{}, &domain.Error{Kind: domain.ErrUnauthenticated, Msg: fmt.Sprintf("alipay rejected the login code (%s)", ae.SubCode)}
 		}
-		return core.IdentityRef{}, c.unavailable("login", err)
+		return member.IdentityRef{}, c.unavailable("login", err)
 	}
 	if res.Code != "" && !res.Code.IsSuccess() {
-		return core.IdentityRef{}, &core.Error{Kind: core.ErrUnauthenticated, Msg: fmt.Sprintf("alipay rejected the login code (%s %s)", res.Code, res.SubCode)}
+		return member.IdentityRef{}, &domain.Error{Kind: domain.ErrUnauthenticated, Msg: fmt.Sprintf("alipay rejected the login code (%s %s)", res.Code, res.SubCode)}
 	}
 	switch {
 	case res.AccessToken != "" && res.UserId != "":
-		return core.IdentityRef{Provider: UserProvider, Subject: res.UserId}, nil
+		return member.IdentityRef{Provider: UserProvider, Subject: res.UserId}, nil
 	case res.AccessToken != "" && res.OpenId != "":
-		return core.IdentityRef{Provider: c.Channel(), Subject: res.OpenId}, nil
+		return member.IdentityRef{Provider: c.Channel(), Subject: res.OpenId}, nil
 	}
-	return core.IdentityRef{}, c.unavailable("login", errors.New("no user_id or open_id in the answer"))
+	return member.IdentityRef{}, c.unavailable("login", errors.New("no user_id or open_id in the answer"))
 }
 
 // phoneEnvelope is what my.getPhoneNumber hands the mini-program.
@@ -162,20 +164,20 @@ type phoneEnvelope struct {
 // app's AES key and returns the verified mainland number.
 func (c *Client) PhoneNumber(ctx context.Context, response string) (string, error) {
 	if c.phone == nil {
-		return "", &core.Error{Kind: core.ErrConflict, Msg: "phone numbers need the app's AES key (O2OHUB_ALIPAY_AES_KEY)"}
+		return "", &domain.Error{Kind: domain.ErrConflict, Msg: "phone numbers need the app's AES key (O2OHUB_ALIPAY_AES_KEY)"}
 	}
 	var env phoneEnvelope
 	if err := json.Unmarshal([]byte(response), &env); err != nil || env.Response == "" || env.Sign == "" || len(response) > 4096 {
-		return "", &core.Error{Kind: core.ErrInvalidArgument, Msg: "response must be the string my.getPhoneNumber returned: {\"response\":…,\"sign\":…}"}
+		return "", &domain.Error{Kind: domain.ErrInvalidArgument, Msg: "response must be the string my.getPhoneNumber returned: {\"response\":…,\"sign\":…}"}
 	}
 	// The SDK verifies the signature over the quoted ciphertext and then decrypts it.
 	raw, _ := json.Marshal(map[string]string{"response": env.Response, "sign": env.Sign})
 	res, err := c.phone.DecodePhoneNumber(ctx, string(raw))
 	if err != nil {
-		return "", &core.Error{Kind: core.ErrUnauthenticated, Msg: "the phone number response does not verify or decrypt"}
+		return "", &domain.Error{Kind: domain.ErrUnauthenticated, Msg: "the phone number response does not verify or decrypt"}
 	}
 	if !res.Code.IsSuccess() || res.Mobile == "" {
-		return "", &core.Error{Kind: core.ErrUnauthenticated, Msg: fmt.Sprintf("alipay did not release the phone number (%s %s)", res.Code, res.Msg)}
+		return "", &domain.Error{Kind: domain.ErrUnauthenticated, Msg: fmt.Sprintf("alipay did not release the phone number (%s %s)", res.Code, res.Msg)}
 	}
 	return res.Mobile, nil
 }
@@ -186,7 +188,7 @@ func (c *Client) PhoneNumber(ctx context.Context, response string) (string, erro
 func (c *Client) Prepay(ctx context.Context, req core.PrepayRequest) (core.PrepayResult, error) {
 	p := sdk.TradeCreate{BuyerId: req.Identities[UserProvider], BuyerOpenId: req.Identities[c.Channel()]}
 	if p.BuyerId == "" && p.BuyerOpenId == "" {
-		return core.PrepayResult{}, &core.Error{Kind: core.ErrConflict, Msg: "sign in with Alipay before paying with Alipay"}
+		return core.PrepayResult{}, &domain.Error{Kind: domain.ErrConflict, Msg: "sign in with Alipay before paying with Alipay"}
 	}
 	if p.BuyerId != "" {
 		p.BuyerOpenId = ""
@@ -292,5 +294,5 @@ func (c *Client) QueryRefund(ctx context.Context, req core.RefundRequest) (core.
 
 func (c *Client) unavailable(call string, err error) error {
 	c.log.Error("alipay call failed", "call", call, "err", err)
-	return &core.Error{Kind: core.ErrUnavailable, Msg: fmt.Sprintf("alipay %s failed; try again", call)}
+	return &domain.Error{Kind: domain.ErrUnavailable, Msg: fmt.Sprintf("alipay %s failed; try again", call)}
 }

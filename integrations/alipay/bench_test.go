@@ -24,7 +24,7 @@ import (
 func BenchmarkNotification(b *testing.B) {
 	h := newHub(b, dbtest.SQLite(b), alipayfake.PublicKeyMode)
 	ctx := context.Background()
-	must(h.svc.SetStock(ctx, "S01", "MILK", 1_000_000, "bench"))
+	must(h.svc.Catalog.SetStock(ctx, "S01", "MILK", 1_000_000, "bench"))
 	token, _ := h.login()
 
 	b.Run("verify", func(b *testing.B) {

@@ -24,6 +24,9 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/integrations/alipay"
 	"github.com/o2ohub/o2ohub/integrations/alipay/alipayfake"
@@ -143,7 +146,7 @@ func newHub(t testing.TB, db *models.DB, mode alipayfake.Mode) *hub {
 		t.Fatal(err)
 	}
 	h.client = client
-	h.svc = core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: h.url}, clock, log)
+	h.svc = core.New(domain.NewEnv(db, clock, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: h.url})
 	h.svc.RegisterGateway(client)
 	srv.Config.Handler = handlers.New(handlers.Deps{Service: h.svc, DB: db, Log: log, Clock: clock, AdminToken: adminToken, Alipay: client})
 	srv.Start()
@@ -152,9 +155,9 @@ func newHub(t testing.TB, db *models.DB, mode alipayfake.Mode) *hub {
 	t.Cleanup(gw.Close)
 	t.Cleanup(h.fake.Close)
 	ctx := context.Background()
-	must(h.svc.PutStore(ctx, core.StoreInput{Code: "S01", Name: "人民广场店", Address: "黄浦区南京东路1号", Lat: 31.2304, Lng: 121.4737, Status: "open"}))
-	must(h.svc.PutProduct(ctx, core.ProductInput{SKU: "MILK", Name: "光明鲜牛奶 950ml", PriceFen: 1850}))
-	must(h.svc.SetStock(ctx, "S01", "MILK", 100, "test"))
+	must(h.svc.Catalog.PutStore(ctx, catalog.StoreInput{Code: "S01", Name: "人民广场店", Address: "黄浦区南京东路1号", Lat: 31.2304, Lng: 121.4737, Status: "open"}))
+	must(h.svc.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: "MILK", Name: "光明鲜牛奶 950ml", PriceFen: 1850}))
+	must(h.svc.Catalog.SetStock(ctx, "S01", "MILK", 100, "test"))
 	return h
 }
 
@@ -221,7 +224,7 @@ func (h *hub) newUserID() string { return fmt.Sprintf("2088%012d", 100000+h.user
 func (h *hub) login() (string, string) {
 	h.t.Helper()
 	uid := h.newUserID()
-	var out core.Login
+	var out member.Login
 	h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode(uid, "")}), 200).json(h.t, &out)
 	return out.Token, uid
 }
@@ -274,9 +277,9 @@ func (h *hub) count(table, where string, args ...any) int64 {
 	return n
 }
 
-func (h *hub) stock() core.StockView {
+func (h *hub) stock() catalog.StockView {
 	h.t.Helper()
-	return must(h.svc.Stock(context.Background(), "S01", "MILK"))
+	return must(h.svc.Catalog.Stock(context.Background(), "S01", "MILK"))
 }
 
 func (h *hub) trade(orderNo string) alipayfake.Trade {
@@ -390,21 +393,21 @@ func TestLoginAndPhone(t *testing.T) {
 		}
 		uid := h.newUserID()
 		code := h.fake.IssueAuthCode(uid, "")
-		var first core.Login
+		var first member.Login
 		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": code}), 200).json(t, &first)
 		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": code}), 401)
 		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": ""}), 400)
 		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": strings.Repeat("c", 129)}), 400)
 		h.expect(h.call("POST", "/api/v1/auth/alipay", "", "{"), 400)
 		// The same Alipay user signing in again is the same member.
-		var again core.Login
+		var again member.Login
 		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode(uid, "")}), 200).json(t, &again)
 		if again.Member.ID != first.Member.ID || again.Token == first.Token {
 			t.Fatalf("second sign-in of %s: member %d (first %d)", uid, again.Member.ID, first.Member.ID)
 		}
 		// An app in open-id mode gets an app-scoped open_id; it is an identity of its own.
 		openID := "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"
-		var open core.Login
+		var open member.Login
 		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode("", openID)}), 200).json(t, &open)
 		if open.Member.ID == first.Member.ID {
 			t.Fatal("an open_id sign-in landed on a user_id member")
@@ -438,14 +441,14 @@ func TestLoginAndPhone(t *testing.T) {
 				t.Fatalf("%s: got %d %s, want %d", c.name, r.status, r.body, c.status)
 			}
 		}
-		var me core.MemberView
+		var me member.View
 		h.expect(h.call("GET", "/api/v1/me", a, nil), 200).json(t, &me)
 		if me.Phone != "" || h.count("members", "phone IS NOT NULL") != 0 {
 			t.Fatalf("a tampered response bound phone %q", me.Phone)
 		}
 
 		// Two shoppers bind the same verified phone: the second is merged into the first.
-		var ma, mb core.MemberView
+		var ma, mb member.View
 		h.expect(h.call("POST", "/api/v1/me/phone/alipay", a, map[string]string{"response": genuine}), 200).json(t, &ma)
 		if ma.Phone != "139****5678" {
 			t.Fatalf("bound phone shows as %q, want it masked", ma.Phone)
@@ -532,7 +535,7 @@ func TestPayNotifyRefund(t *testing.T) {
 		}
 
 		// A shopper of an app in open-id mode pays with buyer_open_id.
-		var open core.Login
+		var open member.Login
 		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode("", "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5")}), 200).json(t, &open)
 		o2, _ := h.order(open.Token, 1)
 		if tr := h.trade(o2.OrderNo); tr.BuyerOpenID != "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5" || tr.BuyerID != "" {
@@ -550,10 +553,10 @@ func TestPayNotifyRefund(t *testing.T) {
 func TestAmountExtremes(t *testing.T) {
 	eachMode(t, func(t testing.TB, h *hub) {
 		ctx := context.Background()
-		must(h.svc.PutProduct(ctx, core.ProductInput{SKU: "PENNY", Name: "一分钱", PriceFen: 1}))
-		must(h.svc.PutProduct(ctx, core.ProductInput{SKU: "GOLD", Name: "金条", PriceFen: 99999999}))
-		must(h.svc.SetStock(ctx, "S01", "PENNY", 5, "test"))
-		must(h.svc.SetStock(ctx, "S01", "GOLD", 5, "test"))
+		must(h.svc.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: "PENNY", Name: "一分钱", PriceFen: 1}))
+		must(h.svc.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: "GOLD", Name: "金条", PriceFen: 99999999}))
+		must(h.svc.Catalog.SetStock(ctx, "S01", "PENNY", 5, "test"))
+		must(h.svc.Catalog.SetStock(ctx, "S01", "GOLD", 5, "test"))
 		token, _ := h.login()
 		for _, c := range []struct {
 			sku, yuan string

@@ -25,6 +25,9 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/integrations/wechat"
 	"github.com/o2ohub/o2ohub/integrations/wechat/wechatfake"
@@ -106,7 +109,7 @@ func newHub(t testing.TB, db *models.DB, o hubOptions) *hub {
 	clock := &movable{t: time.Now().UTC()}
 	srv := httptest.NewUnstartedServer(nil)
 	h := &hub{t: t, db: db, clock: clock, url: "http://" + srv.Listener.Addr().String(), fake: wx}
-	h.svc = core.New(db, core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: h.url}, clock, log)
+	h.svc = core.New(domain.NewEnv(db, clock, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: h.url})
 	ready, _ := wechat.ParseTemplate("tpl-ready", wechat.DefaultReadyFields)
 	refunded, _ := wechat.ParseTemplate("tpl-refund|character_string1=order_no,amount2=amount,thing3=status", nil)
 	mp, err := wechat.NewMiniProgram(wechat.MiniProgramConfig{AppID: testAppID, Secret: testSecret, Base: wxURL, Ready: ready, Refunded: refunded},
@@ -135,9 +138,9 @@ func newHub(t testing.TB, db *models.DB, o hubOptions) *hub {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	must(h.svc.PutStore(ctx, core.StoreInput{Code: "S01", Name: "人民广场店", Address: "黄浦区南京东路1号", Lat: 31.2304, Lng: 121.4737, Status: "open"}))
-	must(h.svc.PutProduct(ctx, core.ProductInput{SKU: "MILK", Name: "光明鲜牛奶 950ml", PriceFen: 1850}))
-	must(h.svc.SetStock(ctx, "S01", "MILK", 100, "test"))
+	must(h.svc.Catalog.PutStore(ctx, catalog.StoreInput{Code: "S01", Name: "人民广场店", Address: "黄浦区南京东路1号", Lat: 31.2304, Lng: 121.4737, Status: "open"}))
+	must(h.svc.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: "MILK", Name: "光明鲜牛奶 950ml", PriceFen: 1850}))
+	must(h.svc.Catalog.SetStock(ctx, "S01", "MILK", 100, "test"))
 	return h
 }
 
@@ -196,7 +199,7 @@ func (h *hub) expect(r resp, status int) resp {
 func (h *hub) login(unionid string) (string, string) {
 	h.t.Helper()
 	openid := fmt.Sprintf("o%d", time.Now().UnixNano())
-	var out core.Login
+	var out member.Login
 	h.expect(h.call("POST", "/api/v1/auth/wechat", "", map[string]string{"code": wx.IssueLoginCode(openid, unionid)}), 200).json(h.t, &out)
 	return out.Token, openid
 }
@@ -277,7 +280,7 @@ func TestLoginPhoneAndMerge(t *testing.T) {
 		a, _ := h.login("")
 		b, _ := h.login("")
 		phone := "13912345678"
-		var ma, mb core.MemberView
+		var ma, mb member.View
 		h.expect(h.call("POST", "/api/v1/me/phone/wechat", a, map[string]string{"code": wx.IssuePhoneCode(phone)}), 200).json(t, &ma)
 		if ma.Phone != "139****5678" {
 			t.Fatalf("bound phone shows as %q, want it masked", ma.Phone)
@@ -295,7 +298,7 @@ func TestLoginPhoneAndMerge(t *testing.T) {
 		// The same unionid from a fresh openid lands on the same member.
 		u1, _ := h.login("union-1")
 		u2, _ := h.login("union-1")
-		var m1, m2 core.MemberView
+		var m1, m2 member.View
 		h.expect(h.call("GET", "/api/v1/me", u1, nil), 200).json(t, &m1)
 		h.expect(h.call("GET", "/api/v1/me", u2, nil), 200).json(t, &m2)
 		if m1.ID != m2.ID {
@@ -361,8 +364,8 @@ func TestPayNotifyRefund(t *testing.T) {
 				if rec, ok := h.fake.Refund(r2.RefundNo); !ok || rec.Refund != r2.AmountFen {
 					t.Fatalf("WeChat has refund %+v", rec)
 				}
-				var stock core.StockView
-				stock = must(h.svc.Stock(context.Background(), "S01", "MILK"))
+				var stock catalog.StockView
+				stock = must(h.svc.Catalog.Stock(context.Background(), "S01", "MILK"))
 				if stock.OnHand != 100 {
 					t.Fatalf("after the full refund of goods never handed over on_hand is %d, want 100", stock.OnHand)
 				}
@@ -567,7 +570,7 @@ func TestHostileNotifications(t *testing.T) {
 		if n := h.count("events", "topic = ? AND key = ?", "order.paid", ord.OrderNo); n != 1 {
 			t.Fatalf("%d order.paid events, want 1", n)
 		}
-		if st := must(h.svc.Stock(ctx, "S01", "MILK")); st.OnHand != 99 || st.Reserved != 0 {
+		if st := must(h.svc.Catalog.Stock(ctx, "S01", "MILK")); st.OnHand != 99 || st.Reserved != 0 {
 			t.Fatalf("stock after one paid unit: %+v", st)
 		}
 

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/silenceper/wechat/v2/credential"
 	"github.com/silenceper/wechat/v2/miniprogram"
 	mpconfig "github.com/silenceper/wechat/v2/miniprogram/config"
@@ -92,14 +93,14 @@ type Session struct {
 // Login exchanges a wx.login code for the shopper's identity (code2session).
 func (m *MiniProgram) Login(ctx context.Context, code string) (Session, error) {
 	if code == "" || len(code) > 128 {
-		return Session{}, &core.Error{Kind: core.ErrInvalidArgument, Msg: "code must be the 1-128 character code of wx.login"}
+		return Session{}, &domain.Error{Kind: domain.ErrInvalidArgument, Msg: "code must be the 1-128 character code of wx.login"}
 	}
 	res, err := m.mp.GetAuth().Code2SessionContext(ctx, code)
 	if err = scrub(err); err != nil {
 		return Session{}, m.fail("login", err, 40029, 40163, 40226)
 	}
 	if res.OpenID == "" {
-		return Session{}, &core.Error{Kind: core.ErrUnavailable, Msg: "wechat login returned no openid"}
+		return Session{}, &domain.Error{Kind: domain.ErrUnavailable, Msg: "wechat login returned no openid"}
 	}
 	return Session{OpenID: res.OpenID, UnionID: res.UnionID}, nil
 }
@@ -107,7 +108,7 @@ func (m *MiniProgram) Login(ctx context.Context, code string) (Session, error) {
 // PhoneNumber exchanges a getPhoneNumber code for the verified mainland number of the shopper.
 func (m *MiniProgram) PhoneNumber(ctx context.Context, code string) (string, error) {
 	if code == "" || len(code) > 128 {
-		return "", &core.Error{Kind: core.ErrInvalidArgument, Msg: "code must be the 1-128 character code of getPhoneNumber"}
+		return "", &domain.Error{Kind: domain.ErrInvalidArgument, Msg: "code must be the 1-128 character code of getPhoneNumber"}
 	}
 	var phone string
 	err := m.withToken(ctx, func() error {
@@ -116,10 +117,10 @@ func (m *MiniProgram) PhoneNumber(ctx context.Context, code string) (string, err
 			return err
 		}
 		if res.PhoneInfo.WaterMark.AppID != "" && res.PhoneInfo.WaterMark.AppID != m.cfg.AppID {
-			return &core.Error{Kind: core.ErrUnauthenticated, Msg: "the phone number was issued to another app"}
+			return &domain.Error{Kind: domain.ErrUnauthenticated, Msg: "the phone number was issued to another app"}
 		}
 		if res.PhoneInfo.CountryCode != "86" {
-			return &core.Error{Kind: core.ErrInvalidArgument, Msg: "only mainland China mobile numbers can be bound"}
+			return &domain.Error{Kind: domain.ErrInvalidArgument, Msg: "only mainland China mobile numbers can be bound"}
 		}
 		phone = res.PhoneInfo.PurePhoneNumber
 		return nil
@@ -221,10 +222,10 @@ func (m *MiniProgram) fetchWXACode(ctx context.Context, scene, page string) ([]b
 	case err == nil:
 		return img, nil
 	case code == 40169 || code == 40129 || code == 41030 || code == 40097:
-		return nil, &core.Error{Kind: core.ErrInvalidArgument, Msg: fmt.Sprintf("wechat refused the mini-program code (errcode %d): check the scene and O2OHUB_WECHAT_SCAN_PAGE", code)}
+		return nil, &domain.Error{Kind: domain.ErrInvalidArgument, Msg: fmt.Sprintf("wechat refused the mini-program code (errcode %d): check the scene and O2OHUB_WECHAT_SCAN_PAGE", code)}
 	default:
 		m.log.ErrorContext(ctx, "wechat mini-program code failed", "errcode", code, "err", err)
-		return nil, &core.Error{Kind: core.ErrUnavailable, Msg: fmt.Sprintf("wechat mini-program code failed (errcode %d); try again", code)}
+		return nil, &domain.Error{Kind: domain.ErrUnavailable, Msg: fmt.Sprintf("wechat mini-program code failed (errcode %d); try again", code)}
 	}
 }
 
@@ -251,18 +252,18 @@ func (m *MiniProgram) withToken(ctx context.Context, call func() error) error {
 // fail turns a WeChat error into a core error: the listed errcodes are the caller's fault (a bad code),
 // anything else means WeChat could not serve us now.
 func (m *MiniProgram) fail(what string, err error, callerCodes ...int64) error {
-	var ce *core.Error
+	var ce *domain.Error
 	if errors.As(err, &ce) {
 		return err
 	}
 	code := errCode(err)
 	for _, c := range callerCodes {
 		if code == c {
-			return &core.Error{Kind: core.ErrUnauthenticated, Msg: fmt.Sprintf("wechat rejected the %s code (errcode %d)", what, code)}
+			return &domain.Error{Kind: domain.ErrUnauthenticated, Msg: fmt.Sprintf("wechat rejected the %s code (errcode %d)", what, code)}
 		}
 	}
 	m.log.Error("wechat call failed", "call", what, "errcode", code, "err", err)
-	return &core.Error{Kind: core.ErrUnavailable, Msg: fmt.Sprintf("wechat %s failed (errcode %d); try again", what, code)}
+	return &domain.Error{Kind: domain.ErrUnavailable, Msg: fmt.Sprintf("wechat %s failed (errcode %d); try again", what, code)}
 }
 
 var errcodeInText = regexp.MustCompile(`errcode=(-?\d+)`)
@@ -310,7 +311,7 @@ func scrub(err error) error {
 	if err == nil || errors.As(err, &ce) {
 		return err
 	}
-	var coreErr *core.Error
+	var coreErr *domain.Error
 	if errors.As(err, &coreErr) {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
 	wxcore "github.com/wechatpay-apiv3/wechatpay-go/core"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
@@ -149,7 +150,7 @@ func (p *Pay) Provider() string { return PayProvider }
 func (p *Pay) Prepay(ctx context.Context, req core.PrepayRequest) (core.PrepayResult, error) {
 	openid := req.Identities["wechat:"+p.cfg.AppID]
 	if openid == "" {
-		return core.PrepayResult{}, &core.Error{Kind: core.ErrConflict, Msg: "sign in with WeChat in this mini-program before paying with WeChat Pay"}
+		return core.PrepayResult{}, &domain.Error{Kind: domain.ErrConflict, Msg: "sign in with WeChat in this mini-program before paying with WeChat Pay"}
 	}
 	desc := req.Description // WeChat counts the 127 in bytes
 	for len(desc) > 127 {
@@ -273,9 +274,9 @@ func (p *Pay) payment(tx *payments.Transaction) (core.PaymentNotification, error
 func payError(call string, err error) error {
 	var ae *wxcore.APIError
 	if errors.As(err, &ae) {
-		return &core.Error{Kind: core.ErrUnavailable, Msg: fmt.Sprintf("wechatpay %s: HTTP %d %s: %s", call, ae.StatusCode, ae.Code, ae.Message)}
+		return &domain.Error{Kind: domain.ErrUnavailable, Msg: fmt.Sprintf("wechatpay %s: HTTP %d %s: %s", call, ae.StatusCode, ae.Code, ae.Message)}
 	}
-	return &core.Error{Kind: core.ErrUnavailable, Msg: fmt.Sprintf("wechatpay %s: %v", call, err)}
+	return &domain.Error{Kind: domain.ErrUnavailable, Msg: fmt.Sprintf("wechatpay %s: %v", call, err)}
 }
 
 // Notification errors. A notification that fails verification changes nothing.

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/shelf"
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/models"
 )
@@ -80,7 +80,7 @@ func TestWXACodeIsFetchedOnceAndCached(t *testing.T) {
 	each(t, func(t testing.TB, db *models.DB) {
 		h := newHub(t, db, hubOptions{})
 		ctx := context.Background()
-		code := must(h.svc.CreateQRCode(ctx, core.QRInput{Kind: core.QRProduct, Store: "S01", SKU: "MILK"})).Code
+		code := must(h.svc.Shelf.CreateQRCode(ctx, shelf.QRInput{Kind: shelf.QRProduct, Store: "S01", SKU: "MILK"})).Code
 		key := "wxacode:" + testAppID + ":pages/scan/index:" + code
 
 		first := wxaGet(t, h.url, code, adminToken)
@@ -113,7 +113,7 @@ func TestWXACodeIsFetchedOnceAndCached(t *testing.T) {
 		}
 
 		// Another code is another scene: another image, cached under its own key.
-		other := must(h.svc.CreateQRCode(ctx, core.QRInput{Kind: core.QRStore, Store: "S01"})).Code
+		other := must(h.svc.Shelf.CreateQRCode(ctx, shelf.QRInput{Kind: shelf.QRStore, Store: "S01"})).Code
 		o := wxaGet(t, h.url, other, adminToken)
 		if o.status != http.StatusOK || bytes.Equal(o.body, first.body) {
 			t.Fatalf("wxacode of %s = %d, want 200 with an image of its own", other, o.status)
@@ -141,7 +141,7 @@ func TestWXACodeRefusedByWeChat(t *testing.T) {
 	each(t, func(t testing.TB, db *models.DB) {
 		h := newHub(t, db, hubOptions{})
 		ctx := context.Background()
-		code := must(h.svc.CreateQRCode(ctx, core.QRInput{Kind: core.QRProduct, Store: "S01", SKU: "MILK"})).Code
+		code := must(h.svc.Shelf.CreateQRCode(ctx, shelf.QRInput{Kind: shelf.QRProduct, Store: "S01", SKU: "MILK"})).Code
 		// The hub's scene is the 8-character code, which WeChat always takes; a page WeChat does not know
 		// is what makes it answer with a JSON errcode instead of an image.
 		for _, page := range []string{"no/such/page", "/pages/scan/index", "pages/scan/index?code=1"} {

@@ -1,4 +1,4 @@
-package core
+package catalog
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/o2ohub/o2ohub/core/domain"
 )
 
 // ImportRowError is one CSV row that was not applied, and why.
@@ -38,19 +40,19 @@ func (s *Service) ImportCSV(ctx context.Context, data []byte) (ImportReport, err
 	r.TrimLeadingSpace = true
 	header, err := r.Read()
 	if err != nil {
-		return rep, errf(ErrInvalidArgument, "the CSV has no header row")
+		return rep, domain.Errf(domain.ErrInvalidArgument, "the CSV has no header row")
 	}
 	col := map[string]int{}
 	for i, h := range header {
 		col[strings.ToLower(strings.TrimSpace(h))] = i
 	}
 	if _, ok := col["sku"]; !ok {
-		return rep, errf(ErrInvalidArgument, "the CSV header must name a sku column")
+		return rep, domain.Errf(domain.ErrInvalidArgument, "the CSV header must name a sku column")
 	}
 	_, hasName := col["name"]
 	_, hasStore := col["store"]
 	if !hasName && !hasStore {
-		return rep, errf(ErrInvalidArgument, "the CSV header must name name,price_fen or store,on_hand columns")
+		return rep, domain.Errf(domain.ErrInvalidArgument, "the CSV header must name name,price_fen or store,on_hand columns")
 	}
 	for rows := 1; ; rows++ {
 		rec, err := r.Read()
@@ -64,20 +66,20 @@ func (s *Service) ImportCSV(ctx context.Context, data []byte) (ImportReport, err
 			row, _ = r.FieldPos(0) // the line the record starts on, blank lines counted
 		}
 		if rows > MaxImportRows {
-			return rep, errf(ErrInvalidArgument, "the CSV has more than %d rows", MaxImportRows)
+			return rep, domain.Errf(domain.ErrInvalidArgument, "the CSV has more than %d rows", MaxImportRows)
 		}
 		if err == nil {
 			err = s.importRow(ctx, col, rec)
 		}
 		if err != nil {
-			var de *Error
+			var de *domain.Error
 			msg := "internal error"
 			if errors.As(err, &de) {
 				msg = de.Msg
 			} else if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
 				msg = pe.Err.Error()
 			} else {
-				s.log.ErrorContext(ctx, "import row failed", "row", row, "err", err)
+				s.Log.ErrorContext(ctx, "import row failed", "row", row, "err", err)
 			}
 			rep.Failed++
 			rep.Errors = append(rep.Errors, ImportRowError{Row: row, Error: msg})
@@ -97,30 +99,30 @@ func (s *Service) importRow(ctx context.Context, col map[string]int, rec []strin
 	}
 	sku, name, price, store, onHand := get("sku"), get("name"), get("price_fen"), get("store"), get("on_hand")
 	if sku == "" {
-		return errf(ErrInvalidArgument, "sku is empty")
+		return domain.Errf(domain.ErrInvalidArgument, "sku is empty")
 	}
 	if (name == "") != (price == "") {
-		return errf(ErrInvalidArgument, "name and price_fen go together")
+		return domain.Errf(domain.ErrInvalidArgument, "name and price_fen go together")
 	}
 	if (store == "") != (onHand == "") {
-		return errf(ErrInvalidArgument, "store and on_hand go together")
+		return domain.Errf(domain.ErrInvalidArgument, "store and on_hand go together")
 	}
 	if name == "" && store == "" {
-		return errf(ErrInvalidArgument, "the row sets nothing")
+		return domain.Errf(domain.ErrInvalidArgument, "the row sets nothing")
 	}
 	var priceFen, qty int64
 	var err error
 	if price != "" {
 		if priceFen, err = strconv.ParseInt(price, 10, 64); err != nil {
-			return errf(ErrInvalidArgument, "price_fen %q is not a whole number of fen", price)
+			return domain.Errf(domain.ErrInvalidArgument, "price_fen %q is not a whole number of fen", price)
 		}
 	}
 	if onHand != "" {
 		if qty, err = strconv.ParseInt(onHand, 10, 64); err != nil {
-			return errf(ErrInvalidArgument, "on_hand %q is not a whole number", onHand)
+			return domain.Errf(domain.ErrInvalidArgument, "on_hand %q is not a whole number", onHand)
 		}
 	}
-	return s.db.Tx(ctx, func(ctx context.Context) error {
+	return s.DB.Tx(ctx, func(ctx context.Context) error {
 		if name != "" {
 			if _, err := s.PutProduct(ctx, ProductInput{SKU: sku, Name: name, PriceFen: priceFen}); err != nil {
 				return err

@@ -1,4 +1,4 @@
-package core
+package catalog
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -16,6 +17,9 @@ var (
 	codePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 	skuPattern  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 )
+
+// ValidSKU reports whether sku is well-formed: 1-64 letters, digits, '.', '-' or '_'.
+func ValidSKU(sku string) bool { return skuPattern.MatchString(sku) }
 
 // MaxPriceFen is the highest unit price accepted (one million yuan).
 const MaxPriceFen = 100_000_000
@@ -48,7 +52,8 @@ type StoreView struct {
 	AutoAccept bool `json:"auto_accept,omitempty"`
 }
 
-func storeView(st models.Store) StoreView {
+// View is a store row as operators and shoppers see it.
+func View(st models.Store) StoreView {
 	return StoreView{Code: st.Code, Name: st.Name, Address: st.Address, Lat: st.Lat, Lng: st.Lng, Status: st.Status, AutoAccept: st.AutoAccept}
 }
 
@@ -90,15 +95,15 @@ func (in *StoreInput) validate() error {
 	}
 	switch {
 	case !codePattern.MatchString(in.Code):
-		return errf(ErrInvalidArgument, "store code must be 1-32 letters, digits, '-' or '_'")
+		return domain.Errf(domain.ErrInvalidArgument, "store code must be 1-32 letters, digits, '-' or '_'")
 	case in.Name == "" || utf8.RuneCountInString(in.Name) > 100:
-		return errf(ErrInvalidArgument, "store name must be 1-100 characters")
+		return domain.Errf(domain.ErrInvalidArgument, "store name must be 1-100 characters")
 	case utf8.RuneCountInString(in.Address) > 300:
-		return errf(ErrInvalidArgument, "store address must be at most 300 characters")
-	case !validCoord(in.Lat, in.Lng) || (in.Lat == 0 && in.Lng == 0):
-		return errf(ErrInvalidArgument, "store lat must be in [-90,90] and lng in [-180,180]")
+		return domain.Errf(domain.ErrInvalidArgument, "store address must be at most 300 characters")
+	case !ValidCoord(in.Lat, in.Lng) || (in.Lat == 0 && in.Lng == 0):
+		return domain.Errf(domain.ErrInvalidArgument, "store lat must be in [-90,90] and lng in [-180,180]")
 	case in.Status != "open" && in.Status != "closed":
-		return errf(ErrInvalidArgument, "store status must be open or closed")
+		return domain.Errf(domain.ErrInvalidArgument, "store status must be open or closed")
 	}
 	return nil
 }
@@ -108,28 +113,28 @@ func (s *Service) PutStore(ctx context.Context, in StoreInput) (StoreView, error
 	if err := in.validate(); err != nil {
 		return StoreView{}, err
 	}
-	now := s.now()
+	now := s.Now()
 	st := models.Store{Code: in.Code, Name: in.Name, Address: in.Address, Lat: in.Lat, Lng: in.Lng, Status: in.Status, AutoAccept: in.AutoAccept,
 		CreatedAt: now, UpdatedAt: now}
-	err := s.db.Conn(ctx).Clauses(clause.OnConflict{
+	err := s.DB.Conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "code"}},
 		DoUpdates: clause.AssignmentColumns([]string{"name", "address", "lat", "lng", "status", "auto_accept", "updated_at"}),
 	}).Create(&st).Error
 	if err != nil {
 		return StoreView{}, err
 	}
-	return storeView(st), nil
+	return View(st), nil
 }
 
 func (in *ProductInput) validate() error {
 	in.Name = strings.TrimSpace(in.Name)
 	switch {
 	case !skuPattern.MatchString(in.SKU):
-		return errf(ErrInvalidArgument, "sku must be 1-64 letters, digits, '.', '-' or '_'")
+		return domain.Errf(domain.ErrInvalidArgument, "sku must be 1-64 letters, digits, '.', '-' or '_'")
 	case in.Name == "" || utf8.RuneCountInString(in.Name) > 200:
-		return errf(ErrInvalidArgument, "product name must be 1-200 characters")
+		return domain.Errf(domain.ErrInvalidArgument, "product name must be 1-200 characters")
 	case in.PriceFen < 1 || in.PriceFen > MaxPriceFen:
-		return errf(ErrInvalidArgument, "price_fen must be between 1 and %d", MaxPriceFen)
+		return domain.Errf(domain.ErrInvalidArgument, "price_fen must be between 1 and %d", MaxPriceFen)
 	}
 	return nil
 }
@@ -139,9 +144,9 @@ func (s *Service) PutProduct(ctx context.Context, in ProductInput) (ProductView,
 	if err := in.validate(); err != nil {
 		return ProductView{}, err
 	}
-	now := s.now()
+	now := s.Now()
 	p := models.Product{SKU: in.SKU, Name: in.Name, PriceFen: in.PriceFen, CreatedAt: now, UpdatedAt: now}
-	err := s.db.Conn(ctx).Clauses(clause.OnConflict{
+	err := s.DB.Conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "sku"}},
 		DoUpdates: clause.AssignmentColumns([]string{"name", "price_fen", "updated_at"}),
 	}).Create(&p).Error
@@ -151,20 +156,22 @@ func (s *Service) PutProduct(ctx context.Context, in ProductInput) (ProductView,
 	return ProductView{SKU: p.SKU, Name: p.Name, PriceFen: p.PriceFen}, nil
 }
 
-func (s *Service) storeByCode(ctx context.Context, code string) (models.Store, error) {
+// StoreByCode returns the store with a code, or a not-found error naming it.
+func (s *Service) StoreByCode(ctx context.Context, code string) (models.Store, error) {
 	var st models.Store
-	err := s.db.Conn(ctx).Where("code = ?", code).Take(&st).Error
+	err := s.DB.Conn(ctx).Where("code = ?", code).Take(&st).Error
 	if models.IsNotFound(err) {
-		return st, errf(ErrNotFound, "store %q not found", code)
+		return st, domain.Errf(domain.ErrNotFound, "store %q not found", code)
 	}
 	return st, err
 }
 
-func (s *Service) productBySKU(ctx context.Context, sku string) (models.Product, error) {
+// ProductBySKU returns the product with a SKU, or a not-found error naming it.
+func (s *Service) ProductBySKU(ctx context.Context, sku string) (models.Product, error) {
 	var p models.Product
-	err := s.db.Conn(ctx).Where("sku = ?", sku).Take(&p).Error
+	err := s.DB.Conn(ctx).Where("sku = ?", sku).Take(&p).Error
 	if models.IsNotFound(err) {
-		return p, errf(ErrNotFound, "sku %q not found", sku)
+		return p, domain.Errf(domain.ErrNotFound, "sku %q not found", sku)
 	}
 	return p, err
 }
@@ -173,20 +180,20 @@ func (s *Service) productBySKU(ctx context.Context, sku string) (models.Product,
 // below what unpaid orders have reserved is a conflict: those orders would become unfulfillable.
 func (s *Service) SetStock(ctx context.Context, storeCode, sku string, onHand int64, kind string) (StockView, error) {
 	if onHand < 0 || onHand > MaxOnHand {
-		return StockView{}, errf(ErrInvalidArgument, "on_hand must be between 0 and %d", MaxOnHand)
+		return StockView{}, domain.Errf(domain.ErrInvalidArgument, "on_hand must be between 0 and %d", MaxOnHand)
 	}
 	var out StockView
-	err := s.db.Tx(ctx, func(ctx context.Context) error {
-		st, err := s.storeByCode(ctx, storeCode)
+	err := s.DB.Tx(ctx, func(ctx context.Context) error {
+		st, err := s.StoreByCode(ctx, storeCode)
 		if err != nil {
 			return err
 		}
-		p, err := s.productBySKU(ctx, sku)
+		p, err := s.ProductBySKU(ctx, sku)
 		if err != nil {
 			return err
 		}
-		tx := s.db.Conn(ctx)
-		now := s.now()
+		tx := s.DB.Conn(ctx)
+		now := s.Now()
 		// Make sure the row exists, then lock it and change it.
 		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&models.Stock{StoreID: st.ID, ProductID: p.ID, UpdatedAt: now}).Error; err != nil {
 			return err
@@ -196,7 +203,7 @@ func (s *Service) SetStock(ctx context.Context, storeCode, sku string, onHand in
 			return err
 		}
 		if onHand < row.Reserved {
-			return errf(ErrConflict, "%d units of %s are reserved by unpaid orders at %s; on_hand cannot go below that", row.Reserved, sku, storeCode)
+			return domain.Errf(domain.ErrConflict, "%d units of %s are reserved by unpaid orders at %s; on_hand cannot go below that", row.Reserved, sku, storeCode)
 		}
 		if err := tx.Model(&models.Stock{}).Where("id = ?", row.ID).Updates(map[string]any{"on_hand": onHand, "updated_at": now}).Error; err != nil {
 			return err
@@ -214,16 +221,16 @@ func (s *Service) SetStock(ctx context.Context, storeCode, sku string, onHand in
 
 // Stores lists the stores; with a position, each carries its distance and the nearest come first.
 func (s *Service) Stores(ctx context.Context, lat, lng *float64) ([]StoreView, error) {
-	if (lat == nil) != (lng == nil) || (lat != nil && !validCoord(*lat, *lng)) {
-		return nil, errf(ErrInvalidArgument, "give both lat and lng, within [-90,90] and [-180,180]")
+	if (lat == nil) != (lng == nil) || (lat != nil && !ValidCoord(*lat, *lng)) {
+		return nil, domain.Errf(domain.ErrInvalidArgument, "give both lat and lng, within [-90,90] and [-180,180]")
 	}
 	var rows []models.Store
-	if err := s.db.Conn(ctx).Order("code").Find(&rows).Error; err != nil {
+	if err := s.DB.Conn(ctx).Order("code").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]StoreView, len(rows))
 	for i, st := range rows {
-		out[i] = storeView(st)
+		out[i] = View(st)
 		if lat != nil {
 			d := DistanceM(*lat, *lng, st.Lat, st.Lng)
 			out[i].DistanceM = &d
@@ -237,12 +244,12 @@ func (s *Service) Stores(ctx context.Context, lat, lng *float64) ([]StoreView, e
 
 // StoreProducts lists the products a store stocks, with what is available to order there now.
 func (s *Service) StoreProducts(ctx context.Context, storeCode string) ([]Availability, error) {
-	st, err := s.storeByCode(ctx, storeCode)
+	st, err := s.StoreByCode(ctx, storeCode)
 	if err != nil {
 		return nil, err
 	}
 	out := []Availability{}
-	err = s.db.Conn(ctx).Table("stocks").
+	err = s.DB.Conn(ctx).Table("stocks").
 		Select("products.sku, products.name, products.price_fen, stocks.on_hand - stocks.reserved AS available").
 		Joins("JOIN products ON products.id = stocks.product_id").
 		Where("stocks.store_id = ?", st.ID).Order("products.sku").Scan(&out).Error
@@ -251,33 +258,33 @@ func (s *Service) StoreProducts(ctx context.Context, storeCode string) ([]Availa
 
 // Stock returns the stock level of sku at a store.
 func (s *Service) Stock(ctx context.Context, storeCode, sku string) (StockView, error) {
-	st, err := s.storeByCode(ctx, storeCode)
+	st, err := s.StoreByCode(ctx, storeCode)
 	if err != nil {
 		return StockView{}, err
 	}
-	p, err := s.productBySKU(ctx, sku)
+	p, err := s.ProductBySKU(ctx, sku)
 	if err != nil {
 		return StockView{}, err
 	}
 	var row models.Stock
-	err = s.db.Conn(ctx).Where("store_id = ? AND product_id = ?", st.ID, p.ID).Take(&row).Error
+	err = s.DB.Conn(ctx).Where("store_id = ? AND product_id = ?", st.ID, p.ID).Take(&row).Error
 	if err != nil && !models.IsNotFound(err) {
 		return StockView{}, err
 	}
 	return StockView{Store: storeCode, SKU: sku, OnHand: row.OnHand, Reserved: row.Reserved, Available: row.OnHand - row.Reserved}, nil
 }
 
-// moveStock applies a conditional change to one stock row and records it. It returns false when the
+// MoveStock applies a conditional change to one stock row and records it. It returns false when the
 // condition (enough available, enough reserved …) no longer holds, leaving the row untouched.
-func (s *Service) moveStock(ctx context.Context, storeID, productID, dOnHand, dReserved int64, kind, orderNo string) (bool, error) {
-	tx := s.db.Conn(ctx)
+func (s *Service) MoveStock(ctx context.Context, storeID, productID, dOnHand, dReserved int64, kind, orderNo string) (bool, error) {
+	tx := s.DB.Conn(ctx)
 	q := tx.Model(&models.Stock{}).Where("store_id = ? AND product_id = ?", storeID, productID)
 	// The available count must stay non-negative and so must the reservation.
 	q = q.Where("(on_hand + ?) - (reserved + ?) >= 0 AND reserved + ? >= 0", dOnHand, dReserved, dReserved)
 	res := q.Updates(map[string]any{
 		"on_hand":    gorm.Expr("on_hand + ?", dOnHand),
 		"reserved":   gorm.Expr("reserved + ?", dReserved),
-		"updated_at": s.now(),
+		"updated_at": s.Now(),
 	})
 	if res.Error != nil {
 		return false, res.Error
@@ -285,6 +292,6 @@ func (s *Service) moveStock(ctx context.Context, storeID, productID, dOnHand, dR
 	if res.RowsAffected == 0 {
 		return false, nil
 	}
-	err := tx.Create(&models.StockMovement{StoreID: storeID, ProductID: productID, DeltaOnHand: dOnHand, DeltaReserved: dReserved, Kind: kind, OrderNo: orderNo, CreatedAt: s.now()}).Error
+	err := tx.Create(&models.StockMovement{StoreID: storeID, ProductID: productID, DeltaOnHand: dOnHand, DeltaReserved: dReserved, Kind: kind, OrderNo: orderNo, CreatedAt: s.Now()}).Error
 	return err == nil, err
 }

@@ -1,21 +1,18 @@
-package core
+package member
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"regexp"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm/clause"
 )
 
-// MemberView is a member as shown to themselves; the phone is masked.
-type MemberView struct {
+// View is a member as shown to themselves; the phone is masked.
+type View struct {
 	ID          int64    `json:"id"`
 	DisplayName string   `json:"display_name"`
 	Phone       string   `json:"phone,omitempty"`
@@ -24,8 +21,8 @@ type MemberView struct {
 
 // Login is the result of signing in: a bearer token and the member it belongs to.
 type Login struct {
-	Token  string     `json:"token"`
-	Member MemberView `json:"member"`
+	Token  string `json:"token"`
+	Member View   `json:"member"`
 }
 
 var chinaMobile = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
@@ -37,12 +34,12 @@ func NormalizePhone(p string) (string, error) {
 	case strings.HasPrefix(p, "+86"):
 		p = p[3:]
 	case strings.HasPrefix(p, "+"):
-		return "", errf(ErrInvalidArgument, "phone must be a mainland China mobile number")
+		return "", domain.Errf(domain.ErrInvalidArgument, "phone must be a mainland China mobile number")
 	case len(p) == 13 && strings.HasPrefix(p, "86"):
 		p = p[2:]
 	}
 	if !chinaMobile.MatchString(p) {
-		return "", errf(ErrInvalidArgument, "phone must be a mainland China mobile number")
+		return "", domain.Errf(domain.ErrInvalidArgument, "phone must be a mainland China mobile number")
 	}
 	return p, nil
 }
@@ -53,11 +50,6 @@ func MaskPhone(p string) string {
 		return "****"
 	}
 	return p[:3] + "****" + p[len(p)-4:]
-}
-
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }
 
 // IdentityRef names one account of a person on a channel.
@@ -73,7 +65,7 @@ type IdentityRef struct {
 func (s *Service) SignIn(ctx context.Context, provider, subject, displayName string, links ...IdentityRef) (Login, error) {
 	for _, ref := range append([]IdentityRef{{provider, subject}}, links...) {
 		if ref.Provider == "" || ref.Subject == "" || utf8.RuneCountInString(ref.Subject) > 128 {
-			return Login{}, errf(ErrInvalidArgument, "user must be 1-128 characters")
+			return Login{}, domain.Errf(domain.ErrInvalidArgument, "user must be 1-128 characters")
 		}
 	}
 	var out Login
@@ -88,18 +80,17 @@ func (s *Service) SignIn(ctx context.Context, provider, subject, displayName str
 }
 
 func (s *Service) signIn(ctx context.Context, primary IdentityRef, links []IdentityRef, displayName string, out *Login) error {
-	return s.db.Tx(ctx, func(ctx context.Context) error {
+	return s.DB.Tx(ctx, func(ctx context.Context) error {
 		memberID, err := s.identityMember(ctx, primary, links, displayName)
 		if err != nil {
 			return err
 		}
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
+		token, hash, err := domain.NewToken()
+		if err != nil {
 			return err
 		}
-		token := base64.RawURLEncoding.EncodeToString(b)
-		now := s.now()
-		if err := s.db.Conn(ctx).Create(&models.Session{TokenHash: hashToken(token), MemberID: memberID, ExpiresAt: now.Add(s.opts.SessionTTL), CreatedAt: now}).Error; err != nil {
+		now := s.Now()
+		if err := s.DB.Conn(ctx).Create(&models.Session{TokenHash: hash, MemberID: memberID, ExpiresAt: now.Add(s.sessionTTL), CreatedAt: now}).Error; err != nil {
 			return err
 		}
 		out.Token = token
@@ -112,7 +103,7 @@ func (s *Service) signIn(ctx context.Context, primary IdentityRef, links []Ident
 // missing identity rows. Within this transaction a concurrent first login of the same identity is excluded
 // on SQLite and fails on the unique index on PostgreSQL; SignIn then tries again and finds it.
 func (s *Service) identityMember(ctx context.Context, primary IdentityRef, links []IdentityRef, displayName string) (int64, error) {
-	tx := s.db.Conn(ctx)
+	tx := s.DB.Conn(ctx)
 	found := map[IdentityRef]int64{}
 	for _, ref := range append([]IdentityRef{primary}, links...) {
 		var idn models.Identity
@@ -130,7 +121,7 @@ func (s *Service) identityMember(ctx context.Context, primary IdentityRef, links
 			break
 		}
 	}
-	now := s.now()
+	now := s.Now()
 	if own, ok := found[primary]; ok {
 		if memberID == 0 {
 			memberID = own
@@ -161,35 +152,35 @@ func (s *Service) identityMember(ctx context.Context, primary IdentityRef, links
 // Authenticate returns the member a session token belongs to.
 func (s *Service) Authenticate(ctx context.Context, token string) (int64, error) {
 	if token == "" {
-		return 0, errf(ErrUnauthenticated, "missing bearer token")
+		return 0, domain.Errf(domain.ErrUnauthenticated, "missing bearer token")
 	}
 	var sess models.Session
-	err := s.db.Conn(ctx).Where("token_hash = ? AND expires_at > ?", hashToken(token), s.now()).Take(&sess).Error
+	err := s.DB.Conn(ctx).Where("token_hash = ? AND expires_at > ?", domain.HashToken(token), s.Now()).Take(&sess).Error
 	if models.IsNotFound(err) {
-		return 0, errf(ErrUnauthenticated, "invalid or expired session")
+		return 0, domain.Errf(domain.ErrUnauthenticated, "invalid or expired session")
 	}
 	return sess.MemberID, err
 }
 
 // Member returns a member as they see themselves.
-func (s *Service) Member(ctx context.Context, memberID int64) (MemberView, error) {
+func (s *Service) Member(ctx context.Context, memberID int64) (View, error) {
 	return s.memberView(ctx, memberID)
 }
 
-func (s *Service) memberView(ctx context.Context, memberID int64) (MemberView, error) {
+func (s *Service) memberView(ctx context.Context, memberID int64) (View, error) {
 	var m models.Member
-	if err := s.db.Conn(ctx).Take(&m, memberID).Error; err != nil {
+	if err := s.DB.Conn(ctx).Take(&m, memberID).Error; err != nil {
 		if models.IsNotFound(err) {
-			return MemberView{}, errf(ErrNotFound, "member not found")
+			return View{}, domain.Errf(domain.ErrNotFound, "member not found")
 		}
-		return MemberView{}, err
+		return View{}, err
 	}
-	v := MemberView{ID: m.ID, DisplayName: m.DisplayName, Identities: []string{}}
+	v := View{ID: m.ID, DisplayName: m.DisplayName, Identities: []string{}}
 	if m.Phone != nil {
 		v.Phone = MaskPhone(*m.Phone)
 	}
 	var ids []models.Identity
-	if err := s.db.Conn(ctx).Where("member_id = ?", memberID).Order("id").Find(&ids).Error; err != nil {
+	if err := s.DB.Conn(ctx).Where("member_id = ?", memberID).Order("id").Find(&ids).Error; err != nil {
 		return v, err
 	}
 	for _, idn := range ids {
@@ -201,21 +192,21 @@ func (s *Service) memberView(ctx context.Context, memberID int64) (MemberView, e
 // BindPhone attaches a phone number, verified by a channel, to a member. When another member already
 // owns the number, the two are merged into that one: identities, orders and sessions move, and the merge
 // is recorded. It returns the member that holds the phone afterwards.
-func (s *Service) BindPhone(ctx context.Context, memberID int64, phone string) (MemberView, error) {
+func (s *Service) BindPhone(ctx context.Context, memberID int64, phone string) (View, error) {
 	phone, err := NormalizePhone(phone)
 	if err != nil {
-		return MemberView{}, err
+		return View{}, err
 	}
 	var into int64
 	for attempt := 0; attempt < 3; attempt++ {
-		err = s.db.Tx(ctx, func(ctx context.Context) error {
-			tx := s.db.Conn(ctx)
+		err = s.DB.Tx(ctx, func(ctx context.Context) error {
+			tx := s.DB.Conn(ctx)
 			var owner models.Member
 			err := tx.Clauses(models.ForUpdate()).Where("phone = ?", phone).Take(&owner).Error
 			switch {
 			case models.IsNotFound(err):
 				into = memberID
-				return tx.Model(&models.Member{}).Where("id = ?", memberID).Updates(map[string]any{"phone": phone, "updated_at": s.now()}).Error
+				return tx.Model(&models.Member{}).Where("id = ?", memberID).Updates(map[string]any{"phone": phone, "updated_at": s.Now()}).Error
 			case err != nil:
 				return err
 			case owner.ID == memberID:
@@ -230,15 +221,15 @@ func (s *Service) BindPhone(ctx context.Context, memberID int64, phone string) (
 		}
 	}
 	if err != nil {
-		return MemberView{}, err
+		return View{}, err
 	}
-	s.log.InfoContext(ctx, "phone bound", "member", into, "phone", MaskPhone(phone))
+	s.Log.InfoContext(ctx, "phone bound", "member", into, "phone", MaskPhone(phone))
 	return s.memberView(ctx, into)
 }
 
 func (s *Service) mergeMember(ctx context.Context, from, into int64, reason string) error {
-	tx := s.db.Conn(ctx)
-	// Orders being placed by the member hold a share lock on its row (see activeMember): wait for them,
+	tx := s.DB.Conn(ctx)
+	// Orders being placed by the member hold a share lock on its row (see ActiveMember): wait for them,
 	// so that they are moved too.
 	var gone models.Member
 	if err := tx.Clauses(models.ForUpdate()).Take(&gone, from).Error; err != nil {
@@ -249,7 +240,7 @@ func (s *Service) mergeMember(ctx context.Context, from, into int64, reason stri
 			return err
 		}
 	}
-	if err := tx.Model(&models.Member{}).Where("id = ?", from).Updates(map[string]any{"merged_into": into, "phone": nil, "updated_at": s.now()}).Error; err != nil {
+	if err := tx.Model(&models.Member{}).Where("id = ?", from).Updates(map[string]any{"merged_into": into, "phone": nil, "updated_at": s.Now()}).Error; err != nil {
 		return err
 	}
 	if gone.Phone != nil { // the survivor keeps its own phone, or takes over this one
@@ -257,17 +248,17 @@ func (s *Service) mergeMember(ctx context.Context, from, into int64, reason stri
 			return err
 		}
 	}
-	return tx.Create(&models.MemberMerge{FromID: from, IntoID: into, Reason: reason, CreatedAt: s.now()}).Error
+	return tx.Create(&models.MemberMerge{FromID: from, IntoID: into, Reason: reason, CreatedAt: s.Now()}).Error
 }
 
-// activeMember returns the member that owns memberID's records now (the survivor, if it was merged
+// ActiveMember returns the member that owns memberID's records now (the survivor, if it was merged
 // away) and holds a share lock on the row until the transaction ends, so a concurrent merge waits for
 // whatever the caller writes and then moves it.
-func (s *Service) activeMember(ctx context.Context, memberID int64) (int64, error) {
+func (s *Service) ActiveMember(ctx context.Context, memberID int64) (int64, error) {
 	var m models.Member
-	err := s.db.Conn(ctx).Clauses(clause.Locking{Strength: "SHARE"}).Take(&m, memberID).Error
+	err := s.DB.Conn(ctx).Clauses(clause.Locking{Strength: "SHARE"}).Take(&m, memberID).Error
 	if models.IsNotFound(err) {
-		return 0, errf(ErrUnauthenticated, "member not found")
+		return 0, domain.Errf(domain.ErrUnauthenticated, "member not found")
 	}
 	if err != nil {
 		return 0, err

@@ -1,4 +1,4 @@
-package core
+package domain
 
 import (
 	"errors"
@@ -35,6 +35,7 @@ func (e *Error) Error() string { return e.Msg }
 // Unwrap returns the kind, so errors.Is(err, ErrNotFound) works.
 func (e *Error) Unwrap() error { return e.Kind }
 
-func errf(kind error, format string, args ...any) error {
+// Errf returns an *Error of the given kind with a formatted message.
+func Errf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
