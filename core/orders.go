@@ -23,11 +23,17 @@ const (
 	MaxLineQty    = 999
 )
 
-// Fulfillment kinds.
+// Fulfillment kinds: collected at the store by the shopper, delivered from the store, or collected by
+// a platform's rider.
 const (
 	FulfillmentPickup   = "pickup"
 	FulfillmentDelivery = "delivery"
+	FulfillmentPlatform = "platform"
 )
+
+// SourceMiniProgram is the source of orders placed in our own storefront; a platform order's source is
+// its platform's name.
+const SourceMiniProgram = "miniprogram"
 
 // ItemInput is one requested line: a SKU and a quantity. Prices never come from the client.
 type ItemInput struct {
@@ -238,7 +244,7 @@ func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, 
 func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st models.Store, in OrderInput, lines []line) (models.Order, error) {
 	tx := s.DB.Conn(ctx)
 	now := s.Now()
-	ord := models.Order{OrderNo: no, MemberID: memberID, StoreID: st.ID, Fulfillment: in.Fulfillment, Status: string(StatusPendingPayment),
+	ord := models.Order{OrderNo: no, MemberID: &memberID, StoreID: st.ID, Source: SourceMiniProgram, Fulfillment: in.Fulfillment, Status: string(StatusPendingPayment),
 		ExpiresAt: now.Add(s.opts.OrderTTL), ScanCode: in.Scan, CreatedAt: now, UpdatedAt: now}
 	if in.Address != nil && in.Fulfillment == FulfillmentDelivery {
 		ord.AddressText, ord.AddressLat, ord.AddressLng = in.Address.Text, in.Address.Lat, in.Address.Lng
@@ -250,7 +256,7 @@ func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st
 		return ord, err
 	}
 	for _, l := range lines {
-		it := models.OrderItem{OrderID: ord.ID, ProductID: l.product.ID, SKU: l.product.SKU, Name: l.product.Name, PriceFen: l.product.PriceFen, Qty: l.qty}
+		it := models.OrderItem{OrderID: ord.ID, ProductID: &l.product.ID, SKU: l.product.SKU, Name: l.product.Name, PriceFen: l.product.PriceFen, Qty: l.qty}
 		if err := tx.Create(&it).Error; err != nil {
 			return ord, err
 		}
@@ -289,7 +295,7 @@ func (s *Service) loadOrder(ctx context.Context, orderNo string, lock bool) (mod
 // memberOrder loads an order that belongs to memberID; someone else's order is reported as not found.
 func (s *Service) memberOrder(ctx context.Context, memberID int64, orderNo string, lock bool) (models.Order, error) {
 	ord, err := s.loadOrder(ctx, orderNo, lock)
-	if err == nil && ord.MemberID != memberID {
+	if err == nil && (ord.MemberID == nil || *ord.MemberID != memberID) {
 		return models.Order{}, domain.Errf(domain.ErrNotFound, "order %s not found", orderNo)
 	}
 	return ord, err
@@ -376,7 +382,7 @@ func (s *Service) transition(ctx context.Context, orderID int64, from, to Status
 // releaseReservation gives an unpaid order's reserved stock back to its store.
 func (s *Service) releaseReservation(ctx context.Context, ord models.Order, kind string) error {
 	for _, it := range ord.Items {
-		ok, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, 0, -it.Qty, kind, ord.OrderNo)
+		ok, err := s.Catalog.MoveStock(ctx, ord.StoreID, *it.ProductID, 0, -it.Qty, kind, ord.OrderNo)
 		if err != nil {
 			return err
 		}

@@ -62,7 +62,7 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 	if att.Params != "" { // an open prepay: the same parameters again
 		return view, json.Unmarshal([]byte(att.Params), &view.Params)
 	}
-	ids, err := s.identities(ctx, memberID)
+	ids, err := s.identities(ctx, &memberID)
 	if err != nil {
 		return PayView{}, err
 	}
@@ -111,12 +111,15 @@ func (s *Service) claimAttempt(ctx context.Context, ord models.Order, provider s
 }
 
 // identities maps a member's identity providers to their subjects, for gateways that need the payer.
-func (s *Service) identities(ctx context.Context, memberID int64) (map[string]string, error) {
+func (s *Service) identities(ctx context.Context, memberID *int64) (map[string]string, error) {
+	ids := map[string]string{}
+	if memberID == nil { // a platform order: no member, no identities
+		return ids, nil
+	}
 	var idns []models.Identity
-	if err := s.DB.Conn(ctx).Where("member_id = ?", memberID).Find(&idns).Error; err != nil {
+	if err := s.DB.Conn(ctx).Where("member_id = ?", *memberID).Find(&idns).Error; err != nil {
 		return nil, err
 	}
-	ids := map[string]string{}
 	for _, idn := range idns {
 		ids[idn.Provider] = idn.Subject
 	}
@@ -205,7 +208,7 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 	switch Status(ord.Status) {
 	case StatusPendingPayment:
 		for _, it := range ord.Items {
-			ok, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, -it.Qty, -it.Qty, "sale", ord.OrderNo)
+			ok, err := s.Catalog.MoveStock(ctx, ord.StoreID, *it.ProductID, -it.Qty, -it.Qty, "sale", ord.OrderNo)
 			if err != nil {
 				return "", err
 			}
@@ -244,7 +247,7 @@ func (s *Service) commitUnreserved(ctx context.Context, ord models.Order) (bool,
 		return false, err
 	}
 	for _, it := range ord.Items {
-		ok, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, -it.Qty, 0, "sale", ord.OrderNo)
+		ok, err := s.Catalog.MoveStock(ctx, ord.StoreID, *it.ProductID, -it.Qty, 0, "sale", ord.OrderNo)
 		if err != nil {
 			return false, err
 		}

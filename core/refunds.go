@@ -124,7 +124,7 @@ func (s *Service) startRefund(ctx context.Context, ord models.Order, amountFen i
 	if amountFen == left && st != StatusRefunding {
 		if st == StatusPaid || st == StatusAccepted || st == StatusReady {
 			for _, it := range ord.Items { // the goods never left the store
-				if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "refund", ord.OrderNo); err != nil {
+				if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, *it.ProductID, it.Qty, 0, "refund", ord.OrderNo); err != nil {
 					return models.Refund{}, err
 				}
 			}

@@ -170,7 +170,7 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 			continue
 		}
 		for _, it := range ord.Items {
-			if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "reroute_out", ord.OrderNo); err != nil {
+			if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, *it.ProductID, it.Qty, 0, "reroute_out", ord.OrderNo); err != nil {
 				return err
 			}
 		}
@@ -197,7 +197,7 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 // (the caller rolls back what was taken).
 func (s *Service) takeItems(ctx context.Context, ord models.Order, storeID int64) (bool, error) {
 	for _, it := range ord.Items {
-		ok, err := s.Catalog.MoveStock(ctx, storeID, it.ProductID, -it.Qty, 0, "reroute_in", ord.OrderNo)
+		ok, err := s.Catalog.MoveStock(ctx, storeID, *it.ProductID, -it.Qty, 0, "reroute_in", ord.OrderNo)
 		if err != nil || !ok {
 			return false, err
 		}

@@ -61,7 +61,7 @@ func (s *Service) StoreOrders(ctx context.Context, a staff.Actor, store, statuse
 	}
 	out := make([]StoreOrderView, len(rows))
 	for i, o := range rows {
-		out[i] = StoreOrderView{OrderView: toOrderView(o, st.Code), AcceptBy: utcPtr(o.AcceptBy), ContactPhone: phones[o.MemberID]}
+		out[i] = StoreOrderView{OrderView: toOrderView(o, st.Code), AcceptBy: utcPtr(o.AcceptBy), ContactPhone: memberPhone(phones, o.MemberID)}
 	}
 	return out, nil
 }
@@ -81,15 +81,23 @@ func (s *Service) StoreOrder(ctx context.Context, a staff.Actor, orderNo string)
 		return StoreOrderView{}, err
 	}
 	offers, err := s.offers(ctx, ord.ID)
-	return StoreOrderView{OrderView: v, AcceptBy: utcPtr(ord.AcceptBy), ContactPhone: phones[ord.MemberID], Offers: offers}, err
+	return StoreOrderView{OrderView: v, AcceptBy: utcPtr(ord.AcceptBy), ContactPhone: memberPhone(phones, ord.MemberID), Offers: offers}, err
+}
+
+// memberPhone returns the phone of an order's member from phones; "" for an order without a member.
+func memberPhone(phones map[int64]string, memberID *int64) string {
+	if memberID == nil {
+		return ""
+	}
+	return phones[*memberID]
 }
 
 // deliveryPhones returns the phones of the shoppers of the delivery orders among rows, by member id.
 func (s *Service) deliveryPhones(ctx context.Context, rows []models.Order) (map[int64]string, error) {
 	var ids []int64
 	for _, o := range rows {
-		if o.Fulfillment == FulfillmentDelivery {
-			ids = append(ids, o.MemberID)
+		if o.Fulfillment == FulfillmentDelivery && o.MemberID != nil {
+			ids = append(ids, *o.MemberID)
 		}
 	}
 	out := map[int64]string{}
@@ -150,7 +158,7 @@ func (s *Service) ReturnItems(ctx context.Context, a staff.Actor, orderNo string
 				continue
 			}
 			amount += q * it.PriceFen
-			if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, q, 0, "return", ord.OrderNo); err != nil {
+			if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, *it.ProductID, q, 0, "return", ord.OrderNo); err != nil {
 				return err
 			}
 			res := s.DB.Conn(ctx).Model(&models.OrderItem{}).Where("id = ? AND returned_qty + ? <= qty", it.ID, q).

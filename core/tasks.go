@@ -48,7 +48,7 @@ type shippingTask struct {
 // notifyShopper queues a message about an order for every channel the shopper can be reached on, in the
 // caller's transaction.
 func (s *Service) notifyShopper(ctx context.Context, ord models.Order, kind MessageKind, amountFen int64) error {
-	if len(s.messengers) == 0 {
+	if len(s.messengers) == 0 || ord.MemberID == nil {
 		return nil
 	}
 	ids, err := s.identities(ctx, ord.MemberID)

@@ -28,13 +28,15 @@ type Product struct {
 }
 
 // Stock is what one store holds of one product: OnHand units, Reserved of them by unpaid orders.
-// The database enforces 0 <= Reserved <= OnHand.
+// The database enforces 0 <= Reserved <= OnHand. Version counts the changes: every change of the row
+// raises it, which is the mark the consumers of stock changes (the platforms' stock pool) follow.
 type Stock struct {
 	ID        int64
 	StoreID   int64
 	ProductID int64
 	OnHand    int64
 	Reserved  int64
+	Version   int64
 	UpdatedAt time.Time
 }
 
@@ -87,11 +89,12 @@ type Session struct {
 	CreatedAt time.Time
 }
 
-// Order is one shopper order at one store.
+// Order is one order at one store: a shopper's from our own storefront, or a platform's.
 type Order struct {
-	ID          int64
-	OrderNo     string
-	MemberID    int64
+	ID      int64
+	OrderNo string
+	// MemberID is the shopper; nil for a platform order (the platforms hide the buyer).
+	MemberID    *int64
 	StoreID     int64
 	Fulfillment string
 	Status      string
@@ -112,7 +115,24 @@ type Order struct {
 	ScanCode string
 	// AcceptBy is when the offer of a paid order to its store runs out and the order moves on; nil
 	// when no offer is open.
-	AcceptBy  *time.Time
+	AcceptBy *time.Time
+	// Source is where the order came from: "miniprogram", or a platform ("meituan", "eleme", "jddj").
+	Source string
+	// PlatformOrderID, PlatformShopID and DaySeq are the platform's order id, shop and the day sequence
+	// number its rider asks for; empty for our own orders.
+	PlatformOrderID *string
+	PlatformShopID  string
+	DaySeq          int
+	// CustomerPaidFen, SubsidyFen and CommissionFen are what the platform's order detail says the buyer
+	// paid, the platform paid towards it and the platform keeps.
+	CustomerPaidFen int64
+	SubsidyFen      int64
+	CommissionFen   int64
+	// DeliveryMode is the platform's delivery mode where it decides which call marks the goods packed.
+	DeliveryMode string
+	// Attention says why a store must look at the order (an SKU not mapped or not stocked, a call the
+	// platform refused); empty when nothing is wrong.
+	Attention string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	Items     []OrderItem `gorm:"foreignKey:OrderID"`
@@ -120,15 +140,18 @@ type Order struct {
 
 // OrderItem is one line of an order, with the price captured when it was placed.
 type OrderItem struct {
-	ID        int64
-	OrderID   int64
-	ProductID int64
+	ID      int64
+	OrderID int64
+	// ProductID is nil for a platform line whose code maps to no product of ours.
+	ProductID *int64
 	SKU       string `gorm:"column:sku"`
 	Name      string
 	PriceFen  int64
 	Qty       int64
-	// ReturnedQty is how many of the line were returned at the counter.
+	// ReturnedQty is how many of the line were returned at the counter or refunded by the platform.
 	ReturnedQty int64
+	// PlatformCode is the platform's merchant SKU code of a platform line.
+	PlatformCode string
 }
 
 // PaymentAttempt is one prepay request to a provider for an order.
@@ -340,3 +363,83 @@ type PickupAttempt struct {
 
 // TableName names the staff table (gorm would say "staffs").
 func (Staff) TableName() string { return "staff" }
+
+// MarketShop binds one platform shop to one of our stores, with how its stock is shown and the state of
+// its sync: the stock push and the pull of lost orders are each claimed by one replica at a time through
+// their due times.
+type MarketShop struct {
+	ID          int64
+	Platform    string
+	ShopID      string
+	StoreID     int64
+	AutoAccept  bool
+	SafetyStock int64
+	// RatioPct is the share of the sellable stock the platform shows, in percent (100 shows all).
+	RatioPct int64
+	// State is bound, or unbinding while the platform is told 0 for every SKU before the binding goes.
+	State       string
+	PushDueAt   time.Time
+	PushRuns    int64
+	LockedUntil *time.Time
+	FullSyncAt  *time.Time
+	PullDueAt   time.Time
+	PullRuns    int64
+	PullCursor  string
+	LastPushAt  *time.Time
+	LastOrderAt *time.Time
+	LastError   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// MarketSKU maps a platform's merchant SKU code to one of our products, where the two differ.
+type MarketSKU struct {
+	ID        int64
+	Platform  string
+	Code      string
+	ProductID int64
+}
+
+// MarketLevel is the stock one platform shop is to show of one product (Desired) and what it was last
+// told (Pushed, nil when never or when a full sync is due), computed from the stock row at StockVersion.
+type MarketLevel struct {
+	ID           int64
+	ShopID       int64
+	ProductID    int64
+	Code         string
+	StockVersion int64
+	Desired      int64
+	Pushed       *int64
+	Attempts     int64
+	RetryAt      *time.Time
+	LastError    string
+}
+
+// MarketCall is one call owed to a platform about one of its orders (confirm, reject, prepared),
+// written in the transaction of the store's decision and made by the outbox worker with retries.
+type MarketCall struct {
+	ID              int64
+	Platform        string
+	ShopID          string
+	OrderNo         string
+	PlatformOrderID string
+	Kind            string
+	Payload         string
+	Status          string
+	Attempts        int64
+	NextAttemptAt   time.Time
+	LastError       string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// MarketPending is a platform push about an order the hub does not hold yet (a cancellation that
+// overtook its order): it is applied when the order arrives.
+type MarketPending struct {
+	ID              int64
+	Platform        string
+	PlatformOrderID string
+	Kind            string
+	Payload         string
+	CreatedAt       time.Time
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // migration is one versioned schema change, written once per dialect through the placeholders
@@ -13,6 +15,54 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+	// relax lists constraints the migration loosens before sql runs (a NOT NULL dropped, a CHECK widened),
+	// which SQLite's ALTER TABLE cannot express.
+	relax []relaxation
+}
+
+// relaxation loosens one constraint of a table: on SQLite by rewriting its stored definition (from → to,
+// the documented writable_schema way for changes that leave the stored rows valid), on PostgreSQL with
+// the ALTER TABLE statement pg.
+type relaxation struct {
+	table    string
+	from, to string
+	pg       string
+}
+
+// relaxConstraints applies a migration's relaxations in the migration's transaction.
+func (d *DB) relaxConstraints(tx *gorm.DB, rs []relaxation) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if d.postgres {
+		for _, r := range rs {
+			if err := tx.Exec(r.pg).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var version int
+	if err := tx.Raw("PRAGMA schema_version").Scan(&version).Error; err != nil {
+		return err
+	}
+	if err := tx.Exec("PRAGMA writable_schema=ON").Error; err != nil {
+		return err
+	}
+	for _, r := range rs {
+		res := tx.Exec("UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = ? AND instr(sql, ?) > 0", r.from, r.to, r.table, r.from)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("table %s has no %q to relax", r.table, r.from)
+		}
+	}
+	if err := tx.Exec("PRAGMA writable_schema=OFF").Error; err != nil {
+		return err
+	}
+	// A new schema version makes every connection read the changed definitions.
+	return tx.Exec(fmt.Sprintf("PRAGMA schema_version = %d", version+1)).Error
 }
 
 // SchemaVersion is the version the code expects the schema to be at.
@@ -47,6 +97,9 @@ func (d *DB) Migrate(ctx context.Context) error {
 		for _, m := range migrations {
 			if m.version <= current {
 				continue
+			}
+			if err := d.relaxConstraints(tx, m.relax); err != nil {
+				return fmt.Errorf("migration %d %s: %w", m.version, m.name, err)
 			}
 			for _, stmt := range strings.Split(d.dialectSQL(m.sql), ";\n") {
 				if strings.TrimSpace(stmt) == "" {
@@ -350,4 +403,88 @@ CREATE TABLE pickup_attempts (
 	created_at {{time}} NOT NULL);
 CREATE INDEX pickup_attempts_store ON pickup_attempts (store_id, created_at);
 CREATE INDEX pickup_attempts_staff ON pickup_attempts (staff, created_at)
+`}, {version: 5, name: "marketplaces", relax: []relaxation{
+	{table: "orders", from: "member_id BIGINT NOT NULL REFERENCES members(id)", to: "member_id BIGINT REFERENCES members(id)",
+		pg: "ALTER TABLE orders ALTER COLUMN member_id DROP NOT NULL"},
+	{table: "orders", from: "CHECK (fulfillment IN ('pickup','delivery'))", to: "CHECK (fulfillment IN ('pickup','delivery','platform'))",
+		pg: "ALTER TABLE orders DROP CONSTRAINT orders_fulfillment_check, ADD CONSTRAINT orders_fulfillment_check CHECK (fulfillment IN ('pickup','delivery','platform'))"},
+	{table: "order_items", from: "product_id BIGINT NOT NULL REFERENCES products(id)", to: "product_id BIGINT REFERENCES products(id)",
+		pg: "ALTER TABLE order_items ALTER COLUMN product_id DROP NOT NULL"},
+}, sql: `
+ALTER TABLE orders ADD COLUMN source TEXT NOT NULL DEFAULT 'miniprogram';
+ALTER TABLE orders ADD COLUMN platform_order_id TEXT;
+ALTER TABLE orders ADD COLUMN platform_shop_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE orders ADD COLUMN day_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN customer_paid_fen BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN subsidy_fen BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN commission_fen BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN delivery_mode TEXT NOT NULL DEFAULT '';
+ALTER TABLE orders ADD COLUMN attention TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX orders_platform ON orders (source, platform_order_id);
+ALTER TABLE order_items ADD COLUMN platform_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE stocks ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE market_shops (
+	id {{id}},
+	platform TEXT NOT NULL,
+	shop_id TEXT NOT NULL,
+	store_id BIGINT NOT NULL REFERENCES stores(id),
+	auto_accept BOOLEAN NOT NULL DEFAULT FALSE,
+	safety_stock BIGINT NOT NULL DEFAULT 0 CHECK (safety_stock >= 0),
+	ratio_pct BIGINT NOT NULL DEFAULT 100 CHECK (ratio_pct >= 0 AND ratio_pct <= 100),
+	state TEXT NOT NULL DEFAULT 'bound',
+	push_due_at {{time}} NOT NULL,
+	push_runs BIGINT NOT NULL DEFAULT 0,
+	locked_until {{time}},
+	full_sync_at {{time}},
+	pull_due_at {{time}} NOT NULL,
+	pull_runs BIGINT NOT NULL DEFAULT 0,
+	pull_cursor TEXT NOT NULL DEFAULT '',
+	last_push_at {{time}},
+	last_order_at {{time}},
+	last_error TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL,
+	UNIQUE (platform, shop_id));
+CREATE TABLE market_skus (
+	id {{id}},
+	platform TEXT NOT NULL,
+	code TEXT NOT NULL,
+	product_id BIGINT NOT NULL REFERENCES products(id),
+	UNIQUE (platform, code));
+CREATE TABLE market_levels (
+	id {{id}},
+	shop_id BIGINT NOT NULL REFERENCES market_shops(id),
+	product_id BIGINT NOT NULL REFERENCES products(id),
+	code TEXT NOT NULL,
+	stock_version BIGINT NOT NULL DEFAULT -1,
+	desired BIGINT NOT NULL,
+	pushed BIGINT,
+	attempts BIGINT NOT NULL DEFAULT 0,
+	retry_at {{time}},
+	last_error TEXT NOT NULL DEFAULT '',
+	UNIQUE (shop_id, product_id));
+CREATE TABLE market_calls (
+	id {{id}},
+	platform TEXT NOT NULL,
+	shop_id TEXT NOT NULL,
+	order_no TEXT NOT NULL,
+	platform_order_id TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	payload TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	attempts BIGINT NOT NULL DEFAULT 0,
+	next_attempt_at {{time}} NOT NULL,
+	last_error TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE INDEX market_calls_due ON market_calls (status, next_attempt_at);
+CREATE INDEX market_calls_order ON market_calls (order_no);
+CREATE TABLE market_pending (
+	id {{id}},
+	platform TEXT NOT NULL,
+	platform_order_id TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	payload TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	UNIQUE (platform, platform_order_id, kind))
 `}}

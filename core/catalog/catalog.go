@@ -205,7 +205,7 @@ func (s *Service) SetStock(ctx context.Context, storeCode, sku string, onHand in
 		if onHand < row.Reserved {
 			return domain.Errf(domain.ErrConflict, "%d units of %s are reserved by unpaid orders at %s; on_hand cannot go below that", row.Reserved, sku, storeCode)
 		}
-		if err := tx.Model(&models.Stock{}).Where("id = ?", row.ID).Updates(map[string]any{"on_hand": onHand, "updated_at": now}).Error; err != nil {
+		if err := tx.Model(&models.Stock{}).Where("id = ?", row.ID).Updates(map[string]any{"on_hand": onHand, "version": gorm.Expr("version + 1"), "updated_at": now}).Error; err != nil {
 			return err
 		}
 		if delta := onHand - row.OnHand; delta != 0 {
@@ -284,6 +284,7 @@ func (s *Service) MoveStock(ctx context.Context, storeID, productID, dOnHand, dR
 	res := q.Updates(map[string]any{
 		"on_hand":    gorm.Expr("on_hand + ?", dOnHand),
 		"reserved":   gorm.Expr("reserved + ?", dReserved),
+		"version":    gorm.Expr("version + 1"),
 		"updated_at": s.Now(),
 	})
 	if res.Error != nil {
