@@ -14,9 +14,9 @@
 // Readings (for the facts PROTOCOLS.md marks [?] or leaves open; "seen" = read in public integrations):
 //
 //   - Signature: confirmed by an independent PHP SDK (Abbotton/jddj BaseRequest: ksort, then the secret,
-//     each "k"+"v", the secret again, strtoupper(md5)). Pushes are signed the same way over the parameters as sent; several Java
-//     integrations verify an encrypted push over its decrypted jd_param_json instead, so ReadPush accepts
-//     either (both need the secret).
+//     each "k"+"v", the secret again, strtoupper(md5)). Pushes are signed the same way over the
+//     parameters as sent; several Java integrations verify an encrypted push over its decrypted
+//     jd_param_json instead, so ReadPush accepts either (both need the secret).
 //   - Refusal codes (seen in integrations' code tables): 10013 无效Token令牌, 10014 无效Sign签名 → ErrAuth;
 //     10032 over the rate limit → ErrRateLimited, RetryAfter one minute; -10000 业务重试 → transient; 10005
 //     missing parameter, 10015 API参数异常, 10018 unknown method, -1 操作失败 → ErrRefused. We found no
