@@ -1,0 +1,400 @@
+package jddjfake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/o2ohub/o2ohub/integrations/jddj"
+	"github.com/o2ohub/o2ohub/internal/cn"
+)
+
+// The fake's limits, as JD publishes them for batch stock updates.
+const (
+	// StockCallsPerMinute is how many stock calls a merchant may make in any minute.
+	StockCallsPerMinute = 300
+	// MaxPushAttempts is how many times a push is sent before the fake gives up on it.
+	MaxPushAttempts = 20
+	// CommissionPercent is the commission the fake's platform keeps (rounded down to the fen).
+	CommissionPercent = 8
+)
+
+// The fake's own order states and JD's orderStatus for each.
+const (
+	StatusNew       = "new"       // 41000 待处理
+	StatusConfirmed = "confirmed" // 32000 等待出库
+	StatusPrepared  = "prepared"  // 32000 等待出库 (the rider is called; JD's state moves on when he collects)
+	StatusCancelled = "cancelled" // 20020 订单取消
+	StatusCompleted = "completed" // 33060 已妥投
+)
+
+func wireStatus(s string) string {
+	switch s {
+	case StatusNew:
+		return "41000"
+	case StatusConfirmed, StatusPrepared:
+		return "32000"
+	case StatusCancelled:
+		return "20020"
+	case StatusCompleted:
+		return "33060"
+	}
+	return ""
+}
+
+// Options configures a Fake.
+type Options struct {
+	// AppKey, AppSecret and Token are the app's credentials and the merchant's token the fake accepts.
+	AppKey, AppSecret, Token string
+	// PushURL is the hub's webhook base as registered (e.g. "https://hub.example.com/webhooks/jddj");
+	// pushes go to PushURL + "/djsw/<msg>". Empty means no pushes are sent.
+	PushURL string
+	// Clock is the fake's clock (timestamps, rate limits, order times); nil means time.Now.
+	Clock func() time.Time
+	// RetryInterval is the pause between attempts of an unacknowledged push (default 1 s).
+	RetryInterval time.Duration
+	// Log receives the fake's notes; nil discards them.
+	Log *slog.Logger
+	// Encrypt makes pushes carry encrypt_jd_param_json and answers carry encryptData, as some
+	// deployments do.
+	Encrypt bool
+	// HTTPClient sends the pushes; nil means a client with a 5 s timeout.
+	HTTPClient *http.Client
+}
+
+// OrderLine is one line of an order the fake places or refunds.
+type OrderLine struct {
+	Code     string
+	Name     string
+	Qty      int64
+	PriceFen int64
+}
+
+// FakeOrder is a copy of an order's state in the fake.
+type FakeOrder struct {
+	ID, ShopID   string
+	DaySeq       int
+	Status       string
+	Lines        []OrderLine
+	CancelReason string
+	CancelCode   string
+}
+
+// order is the fake's record of an order.
+type order struct {
+	FakeOrder
+	placed        time.Time
+	carrier       string
+	totalFen      int64
+	commissionFen int64
+	refunds       map[string]int64 // units refunded per code
+}
+
+// Fake is an in-memory JD Daojia open platform for one app and merchant. It is an http.Handler serving
+// the API paths (with or without the "/djapi" prefix) and POST /sandbox/orders. Safe for concurrent use.
+type Fake struct {
+	o      Options
+	log    *slog.Logger
+	client *http.Client
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	shops       map[string]bool
+	stock       map[string]map[string]int64
+	orders      map[string]*order
+	daySeq      map[string]int // shop + "/" + China date
+	nextOrder   int64
+	nextAfs     int64
+	calls       map[string]int
+	pushes      int
+	drop        bool
+	stockWindow []time.Time
+	lockedUntil time.Time
+}
+
+// New returns a Fake; Close stops its pushes.
+func New(o Options) *Fake {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	o.PushURL = strings.TrimRight(o.PushURL, "/")
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Fake{
+		o: o, log: o.Log.With("component", "jddjfake"), client: o.HTTPClient, ctx: ctx, cancel: cancel,
+		shops: map[string]bool{}, stock: map[string]map[string]int64{}, orders: map[string]*order{},
+		daySeq: map[string]int{}, nextOrder: 2600000000000, nextAfs: 30000000, calls: map[string]int{},
+	}
+}
+
+// Close stops the pushes in flight and waits for them.
+func (f *Fake) Close() {
+	f.cancel()
+	f.wg.Wait()
+}
+
+// AddShop lists a station (JD's stationNo = the hub's ShopID).
+func (f *Fake) AddShop(shopID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shops[shopID] = true
+}
+
+// PlaceOrder creates a new paid order at the shop (status new, the shop's next day sequence, the buyer
+// paying the whole list price, no platform subsidy, a CommissionPercent commission) and pushes newOrder.
+func (f *Fake) PlaceOrder(shopID string, lines []OrderLine) (string, error) {
+	if len(lines) == 0 {
+		return "", errors.New("jddjfake: an order needs lines")
+	}
+	var total int64
+	for _, l := range lines {
+		if l.Code == "" || l.Qty <= 0 || l.PriceFen < 0 {
+			return "", fmt.Errorf("jddjfake: bad line %+v", l)
+		}
+		total += l.Qty * l.PriceFen
+	}
+	f.mu.Lock()
+	if !f.shops[shopID] {
+		f.mu.Unlock()
+		return "", fmt.Errorf("jddjfake: unknown station %q", shopID)
+	}
+	now := f.o.Clock()
+	day := shopID + "/" + now.In(cn.Zone).Format("20060102")
+	f.daySeq[day]++
+	f.nextOrder++
+	id := strconv.FormatInt(f.nextOrder, 10)
+	f.orders[id] = &order{
+		FakeOrder: FakeOrder{ID: id, ShopID: shopID, DaySeq: f.daySeq[day], Status: StatusNew, Lines: append([]OrderLine(nil), lines...)},
+		placed:    now, carrier: jddj.CarrierJDZB, totalFen: total, commissionFen: total * CommissionPercent / 100,
+		refunds: map[string]int64{},
+	}
+	f.mu.Unlock()
+	f.push(jddj.MsgNewOrder, id, "41000")
+	return id, nil
+}
+
+// CancelOrder plays the buyer cancelling: the order is cancelled and userCancelOrder pushed.
+func (f *Fake) CancelOrder(orderID, reason string) error {
+	f.mu.Lock()
+	o, ok := f.orders[orderID]
+	if !ok || o.Status == StatusCancelled || o.Status == StatusCompleted {
+		f.mu.Unlock()
+		return fmt.Errorf("jddjfake: order %q cannot be cancelled", orderID)
+	}
+	o.Status, o.CancelReason = StatusCancelled, reason
+	f.mu.Unlock()
+	f.push(jddj.MsgUserCancelOrder, orderID, "20020")
+	return nil
+}
+
+// RefundLines refunds units of an order: an after-sale bill is made and newAfterSaleBill pushed.
+func (f *Fake) RefundLines(orderID string, lines []OrderLine) error {
+	f.mu.Lock()
+	o, ok := f.orders[orderID]
+	if !ok || o.Status == StatusCancelled {
+		f.mu.Unlock()
+		return fmt.Errorf("jddjfake: order %q cannot be refunded", orderID)
+	}
+	for _, l := range lines {
+		var bought int64
+		for _, ol := range o.Lines {
+			if ol.Code == l.Code {
+				bought += ol.Qty
+			}
+		}
+		if l.Qty <= 0 || o.refunds[l.Code]+l.Qty > bought {
+			f.mu.Unlock()
+			return fmt.Errorf("jddjfake: cannot refund %d of %q", l.Qty, l.Code)
+		}
+	}
+	for _, l := range lines {
+		o.refunds[l.Code] += l.Qty
+	}
+	f.nextAfs++
+	afs := strconv.FormatInt(f.nextAfs, 10)
+	f.mu.Unlock()
+	f.push(jddj.MsgNewAfterSaleBill, afs, "10")
+	return nil
+}
+
+// FinishOrder plays the rider delivering: the order is completed and finishOrder pushed.
+func (f *Fake) FinishOrder(orderID string) error {
+	f.mu.Lock()
+	o, ok := f.orders[orderID]
+	if !ok || (o.Status != StatusConfirmed && o.Status != StatusPrepared) {
+		f.mu.Unlock()
+		return fmt.Errorf("jddjfake: order %q cannot be delivered", orderID)
+	}
+	o.Status = StatusCompleted
+	f.mu.Unlock()
+	f.push(jddj.MsgFinishOrder, orderID, "33060")
+	return nil
+}
+
+// SetDropPushes makes new pushes be lost (never sent) while drop is true.
+func (f *Fake) SetDropPushes(drop bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.drop = drop
+}
+
+// Order returns a copy of an order's state.
+func (f *Fake) Order(orderID string) (FakeOrder, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.orders[orderID]
+	if !ok {
+		return FakeOrder{}, false
+	}
+	c := o.FakeOrder
+	c.Lines = append([]OrderLine(nil), o.Lines...)
+	return c, true
+}
+
+// Commission returns the commission the fake's platform keeps on an order (JD's order query does not
+// carry it).
+func (f *Fake) Commission(orderID string) (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.orders[orderID]
+	if !ok {
+		return 0, false
+	}
+	return o.commissionFen, true
+}
+
+// Stock returns the stock the platform shows for a SKU code at a station.
+func (f *Fake) Stock(shopID, code string) (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q, ok := f.stock[shopID][code]
+	return q, ok
+}
+
+// Calls returns how many calls an API path (e.g. jddj.PathStock) received, refused ones included.
+func (f *Fake) Calls(api string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[strings.TrimPrefix(api, "/")]
+}
+
+// StockCalls returns how many stock/batchUpdateCurrentQtys calls the fake received.
+func (f *Fake) StockCalls() int { return f.Calls(jddj.PathStock) }
+
+// Pushes returns how many push deliveries were acknowledged.
+func (f *Fake) Pushes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pushes
+}
+
+// sortedOrders returns the orders oldest first (by placing time, then id).
+func (f *Fake) sortedOrders() []*order {
+	list := make([]*order, 0, len(f.orders))
+	for _, o := range f.orders {
+		list = append(list, o)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if !list[i].placed.Equal(list[j].placed) {
+			return list[i].placed.Before(list[j].placed)
+		}
+		return list[i].ID < list[j].ID
+	})
+	return list
+}
+
+// push sends a message to the hub in a goroutine, re-sending until JD's exact acknowledgement.
+func (f *Fake) push(msg, billID, statusID string) {
+	f.mu.Lock()
+	drop := f.drop
+	f.mu.Unlock()
+	if drop || f.o.PushURL == "" {
+		f.log.Info("push not sent", "msg", msg, "bill", billID, "dropped", drop)
+		return
+	}
+	body, _ := json.Marshal(jddj.PushBody{BillID: billID, StatusID: statusID, Timestamp: jddj.Timestamp(f.o.Clock())})
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for attempt := 1; attempt <= MaxPushAttempts; attempt++ {
+			if f.deliver(msg, string(body)) {
+				f.mu.Lock()
+				f.pushes++
+				f.mu.Unlock()
+				return
+			}
+			select {
+			case <-f.ctx.Done():
+				return
+			case <-time.After(f.o.RetryInterval):
+			}
+		}
+		f.log.Warn("push given up", "msg", msg, "bill", billID, "attempts", MaxPushAttempts)
+	}()
+}
+
+// PushForm returns the signed form of a push carrying the business JSON body, as JD sends it.
+func (f *Fake) PushForm(body string) url.Values {
+	p := map[string]string{
+		"token": f.o.Token, "app_key": f.o.AppKey, "timestamp": jddj.Timestamp(f.o.Clock()), "format": "json", "v": "1.0",
+	}
+	if f.o.Encrypt {
+		enc, err := jddj.Encrypt(f.o.AppSecret, body)
+		if err != nil {
+			f.log.Error("push not encrypted", "err", err)
+		}
+		p["encrypt_jd_param_json"] = enc
+	} else {
+		p["jd_param_json"] = body
+	}
+	p["sign"] = jddj.Sign(f.o.AppSecret, p)
+	form := url.Values{}
+	for k, v := range p {
+		form.Set(k, v)
+	}
+	return form
+}
+
+// deliver makes one attempt and reports whether the hub acknowledged it exactly.
+func (f *Fake) deliver(msg, body string) bool {
+	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.o.PushURL+jddj.PushPath(msg), strings.NewReader(f.PushForm(body).Encode()))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		f.log.Info("push failed", "msg", msg, "err", err)
+		return false
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	ok := resp.StatusCode == http.StatusOK && bytes.Equal(bytes.TrimSpace(got), []byte(jddj.Ack))
+	if !ok {
+		f.log.Info("push not acknowledged", "msg", msg, "status", resp.StatusCode)
+	}
+	return ok
+}
