@@ -42,6 +42,7 @@ const (
 	CodeSystem       = 700
 	CodeMissing      = 701
 	CodeNoApp        = 702
+	CodeFormat       = 705
 	CodeSignature    = 703
 	CodeNoAPIAccess  = 708
 	CodeRateLimited  = 711
