@@ -16,7 +16,8 @@
 //   - POST /sandbox/orders: {"shop_id":…,"lines":[{"code","name","qty","price_fen"}]} → {"order_id":…}.
 //
 // Limits: PROTOCOLS.md gives Meituan no quota for error 711 and no batch size for retail/sku/stock, so the
-// fake enforces neither (the connector's 200 per call is an unconfirmed reading). [Fake.FailNext] plays a
+// fake enforces neither (the connector's 200 per call is an unconfirmed reading); nor does it refuse old
+// timestamps, for which no window is documented either. [Fake.FailNext] plays a
 // 711 rate limit or a 700 system error on the next call to one API instead.
 //
 // Pushes: for each event (paid, confirmed, cancel, refund, finished) the fake posts a form to PushURL + "/"
