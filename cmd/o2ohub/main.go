@@ -123,8 +123,8 @@ func openDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
 }
 
 func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Service {
-	return core.New(db, core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: cfg.DeliveryRadiusM, PublicURL: cfg.PublicURL,
-		TraceScanLimit: int64(cfg.TraceScanLimit), AcceptTimeout: cfg.AcceptTimeout, RerouteRadiusM: cfg.RerouteRadiusM, PickupTTL: cfg.PickupTTL,
+	return core.New(db, core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: float64(cfg.DeliveryRadiusM), PublicURL: cfg.PublicURL,
+		TraceScanLimit: int64(cfg.TraceScanLimit), AcceptTimeout: cfg.AcceptTimeout, RerouteRadiusM: float64(cfg.RerouteRadiusM), PickupTTL: cfg.PickupTTL,
 		PickupFailLimit: int(cfg.PickupFailLimit), StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: int(cfg.PasswordCost)}, core.SystemClock{}, log)
 }
 
