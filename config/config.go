@@ -69,10 +69,10 @@ type Config struct {
 	// docs/wechat.md).
 	WechatTemplateReady string `json:"wechat_template_ready" env:"O2OHUB_WECHAT_TEMPLATE_READY" empty:"not sent"`
 	// WechatTemplateRefund is the subscribe-message template sent when a refund is done, in the same form
-	// as O2OHUB_WECHAT_TEMPLATE_READY.
+	// as `O2OHUB_WECHAT_TEMPLATE_READY`.
 	WechatTemplateRefund string `json:"wechat_template_refund" env:"O2OHUB_WECHAT_TEMPLATE_REFUND" empty:"not sent"`
 	// WechatTemplateMoved is the subscribe-message template sent when an order moves to another store, in
-	// the same form as O2OHUB_WECHAT_TEMPLATE_READY (`ID` alone fills the keys of WeChat's "订单状态通知").
+	// the same form as `O2OHUB_WECHAT_TEMPLATE_READY` (`ID` alone fills the keys of WeChat's "订单状态通知").
 	WechatTemplateMoved string `json:"wechat_template_moved" env:"O2OHUB_WECHAT_TEMPLATE_MOVED" empty:"not sent"`
 	// WechatOrderPage is the mini-program page a message opens, with `?order_no=NO`.
 	WechatOrderPage string `json:"wechat_order_page" env:"O2OHUB_WECHAT_ORDER_PAGE"`
@@ -96,7 +96,7 @@ type Config struct {
 	// AcceptTimeout is how long a store has to accept a paid order before it moves to the next store.
 	AcceptTimeout time.Duration `json:"accept_timeout" env:"O2OHUB_ACCEPT_TIMEOUT"`
 	// RerouteRadiusM is how far, in whole metres, from the store the shopper chose a pickup order may move
-	// when re-routed; a delivery may move to any store within O2OHUB_DELIVERY_RADIUS_M of its address.
+	// when re-routed; a delivery may move to any store within `O2OHUB_DELIVERY_RADIUS_M` of its address.
 	RerouteRadiusM int `json:"reroute_radius_m" env:"O2OHUB_REROUTE_RADIUS_M"`
 	// PickupTTL is how long a pickup code stays valid; an order not collected by then is refunded and its
 	// stock goes back.
@@ -109,7 +109,7 @@ type Config struct {
 	PasswordCost int `json:"password_cost" env:"O2OHUB_PASSWORD_COST"`
 	// StaffSessionTTL is how long a console sign-in or a store API token lasts.
 	StaffSessionTTL time.Duration `json:"staff_session_ttl" env:"O2OHUB_STAFF_SESSION_TTL"`
-	// WechatPayMchID is the WeChat Pay merchant ID (商户号); it needs O2OHUB_WECHAT_APPID.
+	// WechatPayMchID is the WeChat Pay merchant ID (商户号); it needs `O2OHUB_WECHAT_APPID`.
 	WechatPayMchID string `json:"wechatpay_mchid" env:"O2OHUB_WECHATPAY_MCHID" empty:"WeChat Pay off"`
 	// WechatPaySerial is the serial number of the merchant API certificate.
 	WechatPaySerial string `json:"wechatpay_serial" env:"O2OHUB_WECHATPAY_SERIAL"`
