@@ -147,7 +147,7 @@ type Config struct {
 	// AlipayPublicCert is the path of the Alipay public-key certificate (`alipayCertPublicKey_RSA2.crt`),
 	// in certificate mode.
 	AlipayPublicCert string `json:"alipay_public_cert" env:"O2OHUB_ALIPAY_PUBLIC_CERT"`
-	// AlipayAESKey is the app's content-encryption key, base64 (接口内容加密方式), needed to read phone
+	// AlipayAESKey is the app's AES content-encryption key, base64 (接口内容加密方式), needed to read phone
 	// numbers: it decrypts `my.getPhoneNumber`'s response.
 	AlipayAESKey string `json:"alipay_aes_key" env:"O2OHUB_ALIPAY_AES_KEY" secret:"true" empty:"phone binding off"`
 	// AlipaySellerID is the merchant's PID (`2088…`); when set, notifications for another seller are
