@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -11,142 +12,178 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/o2ohub/o2ohub/core"
 )
 
 // Config is the effective configuration of one o2ohub process. Every field can be set in the JSON file
 // (by its json name) and overridden by the environment variable in its env tag.
+//
+// The field comments are the configuration reference: `go run ./config/gen` turns them, with the env
+// tags, the defaults of Default and the secret tags, into docs/configuration.md, and a test fails when
+// that file is out of date. Each comment starts with the field's name; what follows the name (and "is")
+// is the table's meaning column. An empty tag says what an empty default means ("admin API off"); a
+// secret tag says how `o2ohub config` masks the value ("true": all of it, "dsn": the password of a
+// database URL, "key": a key pasted in place of a file path).
 type Config struct {
 	// Addr is the listen address of the HTTP server.
 	Addr string `json:"addr" env:"O2OHUB_ADDR"`
-	// DB is the database DSN: sqlite:PATH or a postgres:// URL.
+	// DB is the database: `sqlite:PATH` or a `postgres://…` URL.
 	DB string `json:"db" env:"O2OHUB_DB" secret:"dsn"`
-	// AdminToken is the bearer token of the admin API; empty disables the admin API.
-	AdminToken string `json:"admin_token" env:"O2OHUB_ADMIN_TOKEN" secret:"true"`
-	// PublicURL is the externally visible base URL, used to build notify URLs and QR links.
-	PublicURL string `json:"public_url" env:"O2OHUB_PUBLIC_URL"`
-	// Sandbox enables the built-in sandbox payment provider and login.
+	// AdminToken is the bearer token of the admin API.
+	AdminToken string `json:"admin_token" env:"O2OHUB_ADMIN_TOKEN" secret:"true" empty:"admin API off"`
+	// PublicURL is the externally visible base URL: provider notify URLs and the URLs printed in QR codes
+	// (`/q/CODE`) are built from it (for WeChat Pay: https, reachable from the internet; for Alipay:
+	// reachable from the internet, https recommended).
+	PublicURL string `json:"public_url" env:"O2OHUB_PUBLIC_URL" empty:"http://127.0.0.1:PORT, the port of O2OHUB_ADDR"`
+	// Sandbox enables the built-in sandbox payment provider and login, the sandbox WeChat when no WeChat
+	// app is configured and the sandbox Alipay when no Alipay app is configured; `false` in production
+	// refuses them.
 	Sandbox bool `json:"sandbox" env:"O2OHUB_SANDBOX"`
-	// SandboxSecret is the HMAC-SHA256 key the sandbox provider signs its notifications with; empty means
-	// a random key generated once and kept in the database.
-	SandboxSecret string `json:"sandbox_secret" env:"O2OHUB_SANDBOX_SECRET" secret:"true"`
+	// SandboxSecret is the HMAC-SHA256 key the sandbox provider signs its notifications with (`simulate`
+	// reads it from the same `O2OHUB_DB`).
+	SandboxSecret string `json:"sandbox_secret" env:"O2OHUB_SANDBOX_SECRET" secret:"true" empty:"a random key made once and kept in the database"`
 	// OrderTTL is how long an order waits for payment before it expires and releases its stock.
 	OrderTTL time.Duration `json:"order_ttl" env:"O2OHUB_ORDER_TTL"`
 	// SessionTTL is how long a shopper session stays valid.
 	SessionTTL time.Duration `json:"session_ttl" env:"O2OHUB_SESSION_TTL"`
-	// DeliveryRadiusM is the farthest a delivery address may be from the store that serves it, in metres.
-	DeliveryRadiusM float64 `json:"delivery_radius_m" env:"O2OHUB_DELIVERY_RADIUS_M"`
-	// ExpiryInterval is how often the workers look for unpaid orders past their deadline and refunds due.
+	// DeliveryRadiusM is the farthest a delivery address may be from the store that serves it, in whole
+	// metres.
+	DeliveryRadiusM int `json:"delivery_radius_m" env:"O2OHUB_DELIVERY_RADIUS_M"`
+	// ExpiryInterval is how often the background workers run: expiry of unpaid orders, re-routing orders
+	// not accepted in time, expired pickup codes, refunds, payment checks, channel tasks, writing scan
+	// counts.
 	ExpiryInterval time.Duration `json:"expiry_interval" env:"O2OHUB_EXPIRY_INTERVAL"`
-	// TrustedProxies lists the proxies (comma-separated IPs or CIDRs) whose X-Forwarded-For is believed
-	// when telling clients apart; empty trusts none.
-	TrustedProxies string `json:"trusted_proxies" env:"O2OHUB_TRUSTED_PROXIES"`
-	// LogLevel is debug, info, warn or error.
+	// TrustedProxies lists the proxies (comma-separated IPs or CIDRs) whose `X-Forwarded-For` is believed
+	// when telling clients apart (rate limits are per client address).
+	TrustedProxies string `json:"trusted_proxies" env:"O2OHUB_TRUSTED_PROXIES" empty:"none trusted"`
+	// LogLevel is the least level logged: `debug`, `info`, `warn` or `error`.
 	LogLevel string `json:"log_level" env:"O2OHUB_LOG_LEVEL"`
 
-	// WechatAppID and WechatSecret identify the WeChat mini-program; empty disables WeChat (in sandbox
-	// mode the built-in WeChat fake stands in).
-	WechatAppID  string `json:"wechat_appid" env:"O2OHUB_WECHAT_APPID"`
+	// WechatAppID is the AppID of the WeChat mini-program.
+	WechatAppID string `json:"wechat_appid" env:"O2OHUB_WECHAT_APPID" empty:"WeChat off, or the sandbox WeChat when the sandbox is on"`
+	// WechatSecret is the AppSecret of the mini-program, required with the AppID.
 	WechatSecret string `json:"wechat_secret" env:"O2OHUB_WECHAT_SECRET" secret:"true"`
-	// WechatAPIBase is the base URL of WeChat's mini-program API (for a proxy).
+	// WechatAPIBase is the base URL of WeChat's mini-program API (change it only to go through a proxy).
 	WechatAPIBase string `json:"wechat_api_base" env:"O2OHUB_WECHAT_API_BASE"`
-	// WechatTemplateReady and WechatTemplateRefund are the subscribe-message templates sent when a pickup
-	// order is ready and when a refund is done: "ID", or "ID|key=field,…" (fields: order_no, store,
-	// address, items, amount, time, status). Empty sends none.
-	WechatTemplateReady  string `json:"wechat_template_ready" env:"O2OHUB_WECHAT_TEMPLATE_READY"`
-	WechatTemplateRefund string `json:"wechat_template_refund" env:"O2OHUB_WECHAT_TEMPLATE_REFUND"`
-	// WechatTemplateMoved is the subscribe-message template sent when an order moves to another store
-	// (default keys for an "订单状态通知" template: order number, store, status, time).
-	WechatTemplateMoved string `json:"wechat_template_moved" env:"O2OHUB_WECHAT_TEMPLATE_MOVED"`
-	// WechatOrderPage is the mini-program page a message opens (with ?order_no=).
+	// WechatTemplateReady is the subscribe-message template sent when a pickup order is ready: `ID`, or
+	// `ID|key=field,…` with fields order_no, store, address, items, amount, time, status (see
+	// docs/wechat.md).
+	WechatTemplateReady string `json:"wechat_template_ready" env:"O2OHUB_WECHAT_TEMPLATE_READY" empty:"not sent"`
+	// WechatTemplateRefund is the subscribe-message template sent when a refund is done, in the same form
+	// as `O2OHUB_WECHAT_TEMPLATE_READY`.
+	WechatTemplateRefund string `json:"wechat_template_refund" env:"O2OHUB_WECHAT_TEMPLATE_REFUND" empty:"not sent"`
+	// WechatTemplateMoved is the subscribe-message template sent when an order moves to another store, in
+	// the same form as `O2OHUB_WECHAT_TEMPLATE_READY` (`ID` alone fills the keys of WeChat's "订单状态通知").
+	WechatTemplateMoved string `json:"wechat_template_moved" env:"O2OHUB_WECHAT_TEMPLATE_MOVED" empty:"not sent"`
+	// WechatOrderPage is the mini-program page a message opens, with `?order_no=NO`.
 	WechatOrderPage string `json:"wechat_order_page" env:"O2OHUB_WECHAT_ORDER_PAGE"`
-	// WechatScanPage is the mini-program page a shelf's mini-program code opens, with the short code as
-	// its scene.
+	// WechatScanPage is the mini-program page a shelf code's WeChat mini-program code opens, with the
+	// short code as its `scene`.
 	WechatScanPage string `json:"wechat_scan_page" env:"O2OHUB_WECHAT_SCAN_PAGE"`
-	// WechatLink and AlipayLink open the mini-program from a scan landing page (a URL Link / URL Scheme,
-	// an alipays:// link); "{code}" is replaced by the short code. Empty offers no button.
-	WechatLink string `json:"wechat_link" env:"O2OHUB_WECHAT_LINK"`
-	AlipayLink string `json:"alipay_link" env:"O2OHUB_ALIPAY_LINK"`
-	// ScanRate is how many scans a second one client address may make on /q and /api/v1/scan (bursts of
-	// five times that); 0 means no limit.
+	// WechatLink is the link that opens the WeChat mini-program from a scan landing page seen outside
+	// WeChat (a URL Link or URL Scheme made for the mini-program); `{code}` in it is replaced by the short
+	// code.
+	WechatLink string `json:"wechat_link" env:"O2OHUB_WECHAT_LINK" empty:"no button"`
+	// AlipayLink is the link that opens the Alipay mini-program from a scan landing page (an
+	// `alipays://platformapi/startapp?appId=…` or https link); `{code}` in it is replaced by the short code.
+	AlipayLink string `json:"alipay_link" env:"O2OHUB_ALIPAY_LINK" empty:"no button, no redirect"`
+	// ScanRate is how many scans a second one client address may make on `/q/…` and `/api/v1/scan/…`
+	// (bursts of five times that); `0` turns the limit off. It may be a fraction (0.5: one scan every two
+	// seconds).
 	ScanRate float64 `json:"scan_rate" env:"O2OHUB_SCAN_RATE"`
-	// TraceScanLimit is how many different scanners a unit trace code may have before scans warn of a
-	// copied label.
-	TraceScanLimit float64 `json:"trace_scan_limit" env:"O2OHUB_TRACE_SCAN_LIMIT"`
+	// TraceScanLimit is how many different scanners a unit trace code may have before its scans warn of a
+	// copied label (a whole number, at least 1).
+	TraceScanLimit int `json:"trace_scan_limit" env:"O2OHUB_TRACE_SCAN_LIMIT"`
 	// AcceptTimeout is how long a store has to accept a paid order before it moves to the next store.
 	AcceptTimeout time.Duration `json:"accept_timeout" env:"O2OHUB_ACCEPT_TIMEOUT"`
-	// RerouteRadiusM is how far from the store first chosen a pickup order may move when re-routed, in
-	// metres (a delivery may move to any store within O2OHUB_DELIVERY_RADIUS_M of the address).
-	RerouteRadiusM float64 `json:"reroute_radius_m" env:"O2OHUB_REROUTE_RADIUS_M"`
-	// PickupTTL is how long a pickup code stays valid; an order not collected by then is refunded.
+	// RerouteRadiusM is how far, in whole metres, from the store the shopper chose a pickup order may move
+	// when re-routed; a delivery may move to any store within `O2OHUB_DELIVERY_RADIUS_M` of its address.
+	RerouteRadiusM int `json:"reroute_radius_m" env:"O2OHUB_REROUTE_RADIUS_M"`
+	// PickupTTL is how long a pickup code stays valid; an order not collected by then is refunded and its
+	// stock goes back.
 	PickupTTL time.Duration `json:"pickup_ttl" env:"O2OHUB_PICKUP_TTL"`
-	// PickupFailLimit is how many wrong pickup codes one clerk may enter in 10 minutes (a store allows
-	// four times as many across its clerks) before the counter must wait.
-	PickupFailLimit float64 `json:"pickup_fail_limit" env:"O2OHUB_PICKUP_FAIL_LIMIT"`
-	// PasswordCost is the bcrypt cost of staff passwords (10-16; lower, down to 4, only with the sandbox,
+	// PickupFailLimit is how many wrong pickup codes one clerk may enter in 10 minutes before the counter
+	// answers 429 (a store allows four times as many across its clerks).
+	PickupFailLimit int `json:"pickup_fail_limit" env:"O2OHUB_PICKUP_FAIL_LIMIT"`
+	// PasswordCost is the bcrypt cost of staff passwords, 10-16 (lower, down to 4, only with the sandbox,
 	// for fast tests).
-	PasswordCost float64 `json:"password_cost" env:"O2OHUB_PASSWORD_COST"`
+	PasswordCost int `json:"password_cost" env:"O2OHUB_PASSWORD_COST"`
 	// StaffSessionTTL is how long a console sign-in or a store API token lasts.
 	StaffSessionTTL time.Duration `json:"staff_session_ttl" env:"O2OHUB_STAFF_SESSION_TTL"`
-	// WechatPayMchID is the WeChat Pay merchant id; empty disables WeChat Pay.
-	WechatPayMchID string `json:"wechatpay_mchid" env:"O2OHUB_WECHATPAY_MCHID"`
+	// WechatPayMchID is the WeChat Pay merchant ID (商户号); it needs `O2OHUB_WECHAT_APPID`.
+	WechatPayMchID string `json:"wechatpay_mchid" env:"O2OHUB_WECHATPAY_MCHID" empty:"WeChat Pay off"`
 	// WechatPaySerial is the serial number of the merchant API certificate.
 	WechatPaySerial string `json:"wechatpay_serial" env:"O2OHUB_WECHATPAY_SERIAL"`
-	// WechatPayPrivateKey is the path of the merchant API private key (PEM), or the key itself.
+	// WechatPayPrivateKey is the path of the merchant API private key, PEM (`apiclient_key.pem`; the file
+	// is secret), or the PEM text itself.
 	WechatPayPrivateKey string `json:"wechatpay_private_key" env:"O2OHUB_WECHATPAY_PRIVATE_KEY" secret:"key"`
-	// WechatPayPublicKeyID and WechatPayPublicKey (a PEM file path) are the WeChat Pay public key that
-	// verifies WeChat Pay's answers and notifications.
+	// WechatPayPublicKeyID is the ID of the WeChat Pay public key (`PUB_KEY_ID_…`) that verifies WeChat
+	// Pay's answers and notifications.
 	WechatPayPublicKeyID string `json:"wechatpay_public_key_id" env:"O2OHUB_WECHATPAY_PUBLIC_KEY_ID"`
-	WechatPayPublicKey   string `json:"wechatpay_public_key" env:"O2OHUB_WECHATPAY_PUBLIC_KEY"`
+	// WechatPayPublicKey is the path of the WeChat Pay public key, PEM; set together with its ID.
+	WechatPayPublicKey string `json:"wechatpay_public_key" env:"O2OHUB_WECHATPAY_PUBLIC_KEY"`
 	// WechatPayPlatformCerts also accepts signatures of the platform certificates, downloaded with the
-	// APIv3 key: for merchants not yet migrated to the public key, or migrating.
+	// APIv3 key at start and every 12 hours: for merchants not yet migrated to the public key, or
+	// migrating.
 	WechatPayPlatformCerts bool `json:"wechatpay_platform_certs" env:"O2OHUB_WECHATPAY_PLATFORM_CERTS"`
 	// WechatPayAPIv3Key is the 32-character APIv3 key that decrypts notifications.
 	WechatPayAPIv3Key string `json:"wechatpay_apiv3_key" env:"O2OHUB_WECHATPAY_APIV3_KEY" secret:"true"`
-	// WechatPayBase is the base URL of the WeChat Pay API (for a proxy).
+	// WechatPayBase is the base URL of the WeChat Pay API (change it only to go through a proxy).
 	WechatPayBase string `json:"wechatpay_base" env:"O2OHUB_WECHATPAY_BASE"`
 
-	// AlipayAppID is the Alipay mini-program's app id; empty disables Alipay (in sandbox mode the built-in
-	// Alipay fake stands in).
-	AlipayAppID string `json:"alipay_appid" env:"O2OHUB_ALIPAY_APPID"`
-	// AlipayPrivateKey is the path of the app private key (PEM), or the key itself (PEM or bare base64).
+	// AlipayAppID is the APPID of the Alipay mini-program.
+	AlipayAppID string `json:"alipay_appid" env:"O2OHUB_ALIPAY_APPID" empty:"Alipay off, or the sandbox Alipay when the sandbox is on"`
+	// AlipayPrivateKey is the path of the app private key (应用私钥; the file is secret), or the key itself
+	// (PEM or bare base64); required with the APPID.
 	AlipayPrivateKey string `json:"alipay_private_key" env:"O2OHUB_ALIPAY_PRIVATE_KEY" secret:"key"`
-	// AlipayPublicKey is the path of the Alipay public key (PEM), in public-key mode.
+	// AlipayPublicKey is the path of the Alipay public key (支付宝公钥, PEM or bare base64), in public-key
+	// mode.
 	AlipayPublicKey string `json:"alipay_public_key" env:"O2OHUB_ALIPAY_PUBLIC_KEY"`
-	// AlipayAppCert, AlipayRootCert and AlipayPublicCert are the paths of the app public-key
-	// certificate, the Alipay root certificate and the Alipay public-key certificate, in certificate mode.
-	AlipayAppCert    string `json:"alipay_app_cert" env:"O2OHUB_ALIPAY_APP_CERT"`
-	AlipayRootCert   string `json:"alipay_root_cert" env:"O2OHUB_ALIPAY_ROOT_CERT"`
+	// AlipayAppCert is the path of the app public-key certificate (`appCertPublicKey_APPID.crt`), in
+	// certificate mode.
+	AlipayAppCert string `json:"alipay_app_cert" env:"O2OHUB_ALIPAY_APP_CERT"`
+	// AlipayRootCert is the path of the Alipay root certificate (`alipayRootCert.crt`), in certificate
+	// mode.
+	AlipayRootCert string `json:"alipay_root_cert" env:"O2OHUB_ALIPAY_ROOT_CERT"`
+	// AlipayPublicCert is the path of the Alipay public-key certificate (`alipayCertPublicKey_RSA2.crt`),
+	// in certificate mode.
 	AlipayPublicCert string `json:"alipay_public_cert" env:"O2OHUB_ALIPAY_PUBLIC_CERT"`
-	// AlipayAESKey is the app's content-encryption key (base64), needed to read phone numbers.
-	AlipayAESKey string `json:"alipay_aes_key" env:"O2OHUB_ALIPAY_AES_KEY" secret:"true"`
-	// AlipaySellerID is the merchant's 2088… user id; when set, notifications for another seller are refused.
-	AlipaySellerID string `json:"alipay_seller_id" env:"O2OHUB_ALIPAY_SELLER_ID"`
-	// AlipayGateway is the Alipay gateway URL (for a proxy).
+	// AlipayAESKey is the app's AES content-encryption key, base64 (接口内容加密方式), needed to read phone
+	// numbers: it decrypts `my.getPhoneNumber`'s response.
+	AlipayAESKey string `json:"alipay_aes_key" env:"O2OHUB_ALIPAY_AES_KEY" secret:"true" empty:"phone binding off"`
+	// AlipaySellerID is the merchant's PID (`2088…`); when set, notifications for another seller are
+	// refused.
+	AlipaySellerID string `json:"alipay_seller_id" env:"O2OHUB_ALIPAY_SELLER_ID" empty:"not checked"`
+	// AlipayGateway is the Alipay gateway URL (change it only to go through a proxy).
 	AlipayGateway string `json:"alipay_gateway" env:"O2OHUB_ALIPAY_GATEWAY"`
 }
 
 // Default returns the configuration that runs the embedded sandbox on a fresh machine.
+// The business settings (order and session lifetimes, radii, limits) take core's defaults, their one
+// source.
 func Default() Config {
+	biz := core.DefaultOptions()
 	return Config{
 		Addr:            ":8080",
 		DB:              "sqlite:o2ohub.db",
 		Sandbox:         true,
-		OrderTTL:        15 * time.Minute,
-		SessionTTL:      30 * 24 * time.Hour,
-		DeliveryRadiusM: 10000,
+		OrderTTL:        biz.OrderTTL,
+		SessionTTL:      biz.SessionTTL,
+		DeliveryRadiusM: int(biz.DeliveryRadiusM),
 		ExpiryInterval:  10 * time.Second,
 		LogLevel:        "info",
 		WechatAPIBase:   "https://api.weixin.qq.com",
 		WechatOrderPage: "pages/order/detail",
 		WechatScanPage:  "pages/scan/index",
-		TraceScanLimit:  20,
+		TraceScanLimit:  int(biz.TraceScanLimit),
 		ScanRate:        10,
-		AcceptTimeout:   5 * time.Minute,
-		RerouteRadiusM:  5000,
-		PickupTTL:       7 * 24 * time.Hour,
-		PickupFailLimit: 5,
-		StaffSessionTTL: 12 * time.Hour,
-		PasswordCost:    12,
+		AcceptTimeout:   biz.AcceptTimeout,
+		RerouteRadiusM:  int(biz.RerouteRadiusM),
+		PickupTTL:       biz.PickupTTL,
+		PickupFailLimit: biz.PickupFailLimit,
+		StaffSessionTTL: biz.StaffSessionTTL,
+		PasswordCost:    biz.PasswordCost,
 		WechatPayBase:   "https://api.mch.weixin.qq.com",
 		AlipayGateway:   "https://openapi.alipay.com/gateway.do",
 	}
@@ -214,7 +251,7 @@ func (fc fileConfig) apply(cfg *Config) error {
 			s = string(raw) // numbers and booleans
 		}
 		if err := setField(v.Field(i), s); err != nil {
-			return fmt.Errorf("%s: %w", k, err)
+			return fmt.Errorf("%s (%s): %w", k, t.Field(i).Tag.Get("env"), err)
 		}
 	}
 	return nil
@@ -243,10 +280,29 @@ func setField(f reflect.Value, raw string) error {
 			return fmt.Errorf("want a number, got %q", raw)
 		}
 		f.SetFloat(x)
+	case int:
+		n, err := parseWhole(raw)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(n))
 	default:
 		return fmt.Errorf("unsupported setting type %s", f.Type())
 	}
 	return nil
+}
+
+// parseWhole reads an integer setting. Besides plain integers it takes what such settings took when they
+// were read as numbers (5000.0, 1e4), as long as the value is whole.
+func parseWhole(raw string) (int, error) {
+	if n, err := strconv.Atoi(raw); err == nil {
+		return n, nil
+	}
+	x, err := strconv.ParseFloat(raw, 64)
+	if err != nil || x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+		return 0, fmt.Errorf("want a whole number, got %q", raw)
+	}
+	return int(x), nil
 }
 
 func defaultPublicURL(addr string) string {
@@ -342,10 +398,10 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be an https://, weixin:// or alipays:// link, got %q", name, link))
 		}
 	}
-	if c.TraceScanLimit < 1 || c.TraceScanLimit != float64(int64(c.TraceScanLimit)) {
+	if c.TraceScanLimit < 1 {
 		errs = append(errs, errors.New("O2OHUB_TRACE_SCAN_LIMIT must be a whole number of at least 1"))
 	}
-	if c.PickupFailLimit < 1 || c.PickupFailLimit != float64(int64(c.PickupFailLimit)) {
+	if c.PickupFailLimit < 1 {
 		errs = append(errs, errors.New("O2OHUB_PICKUP_FAIL_LIMIT must be a whole number of at least 1"))
 	}
 	for name, d := range map[string]time.Duration{"O2OHUB_ACCEPT_TIMEOUT": c.AcceptTimeout, "O2OHUB_PICKUP_TTL": c.PickupTTL, "O2OHUB_STAFF_SESSION_TTL": c.StaffSessionTTL} {
@@ -353,8 +409,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be a duration of at least 1s, got %s", name, d))
 		}
 	}
-	if min := map[bool]float64{true: 4, false: 10}[c.Sandbox]; c.PasswordCost < min || c.PasswordCost > 16 || c.PasswordCost != float64(int64(c.PasswordCost)) {
-		errs = append(errs, fmt.Errorf("O2OHUB_PASSWORD_COST must be a whole number from %.0f to 16", min))
+	if min := map[bool]int{true: 4, false: 10}[c.Sandbox]; c.PasswordCost < min || c.PasswordCost > 16 {
+		errs = append(errs, fmt.Errorf("O2OHUB_PASSWORD_COST must be a whole number from %d to 16", min))
 	}
 	if c.RerouteRadiusM < 1 {
 		errs = append(errs, errors.New("O2OHUB_REROUTE_RADIUS_M must be at least 1 (metres)"))

@@ -139,3 +139,49 @@ func TestMiniProgramLinksAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegerSettings checks that the integer settings take the whole numbers users write, from the
+// environment and from the file (as JSON numbers or strings, 5000.0 and 1e4 included), and refuse a
+// fraction or a word with an error naming the setting.
+func TestIntegerSettings(t *testing.T) {
+	for raw, want := range map[string]int{"7000": 7000, " 7000 ": 7000, "7000.0": 7000, "7e3": 7000} {
+		cfg, err := Load("", env(map[string]string{"O2OHUB_REROUTE_RADIUS_M": raw}))
+		if err != nil || cfg.RerouteRadiusM != want {
+			t.Errorf("O2OHUB_REROUTE_RADIUS_M=%q: %d, %v; want %d", raw, cfg.RerouteRadiusM, err, want)
+		}
+	}
+	for _, name := range []string{"O2OHUB_DELIVERY_RADIUS_M", "O2OHUB_REROUTE_RADIUS_M", "O2OHUB_TRACE_SCAN_LIMIT", "O2OHUB_PICKUP_FAIL_LIMIT", "O2OHUB_PASSWORD_COST"} {
+		for _, raw := range []string{"12.5", "twelve", "1e400"} {
+			_, err := Load("", env(map[string]string{name: raw}))
+			if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "whole number") {
+				t.Errorf("%s=%q: err = %v, want a refusal naming %s and asking for a whole number", name, raw, err, name)
+			}
+		}
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	os.WriteFile(good, []byte(`{"delivery_radius_m":8000,"reroute_radius_m":"3000","trace_scan_limit":3.0,"pickup_fail_limit":"1e1","password_cost":10,"scan_rate":0.5}`), 0o600)
+	cfg, err := Load(good, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DeliveryRadiusM != 8000 || cfg.RerouteRadiusM != 3000 || cfg.TraceScanLimit != 3 || cfg.PickupFailLimit != 10 || cfg.PasswordCost != 10 || cfg.ScanRate != 0.5 {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"delivery_radius_m":2500.5}`), 0o600)
+	if _, err := Load(bad, env(nil)); err == nil || !strings.Contains(err.Error(), "delivery_radius_m") || !strings.Contains(err.Error(), "O2OHUB_DELIVERY_RADIUS_M") {
+		t.Fatalf("a fraction in the file: err = %v, want one naming delivery_radius_m and O2OHUB_DELIVERY_RADIUS_M", err)
+	}
+	for name, e := range map[string]map[string]string{
+		"O2OHUB_TRACE_SCAN_LIMIT":  {"O2OHUB_TRACE_SCAN_LIMIT": "0"},
+		"O2OHUB_PICKUP_FAIL_LIMIT": {"O2OHUB_PICKUP_FAIL_LIMIT": "-1"},
+		"O2OHUB_REROUTE_RADIUS_M":  {"O2OHUB_REROUTE_RADIUS_M": "0"},
+		"O2OHUB_DELIVERY_RADIUS_M": {"O2OHUB_DELIVERY_RADIUS_M": "0"},
+		"O2OHUB_PASSWORD_COST":     {"O2OHUB_PASSWORD_COST": "17"},
+	} {
+		if _, err := Load("", env(e)); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: err = %v, want one naming %s", e, err, name)
+		}
+	}
+}

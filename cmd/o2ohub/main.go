@@ -124,9 +124,9 @@ func openDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
 }
 
 func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Service {
-	return core.New(domain.NewEnv(db, domain.SystemClock{}, log), core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: cfg.DeliveryRadiusM, PublicURL: cfg.PublicURL,
-		TraceScanLimit: int64(cfg.TraceScanLimit), AcceptTimeout: cfg.AcceptTimeout, RerouteRadiusM: cfg.RerouteRadiusM, PickupTTL: cfg.PickupTTL,
-		PickupFailLimit: int(cfg.PickupFailLimit), StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: int(cfg.PasswordCost)})
+	return core.New(domain.NewEnv(db, domain.SystemClock{}, log), core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: float64(cfg.DeliveryRadiusM), PublicURL: cfg.PublicURL,
+		TraceScanLimit: int64(cfg.TraceScanLimit), AcceptTimeout: cfg.AcceptTimeout, RerouteRadiusM: float64(cfg.RerouteRadiusM), PickupTTL: cfg.PickupTTL,
+		PickupFailLimit: cfg.PickupFailLimit, StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: cfg.PasswordCost})
 }
 
 // serve runs the hub until ctx ends. With demo set it first seeds the demo chain, printing the demo
