@@ -257,6 +257,9 @@ func (c *Client) PullOrders(ctx context.Context, shopID, cur string, since time.
 			return nil, "", err
 		}
 	}
+	if k.Start >= now {
+		return nil, k.String(), nil // nothing can have been placed yet
+	}
 	type item struct {
 		id string
 		at int64
