@@ -163,15 +163,16 @@ func (c *Client) call(ctx context.Context, cmd string, params, out any) error {
 }
 
 // Words of error texts that say what kind of failure an unknown errno is (lowercased).
-var (
-	authWords   = []string{"sign", "签名", "source", "token", "授权", "权限", "secret"}
-	rateWords   = []string{"limit", "频率", "限流", "频繁", "too many", "frequen"}
-	systemWords = []string{"system error", "系统错误", "系统异常", "服务繁忙", "busy", "timeout", "超时"}
+const (
+	authWords   = "sign|签名|source|token|授权|权限|secret"
+	rateWords   = "limit|频率|限流|频繁|too many|frequen"
+	systemWords = "system error|系统错误|系统异常|服务繁忙|busy|timeout|超时"
 )
 
-func hasWord(s string, words []string) bool {
+// hasWord reports whether s holds one of the "|"-separated words.
+func hasWord(s, words string) bool {
 	s = strings.ToLower(s)
-	for _, w := range words {
+	for _, w := range strings.Split(words, "|") {
 		if strings.Contains(s, w) {
 			return true
 		}

@@ -27,7 +27,7 @@ const PartRefundDone = 20
 
 // order.user.cancel types that mean the cancellation was agreed (40 客服同意, 60 商户同意) [?]; the others
 // are steps of a request (10 申请, 20 客服介入, 30 客服拒绝, 50 商户拒绝, 70 申请失效).
-var userCancelAgreed = map[int64]bool{40: true, 60: true}
+func userCancelAgreed(typ int64) bool { return typ == 40 || typ == 60 }
 
 // replyTo is what Reply needs of a push: Push.Reply holds one.
 type replyTo struct{ cmd, ticket, timestamp string }
@@ -113,7 +113,7 @@ func (c *Client) ReadPush(in market.Inbound) (market.Push, error) {
 	case CmdUserCancel:
 		p.Reason = joinReason(b.CancelReason, b.AdditionReason)
 		p.Kind, p.Status = market.PushStatus, market.StatusUnknown
-		if userCancelAgreed[int64(b.Type)] {
+		if userCancelAgreed(int64(b.Type)) {
 			p.Kind, p.Status = market.PushCancelled, market.StatusCancelled
 		}
 	case CmdPartRefundPush:
