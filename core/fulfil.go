@@ -2,19 +2,28 @@ package core
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 )
 
-// MarkReady records that a pickup order is prepared and waits at the counter: a pickup code is issued
-// and the shopper is told.
+// MarkReady records that a pickup order is prepared and waits at the counter (a pickup code is issued
+// and the shopper is told), or that a platform order is packed for the platform's rider (the platform is
+// told).
 func (s *Service) MarkReady(ctx context.Context, a staff.Actor, orderNo string) (OrderView, error) {
-	return s.advance(ctx, a, orderNo, StatusAccepted, StatusReady, FulfillmentPickup, nil, func(ctx context.Context, ord models.Order) error {
+	return s.advance(ctx, a, orderNo, StatusAccepted, StatusReady, FulfillmentPickup+"|"+FulfillmentPlatform, nil, func(ctx context.Context, ord models.Order) error {
+		if isPlatform(ord) {
+			if err := s.platformCall(ctx, ord, market.CallPrepared, "", false); err != nil {
+				return err
+			}
+			return events.Enqueue(ctx, s.Env, "order.ready", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "source": ord.Source})
+		}
 		if err := s.issuePickupCode(ctx, ord); err != nil {
 			return err
 		}
@@ -98,8 +107,8 @@ func (s *Service) atStore(ctx context.Context, a staff.Actor, orderNo string, fr
 			return err
 		}
 		id = ord.ID
-		if kind != "" && ord.Fulfillment != kind {
-			return domain.Errf(domain.ErrConflict, "order %s is a %s order; only a %s order can %s", orderNo, ord.Fulfillment, kind, doing)
+		if kind != "" && !slices.Contains(strings.Split(kind, "|"), ord.Fulfillment) {
+			return domain.Errf(domain.ErrConflict, "order %s is a %s order; only a %s order can %s", orderNo, ord.Fulfillment, strings.ReplaceAll(kind, "|", " or "), doing)
 		}
 		if Status(ord.Status) != from {
 			return domain.Errf(domain.ErrConflict, "order %s is %s; it must be %s to %s", orderNo, ord.Status, from, doing)

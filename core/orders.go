@@ -83,6 +83,22 @@ type OrderView struct {
 	Note        string          `json:"note,omitempty"`
 	Courier     *Courier        `json:"courier,omitempty"`
 	CreatedAt   time.Time       `json:"created_at"`
+	// Source is where the order came from: miniprogram, or a platform (meituan, eleme, jddj).
+	Source string `json:"source"`
+	// Platform is set for a platform order: its id there, the rider's day sequence number and money.
+	Platform *PlatformView `json:"platform,omitempty"`
+	// Attention says why the store must look at the order; empty when nothing is wrong.
+	Attention string `json:"attention,omitempty"`
+}
+
+// PlatformView is what a platform says about one of its orders.
+type PlatformView struct {
+	OrderID       string `json:"order_id"`
+	ShopID        string `json:"shop_id"`
+	DaySeq        int    `json:"day_seq"`
+	PaidFen       int64  `json:"customer_paid_fen"`
+	SubsidyFen    int64  `json:"subsidy_fen"`
+	CommissionFen int64  `json:"commission_fen"`
 }
 
 type line struct {
@@ -316,7 +332,11 @@ func (s *Service) orderView(ctx context.Context, id int64) (OrderView, error) {
 func toOrderView(ord models.Order, storeCode string) OrderView {
 	v := OrderView{OrderNo: ord.OrderNo, Status: Status(ord.Status), TotalFen: ord.TotalFen, Store: storeCode, Fulfillment: ord.Fulfillment,
 		Address: ord.AddressText, ExpiresAt: ord.ExpiresAt.UTC(), PaidAt: ord.PaidAt, Provider: ord.Provider, Note: ord.Note,
-		CreatedAt: ord.CreatedAt.UTC(), Items: []OrderItemView{}}
+		CreatedAt: ord.CreatedAt.UTC(), Items: []OrderItemView{}, Source: ord.Source, Attention: ord.Attention}
+	if ord.PlatformOrderID != nil {
+		v.Platform = &PlatformView{OrderID: *ord.PlatformOrderID, ShopID: ord.PlatformShopID, DaySeq: ord.DaySeq,
+			PaidFen: ord.CustomerPaidFen, SubsidyFen: ord.SubsidyFen, CommissionFen: ord.CommissionFen}
+	}
 	if ord.Courier != "" || ord.TrackingNo != "" {
 		v.Courier = &Courier{Name: ord.Courier, Phone: ord.CourierPhone, TrackingNo: ord.TrackingNo}
 	}

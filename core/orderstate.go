@@ -23,11 +23,13 @@ const (
 var transitions = map[Status][]Status{
 	StatusPendingPayment: {StatusPaid, StatusCancelled, StatusExpired},
 	// A payment that arrives after expiry is honoured when the stock is still there, refunded otherwise.
-	StatusExpired:    {StatusPaid, StatusRefunding},
-	StatusCancelled:  {StatusRefunding},
-	StatusPaid:       {StatusAccepted, StatusRefunding},
-	StatusAccepted:   {StatusReady, StatusDelivering, StatusRefunding},
-	StatusReady:      {StatusCompleted, StatusRefunding},
+	StatusExpired:   {StatusPaid, StatusRefunding},
+	StatusCancelled: {StatusRefunding},
+	// A platform order is cancelled on its platform (which refunds the buyer) at any point before it is
+	// complete, and completed when the platform says its rider delivered it.
+	StatusPaid:       {StatusAccepted, StatusRefunding, StatusCancelled},
+	StatusAccepted:   {StatusReady, StatusDelivering, StatusRefunding, StatusCancelled, StatusCompleted},
+	StatusReady:      {StatusCompleted, StatusRefunding, StatusCancelled},
 	StatusCompleted:  {StatusRefunding},
 	StatusDelivering: {StatusDelivered},
 	StatusDelivered:  {StatusRefunding},

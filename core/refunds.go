@@ -70,6 +70,9 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo string, amountFen int
 		if err != nil {
 			return err
 		}
+		if isPlatform(ord) {
+			return errPlatformOrder(ord, "refund its buyer")
+		}
 		r, err = s.startRefund(ctx, ord, amountFen, reason, "admin")
 		return err
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 )
@@ -37,7 +38,7 @@ type OfferView struct {
 // deadline to accept, and a store that accepts everything takes it at once.
 func (s *Service) offer(ctx context.Context, ord models.Order, st models.Store) error {
 	now := s.Now()
-	if st.Status != "open" { // closed since the order was placed: straight on to the next store
+	if st.Status != "open" && !isPlatform(ord) { // closed since the order was placed: straight on to the next store
 		if err := s.DB.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: offerRejected, Actor: "system",
 			Reason: "the store is closed", OfferedAt: now, DecidedAt: &now}).Error; err != nil {
 			return err
@@ -74,6 +75,11 @@ func (s *Service) accepted(ctx context.Context, ord models.Order, a staff.Actor)
 	if err := s.DB.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
 		return err
 	}
+	if isPlatform(ord) && a.Username != platformActor.Username { // the platform told us: nothing to tell it back
+		if err := s.platformCall(ctx, ord, market.CallConfirm, "", false); err != nil {
+			return err
+		}
+	}
 	return events.Enqueue(ctx, s.Env, "order.accepted", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "store": st.Code, "by": a.Username})
 }
 
@@ -105,6 +111,12 @@ func (s *Service) RejectOrder(ctx context.Context, a staff.Actor, orderNo, reaso
 	return s.atStore(ctx, a, orderNo, StatusPaid, "", "be rejected", func(ctx context.Context, ord models.Order) error {
 		if err := s.closeOffer(ctx, ord.ID, offerRejected, a.Username, reason); err != nil {
 			return err
+		}
+		if isPlatform(ord) { // a platform order belongs to its shop: it is cancelled there, not moved
+			if err := s.platformCall(ctx, ord, market.CallReject, reason, false); err != nil {
+				return err
+			}
+			return s.cancelPlatformOrder(ctx, ord, "rejected by the store: "+reason)
 		}
 		return s.reroute(ctx, ord, "rejected: "+reason)
 	})
@@ -146,6 +158,12 @@ func (s *Service) RerouteDue(ctx context.Context, limit int) (int, error) {
 // or to the store first chosen (pickup, within the re-route radius). The committed stock moves with it in
 // the caller's transaction. With no store left the order is refunded in full.
 func (s *Service) reroute(ctx context.Context, ord models.Order, why string) error {
+	if isPlatform(ord) { // a platform order belongs to its shop: the store is alerted instead
+		if err := s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ?", ord.ID).Update("accept_by", nil).Error; err != nil {
+			return err
+		}
+		return events.Alert(ctx, s.Env, "platform_order_waiting", ord.OrderNo, fmt.Sprintf("%s order %s waits for its store: %s", ord.Source, platformID(ord), why))
+	}
 	var from models.Store
 	if err := s.DB.Conn(ctx).Take(&from, ord.StoreID).Error; err != nil {
 		return err

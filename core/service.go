@@ -6,6 +6,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/core/shelf"
 	"github.com/o2ohub/o2ohub/core/staff"
@@ -44,6 +45,10 @@ type Options struct {
 	StaffSessionTTL time.Duration
 	// PasswordCost is the bcrypt cost of staff passwords.
 	PasswordCost int
+	// MarketPushWindow is how far a platform push's signed time may be from now; 0 turns the check off.
+	MarketPushWindow time.Duration
+	// Market are the platform settings: push, full sync and pull intervals.
+	Market market.Options
 }
 
 // Service runs the order flow on one database: orders, payments, refunds, routing, fulfilment, pickup,
@@ -59,6 +64,8 @@ type Service struct {
 	Staff *staff.Service
 	// Shelf is shelf QR codes and scans.
 	Shelf *shelf.Service
+	// Market is platform shops, SKU maps, calls to the platforms and the stock they show.
+	Market *market.Service
 
 	opts     Options
 	gateways map[string]provider
@@ -80,6 +87,7 @@ func New(env domain.Env, opts Options) *Service {
 		Members:  member.New(env, opts.SessionTTL),
 		Staff:    staff.New(env, cat, opts.PasswordCost, opts.StaffSessionTTL),
 		Shelf:    shelf.New(env, cat, opts.PublicURL, opts.TraceScanLimit),
+		Market:   market.New(env, cat, opts.Market),
 		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
 }
 
@@ -99,6 +107,8 @@ func DefaultOptions() Options {
 		PickupFailWindow:  10 * time.Minute,
 		StaffSessionTTL:   12 * time.Hour,
 		PasswordCost:      12,
+		MarketPushWindow:  15 * time.Minute,
+		Market:            market.Options{PushInterval: 2 * time.Second, FullSync: 30 * time.Minute, PullInterval: time.Minute},
 	}
 }
 

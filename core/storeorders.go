@@ -141,6 +141,9 @@ func (s *Service) ReturnItems(ctx context.Context, a staff.Actor, orderNo string
 		if err != nil {
 			return err
 		}
+		if isPlatform(ord) {
+			return errPlatformOrder(ord, "take returns")
+		}
 		if st := Status(ord.Status); st != StatusCompleted && st != StatusDelivered {
 			return domain.Errf(domain.ErrConflict, "order %s is %s; only a collected or delivered order can be returned", orderNo, st)
 		}

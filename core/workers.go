@@ -12,8 +12,8 @@ const workerBatch = 100
 // RunWorkers runs the background work every interval until ctx ends: expiring unpaid orders, moving
 // orders their store did not accept in time, refunding orders not collected before their pickup code
 // expired, submitting
-// and querying refunds, reconciling payments with their providers, carrying out channel tasks and
-// writing scan counts. Every
+// and querying refunds, reconciling payments with their providers, carrying out channel tasks,
+// writing scan counts, and the platforms' calls, stock pushes and pulls. Every
 // sweep takes its rows with SKIP LOCKED or a lease, so any number of replicas may run it.
 func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 	sweeps := []struct {
@@ -27,8 +27,16 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		{"payment checks", s.ReconcilePayments},
 		{"channel tasks", s.ProcessTasks},
 		{"scan counts", s.Shelf.FlushScans},
+		{"platform calls", func(ctx context.Context, n int) (int, error) { return s.Market.ProcessCalls(ctx, n, s.platformCallRefused) }},
+		{"platform pull", func(ctx context.Context, n int) (int, error) { return s.Market.PullOrders(ctx, n, s.TakePlatformOrder) }},
 	}
 	var wg sync.WaitGroup
+	// The stock pool runs at its own pace: changes within one push interval are coalesced.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runEvery(ctx, s.opts.Market.PushInterval, "platform stock", s.Market.PushStock)
+	}()
 	for _, sw := range sweeps {
 		wg.Add(1)
 		go func() {
