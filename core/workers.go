@@ -27,7 +27,9 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		{"payment checks", s.ReconcilePayments},
 		{"channel tasks", s.ProcessTasks},
 		{"scan counts", s.Shelf.FlushScans},
-		{"platform calls", func(ctx context.Context, n int) (int, error) { return s.Market.ProcessCalls(ctx, n, s.platformCallRefused) }},
+		{"platform calls", func(ctx context.Context, n int) (int, error) {
+			return s.Market.ProcessCalls(ctx, n, s.platformCallRefused)
+		}},
 		{"platform pull", func(ctx context.Context, n int) (int, error) { return s.Market.PullOrders(ctx, n, s.TakePlatformOrder) }},
 	}
 	var wg sync.WaitGroup

@@ -130,6 +130,7 @@ func New(d Deps) *gin.Engine {
 	r.POST("/webhooks/sandbox", h.sandboxOnly, h.sandboxWebhook)
 	r.POST("/webhooks/wechatpay", h.wechatPayWebhook)
 	r.POST("/webhooks/alipay", h.alipayWebhook)
+	h.marketRoutes(r, admin)
 	return r
 }
 
