@@ -443,3 +443,6 @@ type MarketPending struct {
 	Payload         string
 	CreatedAt       time.Time
 }
+
+// TableName names the early-push table (gorm would say "market_pendings").
+func (MarketPending) TableName() string { return "market_pending" }

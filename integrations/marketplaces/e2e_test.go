@@ -1,0 +1,384 @@
+package marketplaces_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/market"
+	"github.com/o2ohub/o2ohub/core/staff"
+	"github.com/o2ohub/o2ohub/handlers"
+	"github.com/o2ohub/o2ohub/integrations/eleme"
+	"github.com/o2ohub/o2ohub/integrations/eleme/elemefake"
+	"github.com/o2ohub/o2ohub/integrations/jddj"
+	"github.com/o2ohub/o2ohub/integrations/jddj/jddjfake"
+	"github.com/o2ohub/o2ohub/integrations/meituan"
+	"github.com/o2ohub/o2ohub/integrations/meituan/meituanfake"
+	"github.com/o2ohub/o2ohub/models"
+	"github.com/o2ohub/o2ohub/models/dbtest"
+)
+
+// fake is what the tests need of a platform fake; the three fakes share these controls.
+type fake interface {
+	http.Handler
+	AddShop(shopID string)
+	Close()
+	SetDropPushes(bool)
+	Stock(shopID, code string) (int64, bool)
+	StockCalls() int
+}
+
+type platform struct {
+	name  string
+	fake  fake
+	place func(shop string, code string, qty int64) (string, error)
+	state func(id string) string
+	// finish has the rider deliver the order.
+	finish func(id string) error
+}
+
+const shop = "shop-1"
+
+// hub is a hub with the three platforms bound to store S01.
+type hub struct {
+	svc       *core.Service
+	db        *models.DB
+	ctx       context.Context
+	platforms []platform
+}
+
+func newHub(t testing.TB, db *models.DB) *hub {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := &hub{db: db, ctx: context.Background()}
+	var engine http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { engine.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	h.svc = core.New(domain.NewEnv(db, nil, log), core.Options{PublicURL: srv.URL, MarketPushWindow: 15 * time.Minute, Market: market.Options{PushInterval: time.Millisecond}})
+	engine = handlers.New(handlers.Deps{Service: h.svc, DB: db, Log: log, PublicURL: srv.URL})
+	if _, err := h.svc.Catalog.PutStore(h.ctx, catalog.StoreInput{Code: "S01", Name: "人民广场店", Lat: 31.2354, Lng: 121.4757}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Catalog.PutProduct(h.ctx, catalog.ProductInput{SKU: "MILK-1L", Name: "光明鲜牛奶 1L", PriceFen: 1590}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Catalog.SetStock(h.ctx, "S01", "MILK-1L", 10, "test"); err != nil {
+		t.Fatal(err)
+	}
+	retry := 20 * time.Millisecond
+
+	mt := meituanfake.New(meituanfake.Options{AppID: "mt-app", AppSecret: "mt-secret", PushURL: srv.URL + "/webhooks/meituan", RetryInterval: retry})
+	mtSrv := httptest.NewServer(mt)
+	mtConn, err := meituan.New(meituan.Config{AppID: "mt-app", AppSecret: "mt-secret", Base: mtSrv.URL + "/api/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	el := elemefake.New(elemefake.Options{Source: "el-source", Secret: "el-secret", PushURL: srv.URL + "/webhooks/eleme", RetryInterval: retry})
+	elSrv := httptest.NewServer(el)
+	elConn, err := eleme.New(eleme.Config{Source: "el-source", Secret: "el-secret", Base: elSrv.URL + "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jd := jddjfake.New(jddjfake.Options{AppKey: "jd-key", AppSecret: "jd-secret-0123456789abcdef012345", Token: "jd-token", PushURL: srv.URL + "/webhooks/jddj", RetryInterval: retry})
+	jdSrv := httptest.NewServer(jd)
+	jdConn, err := jddj.New(jddj.Config{AppKey: "jd-key", AppSecret: "jd-secret-0123456789abcdef012345", Token: "jd-token", Operator: "o2ohub", Base: jdSrv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mt.Close(); el.Close(); jd.Close(); mtSrv.Close(); elSrv.Close(); jdSrv.Close() })
+	h.platforms = []platform{
+		{market.Meituan, mt, func(s, c string, q int64) (string, error) {
+			return mt.PlaceOrder(s, []meituanfake.OrderLine{{Code: c, Name: "牛奶", Qty: q, PriceFen: 1590}})
+		}, func(id string) string { o, _ := mt.Order(id); return o.Status }, mt.FinishOrder},
+		{market.Eleme, el, func(s, c string, q int64) (string, error) {
+			return el.PlaceOrder(s, []elemefake.OrderLine{{Code: c, Name: "牛奶", Qty: q, PriceFen: 1590}})
+		}, func(id string) string { o, _ := el.Order(id); return o.Status }, el.FinishOrder},
+		{market.JDDJ, jd, func(s, c string, q int64) (string, error) {
+			return jd.PlaceOrder(s, []jddjfake.OrderLine{{Code: c, Name: "牛奶", Qty: q, PriceFen: 1590}})
+		}, func(id string) string { o, _ := jd.Order(id); return o.Status }, jd.FinishOrder},
+	}
+	for _, c := range []market.Connector{mtConn, elConn, jdConn} {
+		h.svc.Market.Register(c)
+	}
+	for _, p := range h.platforms {
+		p.fake.AddShop(shop)
+		if _, err := h.svc.Market.PutShop(h.ctx, market.ShopInput{Platform: p.name, ShopID: shop, Store: "S01"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+// order waits for the hub to hold a platform order and returns it.
+func (h *hub) order(t testing.TB, platform, id string) models.Order {
+	t.Helper()
+	var ord models.Order
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := h.db.Conn(h.ctx).Preload("Items").Where("source = ? AND platform_order_id = ?", platform, id).Take(&ord).Error
+		if err == nil {
+			return ord
+		}
+		if !models.IsNotFound(err) || time.Now().After(deadline) {
+			t.Fatalf("%s order %s never reached the hub: %v", platform, id, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (h *hub) waitStatus(t testing.TB, platform, id string, want core.Status) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ord := h.order(t, platform, id)
+		if core.Status(ord.Status) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s order %s is %s, want %s", platform, id, ord.Status, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (h *hub) calls(t testing.TB) {
+	t.Helper()
+	if _, err := h.svc.Market.ProcessCalls(h.ctx, 100, nil); err != nil {
+		t.Fatalf("outbox: %v", err)
+	}
+}
+
+func (h *hub) stock(t testing.TB) catalog.StockView {
+	t.Helper()
+	v, err := h.svc.Catalog.Stock(h.ctx, "S01", "MILK-1L")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestPlatformOrderEndToEnd follows one order of each platform: pushed by the platform, taken in paid at
+// the bound store with its stock committed, accepted at the store (the platform's confirm call), packed
+// (its picked call), and completed when the platform says its rider delivered it; the platform then shows
+// the stock left.
+func TestPlatformOrderEndToEnd(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		h := newHub(t, db)
+		admin := staff.AdminTokenActor
+		onHand := int64(10)
+		for _, p := range h.platforms {
+			id, err := p.place(shop, "MILK-1L", 2)
+			if err != nil {
+				t.Fatalf("%s: %v", p.name, err)
+			}
+			ord := h.order(t, p.name, id)
+			onHand -= 2
+			if ord.Status != "paid" || ord.Fulfillment != core.FulfillmentPlatform || ord.MemberID != nil || ord.Source != p.name || ord.Attention != "" {
+				t.Fatalf("%s: order = %+v", p.name, ord)
+			}
+			if got := h.stock(t); got.OnHand != onHand || got.Reserved != 0 {
+				t.Fatalf("%s: stock = %+v, want on hand %d", p.name, got, onHand)
+			}
+			if _, err := h.svc.AcceptOrder(h.ctx, admin, ord.OrderNo); err != nil {
+				t.Fatalf("%s accept: %v", p.name, err)
+			}
+			h.calls(t)
+			if got := p.state(id); got != "confirmed" {
+				t.Fatalf("%s: after accept the platform holds %q, want confirmed", p.name, got)
+			}
+			if _, err := h.svc.MarkReady(h.ctx, admin, ord.OrderNo); err != nil {
+				t.Fatalf("%s ready: %v", p.name, err)
+			}
+			h.calls(t)
+			if got := p.state(id); got != "prepared" {
+				t.Fatalf("%s: after ready the platform holds %q, want prepared", p.name, got)
+			}
+			if err := p.finish(id); err != nil {
+				t.Fatalf("%s finish: %v", p.name, err)
+			}
+			h.waitStatus(t, p.name, id, core.StatusCompleted)
+		}
+		if _, err := h.svc.Market.PushStock(h.ctx, 10); err != nil {
+			t.Fatalf("stock push: %v", err)
+		}
+		for _, p := range h.platforms {
+			if got, ok := p.fake.Stock(shop, "MILK-1L"); !ok || got != onHand {
+				t.Errorf("%s shows %d (%v), want %d", p.name, got, ok, onHand)
+			}
+		}
+	})
+}
+
+// TestConcurrentCopiesMakeOneOrder: the same order taken twenty times at once is one order, its stock
+// committed once.
+func TestConcurrentCopiesMakeOneOrder(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		h := newHub(t, db)
+		o := market.Order{Platform: market.Meituan, OrderID: "MT-DUP-1", ShopID: shop, DaySeq: 7, TotalFen: 3180,
+			Lines: []market.Line{{Code: "MILK-1L", Name: "牛奶", Qty: 2, PriceFen: 1590}}}
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for range 20 {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs <- h.svc.TakePlatformOrder(h.ctx, o) }()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("take: %v", err)
+			}
+		}
+		var n int64
+		db.Conn(h.ctx).Model(&models.Order{}).Where("platform_order_id = ?", "MT-DUP-1").Count(&n)
+		if n != 1 {
+			t.Fatalf("%d orders, want 1", n)
+		}
+		if got := h.stock(t); got.OnHand != 8 {
+			t.Fatalf("on hand %d, want 8", got.OnHand)
+		}
+	})
+}
+
+// TestCancelBeforeItsOrder: a cancellation that overtakes its order waits, and the order lands cancelled
+// with its stock untouched.
+func TestCancelBeforeItsOrder(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		h := newHub(t, db)
+		res, err := h.svc.ReceivePush(h.ctx, market.Push{Platform: market.Eleme, Kind: market.PushCancelled, OrderID: "EL-9", ShopID: shop, Reason: "用户取消"})
+		if err != nil || res != "kept until its order arrives" {
+			t.Fatalf("early cancel = %q, %v", res, err)
+		}
+		o := market.Order{Platform: market.Eleme, OrderID: "EL-9", ShopID: shop, Lines: []market.Line{{Code: "MILK-1L", Qty: 3, PriceFen: 1590}}}
+		if err := h.svc.TakePlatformOrder(h.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if ord := h.order(t, market.Eleme, "EL-9"); ord.Status != "cancelled" {
+			t.Fatalf("status %s, want cancelled", ord.Status)
+		}
+		if got := h.stock(t); got.OnHand != 10 {
+			t.Fatalf("on hand %d, want 10", got.OnHand)
+		}
+	})
+}
+
+// TestUnknownSKUNeedsAttention and the last unit: an unmapped code waits for the store with a reason and
+// an alert; an order for more than is left is refused on the platform as sold out, never oversold.
+func TestUnknownSKUAndSoldOut(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		h := newHub(t, db)
+		if err := h.svc.TakePlatformOrder(h.ctx, market.Order{Platform: market.JDDJ, OrderID: "JD-1", ShopID: shop,
+			Lines: []market.Line{{Code: "NOPE-1", Name: "未知商品\u202e", Qty: 1, PriceFen: 500}}}); err != nil {
+			t.Fatal(err)
+		}
+		if ord := h.order(t, market.JDDJ, "JD-1"); ord.Status != "paid" || ord.Attention == "" || ord.Items[0].Name != "未知商品" {
+			t.Fatalf("order = %+v, want paid with attention and a cleaned name", ord)
+		}
+		if err := h.svc.TakePlatformOrder(h.ctx, market.Order{Platform: market.Meituan, OrderID: "MT-BIG", ShopID: shop,
+			Lines: []market.Line{{Code: "MILK-1L", Qty: 11, PriceFen: 1590}}}); err != nil {
+			t.Fatal(err)
+		}
+		ord := h.order(t, market.Meituan, "MT-BIG")
+		if ord.Status != "cancelled" || h.stock(t).OnHand != 10 {
+			t.Fatalf("oversized order %s, stock %+v", ord.Status, h.stock(t))
+		}
+		var calls []models.MarketCall
+		db.Conn(h.ctx).Where("order_no = ?", ord.OrderNo).Find(&calls)
+		if len(calls) != 1 || calls[0].Kind != market.CallReject {
+			t.Fatalf("calls = %+v, want one reject", calls)
+		}
+		var alerts int64
+		db.Conn(h.ctx).Model(&models.Alert{}).Where("kind IN ?", []string{"platform_sold_out", "platform_order_attention"}).Count(&alerts)
+		if alerts != 2 {
+			t.Fatalf("%d alerts, want 2", alerts)
+		}
+	})
+}
+
+// TestForeignShopAndStalePushChangeNothing: a push for a shop no store is bound to, and one signed too
+// long ago, are refused and change nothing.
+func TestForeignShopAndStalePushChangeNothing(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		h := newHub(t, db)
+		err := h.svc.TakePlatformOrder(h.ctx, market.Order{Platform: market.Meituan, OrderID: "MT-X", ShopID: "shop-9",
+			Lines: []market.Line{{Code: "MILK-1L", Qty: 1, PriceFen: 1590}}})
+		if err == nil || !errorsIs(err, market.ErrUnknownShop) {
+			t.Fatalf("foreign shop: %v", err)
+		}
+		_, err = h.svc.ReceivePush(h.ctx, market.Push{Platform: market.Meituan, Kind: market.PushCancelled, OrderID: "MT-Y", SignedAt: time.Now().Add(-time.Hour)})
+		if !errorsIs(err, market.ErrStale) {
+			t.Fatalf("stale push: %v", err)
+		}
+		var n int64
+		db.Conn(h.ctx).Model(&models.Order{}).Count(&n)
+		db.Conn(h.ctx).Model(&models.MarketPending{}).Count(&n)
+		if n != 0 || h.stock(t).OnHand != 10 {
+			t.Fatalf("something changed: %d pending, stock %+v", n, h.stock(t))
+		}
+	})
+}
+
+// TestLostPushFoundByPull: an order whose push is lost is taken in by the pull.
+func TestLostPushFoundByPull(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		h := newHub(t, db)
+		for _, p := range h.platforms {
+			p.fake.SetDropPushes(true)
+			id, err := p.place(shop, "MILK-1L", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Conn(h.ctx).Model(&models.MarketShop{}).Where("platform = ?", p.name).Update("pull_due_at", time.Now().Add(-time.Second))
+			if _, err := h.svc.Market.PullOrders(h.ctx, 10, h.svc.TakePlatformOrder); err != nil {
+				t.Fatalf("%s pull: %v", p.name, err)
+			}
+			if ord := h.order(t, p.name, id); ord.Status != "paid" {
+				t.Fatalf("%s pulled order is %s", p.name, ord.Status)
+			}
+		}
+	})
+}
+
+// TestUnbindTellsZeroThenStops: unbinding tells the platform 0 for what it was told, then the binding
+// goes and the pushes stop.
+func TestUnbindTellsZeroThenStops(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		h := newHub(t, db)
+		if _, err := h.svc.Market.PushStock(h.ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		p := h.platforms[0]
+		if got, _ := p.fake.Stock(shop, "MILK-1L"); got != 10 {
+			t.Fatalf("before unbinding the platform shows %d", got)
+		}
+		if _, err := h.svc.Market.DeleteShop(h.ctx, p.name, shop); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.svc.Market.PushStock(h.ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := p.fake.Stock(shop, "MILK-1L"); got != 0 {
+			t.Fatalf("after unbinding the platform shows %d, want 0", got)
+		}
+		if _, err := h.svc.Market.Shop(h.ctx, p.name, shop); err == nil {
+			t.Fatal("the binding is still there")
+		}
+		calls := p.fake.StockCalls()
+		h.svc.Catalog.SetStock(h.ctx, "S01", "MILK-1L", 3, "test")
+		db.Conn(h.ctx).Model(&models.MarketShop{}).Where("1 = 1").Update("push_due_at", time.Now().Add(-time.Second))
+		if _, err := h.svc.Market.PushStock(h.ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		if p.fake.StockCalls() != calls {
+			t.Fatal("an unbound shop was pushed to")
+		}
+	})
+}
