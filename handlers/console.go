@@ -27,6 +27,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 // Console cookies. All are scoped to /console and HttpOnly.
@@ -84,7 +85,7 @@ var conStatic, conStaticVersion = func() (map[string][]byte, string) {
 }()
 
 var conFuncs = template.FuncMap{
-	"yuan":     conYuan,
+	"yuan":     cn.YuanSign,
 	"status":   conStatusName,
 	"outcome":  conOutcomeName,
 	"fulfil":   conFulfilName,
@@ -735,7 +736,7 @@ func (h *api) conStep(action string) gin.HandlerFunc {
 			}
 			var r core.RefundView
 			r, err = h.Service.ReturnItems(ctx, a, no, in)
-			msg = "已退货：" + no + "，退款 " + conYuan(r.AmountFen) + "（" + conRefundName(r.Status) + "）。"
+			msg = "已退货：" + no + "，退款 " + cn.YuanSign(r.AmountFen) + "（" + conRefundName(r.Status) + "）。"
 		}
 		if err != nil {
 			msg, _ = conErrorText(c, action, err)
@@ -842,7 +843,7 @@ func (h *api) conPickupConfirm(c *gin.Context) {
 		msg, _ := conErrorText(c, "pickup", err)
 		h.conSetFlash(c, false, msg)
 	} else {
-		h.conSetFlash(c, true, fmt.Sprintf("取货成功：订单 %s，共 %d 件，%s。", v.OrderNo, conItemsSum(v.Items), conYuan(v.TotalFen)))
+		h.conSetFlash(c, true, fmt.Sprintf("取货成功：订单 %s，共 %d 件，%s。", v.OrderNo, conItemsSum(v.Items), cn.YuanSign(v.TotalFen)))
 	}
 	c.Redirect(http.StatusSeeOther, p.Self)
 }
@@ -850,15 +851,6 @@ func (h *api) conPickupConfirm(c *gin.Context) {
 // ---------------------------------------------------------------------------------------------------
 // Formatting
 // ---------------------------------------------------------------------------------------------------
-
-// conYuan writes fen as yuan: ¥12.34.
-func conYuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	return fmt.Sprintf("%s¥%d.%02d", sign, fen/100, fen%100)
-}
 
 func conStatusName(s core.Status) string {
 	if n, ok := map[core.Status]string{
@@ -913,7 +905,7 @@ func conWhen(t any) string {
 	if tt.IsZero() {
 		return ""
 	}
-	return tt.In(china).Format("01-02 15:04")
+	return tt.In(cn.Zone).Format("01-02 15:04")
 }
 
 // conLeft writes the time left from now until a deadline as m:ss ("0:00" when it passed).
