@@ -440,62 +440,24 @@ func (h *api) conWithStore(c *gin.Context, p *conPage, store string) (bool, erro
 }
 
 // conErrorText says in Chinese what went wrong with an action on an order, and the status to answer a
-// page with; unexpected errors are logged.
+// page with, both from the error table; unexpected errors are logged.
 func conErrorText(c *gin.Context, action string, err error) (string, int) {
-	var de *core.Error
-	switch {
-	case errors.Is(err, core.ErrCodeUnknown):
-		return "取货码不存在或不属于本店，请核对后重试。", http.StatusNotFound
-	case errors.Is(err, core.ErrCodeExpired):
-		return "取货码已过期，订单将自动退款。", http.StatusGone
-	case errors.Is(err, core.ErrCodeUsed):
-		return "该订单已取货，请勿重复交付。", http.StatusConflict
-	case errors.Is(err, core.ErrRateLimited):
+	k, ok := kindOf(err)
+	if !ok {
+		logger(c).ErrorContext(c.Request.Context(), "console action failed", "action", action, "err", err)
+		return k.zh, k.status
+	}
+	msg := k.zhMessage(action)
+	if k.kind == core.ErrRateLimited {
 		wait := 60
+		var de *core.Error
 		if errors.As(err, &de) && de.RetryAfter > 0 {
 			wait = int(math.Ceil(de.RetryAfter.Seconds()))
 		}
 		c.Header("Retry-After", strconv.Itoa(wait))
-		return fmt.Sprintf("尝试次数过多，请 %d 秒后再试。", wait), http.StatusTooManyRequests
-	case errors.Is(err, core.ErrUnauthenticated):
-		return "登录已过期，请重新登录。", http.StatusUnauthorized
-	case errors.Is(err, core.ErrForbidden):
-		return "没有权限执行此操作。", http.StatusForbidden
-	case errors.Is(err, core.ErrNotFound):
-		if action == "store" || action == "pickup" { // a code not found is ErrCodeUnknown, above
-			return "门店不存在或不属于您。", http.StatusNotFound
-		}
-		return "订单不存在或不属于本店。", http.StatusNotFound
-	case errors.Is(err, core.ErrUnavailable):
-		return "支付渠道暂时无法连接，请稍后重试。", http.StatusBadGateway
-	case errors.Is(err, core.ErrInvalidArgument):
-		msg := map[string]string{
-			"reject":   "请填写拒单原因（1–80 个字）。",
-			"dispatch": "请填写骑手姓名或运单号（每项最多 64 个字）。",
-			"return":   "退货数量或原因无效：数量不能超过可退数量，原因最多 80 个字。",
-			"pickup":   "取货码应为 8 位数字，或扫描顾客出示的取货二维码。",
-		}[action]
-		if msg == "" {
-			msg = "填写的内容无效，请检查后重试。"
-		}
-		return msg, http.StatusBadRequest
-	case errors.Is(err, core.ErrConflict):
-		msg := map[string]string{
-			"accept":   "该订单已不是待接单状态（可能已超时转给其他门店或已处理），无法接单。",
-			"reject":   "该订单已不是待接单状态（可能已超时转给其他门店或已处理），无法拒单。",
-			"ready":    "只有已接单的自提订单才能标记为备货完成。",
-			"dispatch": "只有已接单的配送订单才能发货。",
-			"deliver":  "只有配送中的订单才能标记为已送达。",
-			"return":   "该订单当前不能退货：须已取货或已送达，且还有未退的商品。",
-			"pickup":   "该订单当前不可取货（可能已退款）。",
-		}[action]
-		if msg == "" {
-			msg = "订单状态已变化，请刷新后重试。"
-		}
-		return msg, http.StatusConflict
+		msg = fmt.Sprintf(msg, wait)
 	}
-	logger(c).ErrorContext(c.Request.Context(), "console action failed", "action", action, "err", err)
-	return "系统错误，请稍后重试。", http.StatusInternalServerError
+	return msg, k.status
 }
 
 // ---------------------------------------------------------------------------------------------------

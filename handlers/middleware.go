@@ -113,12 +113,12 @@ func bearer(c *gin.Context) string {
 func adminAuth(token string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if token == "" {
-			abort(c, http.StatusForbidden, "forbidden", "the admin API is disabled: set O2OHUB_ADMIN_TOKEN")
+			respondError(c, kindError(core.ErrForbidden, "the admin API is disabled: set O2OHUB_ADMIN_TOKEN"))
 			return
 		}
 		if subtle.ConstantTimeCompare([]byte(bearer(c)), []byte(token)) != 1 {
 			c.Header("WWW-Authenticate", `Bearer realm="o2ohub-admin"`)
-			abort(c, http.StatusUnauthorized, "unauthenticated", "admin bearer token required")
+			respondError(c, kindError(core.ErrUnauthenticated, "admin bearer token required"))
 			return
 		}
 		c.Next()
@@ -162,11 +162,11 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		abort(c, http.StatusRequestEntityTooLarge, "invalid_argument", fmt.Sprintf("request body is larger than %d bytes", limit))
+		respondError(c, kindError(errTooLarge, fmt.Sprintf("request body is larger than %d bytes", limit)))
 		return nil, err
 	}
 	if err != nil {
-		abort(c, http.StatusBadRequest, "invalid_argument", "could not read the request body")
+		respondError(c, kindError(core.ErrInvalidArgument, "could not read the request body"))
 	}
 	return b, err
 }
@@ -175,7 +175,7 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 func configured(channel string, ok bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if !ok {
-			abort(c, http.StatusNotFound, "not_found", channel+" is not configured on this hub")
+			respondError(c, kindError(core.ErrNotFound, channel+" is not configured on this hub"))
 		}
 	}
 }
@@ -192,7 +192,7 @@ func bindJSON(c *gin.Context, v any) bool {
 		if errors.As(err, &te) {
 			msg = fmt.Sprintf("field %q must not be a JSON %s", te.Field, te.Value)
 		}
-		abort(c, http.StatusBadRequest, "invalid_argument", msg)
+		respondError(c, kindError(core.ErrInvalidArgument, msg))
 		return false
 	}
 	return true
@@ -245,7 +245,7 @@ func rateLimit(perSecond float64, burst int) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if ok, wait := l.allow(c.ClientIP(), time.Now()); !ok {
 			c.Header("Retry-After", retryAfter(wait))
-			abort(c, http.StatusTooManyRequests, "rate_limited", "too many requests; slow down")
+			respondError(c, kindError(core.ErrRateLimited, "too many requests; slow down"))
 			return
 		}
 		c.Next()

@@ -48,7 +48,7 @@ func (h *api) qrCode(c *gin.Context) {
 	size := qrcode.DefaultSize
 	if raw := c.Query("size"); raw != "" {
 		if size, err = strconv.Atoi(raw); err != nil || size < qrcode.MinSize || size > qrcode.MaxSize {
-			abort(c, http.StatusBadRequest, "invalid_argument", "size must be "+strconv.Itoa(qrcode.MinSize)+"-"+strconv.Itoa(qrcode.MaxSize)+" pixels")
+			respondError(c, kindError(core.ErrInvalidArgument, "size must be "+strconv.Itoa(qrcode.MinSize)+"-"+strconv.Itoa(qrcode.MaxSize)+" pixels"))
 			return
 		}
 	}
@@ -119,7 +119,7 @@ func (h *api) scanReport(c *gin.Context) {
 		if raw := c.Query(p.name); raw != "" {
 			t, err := time.ParseInLocation("2006-01-02", raw, cn.Zone)
 			if err != nil {
-				abort(c, http.StatusBadRequest, "invalid_argument", p.name+" must be YYYY-MM-DD")
+				respondError(c, kindError(core.ErrInvalidArgument, p.name+" must be YYYY-MM-DD"))
 				return
 			}
 			*p.into = t

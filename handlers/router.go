@@ -67,9 +67,9 @@ func New(d Deps) *gin.Engine {
 			notFoundPage(c, "", false)
 			return
 		}
-		abort(c, http.StatusNotFound, "not_found", "no such endpoint")
+		respondError(c, kindError(core.ErrNotFound, "no such endpoint"))
 	})
-	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "invalid_argument", "method not allowed") })
+	r.NoMethod(func(c *gin.Context) { respondError(c, kindError(errMethodNotAllowed, "method not allowed")) })
 	r.HandleMethodNotAllowed = true
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -152,7 +152,7 @@ func (h *api) ready(c *gin.Context) {
 
 func (h *api) sandboxOnly(c *gin.Context) {
 	if !h.Sandbox {
-		abort(c, http.StatusForbidden, "forbidden", "the sandbox is disabled (O2OHUB_SANDBOX=false)")
+		respondError(c, kindError(core.ErrForbidden, "the sandbox is disabled (O2OHUB_SANDBOX=false)"))
 	}
 }
 
@@ -172,7 +172,7 @@ func (h *api) stores(c *gin.Context) {
 	lat, err1 := optFloat(c, "lat")
 	lng, err2 := optFloat(c, "lng")
 	if err := errors.Join(err1, err2); err != nil {
-		abort(c, http.StatusBadRequest, "invalid_argument", err.Error())
+		respondError(c, kindError(core.ErrInvalidArgument, err.Error()))
 		return
 	}
 	out, err := h.Service.Stores(c.Request.Context(), lat, lng)
@@ -274,7 +274,7 @@ func (h *api) putStock(c *gin.Context) {
 		return
 	}
 	if in.OnHand == nil {
-		abort(c, http.StatusBadRequest, "invalid_argument", "on_hand is required")
+		respondError(c, kindError(core.ErrInvalidArgument, "on_hand is required"))
 		return
 	}
 	out, err := h.Service.SetStock(c.Request.Context(), c.Param("code"), c.Param("sku"), *in.OnHand, "admin_set")
