@@ -198,10 +198,13 @@ func (h *api) conAuth(c *gin.Context) {
 	c.Next()
 }
 
-// conActor returns the signed-in staff member of a console request (set by conAuth).
+// conActor returns the signed-in staff member of a console request (set by conAuth). Like actor, it
+// fails closed: a console route registered without conAuth panics with errNoActor and is refused.
 func conActor(c *gin.Context) core.Actor {
-	a, _ := c.Value("console_actor").(core.Actor)
-	return a
+	if a, ok := c.Value("console_actor").(core.Actor); ok {
+		return a
+	}
+	panic(errNoActor)
 }
 
 // conToken derives the CSRF token of a session (or pre-session) token.

@@ -92,6 +92,12 @@ func recoverJSON() gin.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
+				if r == errNoActor { // a route without its auth middleware: refused, never run as anyone
+					logger(c).ErrorContext(c.Request.Context(), "request refused: its route sets no actor (auth middleware missing?)", "path", c.FullPath())
+					c.Header("WWW-Authenticate", `Bearer realm="o2ohub-store"`)
+					respondError(c, errNoActor)
+					return
+				}
 				logger(c).ErrorContext(c.Request.Context(), "panic", "panic", fmt.Sprint(r))
 				abort(c, http.StatusInternalServerError, "internal", "internal error")
 			}
@@ -121,6 +127,7 @@ func adminAuth(token string) gin.HandlerFunc {
 			respondError(c, kindError(core.ErrUnauthenticated, "admin bearer token required"))
 			return
 		}
+		c.Set("actor", core.AdminTokenActor)
 		c.Next()
 	}
 }
