@@ -505,6 +505,8 @@ func TestHostileNotifications(t *testing.T) {
 		wrongSerial.Set("Wechatpay-Serial", "PUB_KEY_ID_0000000000000000000000000000")
 		unsigned := hdr.Clone()
 		unsigned.Del("Wechatpay-Signature")
+		badTS := hdr.Clone()
+		badTS.Set("Wechatpay-Timestamp", "yesterday")
 		var env map[string]any
 		json.Unmarshal(body, &env)
 		res := env["resource"].(map[string]any)
@@ -524,6 +526,7 @@ func TestHostileNotifications(t *testing.T) {
 			{"no signature", unsigned, body, 401},
 			{"body changed after signing", hdr, bytes.Replace(body, []byte(`"TRANSACTION.SUCCESS"`), []byte(`"TRANSACTION.SUCCESS" `), 1), 401},
 			{"tampered ciphertext, re-signed", resign(t, hdr, tampered), tampered, 401},
+			{"timestamp not a number, re-signed", resign(t, badTS, body), body, 400},
 			{"another appid", otherApp, otherAppBody, 400},
 			{"another mchid", otherMch, otherMchBody, 400},
 			{"signed junk", junk, junkBody, 400},
