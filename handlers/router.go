@@ -125,9 +125,9 @@ func New(d Deps) *gin.Engine {
 	r.GET("/q/:code", scanLimit(d.ScanRate), h.landing)
 	h.storeRoutes(v1)
 	h.consoleRoutes(r)
-	r.POST("/webhooks/sandbox", h.sandboxOnly, h.sandboxWebhook)
-	r.POST("/webhooks/wechatpay", h.wechatPayWebhook)
-	r.POST("/webhooks/alipay", h.alipayWebhook)
+	r.POST("/webhooks/sandbox", h.sandboxOnly, h.webhook(sandboxDoor(d.SandboxSecret, d.Clock)))
+	r.POST("/webhooks/wechatpay", h.webhook(wechatPayDoor(d.WeChatPay)))
+	r.POST("/webhooks/alipay", h.webhook(alipayDoor(d.Alipay)))
 	return r
 }
 
@@ -296,29 +296,4 @@ func (h *api) importCSV(c *gin.Context) {
 		status = http.StatusUnprocessableEntity
 	}
 	c.JSON(status, out)
-}
-
-// sandboxWebhook receives the sandbox provider's payment notifications: raw body first, signature and
-// timestamp checked over it, then the one core path every provider's notification takes.
-func (h *api) sandboxWebhook(c *gin.Context) {
-	body, err := readBody(c, 64<<10)
-	if err != nil {
-		return
-	}
-	n, err := sandbox.Verify([]byte(h.SandboxSecret), c.Request.Header, body, h.Clock.Now())
-	switch {
-	case errors.Is(err, sandbox.ErrMalformed):
-		abort(c, http.StatusBadRequest, "invalid_argument", err.Error())
-		return
-	case err != nil:
-		logger(c).WarnContext(c.Request.Context(), "sandbox notification rejected", "err", err)
-		abort(c, http.StatusUnauthorized, "unauthenticated", err.Error())
-		return
-	}
-	res, err := h.Service.ApplyPayment(c.Request.Context(), n)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"result": res})
 }

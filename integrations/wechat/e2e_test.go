@@ -525,7 +525,8 @@ func TestHostileNotifications(t *testing.T) {
 			{"wrong serial", wrongSerial, body, 401},
 			{"no signature", unsigned, body, 401},
 			{"body changed after signing", hdr, bytes.Replace(body, []byte(`"TRANSACTION.SUCCESS"`), []byte(`"TRANSACTION.SUCCESS" `), 1), 401},
-			{"tampered ciphertext, re-signed", resign(t, hdr, tampered), tampered, 401},
+			// Signed by WeChat Pay but not decryptable with our APIv3 key: we failed, so WeChat must retry.
+			{"tampered ciphertext, re-signed", resign(t, hdr, tampered), tampered, 500},
 			{"timestamp not a number, re-signed", resign(t, badTS, body), body, 400},
 			{"another appid", otherApp, otherAppBody, 400},
 			{"another mchid", otherMch, otherMchBody, 400},
