@@ -157,6 +157,39 @@ type Config struct {
 	AlipaySellerID string `json:"alipay_seller_id" env:"O2OHUB_ALIPAY_SELLER_ID" empty:"not checked"`
 	// AlipayGateway is the Alipay gateway URL (change it only to go through a proxy).
 	AlipayGateway string `json:"alipay_gateway" env:"O2OHUB_ALIPAY_GATEWAY"`
+
+	// MeituanAppID is the app id of our Meituan Flash Buy (美团闪购) developer app.
+	MeituanAppID string `json:"meituan_app_id" env:"O2OHUB_MEITUAN_APP_ID" empty:"Meituan off"`
+	// MeituanAppSecret is the app secret Meituan signs with.
+	MeituanAppSecret string `json:"meituan_app_secret" env:"O2OHUB_MEITUAN_APP_SECRET" secret:"true"`
+	// MeituanBase is the base URL of Meituan's open API.
+	MeituanBase string `json:"meituan_base" env:"O2OHUB_MEITUAN_BASE"`
+	// ElemeSource is the source (app id) of our Ele.me retail (饿了么零售) app.
+	ElemeSource string `json:"eleme_source" env:"O2OHUB_ELEME_SOURCE" empty:"Ele.me off"`
+	// ElemeSecret is the secret Ele.me signs with.
+	ElemeSecret string `json:"eleme_secret" env:"O2OHUB_ELEME_SECRET" secret:"true"`
+	// ElemeBase is the URL of Ele.me's open API.
+	ElemeBase string `json:"eleme_base" env:"O2OHUB_ELEME_BASE"`
+	// JDDJAppKey is the app key of our JD Daojia (京东到家) app.
+	JDDJAppKey string `json:"jddj_app_key" env:"O2OHUB_JDDJ_APP_KEY" empty:"JD Daojia off"`
+	// JDDJAppSecret is the app secret JD signs with.
+	JDDJAppSecret string `json:"jddj_app_secret" env:"O2OHUB_JDDJ_APP_SECRET" secret:"true"`
+	// JDDJToken is the merchant's authorisation token.
+	JDDJToken string `json:"jddj_token" env:"O2OHUB_JDDJ_TOKEN" secret:"true"`
+	// JDDJOperator is the operator (operPin, userPin) JD's calls name.
+	JDDJOperator string `json:"jddj_operator" env:"O2OHUB_JDDJ_OPERATOR"`
+	// JDDJBase is the base URL of JD Daojia's open API.
+	JDDJBase string `json:"jddj_base" env:"O2OHUB_JDDJ_BASE"`
+	// MarketPushWindow is how far a platform push's signed time may be from now; 0 turns the check off.
+	MarketPushWindow time.Duration `json:"market_push_window" env:"O2OHUB_MARKET_PUSH_WINDOW"`
+	// MarketFullSync is how often every platform shop is told every stock level again, to heal drift.
+	MarketFullSync time.Duration `json:"market_full_sync" env:"O2OHUB_MARKET_FULL_SYNC"`
+	// MarketPull is how often each platform shop's recent orders are pulled, to find orders whose push
+	// was lost.
+	MarketPull time.Duration `json:"market_pull" env:"O2OHUB_MARKET_PULL"`
+	// MarketPushInterval is how often changed stock is pushed to the platforms; changes within it are
+	// coalesced into one value per shop and SKU.
+	MarketPushInterval time.Duration `json:"market_push_interval" env:"O2OHUB_MARKET_PUSH_INTERVAL"`
 }
 
 // Default returns the configuration that runs the embedded sandbox on a fresh machine.
@@ -165,27 +198,34 @@ type Config struct {
 func Default() Config {
 	biz := core.DefaultOptions()
 	return Config{
-		Addr:            ":8080",
-		DB:              "sqlite:o2ohub.db",
-		Sandbox:         true,
-		OrderTTL:        biz.OrderTTL,
-		SessionTTL:      biz.SessionTTL,
-		DeliveryRadiusM: int(biz.DeliveryRadiusM),
-		ExpiryInterval:  10 * time.Second,
-		LogLevel:        "info",
-		WechatAPIBase:   "https://api.weixin.qq.com",
-		WechatOrderPage: "pages/order/detail",
-		WechatScanPage:  "pages/scan/index",
-		TraceScanLimit:  int(biz.TraceScanLimit),
-		ScanRate:        10,
-		AcceptTimeout:   biz.AcceptTimeout,
-		RerouteRadiusM:  int(biz.RerouteRadiusM),
-		PickupTTL:       biz.PickupTTL,
-		PickupFailLimit: biz.PickupFailLimit,
-		StaffSessionTTL: biz.StaffSessionTTL,
-		PasswordCost:    biz.PasswordCost,
-		WechatPayBase:   "https://api.mch.weixin.qq.com",
-		AlipayGateway:   "https://openapi.alipay.com/gateway.do",
+		Addr:               ":8080",
+		DB:                 "sqlite:o2ohub.db",
+		Sandbox:            true,
+		OrderTTL:           biz.OrderTTL,
+		SessionTTL:         biz.SessionTTL,
+		DeliveryRadiusM:    int(biz.DeliveryRadiusM),
+		ExpiryInterval:     10 * time.Second,
+		LogLevel:           "info",
+		WechatAPIBase:      "https://api.weixin.qq.com",
+		WechatOrderPage:    "pages/order/detail",
+		WechatScanPage:     "pages/scan/index",
+		TraceScanLimit:     int(biz.TraceScanLimit),
+		ScanRate:           10,
+		AcceptTimeout:      biz.AcceptTimeout,
+		RerouteRadiusM:     int(biz.RerouteRadiusM),
+		PickupTTL:          biz.PickupTTL,
+		PickupFailLimit:    biz.PickupFailLimit,
+		StaffSessionTTL:    biz.StaffSessionTTL,
+		PasswordCost:       biz.PasswordCost,
+		WechatPayBase:      "https://api.mch.weixin.qq.com",
+		AlipayGateway:      "https://openapi.alipay.com/gateway.do",
+		MeituanBase:        "https://waimaiopen.meituan.com/api/v1",
+		ElemeBase:          "https://api-be.ele.me/",
+		JDDJBase:           "https://openapi.jddj.com/djapi",
+		MarketPushWindow:   biz.MarketPushWindow,
+		MarketFullSync:     biz.Market.FullSync,
+		MarketPull:         biz.Market.PullInterval,
+		MarketPushInterval: biz.Market.PushInterval,
 	}
 }
 
@@ -380,6 +420,22 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("Alipay needs O2OHUB_ALIPAY_PUBLIC_KEY (public-key mode) or O2OHUB_ALIPAY_APP_CERT, O2OHUB_ALIPAY_ROOT_CERT and O2OHUB_ALIPAY_PUBLIC_CERT (certificate mode)"))
 		}
 	}
+	for _, p := range c.platformSettings() {
+		var set, missing []string
+		for _, f := range p.fields {
+			if *f.v != "" {
+				set = append(set, f.env)
+			} else {
+				missing = append(missing, f.env)
+			}
+		}
+		if len(set) > 0 && len(missing) > 0 {
+			errs = append(errs, fmt.Errorf("%s is half configured: %s set, %s missing", p.name, strings.Join(set, ", "), strings.Join(missing, ", ")))
+		}
+	}
+	if c.MarketPushWindow < 0 || c.MarketFullSync <= 0 || c.MarketPull <= 0 || c.MarketPushInterval <= 0 {
+		errs = append(errs, errors.New("O2OHUB_MARKET_FULL_SYNC, O2OHUB_MARKET_PULL and O2OHUB_MARKET_PUSH_INTERVAL must be positive, O2OHUB_MARKET_PUSH_WINDOW 0 or more"))
+	}
 	if c.RealProviders() {
 		if c.Sandbox {
 			errs = append(errs, errors.New("O2OHUB_SANDBOX must be false when a real WeChat or Alipay app is configured: the sandbox lets anyone bind any phone and pay without money"))
@@ -429,8 +485,31 @@ func LooksLikeKey(v string) bool {
 	return strings.Contains(v, "-----BEGIN") || (len(v) > 200 && !strings.ContainsAny(v, "/\\"))
 }
 
-// RealProviders reports whether a real WeChat or Alipay app is configured.
-func (c Config) RealProviders() bool { return c.WechatAppID != "" || c.AlipayAppID != "" }
+// RealProviders reports whether a real WeChat or Alipay app, or a real platform, is configured.
+func (c Config) RealProviders() bool {
+	return c.WechatAppID != "" || c.AlipayAppID != "" || c.MeituanAppID != "" || c.ElemeSource != "" || c.JDDJAppKey != ""
+}
+
+type setting struct {
+	env string
+	v   *string
+}
+
+// platformSettings lists, per platform, the settings that must be set together.
+func (c *Config) platformSettings() []struct {
+	name   string
+	fields []setting
+} {
+	return []struct {
+		name   string
+		fields []setting
+	}{
+		{"Meituan", []setting{{"O2OHUB_MEITUAN_APP_ID", &c.MeituanAppID}, {"O2OHUB_MEITUAN_APP_SECRET", &c.MeituanAppSecret}}},
+		{"Ele.me", []setting{{"O2OHUB_ELEME_SOURCE", &c.ElemeSource}, {"O2OHUB_ELEME_SECRET", &c.ElemeSecret}}},
+		{"JD Daojia", []setting{{"O2OHUB_JDDJ_APP_KEY", &c.JDDJAppKey}, {"O2OHUB_JDDJ_APP_SECRET", &c.JDDJAppSecret},
+			{"O2OHUB_JDDJ_TOKEN", &c.JDDJToken}, {"O2OHUB_JDDJ_OPERATOR", &c.JDDJOperator}}},
+	}
+}
 
 // publicHTTPS reports whether u can be a provider's notify URL base: https, no query, and a host that is
 // not loopback or private.

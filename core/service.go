@@ -127,6 +127,9 @@ func (o Options) withDefaults() Options {
 	set(&o.PickupTTL, d.PickupTTL)
 	set(&o.PickupFailWindow, d.PickupFailWindow)
 	set(&o.StaffSessionTTL, d.StaffSessionTTL)
+	set(&o.Market.PushInterval, d.Market.PushInterval)
+	set(&o.Market.FullSync, d.Market.FullSync)
+	set(&o.Market.PullInterval, d.Market.PullInterval)
 	if o.DeliveryRadiusM <= 0 {
 		o.DeliveryRadiusM = d.DeliveryRadiusM
 	}

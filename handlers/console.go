@@ -30,6 +30,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/staff"
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 // Console cookies. All are scoped to /console and HttpOnly.
@@ -87,7 +88,7 @@ var conStatic, conStaticVersion = func() (map[string][]byte, string) {
 }()
 
 var conFuncs = template.FuncMap{
-	"yuan":     conYuan,
+	"yuan":     cn.YuanSign,
 	"status":   conStatusName,
 	"outcome":  conOutcomeName,
 	"fulfil":   conFulfilName,
@@ -200,10 +201,13 @@ func (h *api) conAuth(c *gin.Context) {
 	c.Next()
 }
 
-// conActor returns the signed-in staff member of a console request (set by conAuth).
+// conActor returns the signed-in staff member of a console request (set by conAuth). Like actor, it
+// fails closed: a console route registered without conAuth panics with errNoActor and is refused.
 func conActor(c *gin.Context) staff.Actor {
-	a, _ := c.Value("console_actor").(staff.Actor)
-	return a
+	if a, ok := c.Value("console_actor").(staff.Actor); ok {
+		return a
+	}
+	panic(errNoActor)
 }
 
 // conToken derives the CSRF token of a session (or pre-session) token.
@@ -442,62 +446,24 @@ func (h *api) conWithStore(c *gin.Context, p *conPage, store string) (bool, erro
 }
 
 // conErrorText says in Chinese what went wrong with an action on an order, and the status to answer a
-// page with; unexpected errors are logged.
+// page with, both from the error table; unexpected errors are logged.
 func conErrorText(c *gin.Context, action string, err error) (string, int) {
-	var de *domain.Error
-	switch {
-	case errors.Is(err, core.ErrCodeUnknown):
-		return "取货码不存在或不属于本店，请核对后重试。", http.StatusNotFound
-	case errors.Is(err, core.ErrCodeExpired):
-		return "取货码已过期，订单将自动退款。", http.StatusGone
-	case errors.Is(err, core.ErrCodeUsed):
-		return "该订单已取货，请勿重复交付。", http.StatusConflict
-	case errors.Is(err, domain.ErrRateLimited):
+	k, ok := kindOf(err)
+	if !ok {
+		logger(c).ErrorContext(c.Request.Context(), "console action failed", "action", action, "err", err)
+		return k.zh, k.status
+	}
+	msg := k.zhMessage(action)
+	if k.kind == domain.ErrRateLimited {
 		wait := 60
+		var de *domain.Error
 		if errors.As(err, &de) && de.RetryAfter > 0 {
 			wait = int(math.Ceil(de.RetryAfter.Seconds()))
 		}
 		c.Header("Retry-After", strconv.Itoa(wait))
-		return fmt.Sprintf("尝试次数过多，请 %d 秒后再试。", wait), http.StatusTooManyRequests
-	case errors.Is(err, domain.ErrUnauthenticated):
-		return "登录已过期，请重新登录。", http.StatusUnauthorized
-	case errors.Is(err, domain.ErrForbidden):
-		return "没有权限执行此操作。", http.StatusForbidden
-	case errors.Is(err, domain.ErrNotFound):
-		if action == "store" || action == "pickup" { // a code not found is ErrCodeUnknown, above
-			return "门店不存在或不属于您。", http.StatusNotFound
-		}
-		return "订单不存在或不属于本店。", http.StatusNotFound
-	case errors.Is(err, domain.ErrUnavailable):
-		return "支付渠道暂时无法连接，请稍后重试。", http.StatusBadGateway
-	case errors.Is(err, domain.ErrInvalidArgument):
-		msg := map[string]string{
-			"reject":   "请填写拒单原因（1–80 个字）。",
-			"dispatch": "请填写骑手姓名或运单号（每项最多 64 个字）。",
-			"return":   "退货数量或原因无效：数量不能超过可退数量，原因最多 80 个字。",
-			"pickup":   "取货码应为 8 位数字，或扫描顾客出示的取货二维码。",
-		}[action]
-		if msg == "" {
-			msg = "填写的内容无效，请检查后重试。"
-		}
-		return msg, http.StatusBadRequest
-	case errors.Is(err, domain.ErrConflict):
-		msg := map[string]string{
-			"accept":   "该订单已不是待接单状态（可能已超时转给其他门店或已处理），无法接单。",
-			"reject":   "该订单已不是待接单状态（可能已超时转给其他门店或已处理），无法拒单。",
-			"ready":    "只有已接单的自提订单才能标记为备货完成。",
-			"dispatch": "只有已接单的配送订单才能发货。",
-			"deliver":  "只有配送中的订单才能标记为已送达。",
-			"return":   "该订单当前不能退货：须已取货或已送达，且还有未退的商品。",
-			"pickup":   "该订单当前不可取货（可能已退款）。",
-		}[action]
-		if msg == "" {
-			msg = "订单状态已变化，请刷新后重试。"
-		}
-		return msg, http.StatusConflict
+		msg = fmt.Sprintf(msg, wait)
 	}
-	logger(c).ErrorContext(c.Request.Context(), "console action failed", "action", action, "err", err)
-	return "系统错误，请稍后重试。", http.StatusInternalServerError
+	return msg, k.status
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -738,7 +704,7 @@ func (h *api) conStep(action string) gin.HandlerFunc {
 			}
 			var r core.RefundView
 			r, err = h.Service.ReturnItems(ctx, a, no, in)
-			msg = "已退货：" + no + "，退款 " + conYuan(r.AmountFen) + "（" + conRefundName(r.Status) + "）。"
+			msg = "已退货：" + no + "，退款 " + cn.YuanSign(r.AmountFen) + "（" + conRefundName(r.Status) + "）。"
 		}
 		if err != nil {
 			msg, _ = conErrorText(c, action, err)
@@ -845,7 +811,7 @@ func (h *api) conPickupConfirm(c *gin.Context) {
 		msg, _ := conErrorText(c, "pickup", err)
 		h.conSetFlash(c, false, msg)
 	} else {
-		h.conSetFlash(c, true, fmt.Sprintf("取货成功：订单 %s，共 %d 件，%s。", v.OrderNo, conItemsSum(v.Items), conYuan(v.TotalFen)))
+		h.conSetFlash(c, true, fmt.Sprintf("取货成功：订单 %s，共 %d 件，%s。", v.OrderNo, conItemsSum(v.Items), cn.YuanSign(v.TotalFen)))
 	}
 	c.Redirect(http.StatusSeeOther, p.Self)
 }
@@ -853,15 +819,6 @@ func (h *api) conPickupConfirm(c *gin.Context) {
 // ---------------------------------------------------------------------------------------------------
 // Formatting
 // ---------------------------------------------------------------------------------------------------
-
-// conYuan writes fen as yuan: ¥12.34.
-func conYuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	return fmt.Sprintf("%s¥%d.%02d", sign, fen/100, fen%100)
-}
 
 func conStatusName(s core.Status) string {
 	if n, ok := map[core.Status]string{
@@ -916,7 +873,7 @@ func conWhen(t any) string {
 	if tt.IsZero() {
 		return ""
 	}
-	return tt.In(china).Format("01-02 15:04")
+	return tt.In(cn.Zone).Format("01-02 15:04")
 }
 
 // conLeft writes the time left from now until a deadline as m:ss ("0:00" when it passed).

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -44,10 +45,9 @@ func (h *api) marketWebhook(platform string) gin.HandlerFunc {
 			c.Data(r.Status, r.ContentType, r.Body)
 			c.Abort()
 		}
-		body, ok := webhookBody(c, func(c *gin.Context, status int, msg string) {
-			reply(market.Push{}, errors.New(msg))
-		})
-		if !ok {
+		body, _, err := webhookBody(c)
+		if err != nil {
+			reply(market.Push{}, fmt.Errorf("%w: %v", market.ErrMalformed, err))
 			return
 		}
 		in := market.Inbound{Method: c.Request.Method, URL: strings.TrimRight(h.PublicURL, "/") + c.Request.URL.Path, Event: event,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/staff"
 )
 
@@ -93,6 +94,12 @@ func recoverJSON() gin.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
+				if r == errNoActor { // a route without its auth middleware: refused, never run as anyone
+					logger(c).ErrorContext(c.Request.Context(), "request refused: its route sets no actor (auth middleware missing?)", "path", c.FullPath())
+					c.Header("WWW-Authenticate", `Bearer realm="o2ohub-store"`)
+					respondError(c, errNoActor)
+					return
+				}
 				logger(c).ErrorContext(c.Request.Context(), "panic", "panic", fmt.Sprint(r))
 				abort(c, http.StatusInternalServerError, "internal", "internal error")
 			}
@@ -114,14 +121,15 @@ func bearer(c *gin.Context) string {
 func adminAuth(token string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if token == "" {
-			abort(c, http.StatusForbidden, "forbidden", "the admin API is disabled: set O2OHUB_ADMIN_TOKEN")
+			respondError(c, kindError(domain.ErrForbidden, "the admin API is disabled: set O2OHUB_ADMIN_TOKEN"))
 			return
 		}
 		if subtle.ConstantTimeCompare([]byte(bearer(c)), []byte(token)) != 1 {
 			c.Header("WWW-Authenticate", `Bearer realm="o2ohub-admin"`)
-			abort(c, http.StatusUnauthorized, "unauthenticated", "admin bearer token required")
+			respondError(c, kindError(domain.ErrUnauthenticated, "admin bearer token required"))
 			return
 		}
+		c.Set("actor", staff.AdminTokenActor)
 		c.Next()
 	}
 }
@@ -163,11 +171,11 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		abort(c, http.StatusRequestEntityTooLarge, "invalid_argument", fmt.Sprintf("request body is larger than %d bytes", limit))
+		respondError(c, kindError(errTooLarge, fmt.Sprintf("request body is larger than %d bytes", limit)))
 		return nil, err
 	}
 	if err != nil {
-		abort(c, http.StatusBadRequest, "invalid_argument", "could not read the request body")
+		respondError(c, kindError(domain.ErrInvalidArgument, "could not read the request body"))
 	}
 	return b, err
 }
@@ -176,7 +184,7 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 func configured(channel string, ok bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if !ok {
-			abort(c, http.StatusNotFound, "not_found", channel+" is not configured on this hub")
+			respondError(c, kindError(domain.ErrNotFound, channel+" is not configured on this hub"))
 		}
 	}
 }
@@ -193,7 +201,7 @@ func bindJSON(c *gin.Context, v any) bool {
 		if errors.As(err, &te) {
 			msg = fmt.Sprintf("field %q must not be a JSON %s", te.Field, te.Value)
 		}
-		abort(c, http.StatusBadRequest, "invalid_argument", msg)
+		respondError(c, kindError(domain.ErrInvalidArgument, msg))
 		return false
 	}
 	return true
@@ -246,7 +254,7 @@ func rateLimit(perSecond float64, burst int) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if ok, wait := l.allow(c.ClientIP(), time.Now()); !ok {
 			c.Header("Retry-After", retryAfter(wait))
-			abort(c, http.StatusTooManyRequests, "rate_limited", "too many requests; slow down")
+			respondError(c, kindError(domain.ErrRateLimited, "too many requests; slow down"))
 			return
 		}
 		c.Next()

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/shelf"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/o2ohub/o2ohub/qrcode"
 )
 
@@ -48,7 +49,7 @@ func (h *api) qrCode(c *gin.Context) {
 	size := qrcode.DefaultSize
 	if raw := c.Query("size"); raw != "" {
 		if size, err = strconv.Atoi(raw); err != nil || size < qrcode.MinSize || size > qrcode.MaxSize {
-			abort(c, http.StatusBadRequest, "invalid_argument", "size must be "+strconv.Itoa(qrcode.MinSize)+"-"+strconv.Itoa(qrcode.MaxSize)+" pixels")
+			respondError(c, kindError(domain.ErrInvalidArgument, "size must be "+strconv.Itoa(qrcode.MinSize)+"-"+strconv.Itoa(qrcode.MaxSize)+" pixels"))
 			return
 		}
 	}
@@ -117,9 +118,9 @@ func (h *api) scanReport(c *gin.Context) {
 		into *time.Time
 	}{{"from", &from}, {"to", &to}} {
 		if raw := c.Query(p.name); raw != "" {
-			t, err := time.ParseInLocation("2006-01-02", raw, china)
+			t, err := time.ParseInLocation("2006-01-02", raw, cn.Zone)
 			if err != nil {
-				abort(c, http.StatusBadRequest, "invalid_argument", p.name+" must be YYYY-MM-DD")
+				respondError(c, kindError(domain.ErrInvalidArgument, p.name+" must be YYYY-MM-DD"))
 				return
 			}
 			*p.into = t
@@ -190,7 +191,7 @@ func landingPage(v shelf.ScanView, wechatLink, alipayLink string) qrcode.Landing
 	if v.Trace != nil {
 		t := &qrcode.Trace{BatchNo: v.Trace.BatchNo}
 		for _, st := range v.Trace.Steps {
-			d, _ := time.ParseInLocation("2006-01-02", st.Date, china)
+			d, _ := time.ParseInLocation("2006-01-02", st.Date, cn.Zone)
 			t.Steps = append(t.Steps, qrcode.TraceStep{Step: st.Step, Date: d, Place: st.Place, Document: st.Document})
 		}
 		l.Trace = t
@@ -221,9 +222,6 @@ func (h *api) labels(c *gin.Context) {
 	c.Header("Content-Security-Policy", labelsCSP)
 	c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
 }
-
-// china is the time zone of report dates and trace steps.
-var china = time.FixedZone("CST", 8*3600)
 
 // notFoundPage answers a scan of an unknown (404) or withdrawn (410) code with the friendly page.
 func notFoundPage(c *gin.Context, code string, withdrawn bool) {

@@ -33,6 +33,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/shelf"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 	"github.com/o2ohub/o2ohub/qrcode"
@@ -1238,7 +1239,7 @@ func TestQRScanCountsAndAttribution(t *testing.T) {
 			if s := e.qrReport(t, "?store=S01")[store.Code]; s.Orders != 0 || s.PaidOrders != 0 || s.PaidFen != 0 {
 				t.Errorf("store row = %+v, want no orders", s)
 			}
-			today := now.In(china).Format("2006-01-02")
+			today := now.In(cn.Zone).Format("2006-01-02")
 			if r := e.qrReport(t, "?store=S01&from="+today+"&to="+today)[tea.Code]; r.Scans != 12 || r.Orders != 2 {
 				t.Errorf("today's TEA row = %+v", r)
 			}

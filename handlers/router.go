@@ -69,9 +69,9 @@ func New(d Deps) *gin.Engine {
 			notFoundPage(c, "", false)
 			return
 		}
-		abort(c, http.StatusNotFound, "not_found", "no such endpoint")
+		respondError(c, kindError(domain.ErrNotFound, "no such endpoint"))
 	})
-	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "invalid_argument", "method not allowed") })
+	r.NoMethod(func(c *gin.Context) { respondError(c, kindError(errMethodNotAllowed, "method not allowed")) })
 	r.HandleMethodNotAllowed = true
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -127,9 +127,9 @@ func New(d Deps) *gin.Engine {
 	r.GET("/q/:code", scanLimit(d.ScanRate), h.landing)
 	h.storeRoutes(v1)
 	h.consoleRoutes(r)
-	r.POST("/webhooks/sandbox", h.sandboxOnly, h.sandboxWebhook)
-	r.POST("/webhooks/wechatpay", h.wechatPayWebhook)
-	r.POST("/webhooks/alipay", h.alipayWebhook)
+	r.POST("/webhooks/sandbox", h.sandboxOnly, h.webhook(sandboxDoor(d.SandboxSecret, d.Clock)))
+	r.POST("/webhooks/wechatpay", h.webhook(wechatPayDoor(d.WeChatPay)))
+	r.POST("/webhooks/alipay", h.webhook(alipayDoor(d.Alipay)))
 	h.marketRoutes(r, admin)
 	return r
 }
@@ -155,7 +155,7 @@ func (h *api) ready(c *gin.Context) {
 
 func (h *api) sandboxOnly(c *gin.Context) {
 	if !h.Sandbox {
-		abort(c, http.StatusForbidden, "forbidden", "the sandbox is disabled (O2OHUB_SANDBOX=false)")
+		respondError(c, kindError(domain.ErrForbidden, "the sandbox is disabled (O2OHUB_SANDBOX=false)"))
 	}
 }
 
@@ -175,7 +175,7 @@ func (h *api) stores(c *gin.Context) {
 	lat, err1 := optFloat(c, "lat")
 	lng, err2 := optFloat(c, "lng")
 	if err := errors.Join(err1, err2); err != nil {
-		abort(c, http.StatusBadRequest, "invalid_argument", err.Error())
+		respondError(c, kindError(domain.ErrInvalidArgument, err.Error()))
 		return
 	}
 	out, err := h.Service.Catalog.Stores(c.Request.Context(), lat, lng)
@@ -277,7 +277,7 @@ func (h *api) putStock(c *gin.Context) {
 		return
 	}
 	if in.OnHand == nil {
-		abort(c, http.StatusBadRequest, "invalid_argument", "on_hand is required")
+		respondError(c, kindError(domain.ErrInvalidArgument, "on_hand is required"))
 		return
 	}
 	out, err := h.Service.Catalog.SetStock(c.Request.Context(), c.Param("code"), c.Param("sku"), *in.OnHand, "admin_set")
@@ -299,29 +299,4 @@ func (h *api) importCSV(c *gin.Context) {
 		status = http.StatusUnprocessableEntity
 	}
 	c.JSON(status, out)
-}
-
-// sandboxWebhook receives the sandbox provider's payment notifications: raw body first, signature and
-// timestamp checked over it, then the one core path every provider's notification takes.
-func (h *api) sandboxWebhook(c *gin.Context) {
-	body, err := readBody(c, 64<<10)
-	if err != nil {
-		return
-	}
-	n, err := sandbox.Verify([]byte(h.SandboxSecret), c.Request.Header, body, h.Clock.Now())
-	switch {
-	case errors.Is(err, sandbox.ErrMalformed):
-		abort(c, http.StatusBadRequest, "invalid_argument", err.Error())
-		return
-	case err != nil:
-		logger(c).WarnContext(c.Request.Context(), "sandbox notification rejected", "err", err)
-		abort(c, http.StatusUnauthorized, "unauthenticated", err.Error())
-		return
-	}
-	res, err := h.Service.ApplyPayment(c.Request.Context(), n)
-	if err != nil {
-		respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"result": res})
 }

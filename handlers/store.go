@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/staff"
 )
 
@@ -28,12 +29,19 @@ func (h *api) storeRoutes(v1 *gin.RouterGroup) {
 	st.GET("/today", h.storeToday)
 }
 
-// actor returns the staff member a request acts as: the signed-in staff member, or the admin token.
+// errNoActor is what actor panics with when a request carries no actor: its route was registered without
+// staffAuth or adminAuth, a wiring bug. recoverJSON logs it and refuses the request through the error
+// table (401), so such a route refuses everyone instead of running as someone.
+var errNoActor = &domain.Error{Kind: domain.ErrUnauthenticated, Msg: "this endpoint requires a store API token or the admin token"}
+
+// actor returns the staff member a request acts as: the signed-in staff member (set by staffAuth) or the
+// admin token's actor (set by adminAuth). It fails closed: without an actor in the context it panics
+// with errNoActor, which stops the handler before it calls core.
 func actor(c *gin.Context) staff.Actor {
 	if a, ok := c.Value("actor").(staff.Actor); ok {
 		return a
 	}
-	return staff.AdminTokenActor
+	panic(errNoActor)
 }
 
 func (h *api) storeLogin(c *gin.Context) {

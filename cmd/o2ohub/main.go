@@ -22,6 +22,7 @@ import (
 	"github.com/o2ohub/o2ohub/config"
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/models"
@@ -126,7 +127,8 @@ func openDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
 func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Service {
 	return core.New(domain.NewEnv(db, domain.SystemClock{}, log), core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: float64(cfg.DeliveryRadiusM), PublicURL: cfg.PublicURL,
 		TraceScanLimit: int64(cfg.TraceScanLimit), AcceptTimeout: cfg.AcceptTimeout, RerouteRadiusM: float64(cfg.RerouteRadiusM), PickupTTL: cfg.PickupTTL,
-		PickupFailLimit: cfg.PickupFailLimit, StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: cfg.PasswordCost})
+		PickupFailLimit: cfg.PickupFailLimit, StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: cfg.PasswordCost,
+		MarketPushWindow: cfg.MarketPushWindow, Market: market.Options{PushInterval: cfg.MarketPushInterval, FullSync: cfg.MarketFullSync, PullInterval: cfg.MarketPull}})
 }
 
 // serve runs the hub until ctx ends. With demo set it first seeds the demo chain, printing the demo
@@ -138,6 +140,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Wri
 	}
 	defer db.Close()
 	svc := newService(db, cfg, log)
+	if err := registerPlatforms(svc, cfg); err != nil {
+		return err
+	}
 	if demo != nil {
 		if err := seedDemo(ctx, svc, demo); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)

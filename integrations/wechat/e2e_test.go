@@ -508,6 +508,8 @@ func TestHostileNotifications(t *testing.T) {
 		wrongSerial.Set("Wechatpay-Serial", "PUB_KEY_ID_0000000000000000000000000000")
 		unsigned := hdr.Clone()
 		unsigned.Del("Wechatpay-Signature")
+		badTS := hdr.Clone()
+		badTS.Set("Wechatpay-Timestamp", "yesterday")
 		var env map[string]any
 		json.Unmarshal(body, &env)
 		res := env["resource"].(map[string]any)
@@ -526,7 +528,9 @@ func TestHostileNotifications(t *testing.T) {
 			{"wrong serial", wrongSerial, body, 401},
 			{"no signature", unsigned, body, 401},
 			{"body changed after signing", hdr, bytes.Replace(body, []byte(`"TRANSACTION.SUCCESS"`), []byte(`"TRANSACTION.SUCCESS" `), 1), 401},
-			{"tampered ciphertext, re-signed", resign(t, hdr, tampered), tampered, 401},
+			// Signed by WeChat Pay but not decryptable with our APIv3 key: we failed, so WeChat must retry.
+			{"tampered ciphertext, re-signed", resign(t, hdr, tampered), tampered, 500},
+			{"timestamp not a number, re-signed", resign(t, badTS, body), body, 400},
 			{"another appid", otherApp, otherAppBody, 400},
 			{"another mchid", otherMch, otherMchBody, 400},
 			{"signed junk", junk, junkBody, 400},

@@ -341,8 +341,8 @@ func (p *Pay) ParseNotification(ctx context.Context, h http.Header, body []byte)
 		return Notification{}, fmt.Errorf("%w (serial %s)", ErrBadSignature, serial)
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return Notification{}, ErrUnsigned
+	if err != nil { // signed by WeChat Pay, so malformed rather than forged
+		return Notification{}, fmt.Errorf("%w: Wechatpay-Timestamp %q", ErrMalformed, ts)
 	}
 	if d := p.now().Sub(time.Unix(sec, 0)); d > Tolerance || d < -Tolerance {
 		return Notification{}, ErrStale
