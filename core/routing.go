@@ -11,6 +11,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm"
 )
 
 // Offer outcomes: an offer is open until its store accepts or rejects it, it times out, or the order
@@ -110,35 +111,20 @@ func (s *Service) RejectOrder(ctx context.Context, a staff.Actor, orderNo, reaso
 	})
 }
 
-// RerouteDue moves on up to limit paid orders whose store let the deadline to accept pass. Several
-// workers may run it at once: each takes different orders (SKIP LOCKED on PostgreSQL), and each move is
-// a conditional update, so no order moves twice.
+// RerouteDue moves on up to limit paid orders whose store let the deadline to accept pass, one order per
+// transaction (domain.SweepDue). Several workers may run it at once: each order is locked while it moves
+// (SKIP LOCKED on PostgreSQL), and each move is a conditional update, so no order moves twice.
 func (s *Service) RerouteDue(ctx context.Context, limit int) (int, error) {
-	var n int
-	err := s.DB.Tx(ctx, func(ctx context.Context) error {
-		n = 0
-		var due []models.Order
-		err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
-			Where("status = ? AND accept_by <= ?", string(StatusPaid), s.Now()).
-			Order("accept_by").Limit(limit).Find(&due).Error
-		if err != nil {
-			return err
+	paid := func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", string(StatusPaid)) }
+	return domain.SweepDue(ctx, s.Env, paid, "accept_by", limit, func(ctx context.Context, ord *models.Order) (bool, error) {
+		if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
+			return false, err
 		}
-		for _, ord := range due {
-			if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
-				return err
-			}
-			if err := s.closeOffer(ctx, ord.ID, offerTimeout, "system", fmt.Sprintf("not accepted within %s", s.opts.AcceptTimeout)); err != nil {
-				return err
-			}
-			if err := s.reroute(ctx, ord, "not accepted in time"); err != nil {
-				return err
-			}
-			n++
+		if err := s.closeOffer(ctx, ord.ID, offerTimeout, "system", fmt.Sprintf("not accepted within %s", s.opts.AcceptTimeout)); err != nil {
+			return false, err
 		}
-		return nil
+		return true, s.reroute(ctx, *ord, "not accepted in time")
 	})
-	return n, err
 }
 
 // reroute moves a paid order whose offer just ended to the next best store: open, never offered the
