@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/staff"
@@ -145,7 +146,7 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 		if err := tx.SavePoint("reroute").Error; err != nil {
 			return err
 		}
-		ok, err := s.takeItems(ctx, ord, st.ID)
+		ok, err := s.moveItems(ctx, ord, st.ID)
 		if err != nil {
 			return err
 		}
@@ -154,11 +155,6 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 				return err
 			}
 			continue
-		}
-		for _, it := range ord.Items {
-			if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, it.ProductID, it.Qty, 0, "reroute_out", ord.OrderNo); err != nil {
-				return err
-			}
 		}
 		if err := events.Enqueue(ctx, s.Env, "order.rerouted", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "from": from.Code, "to": st.Code, "reason": why}); err != nil {
 			return err
@@ -179,16 +175,18 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 	return err
 }
 
-// takeItems commits all of an order's items from a store's available stock; false when one is short
-// (the caller rolls back what was taken).
-func (s *Service) takeItems(ctx context.Context, ord models.Order, storeID int64) (bool, error) {
+// moveItems moves an order's committed items from its store to storeID in one step: taken from the new
+// store's available stock, given back at the old one, with the two stores' rows locked in the global
+// (store, product) order whichever store has the lower id. False when the new store is short of one item
+// (the caller rolls back to its savepoint).
+func (s *Service) moveItems(ctx context.Context, ord models.Order, storeID int64) (bool, error) {
+	moves := make([]catalog.Move, 0, 2*len(ord.Items))
 	for _, it := range ord.Items {
-		ok, err := s.Catalog.MoveStock(ctx, storeID, it.ProductID, -it.Qty, 0, "reroute_in", ord.OrderNo)
-		if err != nil || !ok {
-			return false, err
-		}
+		moves = append(moves,
+			catalog.Move{StoreID: storeID, ProductID: it.ProductID, DOnHand: -it.Qty, Kind: "reroute_in", OrderNo: ord.OrderNo},
+			catalog.Move{StoreID: ord.StoreID, ProductID: it.ProductID, DOnHand: it.Qty, Kind: "reroute_out", OrderNo: ord.OrderNo})
 	}
-	return true, nil
+	return s.Catalog.MoveStocks(ctx, moves)
 }
 
 // rerouteCandidates returns the open stores a paid order may move to, nearest first.
