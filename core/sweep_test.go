@@ -16,11 +16,14 @@ import (
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
 
-// replica returns another Service on the fixture's database and clock, as a second process would run.
-func (f *fixture) replica() *core.Service {
-	return core.New(domain.NewEnv(f.db, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil))),
-		core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1/"})
+// replica returns another Service on the fixture's database and clock, as another process would run it
+// with opts.
+func (f *fixture) replica(opts core.Options) *core.Service {
+	return core.New(domain.NewEnv(f.db, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil))), opts)
 }
+
+// fixtureOptions are the options setup runs the fixture's Service with.
+var fixtureOptions = core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1/"}
 
 // Three replicas sweep a burst of expired multi-item orders while shoppers keep reserving the same hot
 // rows: every order is expired exactly once and each of its items released exactly once.
@@ -47,7 +50,7 @@ func TestReplicasExpireEachOrderOnceWhileOrdersArePlaced(t *testing.T) {
 		f.clock.Advance(time.Hour)
 		deadlocksBefore := pgDeadlocks(t, f)
 
-		replicas := []*core.Service{f.svc, f.replica(), f.replica()}
+		replicas := []*core.Service{f.svc, f.replica(fixtureOptions), f.replica(fixtureOptions)}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		total := 0
@@ -192,6 +195,83 @@ func TestSweepGoesOnPastAFailingOrder(t *testing.T) {
 		}
 		if st := f.stock(t, "BREAD"); st.OnHand != 10 || st.Reserved != 0 {
 			t.Fatalf("BREAD = %+v, want released", st)
+		}
+	})
+}
+
+// Orders of two stores re-routed to each other at once move their stock both ways between the same rows
+// (MoveStocks locks them lowest store id first): every order moves once and both stores end even.
+func TestReroutesBetweenTwoStoresBothWays(t *testing.T) {
+	const each = 5
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := soSetup(t, db)
+		alice := e.member(t, "alice")
+		items := []core.ItemInput{{SKU: "EGG", Qty: 1}, {SKU: "MILK", Qty: 1}}
+		want := map[string]string{} // order → the store it must move to
+		for range each {
+			want[e.paid(t, alice, "S01", items).OrderNo] = "S02"
+			want[e.paid(t, alice, "S02", items).OrderNo] = "S01"
+		}
+		e.clock.Advance(soAcceptTimeout)
+		deadlocksBefore := pgDeadlocks(t, e.fixture)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		start := make(chan struct{})
+		// The options soSetup runs its Service with.
+		opts := core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 3000, PublicURL: "http://127.0.0.1/",
+			PasswordCost: 4, AcceptTimeout: soAcceptTimeout, RerouteRadiusM: 5000, PickupTTL: soPickupTTL,
+			PickupFailLimit: soFailLimit, PickupFailWindow: soFailWindow}
+		for _, svc := range []*core.Service{e.svc, e.replica(opts), e.replica(opts)} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for {
+					n, err := svc.RerouteDue(e.ctx, 2)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					total += n
+					mu.Unlock()
+					if n == 0 {
+						return
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if total != 2*each {
+			t.Fatalf("replicas re-routed %d orders, want %d", total, 2*each)
+		}
+		for no, to := range want {
+			if v := e.view(t, no); v.Store != to || v.Status != core.StatusPaid {
+				t.Fatalf("order %s is %s at %s, want paid at %s", no, v.Status, v.Store, to)
+			}
+			if n := len(e.events(t, "order.rerouted", no)); n != 1 {
+				t.Fatalf("order %s: %d order.rerouted events", no, n)
+			}
+			from := map[string]string{"S01": "S02", "S02": "S01"}[to]
+			e.wantOffers(t, no, soOffer{from, "timeout", "system", "not accepted within 5m0s"}, soOffer{to, "offered", "", ""})
+		}
+		for _, store := range []string{"S01", "S02"} {
+			for _, sku := range []string{"MILK", "EGG"} {
+				if st := must(e.svc.Catalog.Stock(e.ctx, store, sku)); st.OnHand != soStart-each || st.Reserved != 0 {
+					t.Fatalf("%s %s = %+v, want %d on hand", store, sku, st, soStart-each)
+				}
+			}
+		}
+		if n := e.count(t, "stock_movements", "kind IN ?", []string{"reroute_in", "reroute_out"}); n != 2*2*2*each {
+			t.Fatalf("%d re-route movements, want %d", n, 2*2*2*each)
+		}
+		if d := pgDeadlocks(t, e.fixture); d >= 0 {
+			t.Logf("PostgreSQL deadlocks during the re-routes (whole database): %d", d-deadlocksBefore)
 		}
 	})
 }
