@@ -15,6 +15,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm"
 )
 
 // Limits on one order.
@@ -456,43 +457,30 @@ func (s *Service) CancelOrder(ctx context.Context, memberID int64, orderNo strin
 	return s.orderView(ctx, id)
 }
 
-// ExpireDue expires up to limit unpaid orders past their deadline and releases their stock. Several
-// workers may run it at once: on PostgreSQL each takes different rows (SKIP LOCKED), and every expiry is a
-// conditional update, so no order is expired or released twice.
+// ExpireDue expires up to limit unpaid orders past their deadline and releases their stock, one order
+// per transaction (domain.SweepDue). Several workers may run it at once: each order is locked while it
+// is expired (SKIP LOCKED on PostgreSQL) and the expiry is a conditional update, so no order is expired
+// or released twice.
 func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
-	var n int
-	err := s.DB.Tx(ctx, func(ctx context.Context) error {
-		n = 0 // a retried transaction starts the count again
-		var due []models.Order
-		err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
-			Where("status = ? AND expires_at <= ?", string(StatusPendingPayment), s.Now()).
-			Order("expires_at").Limit(limit).Find(&due).Error
+	unpaid := func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", string(StatusPendingPayment)) }
+	return domain.SweepDue(ctx, s.Env, unpaid, "expires_at", limit, func(ctx context.Context, ord *models.Order) (bool, error) {
+		// Items by product id: stock rows are locked in (store, product) order.
+		if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
+			return false, err
+		}
+		err := s.transition(ctx, ord.ID, StatusPendingPayment, StatusExpired, nil)
+		if errors.Is(err, domain.ErrConflict) {
+			return false, nil
+		}
 		if err != nil {
-			return err
+			return false, err
 		}
-		for _, ord := range due {
-			if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Find(&ord.Items).Error; err != nil {
-				return err
-			}
-			err := s.transition(ctx, ord.ID, StatusPendingPayment, StatusExpired, nil)
-			if errors.Is(err, domain.ErrConflict) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if err := s.releaseReservation(ctx, ord, "expire"); err != nil {
-				return err
-			}
-			if err := s.checkAttemptsNow(ctx, ord.ID, ""); err != nil {
-				return err
-			}
-			if err := events.Enqueue(ctx, s.Env, "order.expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
-				return err
-			}
-			n++
+		if err := s.releaseReservation(ctx, *ord, "expire"); err != nil {
+			return false, err
 		}
-		return nil
+		if err := s.checkAttemptsNow(ctx, ord.ID, ""); err != nil {
+			return false, err
+		}
+		return true, events.Enqueue(ctx, s.Env, "order.expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo})
 	})
-	return n, err
 }

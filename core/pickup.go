@@ -18,6 +18,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/qrcode"
+	"gorm.io/gorm"
 )
 
 // Pickup code states.
@@ -364,46 +365,31 @@ func maskCode(input string) string {
 	return "****" + input[len(input)-4:]
 }
 
-// ExpirePickups ends up to limit pickup codes past their expiry: their orders were not collected, so
-// the stock goes back on the shelf and the shopper is refunded in full. Several workers may run it at
-// once (SKIP LOCKED on PostgreSQL, conditional updates).
+// ExpirePickups ends up to limit pickup codes past their expiry, one code per transaction
+// (domain.SweepDue): their orders were not collected, so the stock goes back on the shelf and the shopper
+// is refunded in full. It counts the orders refunded. Several workers may run it at once (SKIP LOCKED on
+// PostgreSQL, conditional updates).
 func (s *Service) ExpirePickups(ctx context.Context, limit int) (int, error) {
-	var n int
-	err := s.DB.Tx(ctx, func(ctx context.Context) error {
-		n = 0
-		var due []models.PickupCode
-		err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).Where("state = ? AND expires_at <= ?", pickupLive, s.Now()).
-			Order("expires_at").Limit(limit).Find(&due).Error
-		if err != nil {
-			return err
+	live := func(q *gorm.DB) *gorm.DB { return q.Where("state = ?", pickupLive) }
+	return domain.SweepDue(ctx, s.Env, live, "expires_at", limit, func(ctx context.Context, c *models.PickupCode) (bool, error) {
+		res := s.DB.Conn(ctx).Model(&models.PickupCode{}).Where("id = ? AND state = ?", c.ID, pickupLive).Update("state", pickupExpired)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return false, res.Error
 		}
-		for _, c := range due {
-			res := s.DB.Conn(ctx).Model(&models.PickupCode{}).Where("id = ? AND state = ?", c.ID, pickupLive).Update("state", pickupExpired)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected == 0 {
-				continue
-			}
-			var ord models.Order
-			if err := s.DB.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, c.OrderID).Error; err != nil {
-				return err
-			}
-			if Status(ord.Status) != StatusReady {
-				continue
-			}
-			if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
-				return err
-			}
-			if err := events.Enqueue(ctx, s.Env, "order.pickup_expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
-				return err
-			}
-			if _, err := s.startRefund(ctx, ord, 0, "not collected before the pickup code expired", "system"); err != nil {
-				return err
-			}
-			n++
+		var ord models.Order
+		if err := s.DB.Conn(ctx).Clauses(models.ForUpdate()).Take(&ord, c.OrderID).Error; err != nil {
+			return false, err
 		}
-		return nil
+		if Status(ord.Status) != StatusReady {
+			return false, nil
+		}
+		if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
+			return false, err
+		}
+		if err := events.Enqueue(ctx, s.Env, "order.pickup_expired", ord.OrderNo, map[string]any{"order_no": ord.OrderNo}); err != nil {
+			return false, err
+		}
+		_, err := s.startRefund(ctx, ord, 0, "not collected before the pickup code expired", "system")
+		return true, err
 	})
-	return n, err
 }

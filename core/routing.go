@@ -7,11 +7,13 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm"
 )
 
 // Offer outcomes: an offer is open until its store accepts or rejects it, it times out, or the order
@@ -122,35 +124,20 @@ func (s *Service) RejectOrder(ctx context.Context, a staff.Actor, orderNo, reaso
 	})
 }
 
-// RerouteDue moves on up to limit paid orders whose store let the deadline to accept pass. Several
-// workers may run it at once: each takes different orders (SKIP LOCKED on PostgreSQL), and each move is
-// a conditional update, so no order moves twice.
+// RerouteDue moves on up to limit paid orders whose store let the deadline to accept pass, one order per
+// transaction (domain.SweepDue). Several workers may run it at once: each order is locked while it moves
+// (SKIP LOCKED on PostgreSQL), and each move is a conditional update, so no order moves twice.
 func (s *Service) RerouteDue(ctx context.Context, limit int) (int, error) {
-	var n int
-	err := s.DB.Tx(ctx, func(ctx context.Context) error {
-		n = 0
-		var due []models.Order
-		err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).
-			Where("status = ? AND accept_by <= ?", string(StatusPaid), s.Now()).
-			Order("accept_by").Limit(limit).Find(&due).Error
-		if err != nil {
-			return err
+	paid := func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", string(StatusPaid)) }
+	return domain.SweepDue(ctx, s.Env, paid, "accept_by", limit, func(ctx context.Context, ord *models.Order) (bool, error) {
+		if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
+			return false, err
 		}
-		for _, ord := range due {
-			if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
-				return err
-			}
-			if err := s.closeOffer(ctx, ord.ID, offerTimeout, "system", fmt.Sprintf("not accepted within %s", s.opts.AcceptTimeout)); err != nil {
-				return err
-			}
-			if err := s.reroute(ctx, ord, "not accepted in time"); err != nil {
-				return err
-			}
-			n++
+		if err := s.closeOffer(ctx, ord.ID, offerTimeout, "system", fmt.Sprintf("not accepted within %s", s.opts.AcceptTimeout)); err != nil {
+			return false, err
 		}
-		return nil
+		return true, s.reroute(ctx, *ord, "not accepted in time")
 	})
-	return n, err
 }
 
 // reroute moves a paid order whose offer just ended to the next best store: open, never offered the
@@ -177,7 +164,7 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 		if err := tx.SavePoint("reroute").Error; err != nil {
 			return err
 		}
-		ok, err := s.takeItems(ctx, ord, st.ID)
+		ok, err := s.moveItems(ctx, ord, st.ID)
 		if err != nil {
 			return err
 		}
@@ -186,11 +173,6 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 				return err
 			}
 			continue
-		}
-		for _, it := range ord.Items {
-			if _, err := s.Catalog.MoveStock(ctx, ord.StoreID, *it.ProductID, it.Qty, 0, "reroute_out", ord.OrderNo); err != nil {
-				return err
-			}
 		}
 		if err := events.Enqueue(ctx, s.Env, "order.rerouted", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "from": from.Code, "to": st.Code, "reason": why}); err != nil {
 			return err
@@ -211,16 +193,18 @@ func (s *Service) reroute(ctx context.Context, ord models.Order, why string) err
 	return err
 }
 
-// takeItems commits all of an order's items from a store's available stock; false when one is short
-// (the caller rolls back what was taken).
-func (s *Service) takeItems(ctx context.Context, ord models.Order, storeID int64) (bool, error) {
+// moveItems moves an order's committed items from its store to storeID in one step: taken from the new
+// store's available stock, given back at the old one, with the two stores' rows locked in the global
+// (store, product) order whichever store has the lower id. False when the new store is short of one item
+// (the caller rolls back to its savepoint).
+func (s *Service) moveItems(ctx context.Context, ord models.Order, storeID int64) (bool, error) {
+	moves := make([]catalog.Move, 0, 2*len(ord.Items))
 	for _, it := range ord.Items {
-		ok, err := s.Catalog.MoveStock(ctx, storeID, *it.ProductID, -it.Qty, 0, "reroute_in", ord.OrderNo)
-		if err != nil || !ok {
-			return false, err
-		}
+		moves = append(moves,
+			catalog.Move{StoreID: storeID, ProductID: *it.ProductID, DOnHand: -it.Qty, Kind: "reroute_in", OrderNo: ord.OrderNo},
+			catalog.Move{StoreID: ord.StoreID, ProductID: *it.ProductID, DOnHand: it.Qty, Kind: "reroute_out", OrderNo: ord.OrderNo})
 	}
-	return true, nil
+	return s.Catalog.MoveStocks(ctx, moves)
 }
 
 // rerouteCandidates returns the open stores a paid order may move to, nearest first.

@@ -1,8 +1,10 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -274,8 +276,37 @@ func (s *Service) Stock(ctx context.Context, storeCode, sku string) (StockView, 
 	return StockView{Store: storeCode, SKU: sku, OnHand: row.OnHand, Reserved: row.Reserved, Available: row.OnHand - row.Reserved}, nil
 }
 
+// Move is one conditional change to a stock row, as MoveStock applies it.
+type Move struct {
+	StoreID, ProductID int64
+	DOnHand, DReserved int64
+	Kind, OrderNo      string
+}
+
+// MoveStocks applies several moves in the one global order stock rows are locked in, store id then
+// product id, so that transactions moving stock at several stores never wait on each other in a circle.
+// It returns false at the first move whose condition no longer holds; the moves before it stay applied,
+// so the caller rolls back (to a savepoint, or the whole transaction).
+func (s *Service) MoveStocks(ctx context.Context, moves []Move) (bool, error) {
+	sorted := slices.Clone(moves)
+	slices.SortStableFunc(sorted, func(a, b Move) int {
+		if c := cmp.Compare(a.StoreID, b.StoreID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ProductID, b.ProductID)
+	})
+	for _, m := range sorted {
+		ok, err := s.MoveStock(ctx, m.StoreID, m.ProductID, m.DOnHand, m.DReserved, m.Kind, m.OrderNo)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 // MoveStock applies a conditional change to one stock row and records it. It returns false when the
-// condition (enough available, enough reserved …) no longer holds, leaving the row untouched.
+// condition (enough available, enough reserved …) no longer holds, leaving the row untouched. A
+// transaction that moves several rows moves them by store id, then product id (MoveStocks does).
 func (s *Service) MoveStock(ctx context.Context, storeID, productID, dOnHand, dReserved int64, kind, orderNo string) (bool, error) {
 	tx := s.DB.Conn(ctx)
 	q := tx.Model(&models.Stock{}).Where("store_id = ? AND product_id = ?", storeID, productID)

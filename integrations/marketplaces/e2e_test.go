@@ -93,7 +93,14 @@ func newHub(t testing.TB, db *models.DB) *hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { mt.Close(); el.Close(); jd.Close(); mtSrv.Close(); elSrv.Close(); jdSrv.Close() })
+	t.Cleanup(func() {
+		mt.Close()
+		el.Close()
+		jd.Close()
+		mtSrv.Close()
+		elSrv.Close()
+		jdSrv.Close()
+	})
 	h.platforms = []platform{
 		{market.Meituan, mt, func(s, c string, q int64) (string, error) {
 			return mt.PlaceOrder(s, []meituanfake.OrderLine{{Code: c, Name: "牛奶", Qty: q, PriceFen: 1590}})
