@@ -7,21 +7,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
-
-// chinaTime is China Standard Time. China has no daylight saving time, so a fixed zone is exact and
-// does not depend on the host's tzdata.
-var chinaTime = time.FixedZone("CST", 8*60*60)
-
-// yuan formats integer fen as ¥12.30 (negative amounts as -¥12.30).
-func yuan(fen int64) string {
-	sign := ""
-	u := uint64(fen)
-	if fen < 0 {
-		sign, u = "-", uint64(-(fen+1))+1 // safe for math.MinInt64
-	}
-	return fmt.Sprintf("%s¥%d.%02d", sign, u/100, u%100)
-}
 
 // distance formats metres for a shopper: "850 米" below a kilometre, "1.2 公里" above, "120 公里" far
 // away; it returns "" for an unknown (negative or NaN) distance.
@@ -55,7 +43,7 @@ func day(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(chinaTime).Format("2006-01-02")
+	return t.In(cn.Zone).Format("2006-01-02")
 }
 
 // minute formats t as a date and minute in China time, or "" for the zero time.
@@ -63,7 +51,7 @@ func minute(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(chinaTime).Format("2006-01-02 15:04")
+	return t.In(cn.Zone).Format("2006-01-02 15:04")
 }
 
 // appSchemes are the URL schemes a mini-program link may use: universal links over http(s), and the

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 // Code kinds, as carried in Landing.Kind.
@@ -122,7 +124,7 @@ func WriteLanding(w io.Writer, l Landing) error {
 		StoreAddress: l.StoreAddress,
 		ProductName:  l.ProductName,
 		SKU:          l.SKU,
-		Price:        yuan(l.PriceFen),
+		Price:        cn.YuanSign(l.PriceFen),
 		ShowStock:    l.Kind == KindProduct || (l.Kind == "" && l.ProductName != ""),
 		Available:    max(l.Available, 0),
 		Campaign:     l.Campaign,

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 func renderLanding(t *testing.T, l Landing) string {
@@ -214,8 +216,8 @@ func TestYuan(t *testing.T) {
 		{-150, "-¥1.50"}, {math.MinInt64, "-¥92233720368547758.08"}, {math.MaxInt64, "¥92233720368547758.07"},
 	}
 	for _, tt := range tests {
-		if got := yuan(tt.fen); got != tt.want {
-			t.Errorf("yuan(%d) = %q, want %q", tt.fen, got, tt.want)
+		if got := cn.YuanSign(tt.fen); got != tt.want {
+			t.Errorf("cn.YuanSign(%d) = %q, want %q", tt.fen, got, tt.want)
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 // Sheet layout: a standard A4 sheet of 24 labels, 3 columns × 8 rows of 63.5 × 33.9 mm (the common
@@ -79,7 +81,7 @@ func WriteSheet(w io.Writer, s Sheet) error {
 		page := make([]labelView, 0, end-start)
 		for i := start; i < end; i++ {
 			l := s.Labels[i]
-			page = append(page, labelView{Name: clip(l.Name, labelNameRunes), Price: yuan(l.PriceFen), SKU: l.SKU, Code: l.Code, QR: qrs[i]})
+			page = append(page, labelView{Name: clip(l.Name, labelNameRunes), Price: cn.YuanSign(l.PriceFen), SKU: l.SKU, Code: l.Code, QR: qrs[i]})
 		}
 		v.Pages = append(v.Pages, page)
 	}

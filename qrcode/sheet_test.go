@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 func testLabels(n int) []Label {
@@ -71,9 +73,9 @@ func TestWriteSheet(t *testing.T) {
 			// Names, prices and codes appear in label order.
 			last := -1
 			for i, l := range labels {
-				at := strings.Index(page[last+1:], `<div class="name">`+l.Name+`</div><div class="price">`+yuan(l.PriceFen)+`</div><div class="sku">`+l.SKU+`</div>`)
+				at := strings.Index(page[last+1:], `<div class="name">`+l.Name+`</div><div class="price">`+cn.YuanSign(l.PriceFen)+`</div><div class="sku">`+l.SKU+`</div>`)
 				if at < 0 {
-					t.Fatalf("label %d (%s %s) missing or out of order", i, l.Name, yuan(l.PriceFen))
+					t.Fatalf("label %d (%s %s) missing or out of order", i, l.Name, cn.YuanSign(l.PriceFen))
 				}
 				last += 1 + at
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/integrations/alipay"
 	"github.com/o2ohub/o2ohub/integrations/alipay/alipayfake"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/o2ohub/o2ohub/models"
 )
 
@@ -130,14 +131,14 @@ func simulateAlipay(ctx context.Context, cfg config.Config, db *models.DB, order
 	gw := alipayfake.New(alipayfake.Options{AppID: sandboxAlipayAppID, Keys: keys}) // only to learn the sandbox seller
 	seller := gw.SellerID()
 	gw.Close()
-	now := time.Now().In(alipay.China)
+	now := time.Now().In(cn.Zone)
 	ts := now.Format("2006-01-02 15:04:05")
 	form := url.Values{
 		"notify_time": {ts}, "notify_type": {"trade_status_sync"}, "notify_id": {fmt.Sprintf("sim%d", now.UnixNano())},
 		"app_id": {sandboxAlipayAppID}, "charset": {"utf-8"}, "version": {"1.0"}, "sign_type": {"RSA2"},
 		"trade_no": {now.Format("20060102") + fmt.Sprintf("22001%015d", now.UnixNano()%1e15)}, "out_trade_no": {orderNo},
-		"trade_status": {"TRADE_SUCCESS"}, "total_amount": {alipay.Yuan(amount)}, "receipt_amount": {alipay.Yuan(amount)},
-		"buyer_pay_amount": {alipay.Yuan(amount)}, "gmt_create": {ts}, "gmt_payment": {ts}, "subject": {"o2ohub simulate"},
+		"trade_status": {"TRADE_SUCCESS"}, "total_amount": {cn.Yuan(amount)}, "receipt_amount": {cn.Yuan(amount)},
+		"buyer_pay_amount": {cn.Yuan(amount)}, "gmt_create": {ts}, "gmt_payment": {ts}, "subject": {"o2ohub simulate"},
 		"buyer_id": {"2088000000000001"}, "seller_id": {seller},
 	}
 	return alipayfake.Notify(ctx, &http.Client{Timeout: 10 * time.Second}, notifyURL, keys, alipayfake.PublicKeyMode, form)

@@ -15,6 +15,7 @@ import (
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	sdk "github.com/smartwalle/alipay/v3"
 )
 
@@ -23,9 +24,6 @@ const Provider = "alipay"
 
 // DefaultGateway is Alipay's production gateway.
 const DefaultGateway = "https://openapi.alipay.com/gateway.do"
-
-// China is the time zone of Alipay's timestamps.
-var China = time.FixedZone("CST", 8*3600)
 
 // Config is what the Alipay client needs. Keys are PEM text. In public-key mode AlipayPublicKey is set;
 // in public-key-certificate mode AppCert, RootCert and AlipayCert are.
@@ -97,7 +95,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 
 func (c *Client) newSDK(certMode bool) (*sdk.Client, error) {
 	hc := &http.Client{Timeout: 15 * time.Second}
-	api, err := sdk.New(c.cfg.AppID, c.cfg.PrivateKey, true, sdk.WithProductionGateway(c.cfg.Gateway), sdk.WithHTTPClient(hc), sdk.WithTimeLocation(China))
+	api, err := sdk.New(c.cfg.AppID, c.cfg.PrivateKey, true, sdk.WithProductionGateway(c.cfg.Gateway), sdk.WithHTTPClient(hc), sdk.WithTimeLocation(cn.Zone))
 	if err != nil {
 		return nil, fmt.Errorf("alipay: app private key: %w", err)
 	}
@@ -197,8 +195,8 @@ func (c *Client) Prepay(ctx context.Context, req core.PrepayRequest) (core.Prepa
 	if utf8.RuneCountInString(subject) > 256 {
 		subject = string([]rune(subject)[:255]) + "…"
 	}
-	p.NotifyURL, p.Subject, p.OutTradeNo, p.TotalAmount, p.ProductCode = req.NotifyURL, subject, req.OrderNo, Yuan(req.AmountFen), "JSAPI_PAY"
-	p.TimeExpire = req.ExpiresAt.In(China).Format("2006-01-02 15:04:05")
+	p.NotifyURL, p.Subject, p.OutTradeNo, p.TotalAmount, p.ProductCode = req.NotifyURL, subject, req.OrderNo, cn.Yuan(req.AmountFen), "JSAPI_PAY"
+	p.TimeExpire = req.ExpiresAt.In(cn.Zone).Format("2006-01-02 15:04:05")
 	res, err := c.api.TradeCreate(ctx, p)
 	if err != nil {
 		return core.PrepayResult{}, c.unavailable("trade.create", err)
@@ -227,7 +225,7 @@ func (c *Client) QueryPayment(ctx context.Context, orderNo string) (core.Payment
 		if err != nil {
 			return core.PaymentState{}, err
 		}
-		paidAt, _ := time.ParseInLocation("2006-01-02 15:04:05", res.SendPayDate, China)
+		paidAt, _ := time.ParseInLocation("2006-01-02 15:04:05", res.SendPayDate, cn.Zone)
 		return core.PaymentState{Paid: true, Payment: core.PaymentNotification{Provider: Provider, OrderNo: res.OutTradeNo, TransactionID: res.TradeNo,
 			AmountFen: amount, PaidAt: paidAt}}, nil
 	case sdk.TradeStatusClosed:
@@ -239,7 +237,7 @@ func (c *Client) QueryPayment(ctx context.Context, orderNo string) (core.Payment
 		if err != nil {
 			return core.PaymentState{}, err
 		}
-		paidAt, _ := time.ParseInLocation("2006-01-02 15:04:05", res.SendPayDate, China)
+		paidAt, _ := time.ParseInLocation("2006-01-02 15:04:05", res.SendPayDate, cn.Zone)
 		return core.PaymentState{Paid: true, Closed: true, Payment: core.PaymentNotification{Provider: Provider, OrderNo: res.OutTradeNo, TransactionID: res.TradeNo,
 			AmountFen: amount, PaidAt: paidAt}}, nil
 	}
@@ -261,7 +259,7 @@ func (c *Client) ClosePayment(ctx context.Context, orderNo string) error {
 // Refund refunds part or all of a payment (alipay.trade.refund, synchronous). The refund number is
 // the out_request_no, so a repeated request is the same refund (fund_change "N" the second time).
 func (c *Client) Refund(ctx context.Context, req core.RefundRequest) (core.RefundResult, error) {
-	res, err := c.api.TradeRefund(ctx, sdk.TradeRefund{OutTradeNo: req.OrderNo, RefundAmount: Yuan(req.AmountFen), RefundReason: req.Reason, OutRequestNo: req.RefundNo})
+	res, err := c.api.TradeRefund(ctx, sdk.TradeRefund{OutTradeNo: req.OrderNo, RefundAmount: cn.Yuan(req.AmountFen), RefundReason: req.Reason, OutRequestNo: req.RefundNo})
 	if err != nil {
 		return core.RefundResult{}, c.unavailable("trade.refund", err)
 	}

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/o2ohub/o2ohub/core"
-	"github.com/o2ohub/o2ohub/integrations/alipay"
 	"github.com/o2ohub/o2ohub/integrations/alipay/alipayfake"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
 
@@ -54,7 +54,7 @@ func BenchmarkNotification(b *testing.B) {
 				defer wg.Done()
 				for i := int(next.Add(1) - 1); i < len(orders); i = int(next.Add(1) - 1) {
 					o := orders[i]
-					form := h.signed(o.OrderNo, fmt.Sprintf("2026112322001%015d", i), "TRADE_SUCCESS", alipay.Yuan(o.TotalFen), nil)
+					form := h.signed(o.OrderNo, fmt.Sprintf("2026112322001%015d", i), "TRADE_SUCCESS", cn.Yuan(o.TotalFen), nil)
 					bodies[i] = form.Encode()
 				}
 			}()

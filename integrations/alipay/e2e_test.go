@@ -30,6 +30,7 @@ import (
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/integrations/alipay"
 	"github.com/o2ohub/o2ohub/integrations/alipay/alipayfake"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -347,7 +348,7 @@ func (h *hub) expectReply(what string, r resp, status int) {
 // key: what Alipay could have sent, with whatever content the test needs.
 func (h *hub) signed(orderNo, tradeNo, status, amount string, extra map[string]string) url.Values {
 	h.t.Helper()
-	now := time.Now().In(alipay.China).Format("2006-01-02 15:04:05")
+	now := time.Now().In(cn.Zone).Format("2006-01-02 15:04:05")
 	v := url.Values{"notify_time": {now}, "notify_type": {"trade_status_sync"}, "notify_id": {fmt.Sprintf("n%d", time.Now().UnixNano())},
 		"app_id": {testAppID}, "charset": {"utf-8"}, "version": {"1.0"}, "trade_no": {tradeNo}, "out_trade_no": {orderNo},
 		"trade_status": {status}, "total_amount": {amount}, "receipt_amount": {amount}, "buyer_pay_amount": {amount},
@@ -940,7 +941,7 @@ func TestHostileNotifications(t *testing.T) {
 		}
 		// A refund notification for a refund we never asked for changes nothing and is alerted.
 		foreign := h.signed(ord.OrderNo, tradeNo, "TRADE_SUCCESS", "18.50", map[string]string{"out_biz_no": "NOT-OURS-1", "refund_fee": "18.50",
-			"gmt_refund": time.Now().In(alipay.China).Format("2006-01-02 15:04:05.000")})
+			"gmt_refund": time.Now().In(cn.Zone).Format("2006-01-02 15:04:05.000")})
 		h.expectReply("unknown refund", h.notify(foreign), 200)
 		if st := h.status(ord.OrderNo); st != core.StatusPaid || h.count("alerts", "kind = ?", "refund_unknown") != 1 || h.count("refunds", "1 = 1") != 0 {
 			t.Fatalf("unknown refund: order %s", st)

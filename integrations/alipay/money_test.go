@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/o2ohub/o2ohub/integrations/alipay"
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 func TestYuan(t *testing.T) {
@@ -25,7 +26,7 @@ func TestYuan(t *testing.T) {
 		{100000000, "1000000.00"},
 		{10000000000, "100000000.00"}, // Alipay's largest total_amount
 	} {
-		if got := alipay.Yuan(c.fen); got != c.yuan {
+		if got := cn.Yuan(c.fen); got != c.yuan {
 			t.Errorf("Yuan(%d) = %q, want %q", c.fen, got, c.yuan)
 		}
 	}
@@ -82,7 +83,7 @@ func TestYuanFenRoundTrip(t *testing.T) {
 		amounts = append(amounts, fen)
 	}
 	for _, fen := range amounts {
-		y := alipay.Yuan(fen)
+		y := cn.Yuan(fen)
 		got, err := alipay.Fen(y)
 		if err != nil || got != fen {
 			t.Errorf("Fen(Yuan(%d)) = Fen(%q) = %d, %v", fen, y, got, err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	sdk "github.com/smartwalle/alipay/v3"
 )
 
@@ -64,7 +65,7 @@ func (c *Client) ParseNotification(form url.Values) (Notification, error) {
 		if err != nil {
 			return Notification{}, fmt.Errorf("%w: total_amount: %v", ErrMalformed, err)
 		}
-		paidAt, err := time.ParseInLocation("2006-01-02 15:04:05", n.GmtPayment, China)
+		paidAt, err := time.ParseInLocation("2006-01-02 15:04:05", n.GmtPayment, cn.Zone)
 		if err != nil {
 			return Notification{}, fmt.Errorf("%w: gmt_payment %q", ErrMalformed, n.GmtPayment)
 		}

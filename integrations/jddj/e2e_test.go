@@ -171,6 +171,10 @@ func TestOrderLifecycle(t *testing.T) {
 		if o, _ := e.client.FetchOrder(ctx, shop, id); o.Status != market.StatusCompleted {
 			t.Fatalf("status after finish = %s", o.Status)
 		}
+		// The fake counts an acknowledgement once the hub's answer is back, a moment after the hub saw the push.
+		for deadline := time.Now().Add(5 * time.Second); e.fake.Pushes() < 3 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		if n := e.fake.Pushes(); n != 3 {
 			t.Errorf("acknowledged pushes = %d, want 3", n)
 		}

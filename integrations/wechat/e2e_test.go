@@ -31,6 +31,7 @@ import (
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/integrations/wechat"
 	"github.com/o2ohub/o2ohub/integrations/wechat/wechatfake"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -475,7 +476,7 @@ func resign(t testing.TB, h http.Header, body []byte) http.Header {
 // txPlain is a transaction resource as WeChat Pay encrypts it into a notification.
 func txPlain(appid, mchid, orderNo, txnID string, total int64) []byte {
 	b, _ := json.Marshal(map[string]any{"appid": appid, "mchid": mchid, "out_trade_no": orderNo, "transaction_id": txnID, "trade_type": "JSAPI",
-		"trade_state": "SUCCESS", "trade_state_desc": "支付成功", "bank_type": "OTHERS", "attach": "", "success_time": time.Now().In(wechat.China).Format(time.RFC3339),
+		"trade_state": "SUCCESS", "trade_state_desc": "支付成功", "bank_type": "OTHERS", "attach": "", "success_time": time.Now().In(cn.Zone).Format(time.RFC3339),
 		"payer": map[string]string{"openid": "o-payer"}, "amount": map[string]any{"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"}})
 	return b
 }

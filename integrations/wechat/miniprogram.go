@@ -14,6 +14,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/silenceper/wechat/v2/credential"
 	"github.com/silenceper/wechat/v2/miniprogram"
 	mpconfig "github.com/silenceper/wechat/v2/miniprogram/config"
@@ -26,9 +27,6 @@ import (
 // UnionProvider is the identity provider of WeChat unionids, shared by all apps of one WeChat open
 // platform account.
 const UnionProvider = "wechat-union"
-
-// China is the time zone WeChat expects in its timestamps.
-var China = time.FixedZone("CST", 8*3600)
 
 // MiniProgramConfig is what the mini-program client needs.
 type MiniProgramConfig struct {
@@ -170,7 +168,7 @@ func (m *MiniProgram) ReportShipping(ctx context.Context, mchID string, s core.S
 			info.Contact.ConsignorContact = maskContact(s.Courier.Phone)
 		}
 	}
-	at := s.At.In(China).Truncate(time.Second) // RFC 3339 without fractions, as WeChat requires
+	at := s.At.In(cn.Zone).Truncate(time.Second) // RFC 3339 without fractions, as WeChat requires
 	req := &order.UploadShippingInfoRequest{
 		OrderKey:      &order.ShippingOrderKey{OrderNumberType: order.NumberTypeOutTradeNo, Mchid: mchID, OutTradeNo: s.OrderNo},
 		LogisticsType: typ, DeliveryMode: order.DeliveryModeUnifiedDelivery, ShippingList: []*order.ShippingInfo{info},

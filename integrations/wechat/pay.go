@@ -14,6 +14,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	wxcore "github.com/wechatpay-apiv3/wechatpay-go/core"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
@@ -157,7 +158,7 @@ func (p *Pay) Prepay(ctx context.Context, req core.PrepayRequest) (core.PrepayRe
 		_, size := utf8.DecodeLastRuneInString(desc)
 		desc = desc[:len(desc)-size]
 	}
-	expire := req.ExpiresAt.In(China).Truncate(time.Second)
+	expire := req.ExpiresAt.In(cn.Zone).Truncate(time.Second)
 	resp, _, err := p.jsapi.PrepayWithRequestPayment(ctx, jsapi.PrepayRequest{
 		Appid: &p.cfg.AppID, Mchid: &p.cfg.MchID, Description: &desc, OutTradeNo: &req.OrderNo, TimeExpire: &expire,
 		NotifyUrl: &req.NotifyURL, Amount: &jsapi.Amount{Total: &req.AmountFen, Currency: wxcore.String("CNY")},

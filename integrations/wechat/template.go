@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 // Template is a subscribe-message template: its ID and which hub field fills each of its keys.
@@ -63,7 +64,7 @@ func fieldValue(field string, m core.ShopperMessage) string {
 	case "amount":
 		return fmt.Sprintf("%d.%02d", m.AmountFen/100, m.AmountFen%100)
 	case "time":
-		return m.At.In(China).Format("2006-01-02 15:04")
+		return m.At.In(cn.Zone).Format("2006-01-02 15:04")
 	case "status":
 		switch m.Kind {
 		case core.MessageRefunded:

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/smartwalle/alipay/v3"
 )
 
@@ -27,7 +28,7 @@ func testKeys(t *testing.T) Keys {
 
 const testAppID = "2021000000000042"
 
-var cst = time.FixedZone("CST", 8*60*60)
+var cst = cn.Zone
 
 // env is a fake gateway served over real HTTP on loopback.
 type env struct {

@@ -11,17 +11,17 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
+
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 // chinaTime is Beijing time (UTC+8, no daylight saving): Alipay's timestamps are in it. A fixed zone keeps
 // the package independent of the system's time-zone database.
-var chinaTime = time.FixedZone("CST", 8*60*60)
+var chinaTime = cn.Zone
 
 const (
 	timeLayout       = "2006-01-02 15:04:05"     // timestamp, gmt_create, gmt_payment, gmt_close, notify_time
@@ -213,26 +213,18 @@ func quote(s string) string {
 	return b.String()
 }
 
-// yuanPattern is Alipay's amount: yuan with at most two decimals, no sign, no exponent, no leading zeros.
-var yuanPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$`)
+// maxAmountFen is the largest amount the fake takes: nine digits of yuan and two decimals.
+const maxAmountFen = 99_999_999_999
 
-// parseYuan converts an amount such as "12.30" to fen.
+// parseYuan converts an amount such as "12.30" to fen: yuan with at most two decimals, no sign, no
+// exponent, no leading zeros, at most nine digits before the point.
 func parseYuan(s string) (int64, bool) {
-	m := yuanPattern.FindStringSubmatch(s)
-	if m == nil {
+	fen, err := cn.Fen(s)
+	if err != nil || strings.HasPrefix(s, "-") || fen > maxAmountFen {
 		return 0, false
 	}
-	whole, _ := strconv.ParseInt(m[1], 10, 64)
-	var frac int64
-	if m[2] != "" {
-		d := m[2][1:]
-		if len(d) == 1 {
-			d += "0"
-		}
-		frac, _ = strconv.ParseInt(d, 10, 64)
-	}
-	return whole*100 + frac, true
+	return fen, true
 }
 
 // yuan writes fen as Alipay does: two decimals.
-func yuan(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) }
+func yuan(fen int64) string { return cn.Yuan(fen) }

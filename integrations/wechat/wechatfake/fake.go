@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 // Mode says which key WeChat Pay signs responses and notifications with.
@@ -387,7 +389,7 @@ func cloneMap(m map[string]string) map[string]string {
 }
 
 // china is the zone WeChat writes its times in (+08:00).
-var china = time.FixedZone("CST", 8*3600)
+var china = cn.Zone
 
 func rfc3339China(t time.Time) string { return t.In(china).Format(time.RFC3339) }
 
