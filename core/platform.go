@@ -48,6 +48,11 @@ func (s *Service) ReceivePush(ctx context.Context, p market.Push) (string, error
 		return "checked", nil
 	}
 	if p.Kind == market.PushOrder {
+		if p.ShopID != "" { // refuse a foreign shop before asking its platform anything
+			if _, err := s.Market.BoundShop(ctx, p.Platform, p.ShopID); err != nil {
+				return "", err
+			}
+		}
 		o := p.Order
 		if o == nil {
 			conn, ok := s.Market.Connector(p.Platform)

@@ -12,8 +12,9 @@ import (
 	"github.com/o2ohub/o2ohub/core/staff"
 )
 
-// Options are the business settings core runs with. Their defaults live in package config, the one
-// source of defaults; a zero field here takes the value DefaultOptions gives.
+// Options are the business settings core runs with. DefaultOptions is the one source of their defaults
+// (package config starts from it); a zero field here takes the value DefaultOptions gives, except
+// MarketPushWindow, where 0 turns the check off.
 type Options struct {
 	// OrderTTL is how long an unpaid order holds its stock.
 	OrderTTL time.Duration

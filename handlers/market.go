@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core/market"
+	"github.com/o2ohub/o2ohub/integrations/meituan"
 )
 
 // marketRoutes serves the platforms' webhooks and the admin API of shops and SKU maps.
@@ -25,8 +26,9 @@ func (h *api) marketRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	admin.DELETE("/marketplaces/:platform/skus/:code", h.deleteMarketSKU)
 }
 
-// meituanEvents are the push kinds Meituan's console registers a URL for.
-var meituanEvents = map[string]bool{"paid": true, "confirmed": true, "cancel": true, "refund": true, "finished": true}
+// meituanEvents are the push kinds Meituan's console registers a URL for; another is 404.
+var meituanEvents = map[string]bool{meituan.EventPaid: true, meituan.EventConfirmed: true, meituan.EventCancel: true,
+	meituan.EventRefund: true, meituan.EventFinished: true}
 
 // marketWebhook receives one platform's pushes: the raw body is read first (capped), the connector
 // verifies and normalises it, core applies it once, and the platform gets its own exact answer. A forged,

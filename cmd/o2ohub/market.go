@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/o2ohub/o2ohub/config"
 	"github.com/o2ohub/o2ohub/core"
@@ -14,9 +13,8 @@ import (
 // registerPlatforms enables each platform whose credentials are configured (config has checked that
 // each is configured whole); a platform left empty stays off and its webhooks answer 404.
 func registerPlatforms(svc *core.Service, cfg config.Config) error {
-	public := strings.TrimRight(cfg.PublicURL, "/")
 	if cfg.MeituanAppID != "" {
-		c, err := meituan.New(meituan.Config{AppID: cfg.MeituanAppID, AppSecret: cfg.MeituanAppSecret, Base: cfg.MeituanBase, PushURL: public + "/webhooks/meituan"})
+		c, err := meituan.New(meituan.Config{AppID: cfg.MeituanAppID, AppSecret: cfg.MeituanAppSecret, Base: cfg.MeituanBase})
 		if err != nil {
 			return fmt.Errorf("meituan: %w", err)
 		}

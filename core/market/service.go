@@ -40,17 +40,9 @@ type Service struct {
 	conns   map[string]Connector
 }
 
-// New returns the market service; register each enabled platform's connector with Register.
+// New returns the market service; register each enabled platform's connector with Register. Every
+// interval of opts must be set (core's DefaultOptions has them).
 func New(env domain.Env, cat *catalog.Service, opts Options) *Service {
-	if opts.PushInterval <= 0 {
-		opts.PushInterval = 2 * time.Second
-	}
-	if opts.FullSync <= 0 {
-		opts.FullSync = 30 * time.Minute
-	}
-	if opts.PullInterval <= 0 {
-		opts.PullInterval = time.Minute
-	}
 	return &Service{Env: env, catalog: cat, opts: opts, conns: map[string]Connector{}}
 }
 
@@ -91,14 +83,15 @@ type ShopView struct {
 	LockedUntil   *time.Time `json:"rate_limited_until,omitempty"`
 }
 
-func (s *Service) platform(p string) error {
+func (s *Service) enabled(p string) error {
 	if _, ok := s.conns[p]; !ok {
 		return domain.Errf(domain.ErrNotFound, "platform %q is not enabled", p)
 	}
 	return nil
 }
 
-func validShopID(id string) bool {
+// validID reports whether a shop id or SKU code from an operator is 1-64 letters, digits, '.', '-' or '_'.
+func validID(id string) bool {
 	if id == "" || len(id) > 64 {
 		return false
 	}
@@ -124,10 +117,10 @@ func ratioPct(r json.Number) (int64, error) {
 
 // PutShop binds (or re-binds) a platform shop to a store.
 func (s *Service) PutShop(ctx context.Context, in ShopInput) (ShopView, error) {
-	if err := s.platform(in.Platform); err != nil {
+	if err := s.enabled(in.Platform); err != nil {
 		return ShopView{}, err
 	}
-	if !validShopID(in.ShopID) {
+	if !validID(in.ShopID) {
 		return ShopView{}, domain.Errf(domain.ErrInvalidArgument, "shop id must be 1-64 letters, digits, '.', '-' or '_'")
 	}
 	pct, err := ratioPct(in.Ratio)
@@ -162,46 +155,50 @@ func (s *Service) PutShop(ctx context.Context, in ShopInput) (ShopView, error) {
 
 // Shop returns a binding and its sync status.
 func (s *Service) Shop(ctx context.Context, platform, shopID string) (ShopView, error) {
-	row, err := s.shopRow(ctx, platform, shopID)
+	out, err := s.views(ctx, "market_shops.platform = ? AND market_shops.shop_id = ?", platform, shopID)
+	if err == nil && len(out) == 0 {
+		err = domain.Errf(domain.ErrNotFound, "%s shop %s is not bound", platform, shopID)
+	}
 	if err != nil {
 		return ShopView{}, err
 	}
-	var store models.Store
-	if err := s.DB.Conn(ctx).Take(&store, row.StoreID).Error; err != nil {
-		return ShopView{}, err
-	}
-	v := ShopView{Platform: row.Platform, ShopID: row.ShopID, Store: store.Code, AutoAccept: row.AutoAccept, SafetyStock: row.SafetyStock,
-		Ratio: float64(row.RatioPct) / 100, State: row.State, LastPushAt: utc(row.LastPushAt), LastOrderAt: utc(row.LastOrderAt), LastError: row.LastError}
-	if row.LockedUntil != nil && row.LockedUntil.After(s.Now()) {
-		v.LockedUntil = utc(row.LockedUntil)
-	}
-	err = s.DB.Conn(ctx).Model(&models.MarketLevel{}).Where("shop_id = ? AND (pushed IS NULL OR pushed <> desired)", row.ID).Count(&v.PendingPushes).Error
-	return v, err
+	return out[0], nil
 }
 
 // Shops lists the bindings of one store (every store when storeCode is empty).
 func (s *Service) Shops(ctx context.Context, storeCode string) ([]ShopView, error) {
-	q := s.DB.Conn(ctx).Order("platform, shop_id")
-	if storeCode != "" {
-		st, err := s.catalog.StoreByCode(ctx, storeCode)
-		if err != nil {
-			return nil, err
-		}
-		q = q.Where("store_id = ?", st.ID)
+	if storeCode == "" {
+		return s.views(ctx, "1 = 1")
 	}
-	var rows []models.MarketShop
-	if err := q.Find(&rows).Error; err != nil {
+	st, err := s.catalog.StoreByCode(ctx, storeCode)
+	if err != nil {
 		return nil, err
 	}
-	out := []ShopView{}
-	for _, r := range rows {
-		v, err := s.Shop(ctx, r.Platform, r.ShopID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
+	return s.views(ctx, "market_shops.store_id = ?", st.ID)
+}
+
+// views reads the bindings a condition selects with their store and pending pushes, in one query.
+func (s *Service) views(ctx context.Context, where string, args ...any) ([]ShopView, error) {
+	var rows []struct {
+		models.MarketShop
+		Store   string
+		Pending int64
 	}
-	return out, nil
+	err := s.DB.Conn(ctx).Table("market_shops").
+		Select(`market_shops.*, stores.code AS store, (SELECT COUNT(*) FROM market_levels l
+			WHERE l.shop_id = market_shops.id AND (l.pushed IS NULL OR l.pushed <> l.desired)) AS pending`).
+		Joins("JOIN stores ON stores.id = market_shops.store_id").Where(where, args...).
+		Order("market_shops.platform, market_shops.shop_id").Scan(&rows).Error
+	out := make([]ShopView, len(rows))
+	for i, r := range rows {
+		out[i] = ShopView{Platform: r.Platform, ShopID: r.ShopID, Store: r.Store, AutoAccept: r.AutoAccept, SafetyStock: r.SafetyStock,
+			Ratio: float64(r.RatioPct) / 100, State: r.State, LastPushAt: utc(r.LastPushAt), LastOrderAt: utc(r.LastOrderAt),
+			LastError: r.LastError, PendingPushes: r.Pending}
+		if r.LockedUntil != nil && r.LockedUntil.After(s.Now()) {
+			out[i].LockedUntil = utc(r.LockedUntil)
+		}
+	}
+	return out, err
 }
 
 // DeleteShop unbinds a shop: the platform is first told 0 for every SKU the hub pushed to it, so that it
@@ -262,10 +259,10 @@ type SKUView struct {
 
 // PutSKU maps a platform code to one of our SKUs (by default a code is our SKU).
 func (s *Service) PutSKU(ctx context.Context, in SKUInput) (SKUView, error) {
-	if err := s.platform(in.Platform); err != nil {
+	if err := s.enabled(in.Platform); err != nil {
 		return SKUView{}, err
 	}
-	if !validShopID(in.Code) {
+	if !validID(in.Code) {
 		return SKUView{}, domain.Errf(domain.ErrInvalidArgument, "code must be 1-64 letters, digits, '.', '-' or '_'")
 	}
 	err := s.DB.Tx(ctx, func(ctx context.Context) error {

@@ -98,7 +98,9 @@ func (s *Service) pushShop(ctx context.Context, sh models.MarketShop) error {
 			return nil
 		case errors.Is(err, ErrAuth):
 			s.setShop(ctx, sh.ID, map[string]any{"last_error": err.Error()})
-			_ = events.Alert(ctx, s.Env, "platform_auth", "", fmt.Sprintf("%s refused our credentials pushing stock to shop %s: %v", sh.Platform, sh.ShopID, err))
+			if aerr := events.Alert(ctx, s.Env, "platform_auth", "", fmt.Sprintf("%s refused our credentials pushing stock to shop %s: %v", sh.Platform, sh.ShopID, err)); aerr != nil {
+				return aerr
+			}
 			next := s.Now().Add(time.Minute)
 			sh.LockedUntil = &next
 			return nil
