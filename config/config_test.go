@@ -185,3 +185,28 @@ func TestIntegerSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestPlatformSettings: a platform is configured whole or not at all, its secrets are masked, and real
+// platform credentials are refused beside the sandbox.
+func TestPlatformSettings(t *testing.T) {
+	_, err := Load("", env(map[string]string{"O2OHUB_JDDJ_APP_KEY": "k", "O2OHUB_JDDJ_TOKEN": "t"}))
+	if err == nil || !strings.Contains(err.Error(), "JD Daojia is half configured") ||
+		!strings.Contains(err.Error(), "O2OHUB_JDDJ_APP_SECRET, O2OHUB_JDDJ_OPERATOR missing") {
+		t.Fatalf("half-configured JD: %v", err)
+	}
+	_, err = Load("", env(map[string]string{"O2OHUB_MEITUAN_APP_ID": "a", "O2OHUB_MEITUAN_APP_SECRET": "mt-secret-value"}))
+	if err == nil || !strings.Contains(err.Error(), "O2OHUB_SANDBOX must be false") {
+		t.Fatalf("Meituan beside the sandbox: %v", err)
+	}
+	cfg, err := Load("", env(map[string]string{"O2OHUB_SANDBOX": "false", "O2OHUB_PUBLIC_URL": "https://hub.example.com",
+		"O2OHUB_ELEME_SOURCE": "src", "O2OHUB_ELEME_SECRET": "el-secret-value"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := strings.Join(cfg.Redacted(), "\n"); strings.Contains(out, "el-secret-value") {
+		t.Fatalf("the Ele.me secret is shown:\n%s", out)
+	}
+	if _, err := Load("", env(map[string]string{"O2OHUB_MARKET_PULL": "0s"})); err == nil || !strings.Contains(err.Error(), "O2OHUB_MARKET_PULL") {
+		t.Fatalf("a zero pull interval: %v", err)
+	}
+}

@@ -658,3 +658,26 @@ func TestOrdersPlacedDuringAMergeFollowTheMember(t *testing.T) {
 		}
 	})
 }
+
+// goSweep starts a worker that, once start is closed, runs sweep until it finds nothing more, adding what
+// it did to total under mu; wg waits for it.
+func goSweep(t testing.TB, wg *sync.WaitGroup, start <-chan struct{}, mu *sync.Mutex, total *int, sweep func() (int, error)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-start
+		for {
+			n, err := sweep()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			*total += n
+			mu.Unlock()
+			if n == 0 {
+				return
+			}
+		}
+	}()
+}

@@ -551,24 +551,7 @@ func TestConcurrentRerouteWorkersMoveEachOrderOnce(t *testing.T) {
 		total := 0
 		start := make(chan struct{})
 		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				for {
-					n, err := e.svc.RerouteDue(e.ctx, 5)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					total += n
-					mu.Unlock()
-					if n == 0 {
-						return
-					}
-				}
-			}()
+			goSweep(t, &wg, start, &mu, &total, func() (int, error) { return e.svc.RerouteDue(e.ctx, 5) })
 		}
 		close(start)
 		wg.Wait()

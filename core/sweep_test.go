@@ -56,24 +56,7 @@ func TestReplicasExpireEachOrderOnceWhileOrdersArePlaced(t *testing.T) {
 		total := 0
 		start := make(chan struct{})
 		for _, svc := range replicas {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				for {
-					n, err := svc.ExpireDue(f.ctx, 10)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					total += n
-					mu.Unlock()
-					if n == 0 {
-						return
-					}
-				}
-			}()
+			goSweep(t, &wg, start, &mu, &total, func() (int, error) { return svc.ExpireDue(f.ctx, 10) })
 		}
 		wg.Add(1)
 		go func() { // a shopper placing orders on the same rows meanwhile; these are not due
@@ -223,24 +206,7 @@ func TestReroutesBetweenTwoStoresBothWays(t *testing.T) {
 			PasswordCost: 4, AcceptTimeout: soAcceptTimeout, RerouteRadiusM: 5000, PickupTTL: soPickupTTL,
 			PickupFailLimit: soFailLimit, PickupFailWindow: soFailWindow}
 		for _, svc := range []*core.Service{e.svc, e.replica(opts), e.replica(opts)} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				for {
-					n, err := svc.RerouteDue(e.ctx, 2)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					total += n
-					mu.Unlock()
-					if n == 0 {
-						return
-					}
-				}
-			}()
+			goSweep(t, &wg, start, &mu, &total, func() (int, error) { return svc.RerouteDue(e.ctx, 2) })
 		}
 		close(start)
 		wg.Wait()

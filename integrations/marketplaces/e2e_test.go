@@ -53,7 +53,11 @@ type hub struct {
 	db        *models.DB
 	ctx       context.Context
 	platforms []platform
+	// url is the hub's base URL; admin is its admin token.
+	url string
 }
+
+const adminToken = "market-admin-token"
 
 func newHub(t testing.TB, db *models.DB) *hub {
 	t.Helper()
@@ -63,7 +67,8 @@ func newHub(t testing.TB, db *models.DB) *hub {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { engine.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	h.svc = core.New(domain.NewEnv(db, nil, log), core.Options{PublicURL: srv.URL, MarketPushWindow: 15 * time.Minute, Market: market.Options{PushInterval: time.Millisecond}})
-	engine = handlers.New(handlers.Deps{Service: h.svc, DB: db, Log: log, PublicURL: srv.URL})
+	engine = handlers.New(handlers.Deps{Service: h.svc, DB: db, Log: log, PublicURL: srv.URL, AdminToken: adminToken})
+	h.url = srv.URL
 	if _, err := h.svc.Catalog.PutStore(h.ctx, catalog.StoreInput{Code: "S01", Name: "人民广场店", Lat: 31.2354, Lng: 121.4757}); err != nil {
 		t.Fatal(err)
 	}
