@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -391,6 +392,63 @@ func TestUnbindTellsZeroThenStops(t *testing.T) {
 		}
 		if p.fake.StockCalls() != calls {
 			t.Fatal("an unbound shop was pushed to")
+		}
+	})
+}
+
+// TestPlatformOrderStaysWithItsShop: a platform order the store rejects is cancelled on its platform with
+// the reason and its stock goes back, it is never moved to another store; one not accepted in time raises
+// an alert and stays; and the hub never refunds or takes returns of a platform order itself.
+func TestPlatformOrderStaysWithItsShop(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		h := newHub(t, db)
+		if _, err := h.svc.Catalog.PutStore(h.ctx, catalog.StoreInput{Code: "S02", Name: "南京东路店", Lat: 31.2380, Lng: 121.4800}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.svc.Catalog.SetStock(h.ctx, "S02", "MILK-1L", 10, "test"); err != nil {
+			t.Fatal(err)
+		}
+		take := func(id string) models.Order {
+			if err := h.svc.TakePlatformOrder(h.ctx, market.Order{Platform: market.Meituan, OrderID: id, ShopID: shop,
+				Lines: []market.Line{{Code: "MILK-1L", Qty: 2, PriceFen: 1590}}}); err != nil {
+				t.Fatal(err)
+			}
+			return h.order(t, market.Meituan, id)
+		}
+		admin := staff.AdminTokenActor
+		rejected := take("MT-REJ")
+		if _, err := h.svc.RejectOrder(h.ctx, admin, rejected.OrderNo, "冷柜故障"); err != nil {
+			t.Fatal(err)
+		}
+		h.calls(t)
+		if got := h.order(t, market.Meituan, "MT-REJ"); got.Status != "cancelled" || got.StoreID != rejected.StoreID {
+			t.Fatalf("rejected order is %s at store %d", got.Status, got.StoreID)
+		}
+		var call models.MarketCall
+		if err := db.Conn(h.ctx).Where("order_no = ?", rejected.OrderNo).Take(&call).Error; err != nil || call.Kind != market.CallReject || !strings.Contains(call.Payload, "冷柜故障") {
+			t.Fatalf("reject call = %+v, %v", call, err)
+		}
+		if got := h.stock(t); got.OnHand != 10 {
+			t.Fatalf("on hand %d after the reject, want 10", got.OnHand)
+		}
+
+		late := take("MT-LATE")
+		if err := db.Conn(h.ctx).Model(&models.Order{}).Where("id = ?", late.ID).Update("accept_by", time.Now().Add(-time.Minute)).Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.svc.RerouteDue(h.ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.order(t, market.Meituan, "MT-LATE"); got.Status != "paid" || got.StoreID != late.StoreID || got.AcceptBy != nil {
+			t.Fatalf("late order: %s at store %d, accept_by %v", got.Status, got.StoreID, got.AcceptBy)
+		}
+		var alerts int64
+		db.Conn(h.ctx).Model(&models.Alert{}).Where("kind = ? AND order_no = ?", "platform_order_waiting", late.OrderNo).Count(&alerts)
+		if alerts != 1 {
+			t.Fatalf("%d waiting alerts, want 1", alerts)
+		}
+		if _, err := h.svc.RefundOrder(h.ctx, late.OrderNo, 0, ""); !errorsIs(err, domain.ErrConflict) {
+			t.Fatalf("refunding a platform order: %v, want a conflict", err)
 		}
 	})
 }
