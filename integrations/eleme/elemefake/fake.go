@@ -2,7 +2,6 @@ package elemefake
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/integrations/eleme"
+	"github.com/o2ohub/o2ohub/integrations/internal/pushloop"
 	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
@@ -80,21 +80,14 @@ type shop struct {
 type Fake struct {
 	source, secret, pushURL string
 	now                     func() time.Time
-	retry                   time.Duration
 	log                     *slog.Logger
-	hc                      *http.Client
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	pushes                  *pushloop.Loop
 
 	mu        sync.Mutex
 	shops     map[string]*shop
 	orders    map[string]*order
 	nextID    int64
 	calls     map[string]int
-	pushes    int
-	drop      bool
 	throttled time.Time
 }
 
@@ -103,27 +96,23 @@ func New(o Options) *Fake {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	if o.RetryInterval <= 0 {
-		o.RetryInterval = time.Second
-	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	log := o.Log.With("component", "elemefake")
 	return &Fake{
-		source: o.Source, secret: o.Secret, pushURL: o.PushURL, now: o.Clock, retry: o.RetryInterval,
-		log: o.Log.With("component", "elemefake"), hc: o.HTTPClient, ctx: ctx, cancel: cancel,
+		source: o.Source, secret: o.Secret, pushURL: o.PushURL, now: o.Clock,
+		log: log, pushes: pushloop.New(o.HTTPClient, o.RetryInterval, log),
 		shops: map[string]*shop{}, orders: map[string]*order{}, calls: map[string]int{},
 	}
 }
 
 // Close stops the push deliveries and waits for them.
 func (f *Fake) Close() {
-	f.cancel()
-	f.wg.Wait()
+	f.pushes.Close()
 }
 
 // AddShop opens a shop; calls naming another shop are refused.
@@ -156,9 +145,7 @@ func (f *Fake) Throttle(d time.Duration) {
 
 // SetDropPushes loses every new push while on (never sent), so that only a pull finds the order.
 func (f *Fake) SetDropPushes(on bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.drop = on
+	f.pushes.SetDrop(on)
 }
 
 // Order returns a copy of the order.
@@ -198,9 +185,7 @@ func (f *Fake) StockCalls() int { return f.Calls(eleme.CmdStockBatch) }
 
 // Pushes returns how many push deliveries the hub acknowledged.
 func (f *Fake) Pushes() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.pushes
+	return f.pushes.Acknowledged()
 }
 
 // PlaceOrder creates a new paid order at a shop (the buyer paid the total; commission 8 %) and pushes

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/integrations/eleme"
+	"github.com/o2ohub/o2ohub/integrations/internal/pushloop"
 )
 
 // call posts a command signed with secret and returns the answer's body.
@@ -93,11 +94,11 @@ func TestGivesUpAndCloseStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for hits.Load() < maxDeliveries && time.Now().Before(deadline) {
+	for hits.Load() < pushloop.MaxAttempts && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	f.Close()
-	if n := hits.Load(); n != maxDeliveries || f.Pushes() != 0 {
+	if n := hits.Load(); n != pushloop.MaxAttempts || f.Pushes() != 0 {
 		t.Fatalf("deliveries %d, acknowledged %d", n, f.Pushes())
 	}
 	if _, err := f.PlaceOrder("nope", []OrderLine{{Code: "A", Qty: 1}}); err == nil || !strings.Contains(err.Error(), "nope") {

@@ -3,72 +3,30 @@ package elemefake
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/o2ohub/o2ohub/integrations/eleme"
 )
 
-// maxDeliveries bounds how often one push is sent before the fake gives up.
-const maxDeliveries = 20
-
 // push signs and sends a command to the hub in the background, again every RetryInterval until the hub
 // acknowledges it. While pushes are dropped it is lost.
 func (f *Fake) push(cmd string, body any) {
+	if f.pushURL == "" {
+		return
+	}
 	e := eleme.Envelope{Cmd: cmd, Body: compactJSON(body), Source: f.source, Ticket: eleme.NewTicket(),
 		Timestamp: strconv.FormatInt(f.now().Unix(), 10), Version: eleme.Version}
 	e.Sign = eleme.Sign(f.secret, e)
-	f.mu.Lock()
-	drop := f.drop || f.pushURL == ""
-	f.mu.Unlock()
-	if drop {
-		f.log.Info("push dropped", "cmd", cmd, "ticket", e.Ticket)
-		return
-	}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		for n := 1; n <= maxDeliveries; n++ {
-			if f.deliver(e) {
-				f.mu.Lock()
-				f.pushes++
-				f.mu.Unlock()
-				return
+	form := e.Form().Encode()
+	f.pushes.Send(f.pushURL, "application/x-www-form-urlencoded; charset=utf-8", func() string { return form },
+		func(status int, raw []byte) bool {
+			why := f.checkAck(e, status, raw)
+			if why != "" {
+				f.log.Info("push not acknowledged", "cmd", e.Cmd, "ticket", e.Ticket, "status", status, "why", why)
 			}
-			t := time.NewTimer(f.retry)
-			select {
-			case <-f.ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		f.log.Warn("push given up", "cmd", cmd, "ticket", e.Ticket, "deliveries", maxDeliveries)
-	}()
-}
-
-// deliver posts e once and reports whether the hub acknowledged it exactly.
-func (f *Fake) deliver(e eleme.Envelope) bool {
-	req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.pushURL, strings.NewReader(e.Form().Encode()))
-	if err != nil {
-		return false
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	resp, err := f.hc.Do(req)
-	if err != nil {
-		f.log.Info("push not delivered", "cmd", e.Cmd, "ticket", e.Ticket, "err", err)
-		return false
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if why := f.checkAck(e, resp.StatusCode, raw); why != "" {
-		f.log.Info("push not acknowledged", "cmd", e.Cmd, "ticket", e.Ticket, "status", resp.StatusCode, "why", why)
-		return false
-	}
-	return true
+			return why == ""
+		}, "cmd", cmd, "ticket", e.Ticket)
 }
 
 // checkAck returns why an answer is not the acknowledgement of e ("" when it is): HTTP 200 and a

@@ -2,11 +2,9 @@ package jddjfake
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -16,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/o2ohub/o2ohub/integrations/internal/pushloop"
 	"github.com/o2ohub/o2ohub/integrations/jddj"
 	"github.com/o2ohub/o2ohub/internal/cn"
 )
@@ -24,8 +23,6 @@ import (
 const (
 	// StockCallsPerMinute is how many stock calls a merchant may make in any minute.
 	StockCallsPerMinute = 300
-	// MaxPushAttempts is how many times a push is sent before the fake gives up on it.
-	MaxPushAttempts = 20
 	// CommissionPercent is the commission the fake's platform keeps (rounded down to the fen).
 	CommissionPercent = 8
 )
@@ -106,10 +103,7 @@ type order struct {
 type Fake struct {
 	o      Options
 	log    *slog.Logger
-	client *http.Client
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	pushes *pushloop.Loop
 
 	mu          sync.Mutex
 	shops       map[string]bool
@@ -119,8 +113,6 @@ type Fake struct {
 	nextOrder   int64
 	nextAfs     int64
 	calls       map[string]int
-	pushes      int
-	drop        bool
 	stockWindow []time.Time
 	lockedUntil time.Time
 }
@@ -130,19 +122,13 @@ func New(o Options) *Fake {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	if o.RetryInterval <= 0 {
-		o.RetryInterval = time.Second
-	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 5 * time.Second}
-	}
 	o.PushURL = strings.TrimRight(o.PushURL, "/")
-	ctx, cancel := context.WithCancel(context.Background())
+	log := o.Log.With("component", "jddjfake")
 	return &Fake{
-		o: o, log: o.Log.With("component", "jddjfake"), client: o.HTTPClient, ctx: ctx, cancel: cancel,
+		o: o, log: log, pushes: pushloop.New(o.HTTPClient, o.RetryInterval, log),
 		shops: map[string]bool{}, stock: map[string]map[string]int64{}, orders: map[string]*order{},
 		daySeq: map[string]int{}, nextOrder: 2600000000000, nextAfs: 30000000, calls: map[string]int{},
 	}
@@ -150,8 +136,7 @@ func New(o Options) *Fake {
 
 // Close stops the pushes in flight and waits for them.
 func (f *Fake) Close() {
-	f.cancel()
-	f.wg.Wait()
+	f.pushes.Close()
 }
 
 // AddShop lists a station (JD's stationNo = the hub's ShopID).
@@ -254,9 +239,7 @@ func (f *Fake) FinishOrder(orderID string) error {
 
 // SetDropPushes makes new pushes be lost (never sent) while drop is true.
 func (f *Fake) SetDropPushes(drop bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.drop = drop
+	f.pushes.SetDrop(drop)
 }
 
 // Order returns a copy of an order's state.
@@ -304,9 +287,7 @@ func (f *Fake) StockCalls() int { return f.Calls(jddj.PathStock) }
 
 // Pushes returns how many push deliveries were acknowledged.
 func (f *Fake) Pushes() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.pushes
+	return f.pushes.Acknowledged()
 }
 
 // sortedOrders returns the orders oldest first (by placing time, then id).
@@ -324,34 +305,20 @@ func (f *Fake) sortedOrders() []*order {
 	return list
 }
 
-// push sends a message to the hub in a goroutine, re-sending until JD's exact acknowledgement.
+// push sends a message to the hub in the background, re-sent until JD's exact acknowledgement; each
+// attempt is signed anew.
 func (f *Fake) push(msg, billID, statusID string) {
-	f.mu.Lock()
-	drop := f.drop
-	f.mu.Unlock()
-	if drop || f.o.PushURL == "" {
-		f.log.Info("push not sent", "msg", msg, "bill", billID, "dropped", drop)
+	if f.o.PushURL == "" {
 		return
 	}
 	body, _ := json.Marshal(jddj.PushBody{BillID: billID, StatusID: statusID, Timestamp: jddj.Timestamp(f.o.Clock())})
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		for attempt := 1; attempt <= MaxPushAttempts; attempt++ {
-			if f.deliver(msg, string(body)) {
-				f.mu.Lock()
-				f.pushes++
-				f.mu.Unlock()
-				return
-			}
-			select {
-			case <-f.ctx.Done():
-				return
-			case <-time.After(f.o.RetryInterval):
-			}
-		}
-		f.log.Warn("push given up", "msg", msg, "bill", billID, "attempts", MaxPushAttempts)
-	}()
+	f.pushes.Send(f.o.PushURL+jddj.PushPath(msg), "application/x-www-form-urlencoded;charset=UTF-8",
+		func() string { return f.PushForm(string(body)).Encode() }, acked, "msg", msg, "bill", billID)
+}
+
+// acked reports whether an answer is JD's exact acknowledgement.
+func acked(status int, body []byte) bool {
+	return status == http.StatusOK && bytes.Equal(bytes.TrimSpace(body), []byte(jddj.Ack))
 }
 
 // PushForm returns the signed form of a push carrying the business JSON body, as JD sends it.
@@ -374,27 +341,4 @@ func (f *Fake) PushForm(body string) url.Values {
 		form.Set(k, v)
 	}
 	return form
-}
-
-// deliver makes one attempt and reports whether the hub acknowledged it exactly.
-func (f *Fake) deliver(msg, body string) bool {
-	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.o.PushURL+jddj.PushPath(msg), strings.NewReader(f.PushForm(body).Encode()))
-	if err != nil {
-		return false
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		f.log.Info("push failed", "msg", msg, "err", err)
-		return false
-	}
-	defer resp.Body.Close()
-	got, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	ok := resp.StatusCode == http.StatusOK && bytes.Equal(bytes.TrimSpace(got), []byte(jddj.Ack))
-	if !ok {
-		f.log.Info("push not acknowledged", "msg", msg, "status", resp.StatusCode)
-	}
-	return ok
 }

@@ -1,7 +1,6 @@
 package meituanfake
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,15 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/o2ohub/o2ohub/integrations/internal/pushloop"
 	"github.com/o2ohub/o2ohub/integrations/meituan"
 	"github.com/o2ohub/o2ohub/internal/cn"
 )
 
 // APIPrefix is where the fake serves Meituan's API, as waimaiopen.meituan.com does.
 const APIPrefix = "/api/v1/"
-
-// maxAttempts bounds how often one push is sent.
-const maxAttempts = 20
 
 // commissionPercent is the platform service fee the fake records (foodShareFeeChargeByPoi), rounded down.
 const commissionPercent = 8
@@ -82,19 +79,15 @@ type shop struct {
 // Fake is an in-memory Meituan Flash Buy open platform: an http.Handler serving APIPrefix + the API paths,
 // and POST /sandbox/orders. It is safe for concurrent use.
 type Fake struct {
-	opts Options
-	log  *slog.Logger
-	ctx  context.Context
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	opts   Options
+	log    *slog.Logger
+	pushes *pushloop.Loop
 
 	mu     sync.Mutex
 	shops  map[string]*shop
 	orders map[string]*order
 	calls  map[string]int
 	inject map[string]int
-	pushes int
-	drop   bool
 	nextID int64
 }
 
@@ -103,19 +96,13 @@ func New(opts Options) *Fake {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	if opts.RetryInterval <= 0 {
-		opts.RetryInterval = time.Second
-	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 5 * time.Second}
-	}
 	opts.PushURL = strings.TrimRight(opts.PushURL, "/")
-	ctx, stop := context.WithCancel(context.Background())
+	log := opts.Log.With("component", "meituanfake")
 	return &Fake{
-		opts: opts, log: opts.Log.With("component", "meituanfake"), ctx: ctx, stop: stop,
+		opts: opts, log: log, pushes: pushloop.New(opts.HTTPClient, opts.RetryInterval, log),
 		shops: map[string]*shop{}, orders: map[string]*order{}, calls: map[string]int{}, inject: map[string]int{},
 		nextID: 27000000000000000,
 	}
@@ -123,8 +110,7 @@ func New(opts Options) *Fake {
 
 // Close stops the push goroutines and waits for them.
 func (f *Fake) Close() {
-	f.stop()
-	f.wg.Wait()
+	f.pushes.Close()
 }
 
 // AddShop makes shopID (an app_poi_code) known to the platform.
@@ -155,9 +141,7 @@ func (f *Fake) FailNext(api string, code int) {
 
 // SetDropPushes makes new pushes lost (never sent) while drop is true.
 func (f *Fake) SetDropPushes(drop bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.drop = drop
+	f.pushes.SetDrop(drop)
 }
 
 // Order returns a copy of an order's state.
@@ -197,9 +181,7 @@ func (f *Fake) StockCalls() int { return f.Calls(meituan.PathSkuStock) }
 
 // Pushes returns how many push deliveries were acknowledged with {"data":"ok"}.
 func (f *Fake) Pushes() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.pushes
+	return f.pushes.Acknowledged()
 }
 
 // PlaceOrder creates a new paid order at shopID (next day sequence, customer paid = total, no platform
