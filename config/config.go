@@ -159,19 +159,19 @@ type Config struct {
 	AlipayGateway string `json:"alipay_gateway" env:"O2OHUB_ALIPAY_GATEWAY"`
 
 	// MeituanAppID is the app id of our Meituan Flash Buy (美团闪购) developer app.
-	MeituanAppID string `json:"meituan_app_id" env:"O2OHUB_MEITUAN_APP_ID" empty:"Meituan off"`
+	MeituanAppID string `json:"meituan_app_id" env:"O2OHUB_MEITUAN_APP_ID" empty:"Meituan off, or the sandbox Meituan when the sandbox is on"`
 	// MeituanAppSecret is the app secret Meituan signs with.
 	MeituanAppSecret string `json:"meituan_app_secret" env:"O2OHUB_MEITUAN_APP_SECRET" secret:"true"`
 	// MeituanBase is the base URL of Meituan's open API.
 	MeituanBase string `json:"meituan_base" env:"O2OHUB_MEITUAN_BASE"`
 	// ElemeSource is the source (app id) of our Ele.me retail (饿了么零售) app.
-	ElemeSource string `json:"eleme_source" env:"O2OHUB_ELEME_SOURCE" empty:"Ele.me off"`
+	ElemeSource string `json:"eleme_source" env:"O2OHUB_ELEME_SOURCE" empty:"Ele.me off, or the sandbox Ele.me when the sandbox is on"`
 	// ElemeSecret is the secret Ele.me signs with.
 	ElemeSecret string `json:"eleme_secret" env:"O2OHUB_ELEME_SECRET" secret:"true"`
 	// ElemeBase is the URL of Ele.me's open API.
 	ElemeBase string `json:"eleme_base" env:"O2OHUB_ELEME_BASE"`
 	// JDDJAppKey is the app key of our JD Daojia (京东到家) app.
-	JDDJAppKey string `json:"jddj_app_key" env:"O2OHUB_JDDJ_APP_KEY" empty:"JD Daojia off"`
+	JDDJAppKey string `json:"jddj_app_key" env:"O2OHUB_JDDJ_APP_KEY" empty:"JD Daojia off, or the sandbox JD Daojia when the sandbox is on"`
 	// JDDJAppSecret is the app secret JD signs with.
 	JDDJAppSecret string `json:"jddj_app_secret" env:"O2OHUB_JDDJ_APP_SECRET" secret:"true"`
 	// JDDJToken is the merchant's authorisation token.
@@ -187,8 +187,9 @@ type Config struct {
 	// MarketPull is how often each platform shop's recent orders are pulled, to find orders whose push
 	// was lost.
 	MarketPull time.Duration `json:"market_pull" env:"O2OHUB_MARKET_PULL"`
-	// MarketPushInterval is how often changed stock is pushed to the platforms; changes within it are
-	// coalesced into one value per shop and SKU.
+	// MarketPushInterval is how often changed stock is pushed to the platforms (changes within it are
+	// coalesced into one value per shop and SKU) and how soon a store's decision (confirm, reject,
+	// packed) is sent to its platform.
 	MarketPushInterval time.Duration `json:"market_push_interval" env:"O2OHUB_MARKET_PUSH_INTERVAL"`
 }
 

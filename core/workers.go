@@ -16,34 +16,33 @@ const workerBatch = 100
 // writing scan counts, and the platforms' calls, stock pushes and pulls. Every
 // sweep takes its rows with SKIP LOCKED or a lease, so any number of replicas may run it.
 func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
+	push := s.opts.Market.PushInterval
 	sweeps := []struct {
-		name string
-		fn   func(context.Context, int) (int, error)
+		name  string
+		every time.Duration
+		fn    func(context.Context, int) (int, error)
 	}{
-		{"expiry", s.ExpireDue},
-		{"rerouting", s.RerouteDue},
-		{"pickup expiry", s.ExpirePickups},
-		{"refunds", s.ProcessRefunds},
-		{"payment checks", s.ReconcilePayments},
-		{"channel tasks", s.ProcessTasks},
-		{"scan counts", s.Shelf.FlushScans},
-		{"platform calls", func(ctx context.Context, n int) (int, error) {
+		{"expiry", interval, s.ExpireDue},
+		{"rerouting", interval, s.RerouteDue},
+		{"pickup expiry", interval, s.ExpirePickups},
+		{"refunds", interval, s.ProcessRefunds},
+		{"payment checks", interval, s.ReconcilePayments},
+		{"channel tasks", interval, s.ProcessTasks},
+		{"scan counts", interval, s.Shelf.FlushScans},
+		// The stock pool runs at the push interval (changes within one are coalesced), and the store's
+		// decisions reach the platforms at the same pace: a rider waits on a confirm.
+		{"platform stock", push, s.Market.PushStock},
+		{"platform calls", push, func(ctx context.Context, n int) (int, error) {
 			return s.Market.ProcessCalls(ctx, n, s.platformCallRefused)
 		}},
-		{"platform pull", func(ctx context.Context, n int) (int, error) { return s.Market.PullOrders(ctx, n, s.TakePlatformOrder) }},
+		{"platform pull", interval, func(ctx context.Context, n int) (int, error) { return s.Market.PullOrders(ctx, n, s.TakePlatformOrder) }},
 	}
 	var wg sync.WaitGroup
-	// The stock pool runs at its own pace: changes within one push interval are coalesced.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.runEvery(ctx, s.opts.Market.PushInterval, "platform stock", s.Market.PushStock)
-	}()
 	for _, sw := range sweeps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.runEvery(ctx, interval, sw.name, sw.fn)
+			s.runEvery(ctx, sw.every, sw.name, sw.fn)
 		}()
 	}
 	wg.Wait()

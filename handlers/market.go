@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/integrations/meituan"
 )
@@ -116,4 +118,19 @@ func (h *api) deleteMarketSKU(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// sandboxPlatformOrder hands a sandbox order form ({"shop_id","lines":[{"code","name","qty","price_fen"}]})
+// to the sandbox fake of the platform, which places the order and pushes it to the hub as the platform
+// would; `o2ohub simulate meituan|eleme|jddj` posts here.
+func (h *api) sandboxPlatformOrder(c *gin.Context) {
+	fake := h.SandboxPlatforms[c.Param("platform")]
+	if fake == nil {
+		respondError(c, kindError(domain.ErrNotFound, "no sandbox platform "+strconv.Quote(c.Param("platform"))))
+		return
+	}
+	r := c.Request.Clone(c.Request.Context())
+	r.URL.Path, r.URL.RawPath = "/sandbox/orders", ""
+	r.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20)
+	fake.ServeHTTP(c.Writer, r)
 }

@@ -42,6 +42,9 @@ type Deps struct {
 	WechatLink, AlipayLink string
 	// PublicURL is the hub's external base URL; console cookies are Secure when it is https.
 	PublicURL string
+	// SandboxPlatforms are the sandbox's instant-retail platform fakes by platform name, whose order
+	// forms POST /sandbox/{platform}/orders serves; empty outside the sandbox.
+	SandboxPlatforms map[string]http.Handler
 	// ScanRate is how many scans a second one client address may make (bursts of five times that);
 	// 0 means no limit.
 	ScanRate float64
@@ -127,6 +130,7 @@ func New(d Deps) *gin.Engine {
 	r.GET("/q/:code", scanLimit(d.ScanRate), h.landing)
 	h.storeRoutes(v1)
 	h.consoleRoutes(r)
+	r.POST("/sandbox/:platform/orders", h.sandboxOnly, h.sandboxPlatformOrder)
 	r.POST("/webhooks/sandbox", h.sandboxOnly, h.webhook(sandboxDoor(d.SandboxSecret, d.Clock)))
 	r.POST("/webhooks/wechatpay", h.webhook(wechatPayDoor(d.WeChatPay)))
 	r.POST("/webhooks/alipay", h.webhook(alipayDoor(d.Alipay)))

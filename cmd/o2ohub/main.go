@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,6 +55,9 @@ commands:
   simulate sandbox|wechatpay|alipay --order NO [--amount FEN] [--url URL]
                           send a signed payment notification (sandbox provider, or WeChat Pay /
                           Alipay signed with the sandbox's keys) to a running hub
+  simulate meituan|eleme|jddj --store CODE --sku SKU [--qty N] [--url URL]
+                          have the running hub's sandbox platform place an order at the store's
+                          shop; the platform pushes it to the hub as it would in production
 `
 
 func run(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
@@ -140,15 +144,21 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Wri
 	}
 	defer db.Close()
 	svc := newService(db, cfg, log)
-	if err := registerPlatforms(svc, cfg); err != nil {
+	plat, err := startPlatforms(svc, cfg, log)
+	if err != nil {
 		return err
 	}
+	defer plat.close()
 	if demo != nil {
 		if err := seedDemo(ctx, svc, demo); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
 		}
-		log.Info("demo chain seeded", "stores", len(demoStores), "products", len(demoProducts))
+		if err := bindDemoShops(ctx, svc, plat.names()); err != nil {
+			return err
+		}
+		log.Info("demo chain seeded", "stores", len(demoStores), "products", len(demoProducts), "sandbox_platforms", strings.Join(plat.names(), ","))
 	}
+	plat.syncShops(ctx, svc, 5*time.Second, log)
 	var gw *sandbox.Gateway
 	secret := ""
 	if cfg.Sandbox {
@@ -179,7 +189,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Wri
 	ac.register(svc)
 	engine := handlers.New(handlers.Deps{Service: svc, DB: db, Log: log, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox, SandboxSecret: secret,
 		TrustedProxies: cfg.ProxyList(), WeChat: wc.mp, WeChatPay: wc.pay, Alipay: ac.client,
-		ScanPage: cfg.WechatScanPage, WechatLink: cfg.WechatLink, AlipayLink: cfg.AlipayLink, ScanRate: cfg.ScanRate, PublicURL: cfg.PublicURL})
+		ScanPage: cfg.WechatScanPage, WechatLink: cfg.WechatLink, AlipayLink: cfg.AlipayLink, ScanRate: cfg.ScanRate, PublicURL: cfg.PublicURL, SandboxPlatforms: plat.handlers()})
 	srv := &http.Server{Addr: cfg.Addr, Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 
 	workers, stopWorkers := context.WithCancel(context.Background())
@@ -246,7 +256,10 @@ func importFile(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 }
 
 func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
-	const simUsage = "usage: o2ohub simulate sandbox|wechatpay|alipay --order NO [--amount FEN] [--url URL]"
+	const simUsage = "usage: o2ohub simulate sandbox|wechatpay|alipay --order NO [--amount FEN] [--url URL]\n   or: " + simMarketUsage
+	if len(args) > 0 && slices.Contains(market.Platforms, args[0]) {
+		return simulateMarket(ctx, cfg, log, args[0], args[1:], stdout)
+	}
 	if len(args) == 0 || (args[0] != "sandbox" && args[0] != "wechatpay" && args[0] != "alipay") {
 		return errors.New(simUsage)
 	}
