@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm/clause"
 )
 
 // platformActor is who acts when a platform says something happened to its order.
@@ -71,6 +73,19 @@ func (s *Service) ReceivePush(ctx context.Context, p market.Push) (string, error
 		o.Platform = p.Platform
 		return "order", s.TakePlatformOrder(ctx, *o)
 	}
+	if p.Kind == market.PushRefund && p.OrderID == "" {
+		got, err := s.fetchRefund(ctx, p)
+		if err != nil {
+			return "", err
+		}
+		if got.Kind != market.PushRefund {
+			return "ignored: refund " + p.RefundID + " not done", nil
+		}
+		p.OrderID, p.ShopID, p.Lines, p.RefundID = got.OrderID, got.ShopID, got.Lines, got.RefundID
+		if got.Reason != "" {
+			p.Reason = got.Reason
+		}
+	}
 	var result string
 	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		var ord models.Order
@@ -110,6 +125,16 @@ func (s *Service) applyPush(ctx context.Context, ord models.Order, p market.Push
 		}
 		return "cancelled", s.cancelPlatformOrder(ctx, ord, "cancelled on the platform: "+clean(p.Reason, 80))
 	case p.Kind == market.PushRefund:
+		if p.RefundID != "" {
+			res := s.DB.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+				Create(&models.MarketRefund{Platform: p.Platform, RefundID: p.RefundID, OrderID: ord.ID, CreatedAt: s.Now()})
+			if res.Error != nil {
+				return "", res.Error
+			}
+			if res.RowsAffected == 0 {
+				return "ignored: refund " + p.RefundID + " already applied", nil
+			}
+		}
 		return "refunded in part", s.refundPlatformLines(ctx, ord, p.Lines)
 	case p.Kind == market.PushFinished || (p.Kind == market.PushStatus && p.Status == market.StatusCompleted):
 		if st != StatusAccepted && st != StatusReady {
@@ -131,6 +156,19 @@ func (s *Service) applyPush(ctx context.Context, ord models.Order, p market.Push
 	return "ignored", nil
 }
 
+// fetchRefund completes a refund push that names only its refund, through the platform's connector.
+func (s *Service) fetchRefund(ctx context.Context, p market.Push) (market.Push, error) {
+	f, ok := s.Market.RefundFetcher(p.Platform)
+	if !ok || p.RefundID == "" {
+		return p, fmt.Errorf("%w: a %s refund push that names no order", market.ErrMalformed, p.Platform)
+	}
+	got, err := f.FetchRefund(ctx, p.RefundID)
+	if err != nil {
+		return p, fmt.Errorf("fetching %s refund %s: %w", p.Platform, p.RefundID, err)
+	}
+	return got, nil
+}
+
 // keepPending records a cancellation or refund whose order has not arrived, once per order and kind.
 func (s *Service) keepPending(ctx context.Context, p market.Push) error {
 	b, err := json.Marshal(p)
@@ -139,7 +177,7 @@ func (s *Service) keepPending(ctx context.Context, p market.Push) error {
 	}
 	kind := string(p.Kind)
 	if p.Kind == market.PushRefund {
-		kind += ":" + p.ID
+		kind += ":" + cmp.Or(p.RefundID, p.ID)
 	}
 	row := models.MarketPending{Platform: p.Platform, PlatformOrderID: p.OrderID, Kind: kind, Payload: string(b), CreatedAt: s.Now()}
 	err = s.DB.Conn(ctx).Create(&row).Error

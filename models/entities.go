@@ -433,6 +433,16 @@ type MarketCall struct {
 	UpdatedAt       time.Time
 }
 
+// MarketRefund records a platform refund applied to an order, so that a refund pushed again is not
+// applied twice.
+type MarketRefund struct {
+	ID        int64
+	Platform  string
+	RefundID  string
+	OrderID   int64
+	CreatedAt time.Time
+}
+
 // MarketPending is a platform push about an order the hub does not hold yet (a cancellation that
 // overtook its order): it is applied when the order arrives.
 type MarketPending struct {

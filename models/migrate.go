@@ -487,4 +487,12 @@ CREATE TABLE market_pending (
 	payload TEXT NOT NULL DEFAULT '',
 	created_at {{time}} NOT NULL,
 	UNIQUE (platform, platform_order_id, kind))
+`}, {version: 6, name: "platform refunds applied once", sql: `
+CREATE TABLE market_refunds (
+	id {{id}},
+	platform TEXT NOT NULL,
+	refund_id TEXT NOT NULL,
+	order_id BIGINT NOT NULL REFERENCES orders(id),
+	created_at {{time}} NOT NULL,
+	UNIQUE (platform, refund_id))
 `}}

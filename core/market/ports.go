@@ -92,8 +92,10 @@ const (
 	// PushCancelled says the whole order was cancelled (by the buyer, the platform or a refund of
 	// everything).
 	PushCancelled PushKind = "cancelled"
-	// PushRefund says part of the order was refunded; Lines says which units. A refund of the whole order
-	// is PushCancelled.
+	// PushRefund says part of the order was refunded; Lines says which units, and RefundID names the
+	// refund so that it is applied once however often it is pushed. A refund of the whole order is
+	// PushCancelled. A push that names only the refund (OrderID and Lines empty: JD's after-sale bill)
+	// is completed by the connector's [RefundFetcher].
 	PushRefund PushKind = "refund"
 	// PushFinished says the order is complete on the platform.
 	PushFinished PushKind = "finished"
@@ -118,6 +120,9 @@ type Push struct {
 	Status Status
 	// Lines are the refunded units of a PushRefund.
 	Lines []Line
+	// RefundID is the platform's id of the refund a PushRefund reports (Meituan refund_id, Ele.me
+	// refund_order_id, JD afsServiceOrder); "" when the platform gives none.
+	RefundID string
 	// Reason is the platform's reason for a cancellation or refund, as text for people.
 	Reason string
 	// SignedAt is the push's signed timestamp; zero when the push carries none.
@@ -208,6 +213,16 @@ type Connector interface {
 	PushStock(ctx context.Context, shopID string, levels []StockLevel) error
 	// StockBatch is the most levels one PushStock call may carry (the platform's batch limit).
 	StockBatch() int
+}
+
+// RefundFetcher is the optional capability of a connector whose refund pushes name only the refund
+// (JD's newAfterSaleBill carries the after-sale bill's id): the hub asks it for the refund's order and
+// lines before applying the push.
+type RefundFetcher interface {
+	// FetchRefund reads a refund: a PushRefund with OrderID, RefundID and the refunded Lines when the
+	// refund went through, or a PushStatus with StatusUnknown while it is still a request (or was
+	// refused), which the hub acknowledges and leaves.
+	FetchRefund(ctx context.Context, refundID string) (Push, error)
 }
 
 // Errors of pushes and calls.

@@ -38,16 +38,28 @@ type Service struct {
 	catalog *catalog.Service
 	opts    Options
 	conns   map[string]Connector
+	refunds map[string]RefundFetcher
 }
 
 // New returns the market service; register each enabled platform's connector with Register. Every
 // interval of opts must be set (core's DefaultOptions has them).
 func New(env domain.Env, cat *catalog.Service, opts Options) *Service {
-	return &Service{Env: env, catalog: cat, opts: opts, conns: map[string]Connector{}}
+	return &Service{Env: env, catalog: cat, opts: opts, conns: map[string]Connector{}, refunds: map[string]RefundFetcher{}}
 }
 
-// Register enables a platform through its connector.
-func (s *Service) Register(c Connector) { s.conns[c.Platform()] = c }
+// Register enables a platform through its connector, recording its optional capabilities once.
+func (s *Service) Register(c Connector) {
+	s.conns[c.Platform()] = c
+	if f, ok := c.(RefundFetcher); ok {
+		s.refunds[c.Platform()] = f
+	}
+}
+
+// RefundFetcher returns the platform's refund reader when its refund pushes name only the refund.
+func (s *Service) RefundFetcher(platform string) (RefundFetcher, bool) {
+	f, ok := s.refunds[platform]
+	return f, ok
+}
 
 // Connector returns an enabled platform's connector; false when the platform is off.
 func (s *Service) Connector(platform string) (Connector, bool) {

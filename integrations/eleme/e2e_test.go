@@ -237,10 +237,16 @@ func TestRejectAndBuyerCancel(t *testing.T) {
 	if err := e.fake.CancelOrder(c, "不想要了"); err != nil {
 		t.Fatal(err)
 	}
+	// The fake pushes each message from its own goroutine: the cancel may overtake an order.create.
 	eventually(t, "cancel push", func() bool { return len(e.hub.got()) == 4 })
-	last := e.hub.got()[3]
-	if last.Kind != market.PushCancelled || last.OrderID != c || last.Status != market.StatusCancelled {
-		t.Fatalf("cancel push %+v", last)
+	var cancels []market.Push
+	for _, p := range e.hub.got() {
+		if p.Kind != market.PushOrder {
+			cancels = append(cancels, p)
+		}
+	}
+	if len(cancels) != 1 || cancels[0].Kind != market.PushCancelled || cancels[0].OrderID != c || cancels[0].Status != market.StatusCancelled {
+		t.Fatalf("pushes besides the orders %+v, want c's cancel", cancels)
 	}
 	if _, err := e.c.FetchOrder(ctx, shopID, "404"); !errors.Is(err, market.ErrRefused) {
 		t.Fatalf("unknown order: %v", err)

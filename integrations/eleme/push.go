@@ -74,6 +74,7 @@ func (c *Client) ReadPush(in market.Inbound) (market.Push, error) {
 		CancelReason   string `json:"cancel_reason"`
 		AdditionReason string `json:"addition_reason"`
 		Reason         string `json:"reason"`
+		RefundID       str    `json:"refund_id"`
 		RefundProducts []struct {
 			CustomSkuID str    `json:"custom_sku_id"`
 			SkuID       str    `json:"sku_id"`
@@ -122,7 +123,7 @@ func (c *Client) ReadPush(in market.Inbound) (market.Push, error) {
 			p.Kind, p.Status = market.PushStatus, market.StatusUnknown
 			break
 		}
-		p.Kind = market.PushRefund
+		p.Kind, p.RefundID = market.PushRefund, string(b.RefundID)
 		for _, l := range b.RefundProducts {
 			p.Lines = append(p.Lines, market.Line{Code: string(l.CustomSkuID), PlatformSKU: string(l.SkuID),
 				Name: l.Name, Qty: int64(l.Number)})

@@ -28,6 +28,8 @@ const (
 	// PathSellerDelivery keeps JD's own spelling ("Serller").
 	PathSellerDelivery = "bm/open/api/order/OrderSerllerDelivery"
 	PathSelfMention    = "bm/open/api/order/OrderSelfMention"
+	// PathAfsService reads one after-sale bill (售后单详情) by afsServiceOrder.
+	PathAfsService = "afs/getAfsService"
 )
 
 // The delivery carriers (the order's deliveryCarrierNo) that decide which goods-picked call applies.

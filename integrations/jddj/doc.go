@@ -44,10 +44,14 @@
 //   - Pushes: newOrder → PushOrder without Order (the hub calls FetchOrder); userCancelOrder → PushCancelled;
 //     finishOrder → PushFinished; orderWaitOutStore, applyCancelOrder, deliveryOrder, pushDeliveryStatus →
 //     PushStatus with the statusId mapped (pushDeliveryStatus's statusId is the rider's state: unknown).
-//     newAfterSaleBill carries only the after-sale bill id (billId = afsServiceOrder) and its state; the
-//     refunded lines need afs/getAfsService, which ReadPush cannot call, so it is PushStatus with no
-//     OrderID and Reason "after-sale bill <id>". The app_key decides ErrForeign; the token is signed but
-//     not compared (it changes when the merchant re-authorises).
+//     newAfterSaleBill carries only the after-sale bill id (billId = afsServiceOrder): it is PushRefund with
+//     RefundID = billId and no OrderID or Lines, and the hub completes it with FetchRefund, which reads the
+//     bill with afs/getAfsService ({"afsServiceOrder"} → result {afsServiceOrder, afsServiceState,
+//     orderId, questionDesc, afsDetailList:[{skuIdIsv, skuId, wareName, skuCount, cashMoney}]}, seen in
+//     merchants' integrations). States 32 and 114 are read as "refunded" (the units go back); any
+//     other state is a request still open or refused, which changes nothing [?].
+//     The app_key decides ErrForeign; the token is signed but not compared (it changes when the merchant
+//     re-authorises).
 //   - Reply: JD's ack {"code":"0","msg":"success","data":""}; refusals in JD's envelope: 10014 for a bad
 //     signature, 10013 for another app, 10015 for malformed or stale, -1 with 404 for an unbound shop, and
 //     -10000 业务重试 with 500 otherwise.

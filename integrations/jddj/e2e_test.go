@@ -206,8 +206,18 @@ func TestRejectCancelRefund(t *testing.T) {
 	if err := e.fake.RefundLines(b, []jddjfake.OrderLine{{Code: "A1", Qty: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if p := e.nextPush(t); p.Kind != market.PushStatus || p.OrderID != "" || p.Reason != "after-sale bill 30000001" {
+	if p := e.nextPush(t); p.Kind != market.PushRefund || p.OrderID != "" || p.RefundID != "30000001" || len(p.Lines) != 0 {
 		t.Fatalf("newAfterSaleBill push = %+v", p)
+	}
+	// The bill names the refund only: afs/getAfsService gives its order and units.
+	got, err := e.client.FetchRefund(ctx, "30000001")
+	if err != nil || got.Kind != market.PushRefund || got.OrderID != b || got.RefundID != "30000001" || len(got.Lines) != 1 ||
+		got.Lines[0].Code != "A1" || got.Lines[0].Qty != 1 {
+		t.Fatalf("FetchRefund = %+v, %v", got, err)
+	}
+	var ce *market.CallError
+	if _, err := e.client.FetchRefund(ctx, "39999999"); !errors.As(err, &ce) || !errors.Is(err, market.ErrRefused) {
+		t.Fatalf("FetchRefund of an unknown bill = %v", err)
 	}
 	if err := e.fake.RefundLines(b, []jddjfake.OrderLine{{Code: "A1", Qty: 2}}); err == nil {
 		t.Fatal("refunding more units than bought succeeded")

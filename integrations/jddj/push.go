@@ -46,7 +46,9 @@ func pushKind(msg string) (market.PushKind, bool) {
 		return market.PushCancelled, true
 	case MsgFinishOrder:
 		return market.PushFinished, true
-	case MsgOrderWaitOutStore, MsgApplyCancelOrder, MsgDeliveryOrder, MsgPushDeliveryStatus, MsgNewAfterSaleBill:
+	case MsgNewAfterSaleBill:
+		return market.PushRefund, true
+	case MsgOrderWaitOutStore, MsgApplyCancelOrder, MsgDeliveryOrder, MsgPushDeliveryStatus:
 		return market.PushStatus, true
 	}
 	return "", false
@@ -128,8 +130,9 @@ func (c *Client) ReadPush(in market.Inbound) (market.Push, error) {
 	case MsgApplyCancelOrder:
 		p.Reason = "the buyer asked to cancel"
 	case MsgNewAfterSaleBill:
-		// billId is the after-sale bill (afsServiceOrder), not an order: the push names no order.
-		p.OrderID, p.Status = "", market.StatusUnknown
+		// billId is the after-sale bill (afsServiceOrder), not an order: the push names the refund only,
+		// and the hub reads its order and lines with FetchRefund.
+		p.OrderID, p.RefundID, p.Status = "", string(raw.BillID), market.StatusUnknown
 		p.Reason = "after-sale bill " + string(raw.BillID)
 	case MsgPushDeliveryStatus:
 		// statusId is the rider's delivery state, not an orderStatus.

@@ -1,6 +1,7 @@
 package marketplaces_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -44,6 +45,8 @@ type platform struct {
 	state func(id string) string
 	// finish has the rider deliver the order.
 	finish func(id string) error
+	// refund has the platform refund qty units of code.
+	refund func(id, code string, qty int64) error
 }
 
 const shop = "shop-1"
@@ -56,6 +59,15 @@ type hub struct {
 	platforms []platform
 	// url is the hub's base URL; admin is its admin token.
 	url string
+	// delivered records every push the platforms delivered to the hub, so a test can deliver one again.
+	mu        sync.Mutex
+	delivered []delivery
+}
+
+// delivery is one push as a platform sent it.
+type delivery struct {
+	method, path, rawQuery, contentType string
+	body                                []byte
 }
 
 const adminToken = "market-admin-token"
@@ -65,7 +77,16 @@ func newHub(t testing.TB, db *models.DB) *hub {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := &hub{db: db, ctx: context.Background()}
 	var engine http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { engine.ServeHTTP(w, r) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/webhooks/") {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			h.mu.Lock()
+			h.delivered = append(h.delivered, delivery{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), body})
+			h.mu.Unlock()
+		}
+		engine.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	h.svc = core.New(domain.NewEnv(db, nil, log), core.Options{PublicURL: srv.URL, MarketPushWindow: 15 * time.Minute, Market: market.Options{PushInterval: time.Millisecond}})
 	engine = handlers.New(handlers.Deps{Service: h.svc, DB: db, Log: log, PublicURL: srv.URL, AdminToken: adminToken})
@@ -110,13 +131,18 @@ func newHub(t testing.TB, db *models.DB) *hub {
 	h.platforms = []platform{
 		{market.Meituan, mt, func(s, c string, q int64) (string, error) {
 			return mt.PlaceOrder(s, []meituanfake.OrderLine{{Code: c, Name: "牛奶", Qty: q, PriceFen: 1590}})
-		}, func(id string) string { o, _ := mt.Order(id); return o.Status }, mt.FinishOrder},
+		}, func(id string) string { o, _ := mt.Order(id); return o.Status }, mt.FinishOrder,
+			func(id, c string, q int64) error {
+				return mt.RefundLines(id, []meituanfake.OrderLine{{Code: c, Qty: q}})
+			}},
 		{market.Eleme, el, func(s, c string, q int64) (string, error) {
 			return el.PlaceOrder(s, []elemefake.OrderLine{{Code: c, Name: "牛奶", Qty: q, PriceFen: 1590}})
-		}, func(id string) string { o, _ := el.Order(id); return o.Status }, el.FinishOrder},
+		}, func(id string) string { o, _ := el.Order(id); return o.Status }, el.FinishOrder,
+			func(id, c string, q int64) error { return el.RefundLines(id, []elemefake.OrderLine{{Code: c, Qty: q}}) }},
 		{market.JDDJ, jd, func(s, c string, q int64) (string, error) {
 			return jd.PlaceOrder(s, []jddjfake.OrderLine{{Code: c, Name: "牛奶", Qty: q, PriceFen: 1590}})
-		}, func(id string) string { o, _ := jd.Order(id); return o.Status }, jd.FinishOrder},
+		}, func(id string) string { o, _ := jd.Order(id); return o.Status }, jd.FinishOrder,
+			func(id, c string, q int64) error { return jd.RefundLines(id, []jddjfake.OrderLine{{Code: c, Qty: q}}) }},
 	}
 	for _, c := range []market.Connector{mtConn, elConn, jdConn} {
 		h.svc.Market.Register(c)
@@ -128,6 +154,36 @@ func newHub(t testing.TB, db *models.DB) *hub {
 		}
 	}
 	return h
+}
+
+// redeliver sends the last push delivered to path again, byte for byte, as a platform does when our
+// acknowledgement was lost, and returns the hub's status.
+func (h *hub) redeliver(t testing.TB, path string) int {
+	t.Helper()
+	h.mu.Lock()
+	var d *delivery
+	for i := len(h.delivered) - 1; i >= 0; i-- {
+		if strings.HasPrefix(h.delivered[i].path, path) {
+			d = &h.delivered[i]
+			break
+		}
+	}
+	h.mu.Unlock()
+	if d == nil {
+		t.Fatalf("no push was delivered to %s", path)
+	}
+	u := h.url + d.path
+	if d.rawQuery != "" {
+		u += "?" + d.rawQuery
+	}
+	req, _ := http.NewRequest(d.method, u, bytes.NewReader(d.body))
+	req.Header.Set("Content-Type", d.contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // order waits for the hub to hold a platform order and returns it.

@@ -165,7 +165,7 @@ func refundPush(p market.Push, params url.Values) (market.Push, error) {
 	if err != nil {
 		return p, fmt.Errorf("%w: food: %v", market.ErrMalformed, err)
 	}
-	p.Kind, p.Lines = market.PushRefund, lines
+	p.Kind, p.Lines, p.RefundID = market.PushRefund, lines, params.Get("refund_id")
 	return p, nil
 }
 

@@ -39,6 +39,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.query(w, biz)
 	case jddj.PathStock:
 		f.stockUpdate(w, biz)
+	case jddj.PathAfsService:
+		f.afsService(w, biz)
 	default:
 		f.fail(w, jddj.CodeNoMethod, "不存在的方法名")
 	}
@@ -342,4 +344,34 @@ func (f *Fake) sandboxOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"order_id": id})
+}
+
+// afsService answers afs/getAfsService with one after-sale bill, as JD does: the inner code, the bill's
+// state and its lines by the merchant's SKU code.
+func (f *Fake) afsService(w http.ResponseWriter, biz json.RawMessage) {
+	var q struct {
+		AfsServiceOrder string `json:"afsServiceOrder"`
+	}
+	if json.Unmarshal(biz, &q) != nil || q.AfsServiceOrder == "" {
+		f.fail(w, jddj.CodeMissing, "必填项参数未填: afsServiceOrder")
+		return
+	}
+	f.mu.Lock()
+	b, ok := f.bills[q.AfsServiceOrder]
+	f.mu.Unlock()
+	if !ok {
+		f.answer(w, business(jddj.CodeFailed, "售后单不存在"))
+		return
+	}
+	details := make([]map[string]any, len(b.lines))
+	var cash int64
+	for i, l := range b.lines {
+		details[i] = map[string]any{"skuIdIsv": l.Code, "skuId": 2000000000 + int64(i) + 1, "wareName": l.Name, "skuCount": l.Qty,
+			"cashMoney": l.PriceFen * l.Qty, "payPrice": l.PriceFen}
+		cash += l.PriceFen * l.Qty
+	}
+	res := business(jddj.CodeOK, "操作成功")
+	res["result"] = map[string]any{"afsServiceOrder": q.AfsServiceOrder, "afsServiceState": 32, "orderId": b.orderID,
+		"questionDesc": "商品缺货", "cashMoney": cash, "afsDetailList": details}
+	f.answer(w, res)
 }

@@ -112,6 +112,7 @@ type Fake struct {
 	daySeq      map[string]int // shop + "/" + China date
 	nextOrder   int64
 	nextAfs     int64
+	bills       map[string]afsBill // after-sale bills by afsServiceOrder
 	calls       map[string]int
 	stockWindow []time.Time
 	lockedUntil time.Time
@@ -130,7 +131,7 @@ func New(o Options) *Fake {
 	return &Fake{
 		o: o, log: log, pushes: pushloop.New(o.HTTPClient, o.RetryInterval, log),
 		shops: map[string]bool{}, stock: map[string]map[string]int64{}, orders: map[string]*order{},
-		daySeq: map[string]int{}, nextOrder: 2600000000000, nextAfs: 30000000, calls: map[string]int{},
+		daySeq: map[string]int{}, nextOrder: 2600000000000, nextAfs: 30000000, bills: map[string]afsBill{}, calls: map[string]int{},
 	}
 }
 
@@ -213,14 +214,28 @@ func (f *Fake) RefundLines(orderID string, lines []OrderLine) error {
 			return fmt.Errorf("jddjfake: cannot refund %d of %q", l.Qty, l.Code)
 		}
 	}
+	bill := afsBill{orderID: orderID}
 	for _, l := range lines {
 		o.refunds[l.Code] += l.Qty
+		for _, ol := range o.Lines {
+			if ol.Code == l.Code {
+				bill.lines = append(bill.lines, OrderLine{Code: l.Code, Name: ol.Name, Qty: l.Qty, PriceFen: ol.PriceFen})
+				break
+			}
+		}
 	}
 	f.nextAfs++
 	afs := strconv.FormatInt(f.nextAfs, 10)
+	f.bills[afs] = bill
 	f.mu.Unlock()
-	f.push(jddj.MsgNewAfterSaleBill, afs, "10")
+	f.push(jddj.MsgNewAfterSaleBill, afs, jddj.AfsRefunded)
 	return nil
+}
+
+// afsBill is an after-sale bill: the refunded units of one order, refunded at once (state 32).
+type afsBill struct {
+	orderID string
+	lines   []OrderLine
 }
 
 // FinishOrder plays the rider delivering: the order is completed and finishOrder pushed.
