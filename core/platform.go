@@ -55,23 +55,7 @@ func (s *Service) ReceivePush(ctx context.Context, p market.Push) (string, error
 				return "", err
 			}
 		}
-		o := p.Order
-		if o == nil {
-			conn, ok := s.Market.Connector(p.Platform)
-			if !ok {
-				return "", fmt.Errorf("%w: platform %s is off", market.ErrUnknownShop, p.Platform)
-			}
-			got, err := conn.FetchOrder(ctx, p.ShopID, p.OrderID)
-			if err != nil {
-				return "", fmt.Errorf("fetching %s order %s: %w", p.Platform, p.OrderID, err)
-			}
-			o = &got
-		}
-		if o.ShopID == "" {
-			o.ShopID = p.ShopID
-		}
-		o.Platform = p.Platform
-		return "order", s.TakePlatformOrder(ctx, *o)
+		return s.Market.TakePushed(ctx, p, s.TakePlatformOrder)
 	}
 	if p.Kind == market.PushRefund && p.OrderID == "" {
 		got, err := s.fetchRefund(ctx, p)

@@ -443,6 +443,19 @@ type MarketRefund struct {
 	CreatedAt time.Time
 }
 
+// MarketInbox is a platform order whose push named it but whose details could not be read while the
+// push was answered: a worker reads and takes it.
+type MarketInbox struct {
+	ID        int64
+	Platform  string
+	ShopID    string
+	OrderID   string
+	Attempts  int64
+	DueAt     time.Time
+	LastError string
+	CreatedAt time.Time
+}
+
 // MarketPending is a platform push about an order the hub does not hold yet (a cancellation that
 // overtook its order): it is applied when the order arrives.
 type MarketPending struct {
@@ -456,3 +469,6 @@ type MarketPending struct {
 
 // TableName names the early-push table (gorm would say "market_pendings").
 func (MarketPending) TableName() string { return "market_pending" }
+
+// TableName names the inbox table (gorm would say "market_inboxes").
+func (MarketInbox) TableName() string { return "market_inbox" }

@@ -495,4 +495,16 @@ CREATE TABLE market_refunds (
 	order_id BIGINT NOT NULL REFERENCES orders(id),
 	created_at {{time}} NOT NULL,
 	UNIQUE (platform, refund_id))
+`}, {version: 7, name: "platform orders to fetch", sql: `
+CREATE TABLE market_inbox (
+	id {{id}},
+	platform TEXT NOT NULL,
+	shop_id TEXT NOT NULL,
+	order_id TEXT NOT NULL,
+	attempts BIGINT NOT NULL DEFAULT 0,
+	due_at {{time}} NOT NULL,
+	last_error TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	UNIQUE (platform, order_id));
+CREATE INDEX market_inbox_due ON market_inbox (due_at)
 `}}

@@ -64,10 +64,7 @@ func (s *Service) pullShop(ctx context.Context, sh models.MarketShop, intake Int
 		if err != nil {
 			return n, err
 		}
-		if o.ShopID == "" {
-			o.ShopID = sh.ShopID
-		}
-		if err := intake(ctx, o); err != nil {
+		if err := intake(ctx, withShop(o, sh.Platform, sh.ShopID)); err != nil {
 			return n, err
 		}
 		s.Log.InfoContext(ctx, "platform order recovered by pull", "platform", sh.Platform, "shop", sh.ShopID, "platform_order_id", id)

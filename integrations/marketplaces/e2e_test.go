@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ type fake interface {
 	SetDropPushes(bool)
 	Stock(shopID, code string) (int64, bool)
 	StockCalls() int
+	Pushes() int
 }
 
 type platform struct {
@@ -47,6 +49,19 @@ type platform struct {
 	finish func(id string) error
 	// refund has the platform refund qty units of code.
 	refund func(id, code string, qty int64) error
+	// down, while set, makes the platform's API answer 503 (its pushes still go out).
+	down *atomic.Bool
+}
+
+// gate serves h unless down is set, when it answers 503 as a platform's API in an outage does.
+func gate(down *atomic.Bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 const shop = "shop-1"
@@ -103,19 +118,20 @@ func newHub(t testing.TB, db *models.DB) *hub {
 	retry := 20 * time.Millisecond
 
 	mt := meituanfake.New(meituanfake.Options{AppID: "mt-app", AppSecret: "mt-secret", PushURL: srv.URL + "/webhooks/meituan", RetryInterval: retry})
-	mtSrv := httptest.NewServer(mt)
+	downs := &[3]atomic.Bool{}
+	mtSrv := httptest.NewServer(gate(&downs[0], mt))
 	mtConn, err := meituan.New(meituan.Config{AppID: "mt-app", AppSecret: "mt-secret", Base: mtSrv.URL + "/api/v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	el := elemefake.New(elemefake.Options{Source: "el-source", Secret: "el-secret", PushURL: srv.URL + "/webhooks/eleme", RetryInterval: retry})
-	elSrv := httptest.NewServer(el)
+	elSrv := httptest.NewServer(gate(&downs[1], el))
 	elConn, err := eleme.New(eleme.Config{Source: "el-source", Secret: "el-secret", Base: elSrv.URL + "/"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	jd := jddjfake.New(jddjfake.Options{AppKey: "jd-key", AppSecret: "jd-secret-0123456789abcdef012345", Token: "jd-token", PushURL: srv.URL + "/webhooks/jddj", RetryInterval: retry})
-	jdSrv := httptest.NewServer(jd)
+	jdSrv := httptest.NewServer(gate(&downs[2], jd))
 	jdConn, err := jddj.New(jddj.Config{AppKey: "jd-key", AppSecret: "jd-secret-0123456789abcdef012345", Token: "jd-token", Operator: "o2ohub", Base: jdSrv.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -134,15 +150,15 @@ func newHub(t testing.TB, db *models.DB) *hub {
 		}, func(id string) string { o, _ := mt.Order(id); return o.Status }, mt.FinishOrder,
 			func(id, c string, q int64) error {
 				return mt.RefundLines(id, []meituanfake.OrderLine{{Code: c, Qty: q}})
-			}},
+			}, &downs[0]},
 		{market.Eleme, el, func(s, c string, q int64) (string, error) {
 			return el.PlaceOrder(s, []elemefake.OrderLine{{Code: c, Name: "牛奶", Qty: q, PriceFen: 1590}})
 		}, func(id string) string { o, _ := el.Order(id); return o.Status }, el.FinishOrder,
-			func(id, c string, q int64) error { return el.RefundLines(id, []elemefake.OrderLine{{Code: c, Qty: q}}) }},
+			func(id, c string, q int64) error { return el.RefundLines(id, []elemefake.OrderLine{{Code: c, Qty: q}}) }, &downs[1]},
 		{market.JDDJ, jd, func(s, c string, q int64) (string, error) {
 			return jd.PlaceOrder(s, []jddjfake.OrderLine{{Code: c, Name: "牛奶", Qty: q, PriceFen: 1590}})
 		}, func(id string) string { o, _ := jd.Order(id); return o.Status }, jd.FinishOrder,
-			func(id, c string, q int64) error { return jd.RefundLines(id, []jddjfake.OrderLine{{Code: c, Qty: q}}) }},
+			func(id, c string, q int64) error { return jd.RefundLines(id, []jddjfake.OrderLine{{Code: c, Qty: q}}) }, &downs[2]},
 	}
 	for _, c := range []market.Connector{mtConn, elConn, jdConn} {
 		h.svc.Market.Register(c)
