@@ -35,7 +35,9 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		{"platform calls", push, func(ctx context.Context, n int) (int, error) {
 			return s.Market.ProcessCalls(ctx, n, s.platformCallRefused)
 		}},
-		{"platform inbox", push, func(ctx context.Context, n int) (int, error) { return s.Market.ProcessInbox(ctx, n, s.TakePlatformOrder) }},
+		{"platform inbox", push, func(ctx context.Context, n int) (int, error) {
+			return s.Market.ProcessInbox(ctx, n, s.TakePlatformOrder)
+		}},
 		{"platform pull", interval, func(ctx context.Context, n int) (int, error) { return s.Market.PullOrders(ctx, n, s.TakePlatformOrder) }},
 	}
 	var wg sync.WaitGroup
