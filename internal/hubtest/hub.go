@@ -21,16 +21,21 @@ const AdminToken = "adm"
 // Hub is one running hub: database, clock, service and HTTP server, until the test ends.
 type Hub struct {
 	// T is the test the hub was built for; its helpers fail it.
-	T       testing.TB
-	DB      *models.DB
-	Clock   *testclock.Clock
-	Log     *slog.Logger
+	T testing.TB
+	// DB is the hub's database, from models/dbtest.
+	DB *models.DB
+	// Clock is core's and the HTTP layer's clock; tests move it.
+	Clock *testclock.Clock
+	// Log is where the hub logs: discarded unless WithLog says otherwise.
+	Log *slog.Logger
+	// Service is the core service behind the engine.
 	Service *core.Service
 	// URL is the server's base URL, known (and passed to core as PublicURL) before the service is built.
 	URL string
 	// AdminToken is the admin API's bearer token; empty when the admin API is disabled.
 	AdminToken string
-	Server     *httptest.Server
+	// Server serves the gin engine of handlers.New; it closes when the test ends.
+	Server *httptest.Server
 	// HTTP sends requests to the server.
 	HTTP *httpx.Client
 }

@@ -23,6 +23,7 @@ type Client struct {
 
 // Request is one request to the server.
 type Request struct {
+	// Method is the HTTP method, such as "POST".
 	Method string
 	// Path is appended to the client's Base; it may carry a query.
 	Path string
@@ -38,10 +39,13 @@ type Request struct {
 
 // Response is the server's whole answer.
 type Response struct {
+	// Status is the HTTP status code.
 	Status int
+	// Header holds the answer's headers.
 	Header http.Header
-	Body   []byte
-	t      testing.TB
+	// Body is the whole body.
+	Body []byte
+	t    testing.TB // the test that Expect and JSON fail
 }
 
 // Call sends a request with a JSON body (unless body is nil, a string or []byte) and a bearer token
