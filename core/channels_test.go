@@ -13,6 +13,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/core/staff"
+	"github.com/o2ohub/o2ohub/internal/hubtest"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -220,7 +221,7 @@ func (r *chShipper) shipments() map[string]core.Shipment {
 
 // chPay applies a payment of the whole of o through provider.
 func chPay(f *fixture, provider string, o core.OrderView, txn string) core.PaymentResult {
-	return must(f.svc.ApplyPayment(f.ctx, core.PaymentNotification{Provider: provider, OrderNo: o.OrderNo, TransactionID: txn, AmountFen: o.TotalFen, PaidAt: f.clock.Now()}))
+	return hubtest.Must(f.svc.ApplyPayment(f.ctx, core.PaymentNotification{Provider: provider, OrderNo: o.OrderNo, TransactionID: txn, AmountFen: o.TotalFen, PaidAt: f.clock.Now()}))
 }
 
 // chOrder places an order for qty MILK at S01, for pickup or delivery.
@@ -230,7 +231,7 @@ func chOrder(f *fixture, member int64, delivery bool, qty int64) core.OrderView 
 		lat, lng := 31.2360, 121.4760
 		in.Fulfillment, in.Address = core.FulfillmentDelivery, &core.AddressInput{Text: "南京东路1号", Lat: &lat, Lng: &lng}
 	}
-	return must(f.svc.CreateOrder(f.ctx, member, in))
+	return hubtest.Must(f.svc.CreateOrder(f.ctx, member, in))
 }
 
 // chPaidOrder places an order for qty MILK and pays it through provider with transaction txn.
@@ -323,7 +324,7 @@ func chMember(t testing.TB, f *fixture, id int64) models.Member {
 // chReconcile runs the reconciler once and checks how many attempts it took.
 func chReconcile(t testing.TB, f *fixture, want int, why string) {
 	t.Helper()
-	if n := must(f.svc.ReconcilePayments(f.ctx, 10)); n != want {
+	if n := hubtest.Must(f.svc.ReconcilePayments(f.ctx, 10)); n != want {
 		t.Fatalf("%s: reconciler checked %d attempts, want %d", why, n, want)
 	}
 }
@@ -335,19 +336,19 @@ func TestReconcilerAppliesALostPaymentOnce(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 2)
-		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
+		hubtest.Must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
 		g.setPaid(o, "T-lost", f.clock.Now()) // paid, but the notification never comes
 
 		chReconcile(t, f, 0, "at once")
-		f.clock.Advance(2*time.Minute - time.Second)
+		f.clock.Add(2*time.Minute - time.Second)
 		chReconcile(t, f, 0, "just before PaymentCheckAfter")
 		if q := g.nQueries(o.OrderNo); q != 0 {
 			t.Fatalf("provider asked %d times before PaymentCheckAfter", q)
 		}
-		f.clock.Advance(time.Second)
+		f.clock.Add(time.Second)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		total := 0
@@ -386,7 +387,7 @@ func TestReconcilerAppliesALostPaymentOnce(t *testing.T) {
 		if c := g.nCloses(o.OrderNo); c != 0 {
 			t.Fatalf("a paid attempt was closed %d times", c)
 		}
-		f.clock.Advance(time.Hour)
+		f.clock.Add(time.Hour)
 		chReconcile(t, f, 0, "an hour after the payment was found")
 	})
 }
@@ -396,15 +397,15 @@ func TestReconcilerBacksOffWhileUnpaid(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
-		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
+		hubtest.Must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
 		// PaymentCheckAfter (2 min) after the prepay, then doubling, capped at 10 minutes.
 		for i, gap := range []time.Duration{2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 10 * time.Minute, 10 * time.Minute} {
-			f.clock.Advance(gap - time.Second)
+			f.clock.Add(gap - time.Second)
 			chReconcile(t, f, 0, fmt.Sprintf("check %d, a second early", i+1))
-			f.clock.Advance(time.Second)
+			f.clock.Add(time.Second)
 			chReconcile(t, f, 1, fmt.Sprintf("check %d, on time", i+1))
 			if q := g.nQueries(o.OrderNo); q != i+1 {
 				t.Fatalf("after check %d the provider was asked %d times", i+1, q)
@@ -428,18 +429,18 @@ func TestReconcilerClosesTheAttemptOfAnExpiredOrder(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
-		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
+		hubtest.Must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
 		// Checks at +2, +6 and +14 minutes find it unpaid; the next is due at +24.
 		for _, gap := range []time.Duration{2 * time.Minute, 4 * time.Minute, 8 * time.Minute} {
-			f.clock.Advance(gap)
+			f.clock.Add(gap)
 			chReconcile(t, f, 1, "unpaid order")
 		}
-		f.clock.Advance(2 * time.Minute) // +16: past the 15 minute deadline
+		f.clock.Add(2 * time.Minute) // +16: past the 15 minute deadline
 		chReconcile(t, f, 0, "before the expiry ran")
-		if n := must(f.svc.ExpireDue(f.ctx, 10)); n != 1 {
+		if n := hubtest.Must(f.svc.ExpireDue(f.ctx, 10)); n != 1 {
 			t.Fatalf("expired %d orders", n)
 		}
 		// The expiry makes the attempt due at once: asked once more, then closed.
@@ -450,7 +451,7 @@ func TestReconcilerClosesTheAttemptOfAnExpiredOrder(t *testing.T) {
 		if a := chAttempt(t, f, o.OrderNo, "fakepay"); a.Status != "closed" || a.NextCheckAt != nil {
 			t.Fatalf("attempt = %s (next check %v), want closed for good", a.Status, a.NextCheckAt)
 		}
-		f.clock.Advance(time.Hour)
+		f.clock.Add(time.Hour)
 		chReconcile(t, f, 0, "after the close")
 		if c := g.nCloses(o.OrderNo); c != 1 {
 			t.Fatalf("closed %d times", c)
@@ -475,11 +476,11 @@ func TestReconcilerLatePaymentFoundByQuery(t *testing.T) {
 			{"stock still there: kept", false, core.StatusPaid},
 			{"stock gone: refunded", true, core.StatusRefunding},
 		} {
-			must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 1, "test"))
+			hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 1, "test"))
 			o := f.order(t, alice, "MILK", 1)
-			must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
-			f.clock.Advance(16 * time.Minute)
-			if n := must(f.svc.ExpireDue(f.ctx, 10)); n != 1 {
+			hubtest.Must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
+			f.clock.Add(16 * time.Minute)
+			if n := hubtest.Must(f.svc.ExpireDue(f.ctx, 10)); n != 1 {
 				t.Fatalf("%s: expired %d orders", tc.name, n)
 			}
 			if tc.stockGone {
@@ -518,20 +519,20 @@ func TestReconcilerRetriesAFailedClose(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		g.set(func(g *chGateway) { g.closeFailures = 1 })
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
-		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
-		must(f.svc.CancelOrder(f.ctx, alice, o.OrderNo)) // due at once
+		hubtest.Must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
+		hubtest.Must(f.svc.CancelOrder(f.ctx, alice, o.OrderNo)) // due at once
 		chReconcile(t, f, 1, "after cancel")
 		a := chAttempt(t, f, o.OrderNo, "fakepay")
 		if a.Status != "open" || !strings.Contains(a.LastError, "close") {
 			t.Fatalf("after a failed close the attempt = %s (%q), want open with the error", a.Status, a.LastError)
 		}
 		chReconcile(t, f, 0, "right after the failure")
-		f.clock.Advance(59 * time.Second)
+		f.clock.Add(59 * time.Second)
 		chReconcile(t, f, 0, "before the retry delay")
-		f.clock.Advance(time.Second)
+		f.clock.Add(time.Second)
 		chReconcile(t, f, 1, "the retry")
 		if c := g.nCloses(o.OrderNo); c != 2 {
 			t.Fatalf("closes = %d, want 2 (one failed, one retried)", c)
@@ -547,11 +548,11 @@ func TestPaymentThroughOneProviderClosesTheOthers(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		ga, gb := chNewGateway(f, "fakepay"), chNewGateway(f, "otherpay")
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
-		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
-		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "otherpay"))
+		hubtest.Must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "fakepay"))
+		hubtest.Must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "otherpay"))
 		if r := chPay(f, "fakepay", o, "TA"); r != core.PaymentApplied {
 			t.Fatalf("payment through A: %s", r)
 		}
@@ -582,18 +583,18 @@ func TestReconcilerWithoutPaymentChecker(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		f.svc.RegisterGateway(&countingGateway{}) // a gateway that can neither query nor close
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
-		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "counting"))
-		f.clock.Advance(2 * time.Minute)
+		hubtest.Must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "counting"))
+		f.clock.Add(2 * time.Minute)
 		chReconcile(t, f, 1, "first check")
 		if a := chAttempt(t, f, o.OrderNo, "counting"); a.Status != "open" || a.NextCheckAt != nil {
 			t.Fatalf("attempt = %s (next %v), want open with no further checks", a.Status, a.NextCheckAt)
 		}
-		f.clock.Advance(14 * time.Minute)
+		f.clock.Add(14 * time.Minute)
 		chReconcile(t, f, 0, "nothing to ask")
-		if n := must(f.svc.ExpireDue(f.ctx, 10)); n != 1 {
+		if n := hubtest.Must(f.svc.ExpireDue(f.ctx, 10)); n != 1 {
 			t.Fatalf("expired %d", n)
 		}
 		chReconcile(t, f, 1, "after expiry")
@@ -611,11 +612,11 @@ func TestPartialRefundsThenTheRest(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		m := chNewMessenger(f, "sandbox") // each completed refund messages the shopper
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1") // 1590 fen
 
-		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 500, " 缺货 "))
+		v := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, 500, " 缺货 "))
 		if v.Status != "succeeded" || v.AmountFen != 500 || v.OrderStatus != core.StatusPaid || v.RefundNo != o.OrderNo+"R1" || v.Provider != "fakepay" || v.Reason != "缺货" {
 			t.Fatalf("partial refund = %+v, want 500 succeeded, order still paid", v)
 		}
@@ -637,7 +638,7 @@ func TestPartialRefundsThenTheRest(t *testing.T) {
 		}
 		// The rest (amount 0), which the provider only accepts: the order waits in refunding.
 		g.set(func(g *chGateway) { g.refundOutcome = core.RefundAccepted })
-		v2 := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
+		v2 := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
 		if v2.Status != "processing" || v2.AmountFen != 1090 || v2.OrderStatus != core.StatusRefunding || v2.RefundNo != o.OrderNo+"R2" || v2.Reason == "" {
 			t.Fatalf("final refund = %+v, want 1090 processing, order refunding", v2)
 		}
@@ -653,7 +654,7 @@ func TestPartialRefundsThenTheRest(t *testing.T) {
 		if n := len(chTasks(t, f, o.OrderNo, "message")); n != 1 {
 			t.Fatalf("%d messages queued with one refund done and one accepted, want 1", n)
 		}
-		if r := must(f.svc.CompleteRefund(f.ctx, core.RefundNotice{Provider: "fakepay", RefundNo: v2.RefundNo, AmountFen: 1090, Succeeded: true})); r != core.RefundApplied {
+		if r := hubtest.Must(f.svc.CompleteRefund(f.ctx, core.RefundNotice{Provider: "fakepay", RefundNo: v2.RefundNo, AmountFen: 1090, Succeeded: true})); r != core.RefundApplied {
 			t.Fatalf("completion: %s", r)
 		}
 		if st := chStatus(t, f, o.OrderNo); st != core.StatusRefunded {
@@ -663,8 +664,8 @@ func TestPartialRefundsThenTheRest(t *testing.T) {
 			t.Fatalf("%d refund.succeeded events, want 2", n)
 		}
 		// One order_refunded message per completed refund (the accepted one only once its notice came).
-		must(f.svc.CompleteRefund(f.ctx, core.RefundNotice{Provider: "fakepay", RefundNo: v2.RefundNo, AmountFen: 1090, Succeeded: true}))
-		if n := must(f.svc.ProcessTasks(f.ctx, 10)); n != 2 {
+		hubtest.Must(f.svc.CompleteRefund(f.ctx, core.RefundNotice{Provider: "fakepay", RefundNo: v2.RefundNo, AmountFen: 1090, Succeeded: true}))
+		if n := hubtest.Must(f.svc.ProcessTasks(f.ctx, 10)); n != 2 {
 			t.Fatalf("processed %d tasks, want 2 refund messages", n)
 		}
 		_, sent := m.state()
@@ -686,11 +687,11 @@ func TestRefundOrderRefusals(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 50, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 50, "test"))
 		alice := f.member(t, "alice")
 		unpaid := f.order(t, alice, "MILK", 1)
 		cancelled := f.order(t, alice, "MILK", 1)
-		must(f.svc.CancelOrder(f.ctx, alice, cancelled.OrderNo))
+		hubtest.Must(f.svc.CancelOrder(f.ctx, alice, cancelled.OrderNo))
 		delivering := chPaidOrder(t, f, alice, true, 1, "fakepay", "T-d")
 		chSteps(t, f, delivering.OrderNo, "accept", "dispatch")
 		paid := chPaidOrder(t, f, alice, false, 1, "fakepay", "T-p")
@@ -740,13 +741,13 @@ func TestFullRefundRestocksGoodsNotHandedOver(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		chNewGateway(f, "fakepay")
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 100, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 100, "test"))
 		alice := f.member(t, "alice")
 		for i, tc := range cases {
 			o := chPaidOrder(t, f, alice, tc.delivery, 2, "fakepay", fmt.Sprintf("T%d", i))
 			chSteps(t, f, o.OrderNo, tc.steps...)
 			before := f.stock(t, "MILK")
-			v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, "客户退货"))
+			v := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, "客户退货"))
 			if v.AmountFen != o.TotalFen || v.Status != "succeeded" || v.OrderStatus != core.StatusRefunded {
 				t.Fatalf("%s: refund = %+v, want the whole %d succeeded and the order refunded", tc.name, v, o.TotalFen)
 			}
@@ -771,7 +772,7 @@ func TestConcurrentRefundsNeverExceedThePayment(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
 		part := o.TotalFen / 10
@@ -836,14 +837,14 @@ func TestRefundNotices(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		g.set(func(g *chGateway) { g.refundOutcome = core.RefundAccepted })
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
-		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
+		v := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
 		if v.Status != "processing" || v.OrderStatus != core.StatusRefunding {
 			t.Fatalf("accepted refund = %+v, want processing", v)
 		}
-		notice := func(n core.RefundNotice) core.RefundNoticeResult { return must(f.svc.CompleteRefund(f.ctx, n)) }
+		notice := func(n core.RefundNotice) core.RefundNoticeResult { return hubtest.Must(f.svc.CompleteRefund(f.ctx, n)) }
 
 		// Another amount: alerted, nothing changes.
 		if r := notice(core.RefundNotice{Provider: "fakepay", RefundNo: v.RefundNo, AmountFen: v.AmountFen - 1, Succeeded: true}); r != core.RefundAmountMismatch {
@@ -893,10 +894,10 @@ func TestRefundNoticeOvertakesTheProvidersAnswer(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		g.set(func(g *chGateway) { g.refundOutcome, g.noticeFirst = core.RefundAccepted, true })
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
-		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
+		v := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
 		g.mu.Lock()
 		notices, errs := g.notices, g.noticeErrs
 		g.mu.Unlock()
@@ -909,8 +910,8 @@ func TestRefundNoticeOvertakesTheProvidersAnswer(t *testing.T) {
 		if r := chRefund(t, f, v.RefundNo); r.Status != "succeeded" || r.ProviderRefundID != "PR-"+v.RefundNo {
 			t.Fatalf("refund row = %+v", r)
 		}
-		f.clock.Advance(48 * time.Hour)
-		if n := must(f.svc.ProcessRefunds(f.ctx, 10)); n != 0 {
+		f.clock.Add(48 * time.Hour)
+		if n := hubtest.Must(f.svc.ProcessRefunds(f.ctx, 10)); n != 0 {
 			t.Fatalf("the worker picked up %d finished refunds", n)
 		}
 		if len(g.refundQueryReqs()) != 0 || len(g.refundReqs()) != 1 {
@@ -931,20 +932,20 @@ func TestProcessingRefundsAreQueried(t *testing.T) {
 			g.refundOutcome = core.RefundAccepted
 			g.queryOutcomes = []core.RefundOutcome{core.RefundAccepted, core.RefundDone}
 		})
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
-		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
+		v := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
 		process := func(want int, why string) {
 			t.Helper()
-			if n := must(f.svc.ProcessRefunds(f.ctx, 10)); n != want {
+			if n := hubtest.Must(f.svc.ProcessRefunds(f.ctx, 10)); n != want {
 				t.Fatalf("%s: worker took %d refunds, want %d", why, n, want)
 			}
 		}
 		// The notification gets 5 minutes, then the worker asks; the next wait is 10 minutes.
-		f.clock.Advance(5*time.Minute - time.Second)
+		f.clock.Add(5*time.Minute - time.Second)
 		process(0, "before the query delay")
-		f.clock.Advance(time.Second)
+		f.clock.Add(time.Second)
 		process(1, "first query")
 		if q := g.refundQueryReqs(); len(q) != 1 || q[0].RefundNo != v.RefundNo || q[0].AmountFen != o.TotalFen || q[0].TransactionID != "T1" {
 			t.Fatalf("queries = %+v", q)
@@ -952,9 +953,9 @@ func TestProcessingRefundsAreQueried(t *testing.T) {
 		if r := chRefund(t, f, v.RefundNo); r.Status != "processing" {
 			t.Fatalf("still accepted: refund is %s, want processing", r.Status)
 		}
-		f.clock.Advance(10*time.Minute - time.Second)
+		f.clock.Add(10*time.Minute - time.Second)
 		process(0, "before the second query")
-		f.clock.Advance(time.Second)
+		f.clock.Add(time.Second)
 		process(1, "second query")
 		if r := chRefund(t, f, v.RefundNo); r.Status != "succeeded" {
 			t.Fatalf("refund is %s after the provider said done", r.Status)
@@ -965,7 +966,7 @@ func TestProcessingRefundsAreQueried(t *testing.T) {
 		if len(g.refundReqs()) != 1 || len(g.refundQueryReqs()) != 2 {
 			t.Fatalf("%d submissions and %d queries, want 1 and 2", len(g.refundReqs()), len(g.refundQueryReqs()))
 		}
-		f.clock.Advance(48 * time.Hour)
+		f.clock.Add(48 * time.Hour)
 		process(0, "after it succeeded")
 	})
 }
@@ -978,10 +979,10 @@ func TestRejectedRefundDoesNotKeepTheOrderRefunding(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		g.set(func(g *chGateway) { g.refundOutcome = core.RefundRejected })
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
-		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 500, ""))
+		v := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, 500, ""))
 		if v.Status != "failed" || v.OrderStatus != core.StatusPaid {
 			t.Fatalf("rejected refund = %+v, want failed, order paid", v)
 		}
@@ -989,7 +990,7 @@ func TestRejectedRefundDoesNotKeepTheOrderRefunding(t *testing.T) {
 			t.Fatalf("%d refund_failed alerts, want 1", n)
 		}
 		g.set(func(g *chGateway) { g.refundOutcome = core.RefundDone })
-		v2 := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
+		v2 := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
 		if v2.AmountFen != o.TotalFen || v2.Status != "succeeded" {
 			t.Fatalf("refund of everything after a rejected one = %+v, want %d succeeded", v2, o.TotalFen)
 		}
@@ -1006,12 +1007,12 @@ func TestReadyMessageGoesToEveryReachableChannel(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		wechat, sandbox, alipay := chNewMessenger(f, "wechat"), chNewMessenger(f, "sandbox"), chNewMessenger(f, "alipay")
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
-		if l := must(f.svc.Members.SignIn(f.ctx, "wechat", "o-alice", "alice", member.IdentityRef{Provider: "sandbox", Subject: "alice"})); l.Member.ID != alice {
+		if l := hubtest.Must(f.svc.Members.SignIn(f.ctx, "wechat", "o-alice", "alice", member.IdentityRef{Provider: "sandbox", Subject: "alice"})); l.Member.ID != alice {
 			t.Fatalf("linked sign-in gave member %d, want alice %d", l.Member.ID, alice)
 		}
-		bob := must(f.svc.Members.SignIn(f.ctx, "web", "bob", "bob")).Member.ID // on no messenger's channel
+		bob := hubtest.Must(f.svc.Members.SignIn(f.ctx, "web", "bob", "bob")).Member.ID // on no messenger's channel
 		a := chPaidOrder(t, f, alice, false, 2, "sandbox", "TA")
 		b := chPaidOrder(t, f, bob, false, 1, "sandbox", "TB")
 		chSteps(t, f, a.OrderNo, "accept")
@@ -1028,8 +1029,8 @@ func TestReadyMessageGoesToEveryReachableChannel(t *testing.T) {
 		if n := len(chTasks(t, f, b.OrderNo, "message")); n != 0 {
 			t.Fatalf("%d messages queued for bob, who is on no messenger's channel", n)
 		}
-		f.clock.Advance(time.Second)
-		if n := must(f.svc.ProcessTasks(f.ctx, 10)); n != 2 {
+		f.clock.Add(time.Second)
+		if n := hubtest.Must(f.svc.ProcessTasks(f.ctx, 10)); n != 2 {
 			t.Fatalf("processed %d tasks, want 2", n)
 		}
 		for _, tc := range []struct {
@@ -1053,8 +1054,8 @@ func TestReadyMessageGoesToEveryReachableChannel(t *testing.T) {
 				t.Fatalf("task = %+v, want done after one attempt", task)
 			}
 		}
-		f.clock.Advance(time.Hour)
-		if n := must(f.svc.ProcessTasks(f.ctx, 10)); n != 0 {
+		f.clock.Add(time.Hour)
+		if n := hubtest.Must(f.svc.ProcessTasks(f.ctx, 10)); n != 0 {
 			t.Fatalf("delivered tasks ran again (%d)", n)
 		}
 	})
@@ -1070,7 +1071,7 @@ func TestMessageFailures(t *testing.T) {
 			errs = append(errs, transient)
 		}
 		m := chNewMessenger(f, "sandbox", errs...)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
 		alice := f.member(t, "alice")
 		txn := 0
 		ready := func() core.OrderView {
@@ -1081,7 +1082,7 @@ func TestMessageFailures(t *testing.T) {
 		}
 		process := func(want int, why string) {
 			t.Helper()
-			if n := must(f.svc.ProcessTasks(f.ctx, 10)); n != want {
+			if n := hubtest.Must(f.svc.ProcessTasks(f.ctx, 10)); n != want {
 				t.Fatalf("%s: processed %d tasks, want %d", why, n, want)
 			}
 		}
@@ -1092,7 +1093,7 @@ func TestMessageFailures(t *testing.T) {
 		if ts := chTasks(t, f, o1.OrderNo, "message"); len(ts) != 1 || ts[0].Status != "rejected" || !strings.Contains(ts[0].LastError, "did not subscribe") {
 			t.Fatalf("tasks after a permanent failure = %+v, want one rejected", ts)
 		}
-		f.clock.Advance(2 * time.Hour)
+		f.clock.Add(2 * time.Hour)
 		process(0, "a rejected task")
 
 		// A transient failure is retried after the backoff (1 minute after the first attempt).
@@ -1102,9 +1103,9 @@ func TestMessageFailures(t *testing.T) {
 			t.Fatalf("task after a transient failure = %+v, want pending with the error", ts[0])
 		}
 		process(0, "at once")
-		f.clock.Advance(59 * time.Second)
+		f.clock.Add(59 * time.Second)
 		process(0, "before the backoff")
-		f.clock.Advance(time.Second)
+		f.clock.Add(time.Second)
 		process(1, "the retry")
 		if ts := chTasks(t, f, o2.OrderNo, "message"); ts[0].Status != "pending" {
 			// The scripted errors continue: the retry failed again, which the next part uses.
@@ -1112,7 +1113,7 @@ func TestMessageFailures(t *testing.T) {
 		}
 		// Let the o2 task run out of attempts: MaxTaskAttempts failures in all.
 		for i := 2; i < core.MaxTaskAttempts; i++ {
-			f.clock.Advance(time.Hour) // the backoff is capped at an hour
+			f.clock.Add(time.Hour) // the backoff is capped at an hour
 			process(1, fmt.Sprintf("attempt %d", i+1))
 		}
 		ts := chTasks(t, f, o2.OrderNo, "message")
@@ -1125,7 +1126,7 @@ func TestMessageFailures(t *testing.T) {
 		if n := f.count(t, "alerts", "kind = ? AND order_no = ?", "task_failed", o1.OrderNo); n != 0 {
 			t.Fatalf("the rejected task was alerted as failed")
 		}
-		f.clock.Advance(2 * time.Hour)
+		f.clock.Add(2 * time.Hour)
 		process(0, "a failed task")
 		if calls, sent := m.state(); calls != 1+core.MaxTaskAttempts || len(sent) != 0 {
 			t.Fatalf("messenger called %d times (%d delivered), want %d", calls, len(sent), 1+core.MaxTaskAttempts)
@@ -1146,7 +1147,7 @@ func TestShippingUploadsOnlyForReportingProviders(t *testing.T) {
 		f := setup(t, db)
 		rep := &chShipper{provider: "fakepay"}
 		f.svc.RegisterShippingReporter(rep)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
 		alice := f.member(t, "alice")
 		pickup := chPaidOrder(t, f, alice, false, 1, "fakepay", "T-pickup")
 		other := chPaidOrder(t, f, alice, false, 1, "sandbox", "T-other")
@@ -1160,7 +1161,7 @@ func TestShippingUploadsOnlyForReportingProviders(t *testing.T) {
 		chSteps(t, f, other.OrderNo, "accept", "ready", "pickup")
 		chSteps(t, f, delivery.OrderNo, "accept")
 		courier := core.Courier{Name: "顺丰 张三", Phone: "13800000000", TrackingNo: "SF100"}
-		must(f.svc.Dispatch(f.ctx, staff.AdminTokenActor, delivery.OrderNo, courier))
+		hubtest.Must(f.svc.Dispatch(f.ctx, staff.AdminTokenActor, delivery.OrderNo, courier))
 		chSteps(t, f, delivery.OrderNo, "deliver")
 		for _, tc := range []struct {
 			name string
@@ -1172,7 +1173,7 @@ func TestShippingUploadsOnlyForReportingProviders(t *testing.T) {
 				t.Fatalf("%s: shipping tasks %+v, want %d to fakepay", tc.name, ts, tc.want)
 			}
 		}
-		if n := must(f.svc.ProcessTasks(f.ctx, 10)); n != 2 {
+		if n := hubtest.Must(f.svc.ProcessTasks(f.ctx, 10)); n != 2 {
 			t.Fatalf("processed %d tasks, want 2", n)
 		}
 		got := rep.shipments()
@@ -1220,7 +1221,7 @@ func TestFulfilmentStepsInOrder(t *testing.T) {
 	}
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 100, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 100, "test"))
 		alice := f.member(t, "alice")
 		for i, tc := range cases {
 			o := chOrder(f, alice, tc.delivery, 1)
@@ -1247,7 +1248,7 @@ func TestDispatchNeedsACourier(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, true, 1, "sandbox", "T1")
 		chSteps(t, f, o.OrderNo, "accept")
@@ -1267,22 +1268,22 @@ func TestDispatchNeedsACourier(t *testing.T) {
 			t.Fatalf("refused dispatches moved the order to %s", st)
 		}
 		want := core.Courier{Name: "张三", Phone: "13800000000", TrackingNo: "SF123"}
-		v := must(f.svc.Dispatch(f.ctx, staff.AdminTokenActor, o.OrderNo, core.Courier{Name: " 张三 ", Phone: " 13800000000", TrackingNo: "SF123 "}))
+		v := hubtest.Must(f.svc.Dispatch(f.ctx, staff.AdminTokenActor, o.OrderNo, core.Courier{Name: " 张三 ", Phone: " 13800000000", TrackingNo: "SF123 "}))
 		if v.Status != core.StatusDelivering || v.Courier == nil || *v.Courier != want {
 			t.Fatalf("dispatched order = %+v (courier %+v), want delivering with %+v", v, v.Courier, want)
 		}
 		chSteps(t, f, o.OrderNo, "deliver")
-		if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusDelivered || got.Courier == nil || *got.Courier != want {
+		if got := hubtest.Must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusDelivered || got.Courier == nil || *got.Courier != want {
 			t.Fatalf("the shopper sees %+v (courier %+v)", got, got.Courier)
 		}
 		// A tracking number alone is enough; a pickup order shows no courier.
 		o2 := chPaidOrder(t, f, alice, true, 1, "sandbox", "T2")
 		chSteps(t, f, o2.OrderNo, "accept")
-		if v := must(f.svc.Dispatch(f.ctx, staff.AdminTokenActor, o2.OrderNo, core.Courier{TrackingNo: "JD9"})); v.Courier == nil || v.Courier.TrackingNo != "JD9" || v.Courier.Name != "" {
+		if v := hubtest.Must(f.svc.Dispatch(f.ctx, staff.AdminTokenActor, o2.OrderNo, core.Courier{TrackingNo: "JD9"})); v.Courier == nil || v.Courier.TrackingNo != "JD9" || v.Courier.Name != "" {
 			t.Fatalf("dispatch by tracking number: courier %+v", v.Courier)
 		}
 		p := chPaidOrder(t, f, alice, false, 1, "sandbox", "T3")
-		if got := must(f.svc.Order(f.ctx, alice, p.OrderNo)); got.Courier != nil {
+		if got := hubtest.Must(f.svc.Order(f.ctx, alice, p.OrderNo)); got.Courier != nil {
 			t.Fatalf("a pickup order shows courier %+v", got.Courier)
 		}
 	})
@@ -1292,7 +1293,7 @@ func TestConcurrentAcceptOrderOneWins(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
 		alice := f.member(t, "alice")
 		for round := range 3 {
 			o := chPaidOrder(t, f, alice, false, 1, "sandbox", fmt.Sprintf("T%d", round))
@@ -1337,12 +1338,12 @@ func TestUnionIDLinksAppsToOneMember(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
 		union := member.IdentityRef{Provider: "wxunion", Subject: "U1"}
-		a := must(f.svc.Members.SignIn(f.ctx, "wxapp1", "openid-1", "alice", union))
-		b := must(f.svc.Members.SignIn(f.ctx, "wxapp2", "openid-2", "alice", union))
+		a := hubtest.Must(f.svc.Members.SignIn(f.ctx, "wxapp1", "openid-1", "alice", union))
+		b := hubtest.Must(f.svc.Members.SignIn(f.ctx, "wxapp2", "openid-2", "alice", union))
 		if a.Member.ID != b.Member.ID {
 			t.Fatalf("two apps of one unionid gave members %d and %d", a.Member.ID, b.Member.ID)
 		}
-		again := must(f.svc.Members.SignIn(f.ctx, "wxapp1", "openid-1", "alice", union))
+		again := hubtest.Must(f.svc.Members.SignIn(f.ctx, "wxapp1", "openid-1", "alice", union))
 		if again.Member.ID != a.Member.ID || len(again.Member.Identities) != 3 {
 			t.Fatalf("sign-in again = %+v, want member %d with wxapp1, wxunion and wxapp2", again.Member, a.Member.ID)
 		}
@@ -1385,7 +1386,7 @@ func TestLinkedSignInMergesAnEarlierMember(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		cases := []struct {
 			name, union, oldPhone, canonPhone, wantPhone string
 		}{
@@ -1395,18 +1396,18 @@ func TestLinkedSignInMergesAnEarlierMember(t *testing.T) {
 		for i, tc := range cases {
 			union := member.IdentityRef{Provider: "wxunion", Subject: tc.union}
 			// Signed in on app 1 before the app was tied to the open platform: no unionid yet.
-			old := must(f.svc.Members.SignIn(f.ctx, "wxapp1", fmt.Sprintf("openid-1-%d", i), "alice"))
-			must(f.svc.Members.BindPhone(f.ctx, old.Member.ID, tc.oldPhone))
+			old := hubtest.Must(f.svc.Members.SignIn(f.ctx, "wxapp1", fmt.Sprintf("openid-1-%d", i), "alice"))
+			hubtest.Must(f.svc.Members.BindPhone(f.ctx, old.Member.ID, tc.oldPhone))
 			o := f.order(t, old.Member.ID, "MILK", 1)
-			canon := must(f.svc.Members.SignIn(f.ctx, "wxapp2", fmt.Sprintf("openid-2-%d", i), "alice", union))
+			canon := hubtest.Must(f.svc.Members.SignIn(f.ctx, "wxapp2", fmt.Sprintf("openid-2-%d", i), "alice", union))
 			if canon.Member.ID == old.Member.ID {
 				t.Fatalf("%s: the unionid went to the member of another app's openid", tc.name)
 			}
 			if tc.canonPhone != "" {
-				must(f.svc.Members.BindPhone(f.ctx, canon.Member.ID, tc.canonPhone))
+				hubtest.Must(f.svc.Members.BindPhone(f.ctx, canon.Member.ID, tc.canonPhone))
 			}
 			// App 1 now sees the unionid too.
-			got := must(f.svc.Members.SignIn(f.ctx, "wxapp1", fmt.Sprintf("openid-1-%d", i), "alice", union))
+			got := hubtest.Must(f.svc.Members.SignIn(f.ctx, "wxapp1", fmt.Sprintf("openid-1-%d", i), "alice", union))
 			if got.Member.ID != canon.Member.ID || len(got.Member.Identities) != 3 || got.Member.Phone != member.MaskPhone(tc.wantPhone) {
 				t.Fatalf("%s: signed in as %+v, want member %d with 3 identities and phone %s", tc.name, got.Member, canon.Member.ID, member.MaskPhone(tc.wantPhone))
 			}
@@ -1423,7 +1424,7 @@ func TestLinkedSignInMergesAnEarlierMember(t *testing.T) {
 			if _, err := f.svc.Order(f.ctx, canon.Member.ID, o.OrderNo); err != nil {
 				t.Fatalf("%s: the earlier member's order did not move: %v", tc.name, err)
 			}
-			if id := must(f.svc.Members.Authenticate(f.ctx, old.Token)); id != canon.Member.ID {
+			if id := hubtest.Must(f.svc.Members.Authenticate(f.ctx, old.Token)); id != canon.Member.ID {
 				t.Fatalf("%s: the earlier session points at %d, want %d", tc.name, id, canon.Member.ID)
 			}
 			// The old phone now finds the survivor (or nobody, when the survivor kept its own).
@@ -1442,19 +1443,19 @@ func TestRejectedFullRefundCanBeRetried(t *testing.T) {
 		f := setup(t, db)
 		g := chNewGateway(f, "fakepay")
 		g.set(func(g *chGateway) { g.refundOutcome = core.RefundRejected })
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := chPaidOrder(t, f, alice, false, 1, "fakepay", "T1")
-		v := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
+		v := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, ""))
 		if v.Status != "failed" || v.OrderStatus != core.StatusRefunding {
 			t.Fatalf("rejected full refund = %+v, want failed with the order refunding", v)
 		}
 		g.set(func(g *chGateway) { g.refundOutcome = core.RefundDone })
-		v2 := must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, "again"))
+		v2 := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, 0, "again"))
 		if v2.Status != "succeeded" || v2.OrderStatus != core.StatusRefunded || v2.AmountFen != o.TotalFen {
 			t.Fatalf("retried refund = %+v, want all of it succeeded and the order refunded", v2)
 		}
-		if st := must(f.svc.Catalog.Stock(f.ctx, "S01", "MILK")); st.OnHand != 5 {
+		if st := hubtest.Must(f.svc.Catalog.Stock(f.ctx, "S01", "MILK")); st.OnHand != 5 {
 			t.Fatalf("on_hand %d after the retried refund, want 5 (stock back once)", st.OnHand)
 		}
 	})

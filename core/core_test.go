@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -14,60 +13,54 @@ import (
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/internal/hubtest"
+	"github.com/o2ohub/o2ohub/internal/testclock"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
 
-// clock is a movable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type fixture struct {
 	svc   *core.Service
 	db    *models.DB
-	clock *clock
+	clock *testclock.Clock
 	ctx   context.Context
+}
+
+// newFixture builds the service on db, its clock at 2026-11-23 02:00 UTC, with the tests' options as
+// changed by edit (when not nil).
+func newFixture(db *models.DB, edit func(*core.Options)) *fixture {
+	f := &fixture{db: db, clock: testclock.New(time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)), ctx: context.Background()}
+	opts := core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1/"}
+	if edit != nil {
+		edit(&opts)
+	}
+	f.svc = core.New(domain.NewEnv(db, f.clock, slog.New(slog.DiscardHandler)), opts)
+	return f
 }
 
 func setup(t testing.TB, db *models.DB) *fixture {
 	t.Helper()
-	f := &fixture{db: db, clock: &clock{t: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}, ctx: context.Background()}
-	f.svc = core.New(domain.NewEnv(db, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil))), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: "http://127.0.0.1/"})
-	must(f.svc.Catalog.PutStore(f.ctx, catalog.StoreInput{Code: "S01", Name: "人民广场店", Lat: 31.2354, Lng: 121.4757}))
-	must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
-	must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
+	f := newFixture(db, nil)
+	hubtest.Must(f.svc.Catalog.PutStore(f.ctx, catalog.StoreInput{Code: "S01", Name: "人民广场店", Lat: 31.2354, Lng: 121.4757}))
+	hubtest.Must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
+	hubtest.Must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
 	return f
 }
 
-// must returns v, failing the test (by panicking, which the testing package reports with the stack)
-// when err is set. It is only called from a test's own goroutine.
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
 func (f *fixture) member(t testing.TB, name string) int64 {
-	return must(f.svc.Members.SignIn(f.ctx, "sandbox", name, name)).Member.ID
+	return hubtest.Must(f.svc.Members.SignIn(f.ctx, "sandbox", name, name)).Member.ID
 }
 
 func (f *fixture) stock(t testing.TB, sku string) catalog.StockView {
-	return must(f.svc.Catalog.Stock(f.ctx, "S01", sku))
+	return hubtest.Must(f.svc.Catalog.Stock(f.ctx, "S01", sku))
 }
 
 func (f *fixture) order(t testing.TB, member int64, sku string, qty int64) core.OrderView {
-	return must(f.svc.CreateOrder(f.ctx, member, core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: sku, Qty: qty}}}))
+	return hubtest.Must(f.svc.CreateOrder(f.ctx, member, core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: []core.ItemInput{{SKU: sku, Qty: qty}}}))
 }
 
 func (f *fixture) pay(t testing.TB, o core.OrderView, txn string, amount int64) core.PaymentResult {
-	return must(f.svc.ApplyPayment(f.ctx, core.PaymentNotification{Provider: "sandbox", OrderNo: o.OrderNo, TransactionID: txn, AmountFen: amount, PaidAt: f.clock.Now()}))
+	return hubtest.Must(f.svc.ApplyPayment(f.ctx, core.PaymentNotification{Provider: "sandbox", OrderNo: o.OrderNo, TransactionID: txn, AmountFen: amount, PaidAt: f.clock.Now()}))
 }
 
 func (f *fixture) count(t testing.TB, table, where string, args ...any) int64 {
@@ -81,7 +74,7 @@ func (f *fixture) count(t testing.TB, table, where string, args ...any) int64 {
 func TestConcurrentShoppersNeverOversell(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
 		members := make([]int64, 200)
 		for i := range members {
 			members[i] = f.member(t, fmt.Sprintf("u%d", i))
@@ -127,7 +120,7 @@ func TestConcurrentShoppersNeverOversell(t *testing.T) {
 func TestConcurrentDuplicateNotificationsApplyOnce(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		o := f.order(t, f.member(t, "alice"), "MILK", 2)
 		results := make(chan core.PaymentResult, 50)
 		var wg sync.WaitGroup
@@ -166,7 +159,7 @@ func TestConcurrentDuplicateNotificationsApplyOnce(t *testing.T) {
 func TestPaymentOutcomes(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 3, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 3, "test"))
 		alice := f.member(t, "alice")
 
 		// A wrong amount is recorded and alerted; the order stays unpaid and its stock reserved.
@@ -174,7 +167,7 @@ func TestPaymentOutcomes(t *testing.T) {
 		if r := f.pay(t, o, "T-wrong", o.TotalFen-1); r != core.PaymentAmountMismatch {
 			t.Fatalf("wrong amount: %s", r)
 		}
-		if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusPendingPayment {
+		if got := hubtest.Must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusPendingPayment {
 			t.Fatalf("after a wrong amount the order is %s", got.Status)
 		}
 		if n := f.count(t, "alerts", "kind = ? AND order_no = ?", "payment_amount_mismatch", o.OrderNo); n != 1 {
@@ -188,7 +181,7 @@ func TestPaymentOutcomes(t *testing.T) {
 		if r := f.pay(t, o, "T2", o.TotalFen); r != core.PaymentRefundRequired {
 			t.Fatalf("second payment: %s", r)
 		}
-		if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusPaid {
+		if got := hubtest.Must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusPaid {
 			t.Fatalf("after a second payment the order is %s", got.Status)
 		}
 		if n := f.count(t, "refunds", "status = ? AND amount_fen = ?", "requested", o.TotalFen); n != 1 {
@@ -204,11 +197,11 @@ func TestPaymentOutcomes(t *testing.T) {
 		}
 		// A payment after the shopper cancelled is refunded.
 		c := f.order(t, alice, "MILK", 1)
-		must(f.svc.CancelOrder(f.ctx, alice, c.OrderNo))
+		hubtest.Must(f.svc.CancelOrder(f.ctx, alice, c.OrderNo))
 		if r := f.pay(t, c, "T4", c.TotalFen); r != core.PaymentRefundRequired {
 			t.Fatalf("after cancel: %s", r)
 		}
-		if got := must(f.svc.Order(f.ctx, alice, c.OrderNo)); got.Status != core.StatusRefunding {
+		if got := hubtest.Must(f.svc.Order(f.ctx, alice, c.OrderNo)); got.Status != core.StatusRefunding {
 			t.Fatalf("paid after cancel: order is %s, want refunding", got.Status)
 		}
 		if st := f.stock(t, "MILK"); st.OnHand != 2 || st.Reserved != 0 {
@@ -224,17 +217,17 @@ func TestPaymentOutcomes(t *testing.T) {
 func TestExpiryReleasesStockAndLatePayments(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 2, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 2, "test"))
 		alice, bob := f.member(t, "alice"), f.member(t, "bob")
 		a := f.order(t, alice, "MILK", 2)
-		if n := must(f.svc.ExpireDue(f.ctx, 100)); n != 0 {
+		if n := hubtest.Must(f.svc.ExpireDue(f.ctx, 100)); n != 0 {
 			t.Fatalf("expired %d orders before their deadline", n)
 		}
-		f.clock.Advance(16 * time.Minute)
+		f.clock.Add(16 * time.Minute)
 		if _, err := f.svc.StartPayment(f.ctx, alice, a.OrderNo, "sandbox"); !errors.Is(err, domain.ErrInvalidArgument) && !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("paying an order past its deadline: %v", err)
 		}
-		if n := must(f.svc.ExpireDue(f.ctx, 100)); n != 1 {
+		if n := hubtest.Must(f.svc.ExpireDue(f.ctx, 100)); n != 1 {
 			t.Fatalf("expired %d orders, want 1", n)
 		}
 		if st := f.stock(t, "MILK"); st.Reserved != 0 || st.Available != 2 {
@@ -248,15 +241,15 @@ func TestExpiryReleasesStockAndLatePayments(t *testing.T) {
 			t.Fatalf("after late payment stock = %+v, want none left", st)
 		}
 		// Now one that expires, loses its stock to someone else, and is paid late: refund.
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 1, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 1, "test"))
 		b := f.order(t, bob, "MILK", 1)
-		f.clock.Advance(16 * time.Minute)
-		must(f.svc.ExpireDue(f.ctx, 100))
+		f.clock.Add(16 * time.Minute)
+		hubtest.Must(f.svc.ExpireDue(f.ctx, 100))
 		f.order(t, alice, "MILK", 1)
 		if r := f.pay(t, b, "T-gone", b.TotalFen); r != core.PaymentRefundRequired {
 			t.Fatalf("late payment without stock: %s", r)
 		}
-		got := must(f.svc.Order(f.ctx, bob, b.OrderNo))
+		got := hubtest.Must(f.svc.Order(f.ctx, bob, b.OrderNo))
 		if got.Status != core.StatusRefunding || got.Note == "" {
 			t.Fatalf("late payment without stock: order %s (%q), want refunding with a reason", got.Status, got.Note)
 		}
@@ -269,12 +262,12 @@ func TestExpiryReleasesStockAndLatePayments(t *testing.T) {
 func TestTwoExpiryWorkersExpireEachOrderOnce(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 500, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 500, "test"))
 		m := f.member(t, "alice")
 		for range 120 {
 			f.order(t, m, "MILK", 2)
 		}
-		f.clock.Advance(time.Hour)
+		f.clock.Add(time.Hour)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		total := 0
@@ -313,13 +306,13 @@ func TestTwoExpiryWorkersExpireEachOrderOnce(t *testing.T) {
 func TestPhoneBindingMergesMembers(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
-		must(f.svc.Members.BindPhone(f.ctx, alice, "+86 138-0000-0000"))
+		hubtest.Must(f.svc.Members.BindPhone(f.ctx, alice, "+86 138-0000-0000"))
 		// The same person signs in on another channel, orders, then proves the same phone.
-		other := must(f.svc.Members.SignIn(f.ctx, "alipay", "2088000000000001", "alice on alipay"))
+		other := hubtest.Must(f.svc.Members.SignIn(f.ctx, "alipay", "2088000000000001", "alice on alipay"))
 		o := f.order(t, other.Member.ID, "MILK", 1)
-		merged := must(f.svc.Members.BindPhone(f.ctx, other.Member.ID, "13800000000"))
+		merged := hubtest.Must(f.svc.Members.BindPhone(f.ctx, other.Member.ID, "13800000000"))
 		if merged.ID != alice || merged.Phone != "138****0000" {
 			t.Fatalf("merged member = %+v, want alice (%d) with a masked phone", merged, alice)
 		}
@@ -329,7 +322,7 @@ func TestPhoneBindingMergesMembers(t *testing.T) {
 		if _, err := f.svc.Order(f.ctx, alice, o.OrderNo); err != nil {
 			t.Fatalf("the order did not move to the surviving member: %v", err)
 		}
-		if id := must(f.svc.Members.Authenticate(f.ctx, other.Token)); id != alice {
+		if id := hubtest.Must(f.svc.Members.Authenticate(f.ctx, other.Token)); id != alice {
 			t.Fatalf("the merged member's session points at %d, want %d", id, alice)
 		}
 		if n := f.count(t, "member_merges", "from_id = ? AND into_id = ?", other.Member.ID, alice); n != 1 {
@@ -370,8 +363,8 @@ func TestConcurrentPhoneBindingEndsInOneMember(t *testing.T) {
 
 func TestOrderValidation(t *testing.T) {
 	f := setup(t, dbtest.SQLite(t))
-	must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
-	must(f.svc.Catalog.PutStore(f.ctx, catalog.StoreInput{Code: "S09", Name: "关店", Lat: 31.2, Lng: 121.4, Status: "closed"}))
+	hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+	hubtest.Must(f.svc.Catalog.PutStore(f.ctx, catalog.StoreInput{Code: "S09", Name: "关店", Lat: 31.2, Lng: 121.4, Status: "closed"}))
 	m := f.member(t, "alice")
 	lat, lng := 31.2354, 121.4757
 	far := 39.9
@@ -410,7 +403,7 @@ func TestOrderValidation(t *testing.T) {
 
 func TestStockCannotDropBelowReservations(t *testing.T) {
 	f := setup(t, dbtest.SQLite(t))
-	must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+	hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 	f.order(t, f.member(t, "alice"), "MILK", 3)
 	if _, err := f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 2, "test"); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("setting stock below reservations: %v", err)
@@ -418,7 +411,7 @@ func TestStockCannotDropBelowReservations(t *testing.T) {
 	if _, err := f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", -1, "test"); !errors.Is(err, domain.ErrInvalidArgument) {
 		t.Fatalf("negative stock: %v", err)
 	}
-	must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 3, "test"))
+	hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 3, "test"))
 	if n := f.count(t, "stock_movements", "kind = ?", "test"); n != 2 {
 		t.Fatalf("%d adjustments recorded, want 2", n)
 	}
@@ -488,23 +481,23 @@ func TestRefundWorkerReturnsMoneyOnce(t *testing.T) {
 		f := setup(t, db)
 		prov := &refunder{failures: 1}
 		f.svc.RegisterGateway(prov)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
-		must(f.svc.CancelOrder(f.ctx, alice, o.OrderNo))
+		hubtest.Must(f.svc.CancelOrder(f.ctx, alice, o.OrderNo))
 		f.pay(t, o, "T-after-cancel", o.TotalFen)
 
 		// The provider is down the first time: the refund waits and is retried later.
-		if n := must(f.svc.ProcessRefunds(f.ctx, 10)); n != 1 {
+		if n := hubtest.Must(f.svc.ProcessRefunds(f.ctx, 10)); n != 1 {
 			t.Fatalf("processed %d refunds, want 1", n)
 		}
-		if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusRefunding {
+		if got := hubtest.Must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusRefunding {
 			t.Fatalf("after a failed refund the order is %s", got.Status)
 		}
-		if n := must(f.svc.ProcessRefunds(f.ctx, 10)); n != 0 {
+		if n := hubtest.Must(f.svc.ProcessRefunds(f.ctx, 10)); n != 0 {
 			t.Fatalf("retried at once (%d), want a delay", n)
 		}
-		f.clock.Advance(10 * time.Minute)
+		f.clock.Add(10 * time.Minute)
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Add(1)
@@ -519,7 +512,7 @@ func TestRefundWorkerReturnsMoneyOnce(t *testing.T) {
 		if len(prov.refunds) != 1 || prov.refunds[0].AmountFen != o.TotalFen || prov.refunds[0].TransactionID != "T-after-cancel" {
 			t.Fatalf("refunds sent = %+v, want one of the whole payment", prov.refunds)
 		}
-		if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusRefunded {
+		if got := hubtest.Must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusRefunded {
 			t.Fatalf("after the refund the order is %s, want refunded", got.Status)
 		}
 		// A repeated completion (a provider notification arriving again) changes nothing.
@@ -555,7 +548,7 @@ func TestConcurrentPayCallsCreateOnePrepay(t *testing.T) {
 		f := setup(t, db)
 		gw := &countingGateway{}
 		f.svc.RegisterGateway(gw)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
 		alice := f.member(t, "alice")
 		o := f.order(t, alice, "MILK", 1)
 		var wg sync.WaitGroup
@@ -586,7 +579,7 @@ func TestConcurrentPayCallsCreateOnePrepay(t *testing.T) {
 			t.Fatalf("notify URL = %q", gw.notifyURL)
 		}
 		// Later calls reuse the open prepay.
-		must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "counting"))
+		hubtest.Must(f.svc.StartPayment(f.ctx, alice, o.OrderNo, "counting"))
 		if gw.prepays != 1 {
 			t.Fatalf("a repeated pay call prepaid again")
 		}
@@ -596,11 +589,11 @@ func TestConcurrentPayCallsCreateOnePrepay(t *testing.T) {
 func TestRefundsOfOneOrderCompletingTogether(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 100, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 100, "test"))
 		alice := f.member(t, "alice")
 		for i := range 20 {
 			o := f.order(t, alice, "MILK", 1)
-			must(f.svc.CancelOrder(f.ctx, alice, o.OrderNo))
+			hubtest.Must(f.svc.CancelOrder(f.ctx, alice, o.OrderNo))
 			f.pay(t, o, fmt.Sprintf("A%d", i), o.TotalFen)
 			f.pay(t, o, fmt.Sprintf("B%d", i), o.TotalFen)
 			var wg sync.WaitGroup
@@ -614,7 +607,7 @@ func TestRefundsOfOneOrderCompletingTogether(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			if got := must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusRefunded {
+			if got := hubtest.Must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusRefunded {
 				t.Fatalf("order %d with both refunds done is %s, want refunded", i, got.Status)
 			}
 		}
@@ -623,7 +616,7 @@ func TestRefundsOfOneOrderCompletingTogether(t *testing.T) {
 
 func TestImportReportsBadCSVRows(t *testing.T) {
 	f := setup(t, dbtest.SQLite(t))
-	rep := must(f.svc.Catalog.ImportCSV(f.ctx, []byte("sku,name,price_fen\nA\"1,bad,100\nOK1,好,100\n")))
+	rep := hubtest.Must(f.svc.Catalog.ImportCSV(f.ctx, []byte("sku,name,price_fen\nA\"1,bad,100\nOK1,好,100\n")))
 	if rep.Applied != 1 || rep.Failed != 1 || rep.Errors[0].Row != 2 {
 		t.Fatalf("report = %+v, want row 2 failed and the good row applied", rep)
 	}
@@ -632,11 +625,11 @@ func TestImportReportsBadCSVRows(t *testing.T) {
 func TestOrdersPlacedDuringAMergeFollowTheMember(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10000, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10000, "test"))
 		for i := range 10 {
 			phone := fmt.Sprintf("1380000%04d", i)
 			a, b := f.member(t, fmt.Sprintf("a%d", i)), f.member(t, fmt.Sprintf("b%d", i))
-			must(f.svc.Members.BindPhone(f.ctx, a, phone))
+			hubtest.Must(f.svc.Members.BindPhone(f.ctx, a, phone))
 			var wg sync.WaitGroup
 			for range 4 {
 				wg.Add(1)
@@ -647,7 +640,7 @@ func TestOrdersPlacedDuringAMergeFollowTheMember(t *testing.T) {
 					}
 				}()
 			}
-			must(f.svc.Members.BindPhone(f.ctx, b, phone))
+			hubtest.Must(f.svc.Members.BindPhone(f.ctx, b, phone))
 			wg.Wait()
 			if n := f.count(t, "orders", "member_id = ?", b); n != 0 {
 				t.Fatalf("round %d: %d orders left on the merged-away member", i, n)

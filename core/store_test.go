@@ -2,12 +2,9 @@ package core_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,6 +15,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/staff"
+	"github.com/o2ohub/o2ohub/internal/hubtest"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -70,21 +68,21 @@ type soEnv struct {
 // of each product they sell, and a payment provider double that can refund.
 func soSetup(t testing.TB, db *models.DB) *soEnv {
 	t.Helper()
-	f := &fixture{db: db, clock: &clock{t: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}, ctx: context.Background()}
-	f.svc = core.New(domain.NewEnv(db, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil))), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 3000, PublicURL: "http://127.0.0.1/",
-		PasswordCost: 4, AcceptTimeout: soAcceptTimeout, RerouteRadiusM: 5000, PickupTTL: soPickupTTL,
-		PickupFailLimit: soFailLimit, PickupFailWindow: soFailWindow})
-	must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
-	must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
+	f := newFixture(db, func(o *core.Options) {
+		o.DeliveryRadiusM, o.PasswordCost, o.AcceptTimeout, o.RerouteRadiusM = 3000, 4, soAcceptTimeout, 5000
+		o.PickupTTL, o.PickupFailLimit, o.PickupFailWindow = soPickupTTL, soFailLimit, soFailWindow
+	})
+	hubtest.Must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
+	hubtest.Must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
 	for _, s := range soStores {
 		in := catalog.StoreInput{Code: s.code, Name: "店 " + s.code, Lat: soLat + s.dLat, Lng: soLng}
 		if s.closed {
 			in.Status = "closed"
 		}
-		must(f.svc.Catalog.PutStore(f.ctx, in))
-		must(f.svc.Catalog.SetStock(f.ctx, s.code, "MILK", soStart, "test"))
+		hubtest.Must(f.svc.Catalog.PutStore(f.ctx, in))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, s.code, "MILK", soStart, "test"))
 		if !s.noEgg {
-			must(f.svc.Catalog.SetStock(f.ctx, s.code, "EGG", soStart, "test"))
+			hubtest.Must(f.svc.Catalog.SetStock(f.ctx, s.code, "EGG", soStart, "test"))
 		}
 	}
 	return &soEnv{fixture: f, gw: chNewGateway(f, soProvider)}
@@ -98,15 +96,15 @@ func (e *soEnv) clerk(t testing.TB, username, store string) staff.Actor {
 	if store == "" {
 		role = staff.RoleAdmin
 	}
-	must(e.svc.Staff.Put(e.ctx, staff.Input{Username: username, Password: soPassword, Role: role, Store: store}))
-	login := must(e.svc.Staff.SignIn(e.ctx, username, soPassword, staff.SessionAPI))
-	return must(e.svc.Staff.Authenticate(e.ctx, login.Token, staff.SessionAPI))
+	hubtest.Must(e.svc.Staff.Put(e.ctx, staff.Input{Username: username, Password: soPassword, Role: role, Store: store}))
+	login := hubtest.Must(e.svc.Staff.SignIn(e.ctx, username, soPassword, staff.SessionAPI))
+	return hubtest.Must(e.svc.Staff.Authenticate(e.ctx, login.Token, staff.SessionAPI))
 }
 
 // paid places an order at store and pays it through soProvider.
 func (e *soEnv) paid(t testing.TB, member int64, store string, items []core.ItemInput) core.OrderView {
 	t.Helper()
-	o := must(e.svc.CreateOrder(e.ctx, member, core.OrderInput{Store: store, Fulfillment: core.FulfillmentPickup, Items: items}))
+	o := hubtest.Must(e.svc.CreateOrder(e.ctx, member, core.OrderInput{Store: store, Fulfillment: core.FulfillmentPickup, Items: items}))
 	if r := chPay(e.fixture, soProvider, o, "T-"+o.OrderNo); r != core.PaymentApplied {
 		t.Fatalf("paying order %s: %s", o.OrderNo, r)
 	}
@@ -137,7 +135,7 @@ func (e *soEnv) checkStock(t testing.TB, why string, held soHeld) {
 			if sku == "EGG" && s.noEgg {
 				start = 0
 			}
-			st := must(e.svc.Catalog.Stock(e.ctx, s.code, sku))
+			st := hubtest.Must(e.svc.Catalog.Stock(e.ctx, s.code, sku))
 			if w := start - held[s.code][sku]; st.OnHand != w || st.Reserved != 0 {
 				t.Fatalf("%s: %s %s on hand %d reserved %d, want %d and 0", why, s.code, sku, st.OnHand, st.Reserved, w)
 			}
@@ -184,7 +182,7 @@ type soOffer struct{ Store, Outcome, Actor, Reason string }
 func (e *soEnv) offers(t testing.TB, orderNo string) []soOffer {
 	t.Helper()
 	var out []soOffer
-	for _, o := range must(e.svc.StoreOrder(e.ctx, staff.AdminTokenActor, orderNo)).Offers {
+	for _, o := range hubtest.Must(e.svc.StoreOrder(e.ctx, staff.AdminTokenActor, orderNo)).Offers {
 		if (o.Outcome == "offered") != (o.DecidedAt == nil) {
 			t.Fatalf("order %s: offer %+v: decided_at does not match the outcome", orderNo, o)
 		}
@@ -216,27 +214,27 @@ func TestPaidOrderIsOfferedAndAccepted(t *testing.T) {
 		e := soSetup(t, db)
 		c1, c2 := e.clerk(t, "c1", "S01"), e.clerk(t, "c2", "S02")
 		alice := e.member(t, "alice")
-		o := must(e.svc.CreateOrder(e.ctx, alice, core.OrderInput{Store: "S01", Fulfillment: core.FulfillmentPickup, Items: soMilk}))
-		if st := must(e.svc.Catalog.Stock(e.ctx, "S01", "MILK")); st.OnHand != soStart || st.Reserved != 1 {
+		o := hubtest.Must(e.svc.CreateOrder(e.ctx, alice, core.OrderInput{Store: "S01", Fulfillment: core.FulfillmentPickup, Items: soMilk}))
+		if st := hubtest.Must(e.svc.Catalog.Stock(e.ctx, "S01", "MILK")); st.OnHand != soStart || st.Reserved != 1 {
 			t.Fatalf("unpaid: stock %+v, want 1 reserved", st)
 		}
-		if got := must(e.svc.StoreOrders(e.ctx, c1, "", "")); len(got) != 0 {
+		if got := hubtest.Must(e.svc.StoreOrders(e.ctx, c1, "", "")); len(got) != 0 {
 			t.Fatalf("an unpaid order is in the store's list: %+v", got)
 		}
-		e.clock.Advance(time.Minute)
+		e.clock.Add(time.Minute)
 		paidAt := e.clock.Now()
 		chPay(e.fixture, soProvider, o, "T1")
 		e.checkStock(t, "paid", heldAt("S01", soMilk))
 
-		v := must(e.svc.StoreOrder(e.ctx, c1, o.OrderNo))
+		v := hubtest.Must(e.svc.StoreOrder(e.ctx, c1, o.OrderNo))
 		if v.Status != core.StatusPaid || v.Store != "S01" || v.AcceptBy == nil || !v.AcceptBy.Equal(paidAt.Add(soAcceptTimeout)) {
 			t.Fatalf("paid order = %+v (accept by %v), want paid at S01, to accept by %v", v.OrderView, v.AcceptBy, paidAt.Add(soAcceptTimeout))
 		}
 		e.wantOffers(t, o.OrderNo, soOffer{"S01", "offered", "", ""})
-		if l := must(e.svc.StoreOrders(e.ctx, c1, "", "paid")); len(l) != 1 || l[0].OrderNo != o.OrderNo {
+		if l := hubtest.Must(e.svc.StoreOrders(e.ctx, c1, "", "paid")); len(l) != 1 || l[0].OrderNo != o.OrderNo {
 			t.Fatalf("S01's paid orders = %+v", l)
 		}
-		if l := must(e.svc.StoreOrders(e.ctx, c2, "", "")); len(l) != 0 {
+		if l := hubtest.Must(e.svc.StoreOrders(e.ctx, c2, "", "")); len(l) != 0 {
 			t.Fatalf("S02 lists another store's order: %+v", l)
 		}
 
@@ -252,11 +250,11 @@ func TestPaidOrderIsOfferedAndAccepted(t *testing.T) {
 		_, err = e.svc.AcceptOrder(e.ctx, staff.Actor{}, o.OrderNo)
 		wantErr(t, "accept unsigned", err, domain.ErrUnauthenticated)
 
-		a := must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
+		a := hubtest.Must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
 		if a.Status != core.StatusAccepted || a.Store != "S01" {
 			t.Fatalf("accepted = %+v", a)
 		}
-		if v := must(e.svc.StoreOrder(e.ctx, c1, o.OrderNo)); v.AcceptBy != nil {
+		if v := hubtest.Must(e.svc.StoreOrder(e.ctx, c1, o.OrderNo)); v.AcceptBy != nil {
 			t.Fatalf("an accepted order still has a deadline %v", v.AcceptBy)
 		}
 		e.wantOffers(t, o.OrderNo, soOffer{"S01", "accepted", "c1", ""})
@@ -269,8 +267,8 @@ func TestPaidOrderIsOfferedAndAccepted(t *testing.T) {
 		wantErr(t, "reject an accepted order", err, domain.ErrConflict)
 
 		// An accepted order never times out.
-		e.clock.Advance(2 * soAcceptTimeout)
-		if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
+		e.clock.Add(2 * soAcceptTimeout)
+		if n := hubtest.Must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
 			t.Fatalf("RerouteDue moved %d accepted orders", n)
 		}
 		e.checkStock(t, "accepted", heldAt("S01", soMilk))
@@ -290,8 +288,8 @@ func TestRejectedOrderMovesToTheNearestStoreWithEveryItem(t *testing.T) {
 			_, err := e.svc.RejectOrder(e.ctx, c1, o.OrderNo, reason)
 			wantErr(t, fmt.Sprintf("reject with reason %q", reason), err, domain.ErrInvalidArgument)
 		}
-		e.clock.Advance(time.Minute)
-		v := must(e.svc.RejectOrder(e.ctx, c1, o.OrderNo, " 冷柜坏了 "))
+		e.clock.Add(time.Minute)
+		v := hubtest.Must(e.svc.RejectOrder(e.ctx, c1, o.OrderNo, " 冷柜坏了 "))
 		// S04 is nearer but closed, S03 nearer but has no eggs: S02.
 		if v.Status != core.StatusPaid || v.Store != "S02" {
 			t.Fatalf("rejected order = %+v, want paid at S02", v)
@@ -308,11 +306,11 @@ func TestRejectedOrderMovesToTheNearestStoreWithEveryItem(t *testing.T) {
 		if len(tasks) != 1 || !strings.Contains(tasks[0].Payload, string(core.MessageRerouted)) || tasks[0].Target != "sandbox" {
 			t.Fatalf("message tasks = %+v, want one order_rerouted", tasks)
 		}
-		must(e.svc.ProcessTasks(e.ctx, 10))
+		hubtest.Must(e.svc.ProcessTasks(e.ctx, 10))
 		if _, sent := msgr.state(); len(sent) != 1 || sent[0].Kind != core.MessageRerouted || sent[0].To != "alice" || sent[0].StoreName != "店 S02" {
 			t.Fatalf("messages sent = %+v, want one about the move to S02", sent)
 		}
-		sv := must(e.svc.StoreOrder(e.ctx, c2, o.OrderNo))
+		sv := hubtest.Must(e.svc.StoreOrder(e.ctx, c2, o.OrderNo))
 		if sv.AcceptBy == nil || !sv.AcceptBy.Equal(e.clock.Now().Add(soAcceptTimeout)) {
 			t.Fatalf("at S02 the order is to be accepted by %v, want %v", sv.AcceptBy, e.clock.Now().Add(soAcceptTimeout))
 		}
@@ -320,7 +318,7 @@ func TestRejectedOrderMovesToTheNearestStoreWithEveryItem(t *testing.T) {
 		_, err := e.svc.AcceptOrder(e.ctx, c1, o.OrderNo)
 		wantErr(t, "S01 accepts the order it rejected", err, domain.ErrNotFound)
 
-		a := must(e.svc.AcceptOrder(e.ctx, c2, o.OrderNo))
+		a := hubtest.Must(e.svc.AcceptOrder(e.ctx, c2, o.OrderNo))
 		if a.Status != core.StatusAccepted || a.Store != "S02" {
 			t.Fatalf("accepted at S02 = %+v", a)
 		}
@@ -331,7 +329,7 @@ func TestRejectedOrderMovesToTheNearestStoreWithEveryItem(t *testing.T) {
 		e.checkStock(t, "accepted at S02", heldAt("S02", soMilkEgg))
 		// A milk-only order goes to S03, the nearest open store that has milk.
 		m := e.paid(t, alice, "S01", soMilk)
-		if v := must(e.svc.RejectOrder(e.ctx, c1, m.OrderNo, "no staff")); v.Store != "S03" {
+		if v := hubtest.Must(e.svc.RejectOrder(e.ctx, c1, m.OrderNo, "no staff")); v.Store != "S03" {
 			t.Fatalf("a milk-only order moved to %s, want S03", v.Store)
 		}
 	})
@@ -343,13 +341,13 @@ func TestUnacceptedOrderMovesOnAfterTheDeadline(t *testing.T) {
 		e := soSetup(t, db)
 		alice := e.member(t, "alice")
 		o := e.paid(t, alice, "S01", soMilkEgg)
-		e.clock.Advance(soAcceptTimeout - time.Second)
+		e.clock.Add(soAcceptTimeout - time.Second)
 		later := e.paid(t, alice, "S01", soMilkEgg)
-		if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
+		if n := hubtest.Must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
 			t.Fatalf("RerouteDue moved %d orders before their deadline", n)
 		}
-		e.clock.Advance(time.Second)
-		if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 1 {
+		e.clock.Add(time.Second)
+		if n := hubtest.Must(e.svc.RerouteDue(e.ctx, 10)); n != 1 {
 			t.Fatalf("RerouteDue at the deadline moved %d orders, want 1", n)
 		}
 		if v := e.view(t, o.OrderNo); v.Store != "S02" || v.Status != core.StatusPaid || !v.AcceptBy.Equal(e.clock.Now().Add(soAcceptTimeout)) {
@@ -367,8 +365,8 @@ func TestUnacceptedOrderMovesOnAfterTheDeadline(t *testing.T) {
 
 		// Until the new deadline nothing moves again.
 		for _, d := range []time.Duration{0, soAcceptTimeout / 2, soAcceptTimeout/2 - 2*time.Second} {
-			e.clock.Advance(d)
-			if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
+			e.clock.Add(d)
+			if n := hubtest.Must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
 				t.Fatalf("RerouteDue moved %d orders before the new deadline", n)
 			}
 		}
@@ -377,8 +375,8 @@ func TestUnacceptedOrderMovesOnAfterTheDeadline(t *testing.T) {
 		}
 		e.checkStock(t, "before the second deadline", held)
 		// later's deadline passed meanwhile; at o's next deadline it moves on too.
-		e.clock.Advance(2 * time.Second)
-		if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 2 {
+		e.clock.Add(2 * time.Second)
+		if n := hubtest.Must(e.svc.RerouteDue(e.ctx, 10)); n != 2 {
 			t.Fatalf("RerouteDue moved %d orders, want 2", n)
 		}
 		if v := e.view(t, o.OrderNo); v.Store != "S07" {
@@ -423,16 +421,16 @@ func TestOrderWithNoStoreLeftIsRefunded(t *testing.T) {
 			if tc.delivery {
 				in.Fulfillment, in.Address = core.FulfillmentDelivery, &core.AddressInput{Text: "南京东路1号", Lat: &addrLat, Lng: &addrLng}
 			}
-			o := must(e.svc.CreateOrder(e.ctx, alice, in))
+			o := hubtest.Must(e.svc.CreateOrder(e.ctx, alice, in))
 			chPay(e.fixture, soProvider, o, "T-"+tc.name)
 			at := "S01"
 			for i, h := range tc.hops {
 				switch h.how {
 				case "reject":
-					must(e.svc.RejectOrder(e.ctx, clerks[at], o.OrderNo, "缺货"))
+					hubtest.Must(e.svc.RejectOrder(e.ctx, clerks[at], o.OrderNo, "缺货"))
 				case "timeout":
-					e.clock.Advance(soAcceptTimeout)
-					if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 1 {
+					e.clock.Add(soAcceptTimeout)
+					if n := hubtest.Must(e.svc.RerouteDue(e.ctx, 10)); n != 1 {
 						t.Fatalf("%s hop %d: RerouteDue moved %d orders", tc.name, i, n)
 					}
 				}
@@ -473,13 +471,13 @@ func TestOrderWithNoStoreLeftIsRefunded(t *testing.T) {
 				t.Fatalf("%s: %d order.rerouted events, want %d", tc.name, len(ev), len(tc.hops)-1)
 			}
 			// The refund worker sends it; the order ends refunded.
-			if n := must(e.svc.ProcessRefunds(e.ctx, 10)); n != 1 {
+			if n := hubtest.Must(e.svc.ProcessRefunds(e.ctx, 10)); n != 1 {
 				t.Fatalf("%s: the refund worker took %d refunds", tc.name, n)
 			}
 			if st := chStatus(t, e.fixture, o.OrderNo); st != core.StatusRefunded {
 				t.Fatalf("%s: after the refund the order is %s", tc.name, st)
 			}
-			if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
+			if n := hubtest.Must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
 				t.Fatalf("%s: RerouteDue moved a refunded order", tc.name)
 			}
 		}
@@ -496,7 +494,7 @@ func TestAutoAcceptStoreTakesOrdersAtOnce(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		e := soSetup(t, db)
-		sv := must(e.svc.Catalog.PutStore(e.ctx, catalog.StoreInput{Code: "S02", Name: "店 S02", Lat: soLat + 0.009, Lng: soLng, AutoAccept: true}))
+		sv := hubtest.Must(e.svc.Catalog.PutStore(e.ctx, catalog.StoreInput{Code: "S02", Name: "店 S02", Lat: soLat + 0.009, Lng: soLng, AutoAccept: true}))
 		if !sv.AutoAccept {
 			t.Fatalf("store = %+v, want auto-accept", sv)
 		}
@@ -513,14 +511,14 @@ func TestAutoAcceptStoreTakesOrdersAtOnce(t *testing.T) {
 		}
 
 		rejected := e.paid(t, alice, "S01", soMilkEgg)
-		if v := must(e.svc.RejectOrder(e.ctx, c1, rejected.OrderNo, "busy")); v.Status != core.StatusAccepted || v.Store != "S02" {
+		if v := hubtest.Must(e.svc.RejectOrder(e.ctx, c1, rejected.OrderNo, "busy")); v.Status != core.StatusAccepted || v.Store != "S02" {
 			t.Fatalf("order rejected towards an auto-accept store = %+v, want accepted at S02", v)
 		}
 		e.wantOffers(t, rejected.OrderNo, soOffer{"S01", "rejected", "c1", "busy"}, soOffer{"S02", "accepted", "auto-accept", ""})
 
 		late := e.paid(t, alice, "S01", soMilkEgg)
-		e.clock.Advance(soAcceptTimeout)
-		if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 1 {
+		e.clock.Add(soAcceptTimeout)
+		if n := hubtest.Must(e.svc.RerouteDue(e.ctx, 10)); n != 1 {
 			t.Fatalf("RerouteDue moved %d orders", n)
 		}
 		if v := e.view(t, late.OrderNo); v.Status != core.StatusAccepted || v.Store != "S02" {
@@ -536,8 +534,8 @@ func TestConcurrentRerouteWorkersMoveEachOrderOnce(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		e := soSetup(t, db)
 		for _, sku := range []string{"MILK", "EGG"} {
-			must(e.svc.Catalog.SetStock(e.ctx, "S01", sku, 3*orders, "test"))
-			must(e.svc.Catalog.SetStock(e.ctx, "S02", sku, orders, "test")) // exactly enough
+			hubtest.Must(e.svc.Catalog.SetStock(e.ctx, "S01", sku, 3*orders, "test"))
+			hubtest.Must(e.svc.Catalog.SetStock(e.ctx, "S02", sku, orders, "test")) // exactly enough
 		}
 		alice := e.member(t, "alice")
 		items := []core.ItemInput{{SKU: "MILK", Qty: 1}, {SKU: "EGG", Qty: 1}}
@@ -545,7 +543,7 @@ func TestConcurrentRerouteWorkersMoveEachOrderOnce(t *testing.T) {
 		for range orders {
 			nos = append(nos, e.paid(t, alice, "S01", items).OrderNo)
 		}
-		e.clock.Advance(soAcceptTimeout)
+		e.clock.Add(soAcceptTimeout)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		total := 0
@@ -558,7 +556,7 @@ func TestConcurrentRerouteWorkersMoveEachOrderOnce(t *testing.T) {
 		if total != orders {
 			t.Fatalf("workers re-routed %d orders, want %d", total, orders)
 		}
-		if n := must(e.svc.RerouteDue(e.ctx, 100)); n != 0 {
+		if n := hubtest.Must(e.svc.RerouteDue(e.ctx, 100)); n != 0 {
 			t.Fatalf("%d orders left to re-route", n)
 		}
 		for _, no := range nos {
@@ -571,10 +569,10 @@ func TestConcurrentRerouteWorkersMoveEachOrderOnce(t *testing.T) {
 			e.wantOffers(t, no, soOffer{"S01", "timeout", "system", "not accepted within 5m0s"}, soOffer{"S02", "offered", "", ""})
 		}
 		for _, sku := range []string{"MILK", "EGG"} {
-			if st := must(e.svc.Catalog.Stock(e.ctx, "S01", sku)); st.OnHand != 3*orders || st.Reserved != 0 {
+			if st := hubtest.Must(e.svc.Catalog.Stock(e.ctx, "S01", sku)); st.OnHand != 3*orders || st.Reserved != 0 {
 				t.Fatalf("S01 %s = %+v, want all %d back", sku, st, 3*orders)
 			}
-			if st := must(e.svc.Catalog.Stock(e.ctx, "S02", sku)); st.OnHand != 0 || st.Reserved != 0 {
+			if st := hubtest.Must(e.svc.Catalog.Stock(e.ctx, "S02", sku)); st.OnHand != 0 || st.Reserved != 0 {
 				t.Fatalf("S02 %s = %+v, want every unit taken once", sku, st)
 			}
 		}
@@ -646,11 +644,11 @@ var soCodePattern = regexp.MustCompile(`^[0-9]{8}$`)
 func (e *soEnv) ready(t testing.TB, member int64, clerk staff.Actor, items []core.ItemInput) core.PickupView {
 	t.Helper()
 	o := e.paid(t, member, "S01", items)
-	must(e.svc.AcceptOrder(e.ctx, clerk, o.OrderNo))
-	if v := must(e.svc.MarkReady(e.ctx, clerk, o.OrderNo)); v.Status != core.StatusReady {
+	hubtest.Must(e.svc.AcceptOrder(e.ctx, clerk, o.OrderNo))
+	if v := hubtest.Must(e.svc.MarkReady(e.ctx, clerk, o.OrderNo)); v.Status != core.StatusReady {
 		t.Fatalf("marked ready: %+v", v)
 	}
-	return must(e.svc.Pickup(e.ctx, member, o.OrderNo))
+	return hubtest.Must(e.svc.Pickup(e.ctx, member, o.OrderNo))
 }
 
 // wrongCode returns an 8-digit code that is not code.
@@ -689,17 +687,17 @@ func TestPickupCodeAtTheCounter(t *testing.T) {
 		o := e.paid(t, alice, "S01", soMilkEgg)
 		_, err := e.svc.Pickup(e.ctx, alice, o.OrderNo)
 		wantErr(t, "pickup code before ready", err, domain.ErrConflict)
-		must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
+		hubtest.Must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
 		_, err = e.svc.MarkReady(e.ctx, c2, o.OrderNo)
 		wantErr(t, "ready by another store", err, domain.ErrNotFound)
-		must(e.svc.MarkReady(e.ctx, c1, o.OrderNo))
+		hubtest.Must(e.svc.MarkReady(e.ctx, c1, o.OrderNo))
 		if ev := e.events(t, "order.ready", o.OrderNo); len(ev) != 1 {
 			t.Fatalf("order.ready events = %v", ev)
 		}
 		_, err = e.svc.Pickup(e.ctx, bob, o.OrderNo)
 		wantErr(t, "someone else's pickup code", err, domain.ErrNotFound)
 
-		pv := must(e.svc.Pickup(e.ctx, alice, o.OrderNo))
+		pv := hubtest.Must(e.svc.Pickup(e.ctx, alice, o.OrderNo))
 		if !soCodePattern.MatchString(pv.Code) || !strings.HasPrefix(pv.Token, "OP1-") || !bytes.HasPrefix(pv.QRPNG, []byte("\x89PNG\r\n\x1a\n")) ||
 			pv.Store.Code != "S01" || !pv.ExpiresAt.Equal(e.clock.Now().Add(soPickupTTL)) {
 			t.Fatalf("pickup view = code %q token %q png %d bytes store %s expires %v", pv.Code, pv.Token, len(pv.QRPNG), pv.Store.Code, pv.ExpiresAt)
@@ -740,7 +738,7 @@ func TestPickupCodeAtTheCounter(t *testing.T) {
 			t.Fatalf("failed attempts moved the order to %s", st)
 		}
 
-		done := must(e.svc.ConfirmPickup(e.ctx, c1, "", pv.Token))
+		done := hubtest.Must(e.svc.ConfirmPickup(e.ctx, c1, "", pv.Token))
 		if done.Status != core.StatusCompleted {
 			t.Fatalf("confirmed = %+v", done)
 		}
@@ -790,7 +788,7 @@ func TestPickupCodeFailureLimits(t *testing.T) {
 		for i := range soFailLimit {
 			_, err := e.svc.VerifyPickup(e.ctx, clerks[0], "", wrongCode(pv.Code, i))
 			wantErr(t, "wrong code", err, core.ErrCodeUnknown)
-			e.clock.Advance(time.Minute)
+			e.clock.Add(time.Minute)
 		}
 		_, err := e.svc.VerifyPickup(e.ctx, clerks[0], "", pv.Code)
 		wait := rateLimited("right code after too many wrong ones", err)
@@ -801,21 +799,21 @@ func TestPickupCodeFailureLimits(t *testing.T) {
 		_, err = e.svc.ConfirmPickup(e.ctx, clerks[0], "", pv.Token)
 		rateLimited("token after too many wrong codes", err)
 		// Waiting attempts do not count: the wait does not grow.
-		e.clock.Advance(wait - time.Second)
+		e.clock.Add(wait - time.Second)
 		_, err = e.svc.VerifyPickup(e.ctx, clerks[0], "", pv.Code)
 		if w := rateLimited("just before the wait is over", err); w != time.Second {
 			t.Fatalf("retry after %s, want 1s", w)
 		}
 		// Another clerk of the store is not held up.
-		must(e.svc.VerifyPickup(e.ctx, clerks[1], "", pv.Code))
-		e.clock.Advance(time.Second)
-		must(e.svc.VerifyPickup(e.ctx, clerks[0], "", pv.Code))
+		hubtest.Must(e.svc.VerifyPickup(e.ctx, clerks[1], "", pv.Code))
+		e.clock.Add(time.Second)
+		hubtest.Must(e.svc.VerifyPickup(e.ctx, clerks[0], "", pv.Code))
 		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusReady {
 			t.Fatalf("order %s after limited attempts", st)
 		}
 
 		// The store: 4 × soFailLimit failures across its clerks stop every clerk there.
-		e.clock.Advance(soFailWindow)
+		e.clock.Add(soFailWindow)
 		for c := range 4 {
 			for i := range soFailLimit {
 				_, err := e.svc.VerifyPickup(e.ctx, clerks[c], "", wrongCode(pv.Code, 10*c+i))
@@ -829,14 +827,14 @@ func TestPickupCodeFailureLimits(t *testing.T) {
 		// Another store's counter is open.
 		_, err = e.svc.VerifyPickup(e.ctx, c2, "", pv.Code)
 		wantErr(t, "another store", err, core.ErrCodeUnknown)
-		e.clock.Advance(soFailWindow)
-		if v := must(e.svc.ConfirmPickup(e.ctx, clerks[4], "", pv.Code)); v.Status != core.StatusCompleted {
+		e.clock.Add(soFailWindow)
+		if v := hubtest.Must(e.svc.ConfirmPickup(e.ctx, clerks[4], "", pv.Code)); v.Status != core.StatusCompleted {
 			t.Fatalf("after the window: %+v", v)
 		}
-		must(e.svc.ConfirmPickup(e.ctx, clerks[5], "", pv2.Token))
+		hubtest.Must(e.svc.ConfirmPickup(e.ctx, clerks[5], "", pv2.Token))
 
 		// Wrong guesses sent at once do not slip past the limit: attempts at a counter take turns.
-		e.clock.Advance(soFailWindow)
+		e.clock.Add(soFailWindow)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		results := map[string]int{}
@@ -885,12 +883,12 @@ func TestExpiredPickupCodeRefundsTheOrder(t *testing.T) {
 		alice := e.member(t, "alice")
 		pv := e.ready(t, alice, c1, soMilkEgg)
 		e.checkStock(t, "ready", heldAt("S01", soMilkEgg))
-		e.clock.Advance(soPickupTTL - time.Second)
-		if n := must(e.svc.ExpirePickups(e.ctx, 10)); n != 0 {
+		e.clock.Add(soPickupTTL - time.Second)
+		if n := hubtest.Must(e.svc.ExpirePickups(e.ctx, 10)); n != 0 {
 			t.Fatalf("ExpirePickups took %d codes before their expiry", n)
 		}
-		must(e.svc.VerifyPickup(e.ctx, c1, "", pv.Code))
-		e.clock.Advance(time.Second)
+		hubtest.Must(e.svc.VerifyPickup(e.ctx, c1, "", pv.Code))
+		e.clock.Add(time.Second)
 		_, err := e.svc.VerifyPickup(e.ctx, c1, "", pv.Code)
 		wantErr(t, "expired code", err, core.ErrCodeExpired)
 		_, err = e.svc.ConfirmPickup(e.ctx, c1, "", pv.Token)
@@ -901,10 +899,10 @@ func TestExpiredPickupCodeRefundsTheOrder(t *testing.T) {
 			t.Fatalf("before the sweep the order is %s", st)
 		}
 
-		if n := must(e.svc.ExpirePickups(e.ctx, 10)); n != 1 {
+		if n := hubtest.Must(e.svc.ExpirePickups(e.ctx, 10)); n != 1 {
 			t.Fatalf("ExpirePickups took %d codes, want 1", n)
 		}
-		if n := must(e.svc.ExpirePickups(e.ctx, 10)); n != 0 {
+		if n := hubtest.Must(e.svc.ExpirePickups(e.ctx, 10)); n != 0 {
 			t.Fatalf("ExpirePickups took %d codes again", n)
 		}
 		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusRefunding {
@@ -919,7 +917,7 @@ func TestExpiredPickupCodeRefundsTheOrder(t *testing.T) {
 		}
 		_, err = e.svc.VerifyPickup(e.ctx, c1, "", pv.Code)
 		wantErr(t, "code of a refunded order", err, core.ErrCodeExpired)
-		must(e.svc.ProcessRefunds(e.ctx, 10))
+		hubtest.Must(e.svc.ProcessRefunds(e.ctx, 10))
 		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusRefunded {
 			t.Fatalf("after the refund the order is %s", st)
 		}
@@ -987,12 +985,12 @@ func TestShopperCancelsAPaidOrder(t *testing.T) {
 		for _, accepted := range []bool{false, true} {
 			o := e.paid(t, alice, "S01", soMilkEgg)
 			if accepted {
-				must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
+				hubtest.Must(e.svc.AcceptOrder(e.ctx, c1, o.OrderNo))
 			}
 			_, err := e.svc.CancelOrder(e.ctx, bob, o.OrderNo)
 			wantErr(t, "cancel someone else's order", err, domain.ErrNotFound)
 			before := len(e.gw.refundReqs())
-			v := must(e.svc.CancelOrder(e.ctx, alice, o.OrderNo))
+			v := hubtest.Must(e.svc.CancelOrder(e.ctx, alice, o.OrderNo))
 			if v.Status != core.StatusRefunded && v.Status != core.StatusRefunding {
 				t.Fatalf("accepted=%v: cancelled order = %+v, want refunding or refunded", accepted, v)
 			}
@@ -1011,8 +1009,8 @@ func TestShopperCancelsAPaidOrder(t *testing.T) {
 			if n := e.count(t, "order_offers", "outcome = ?", "offered"); n != 0 {
 				t.Fatalf("%d offers left open", n)
 			}
-			e.clock.Advance(soAcceptTimeout)
-			if n := must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
+			e.clock.Add(soAcceptTimeout)
+			if n := hubtest.Must(e.svc.RerouteDue(e.ctx, 10)); n != 0 {
 				t.Fatalf("RerouteDue moved a cancelled order")
 			}
 			_, err = e.svc.CancelOrder(e.ctx, alice, o.OrderNo)
@@ -1024,7 +1022,7 @@ func TestShopperCancelsAPaidOrder(t *testing.T) {
 		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusReady {
 			t.Fatalf("a refused cancellation moved the order to %s", st)
 		}
-		must(e.svc.VerifyPickup(e.ctx, c1, "", pv.Code))
+		hubtest.Must(e.svc.VerifyPickup(e.ctx, c1, "", pv.Code))
 		e.checkStock(t, "ready order kept", heldAt("S01", soMilk))
 	})
 }
@@ -1039,7 +1037,7 @@ func TestCounterReturns(t *testing.T) {
 		pv := e.ready(t, alice, c1, items)
 		_, err := e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{})
 		wantErr(t, "return before collection", err, domain.ErrConflict)
-		must(e.svc.ConfirmPickup(e.ctx, c1, "", pv.Code))
+		hubtest.Must(e.svc.ConfirmPickup(e.ctx, c1, "", pv.Code))
 		held := heldAt("S01", items)
 
 		bad := []struct {
@@ -1062,7 +1060,7 @@ func TestCounterReturns(t *testing.T) {
 		wantErr(t, "reason too long", err, domain.ErrInvalidArgument)
 		e.checkStock(t, "refused returns", held)
 
-		r1 := must(e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{Items: []core.ItemInput{{SKU: "MILK", Qty: 2}}, Reason: "坏了"}))
+		r1 := hubtest.Must(e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{Items: []core.ItemInput{{SKU: "MILK", Qty: 2}}, Reason: "坏了"}))
 		if r1.AmountFen != 3180 || r1.OrderStatus != core.StatusCompleted || r1.Provider != soProvider || r1.Status != "succeeded" {
 			t.Fatalf("first return = %+v, want 3180 fen refunded, order still completed", r1)
 		}
@@ -1070,11 +1068,11 @@ func TestCounterReturns(t *testing.T) {
 		e.checkStock(t, "two back", held)
 		_, err = e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{Items: []core.ItemInput{{SKU: "MILK", Qty: 2}}})
 		wantErr(t, "over-return after a partial return", err, domain.ErrInvalidArgument)
-		if v := must(e.svc.Order(e.ctx, alice, pv.OrderNo)); v.Items[0].SKU != "MILK" || v.Items[0].Returned != 2 {
+		if v := hubtest.Must(e.svc.Order(e.ctx, alice, pv.OrderNo)); v.Items[0].SKU != "MILK" || v.Items[0].Returned != 2 {
 			t.Fatalf("the shopper sees %+v", v.Items)
 		}
 
-		r2 := must(e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{}))
+		r2 := hubtest.Must(e.svc.ReturnItems(e.ctx, c1, pv.OrderNo, core.ReturnInput{}))
 		if r2.AmountFen != 8730-3180 || r2.OrderStatus != core.StatusRefunded {
 			t.Fatalf("the rest = %+v, want %d fen and the order refunded", r2, 8730-3180)
 		}
@@ -1127,7 +1125,7 @@ func TestStaffAccounts(t *testing.T) {
 			t.Fatalf("refused accounts left %d rows", n)
 		}
 		// Ten runes of three bytes each is a fine password.
-		v := must(e.svc.Staff.Put(e.ctx, staff.Input{Username: " clerk.one ", Password: strings.Repeat("密", 10), Role: staff.RoleClerk, Store: "S01"}))
+		v := hubtest.Must(e.svc.Staff.Put(e.ctx, staff.Input{Username: " clerk.one ", Password: strings.Repeat("密", 10), Role: staff.RoleClerk, Store: "S01"}))
 		if v != (staff.View{Username: "clerk.one", Role: staff.RoleClerk, Store: "S01"}) {
 			t.Fatalf("created %+v", v)
 		}
@@ -1140,25 +1138,25 @@ func TestStaffAccounts(t *testing.T) {
 		}
 		pw := strings.Repeat("密", 10)
 
-		console := must(e.svc.Staff.SignIn(e.ctx, " Clerk.One ", pw, staff.SessionConsole))
+		console := hubtest.Must(e.svc.Staff.SignIn(e.ctx, " Clerk.One ", pw, staff.SessionConsole))
 		if console.Token == "" || console.Staff.Store != "S01" || !console.ExpiresAt.Equal(e.clock.Now().Add(12*time.Hour)) {
 			t.Fatalf("sign-in = %+v", console)
 		}
-		a := must(e.svc.Staff.Authenticate(e.ctx, console.Token, staff.SessionConsole))
+		a := hubtest.Must(e.svc.Staff.Authenticate(e.ctx, console.Token, staff.SessionConsole))
 		if a.Username != "clerk.one" || a.Role != staff.RoleClerk || a.Store != "S01" || a.StoreID == 0 || a.IsAdmin() {
 			t.Fatalf("actor = %+v", a)
 		}
 		_, err := e.svc.Staff.Authenticate(e.ctx, console.Token, staff.SessionAPI)
 		wantErr(t, "a console session as an API token", err, domain.ErrUnauthenticated)
-		api := must(e.svc.Staff.SignIn(e.ctx, "clerk.one", pw, staff.SessionAPI))
+		api := hubtest.Must(e.svc.Staff.SignIn(e.ctx, "clerk.one", pw, staff.SessionAPI))
 		_, err = e.svc.Staff.Authenticate(e.ctx, api.Token, staff.SessionConsole)
 		wantErr(t, "an API token as a console session", err, domain.ErrUnauthenticated)
-		must(e.svc.Staff.Authenticate(e.ctx, api.Token, staff.SessionAPI))
+		hubtest.Must(e.svc.Staff.Authenticate(e.ctx, api.Token, staff.SessionAPI))
 		_, err = e.svc.Staff.SignIn(e.ctx, "clerk.one", pw, "pos")
 		wantErr(t, "unknown session kind", err, domain.ErrInvalidArgument)
 
 		// Wrong password, unknown name and a disabled account get the same answer.
-		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "gone", Password: soPassword, Role: staff.RoleAdmin, Disabled: true}))
+		hubtest.Must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "gone", Password: soPassword, Role: staff.RoleAdmin, Disabled: true}))
 		var msgs []string
 		for _, c := range [][2]string{{"clerk.one", soPassword}, {"nobody", soPassword}, {"nobody", "o2ohub-no-such-user"}, {"gone", soPassword}, {"clerk.one", ""}} {
 			_, err := e.svc.Staff.SignIn(e.ctx, c[0], c[1], staff.SessionConsole)
@@ -1172,27 +1170,27 @@ func TestStaffAccounts(t *testing.T) {
 		}
 
 		// Updating without a password keeps it and the sessions.
-		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Role: staff.RoleClerk, Store: "S01"}))
-		must(e.svc.Staff.Authenticate(e.ctx, console.Token, staff.SessionConsole))
-		must(e.svc.Staff.SignIn(e.ctx, "clerk.one", pw, staff.SessionConsole))
+		hubtest.Must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Role: staff.RoleClerk, Store: "S01"}))
+		hubtest.Must(e.svc.Staff.Authenticate(e.ctx, console.Token, staff.SessionConsole))
+		hubtest.Must(e.svc.Staff.SignIn(e.ctx, "clerk.one", pw, staff.SessionConsole))
 		// A new password ends every session; the old password no longer works.
-		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Password: soPassword, Role: staff.RoleClerk, Store: "S01"}))
+		hubtest.Must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Password: soPassword, Role: staff.RoleClerk, Store: "S01"}))
 		for _, tok := range []struct{ token, kind string }{{console.Token, staff.SessionConsole}, {api.Token, staff.SessionAPI}} {
 			_, err := e.svc.Staff.Authenticate(e.ctx, tok.token, tok.kind)
 			wantErr(t, "a session after the password changed", err, domain.ErrUnauthenticated)
 		}
 		_, err = e.svc.Staff.SignIn(e.ctx, "clerk.one", pw, staff.SessionConsole)
 		wantErr(t, "the old password", err, domain.ErrUnauthenticated)
-		s2 := must(e.svc.Staff.SignIn(e.ctx, "clerk.one", soPassword, staff.SessionConsole))
+		s2 := hubtest.Must(e.svc.Staff.SignIn(e.ctx, "clerk.one", soPassword, staff.SessionConsole))
 		// Moving to another store ends sessions too, and so does disabling.
-		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Role: staff.RoleClerk, Store: "S02"}))
+		hubtest.Must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Role: staff.RoleClerk, Store: "S02"}))
 		_, err = e.svc.Staff.Authenticate(e.ctx, s2.Token, staff.SessionConsole)
 		wantErr(t, "a session after a move", err, domain.ErrUnauthenticated)
-		s3 := must(e.svc.Staff.SignIn(e.ctx, "clerk.one", soPassword, staff.SessionAPI))
-		if a := must(e.svc.Staff.Authenticate(e.ctx, s3.Token, staff.SessionAPI)); a.Store != "S02" {
+		s3 := hubtest.Must(e.svc.Staff.SignIn(e.ctx, "clerk.one", soPassword, staff.SessionAPI))
+		if a := hubtest.Must(e.svc.Staff.Authenticate(e.ctx, s3.Token, staff.SessionAPI)); a.Store != "S02" {
 			t.Fatalf("moved clerk works at %s", a.Store)
 		}
-		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Role: staff.RoleClerk, Store: "S02", Disabled: true}))
+		hubtest.Must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "clerk.one", Role: staff.RoleClerk, Store: "S02", Disabled: true}))
 		_, err = e.svc.Staff.Authenticate(e.ctx, s3.Token, staff.SessionAPI)
 		wantErr(t, "a session after disabling", err, domain.ErrUnauthenticated)
 		_, err = e.svc.Staff.SignIn(e.ctx, "clerk.one", soPassword, staff.SessionAPI)
@@ -1202,16 +1200,16 @@ func TestStaffAccounts(t *testing.T) {
 		}
 
 		// Sessions run out and can be ended.
-		must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "boss", Password: soPassword, Role: staff.RoleAdmin}))
-		s4 := must(e.svc.Staff.SignIn(e.ctx, "boss", soPassword, staff.SessionConsole))
-		if a := must(e.svc.Staff.Authenticate(e.ctx, s4.Token, staff.SessionConsole)); !a.IsAdmin() || a.StoreID != 0 {
+		hubtest.Must(e.svc.Staff.Put(e.ctx, staff.Input{Username: "boss", Password: soPassword, Role: staff.RoleAdmin}))
+		s4 := hubtest.Must(e.svc.Staff.SignIn(e.ctx, "boss", soPassword, staff.SessionConsole))
+		if a := hubtest.Must(e.svc.Staff.Authenticate(e.ctx, s4.Token, staff.SessionConsole)); !a.IsAdmin() || a.StoreID != 0 {
 			t.Fatalf("admin actor = %+v", a)
 		}
-		must(0, e.svc.Staff.SignOut(e.ctx, s4.Token))
+		hubtest.Must(0, e.svc.Staff.SignOut(e.ctx, s4.Token))
 		_, err = e.svc.Staff.Authenticate(e.ctx, s4.Token, staff.SessionConsole)
 		wantErr(t, "a signed-out session", err, domain.ErrUnauthenticated)
-		s5 := must(e.svc.Staff.SignIn(e.ctx, "boss", soPassword, staff.SessionConsole))
-		e.clock.Advance(12 * time.Hour)
+		s5 := hubtest.Must(e.svc.Staff.SignIn(e.ctx, "boss", soPassword, staff.SessionConsole))
+		e.clock.Add(12 * time.Hour)
 		_, err = e.svc.Staff.Authenticate(e.ctx, s5.Token, staff.SessionConsole)
 		wantErr(t, "an expired session", err, domain.ErrUnauthenticated)
 		_, err = e.svc.Staff.Authenticate(e.ctx, "", staff.SessionConsole)
@@ -1230,15 +1228,15 @@ func TestReviewFixes(t *testing.T) {
 		c1 := e.clerk(t, "clerk1", "S01")
 
 		late := e.paid(t, alice, "S01", soMilk)
-		e.clock.Advance(soAcceptTimeout)
+		e.clock.Add(soAcceptTimeout)
 		_, err := e.svc.AcceptOrder(e.ctx, c1, late.OrderNo)
 		wantErr(t, "accepting after the deadline", err, domain.ErrConflict)
 		if v := e.view(t, late.OrderNo); v.Status != core.StatusPaid || v.Store != "S01" {
 			t.Fatalf("a refused late acceptance left the order %s at %s", v.Status, v.Store)
 		}
 
-		o := must(e.svc.CreateOrder(e.ctx, alice, core.OrderInput{Store: "S01", Fulfillment: core.FulfillmentPickup, Items: soMilk}))
-		must(e.svc.Catalog.PutStore(e.ctx, catalog.StoreInput{Code: "S01", Name: "店 S01", Lat: soLat, Lng: soLng, Status: "closed"}))
+		o := hubtest.Must(e.svc.CreateOrder(e.ctx, alice, core.OrderInput{Store: "S01", Fulfillment: core.FulfillmentPickup, Items: soMilk}))
+		hubtest.Must(e.svc.Catalog.PutStore(e.ctx, catalog.StoreInput{Code: "S01", Name: "店 S01", Lat: soLat, Lng: soLng, Status: "closed"}))
 		if r := chPay(e.fixture, soProvider, o, "T-"+o.OrderNo); r != core.PaymentApplied {
 			t.Fatalf("paying: %s", r)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/internal/hubtest"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -31,9 +32,9 @@ func TestReplicasExpireEachOrderOnceWhileOrdersArePlaced(t *testing.T) {
 	const due, placed = 150, 30
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "BREAD", Name: "面包", PriceFen: 890}))
+		hubtest.Must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "BREAD", Name: "面包", PriceFen: 890}))
 		for _, sku := range []string{"MILK", "EGG", "BREAD"} {
-			must(f.svc.Catalog.SetStock(f.ctx, "S01", sku, 5000, "test"))
+			hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", sku, 5000, "test"))
 		}
 		alice, bob := f.member(t, "alice"), f.member(t, "bob")
 		orders := [][]core.ItemInput{
@@ -44,10 +45,10 @@ func TestReplicasExpireEachOrderOnceWhileOrdersArePlaced(t *testing.T) {
 		var items int64
 		for i := range due {
 			in := orders[i%len(orders)]
-			must(f.svc.CreateOrder(f.ctx, alice, core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: in}))
+			hubtest.Must(f.svc.CreateOrder(f.ctx, alice, core.OrderInput{Store: "S01", Fulfillment: "pickup", Items: in}))
 			items += int64(len(in))
 		}
-		f.clock.Advance(time.Hour)
+		f.clock.Add(time.Hour)
 		deadlocksBefore := pgDeadlocks(t, f)
 
 		replicas := []*core.Service{f.svc, f.replica(fixtureOptions), f.replica(fixtureOptions)}
@@ -78,7 +79,7 @@ func TestReplicasExpireEachOrderOnceWhileOrdersArePlaced(t *testing.T) {
 		if total != due {
 			t.Fatalf("replicas expired %d orders, want exactly %d", total, due)
 		}
-		if n := must(f.svc.ExpireDue(f.ctx, 100)); n != 0 {
+		if n := hubtest.Must(f.svc.ExpireDue(f.ctx, 100)); n != 0 {
 			t.Fatalf("%d orders left to expire", n)
 		}
 		if n := f.count(t, "orders", "status = ?", string(core.StatusExpired)); n != due {
@@ -130,12 +131,12 @@ func pgDeadlocks(t testing.TB, f *fixture) int64 {
 func TestSweepGoesOnPastAFailingOrder(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		f := setup(t, db)
-		must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "BREAD", Name: "面包", PriceFen: 890}))
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
-		must(f.svc.Catalog.SetStock(f.ctx, "S01", "BREAD", 10, "test"))
+		hubtest.Must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "BREAD", Name: "面包", PriceFen: 890}))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 10, "test"))
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "BREAD", 10, "test"))
 		alice := f.member(t, "alice")
 		bad := f.order(t, alice, "BREAD", 2) // oldest: the sweep meets it first
-		f.clock.Advance(time.Second)
+		f.clock.Add(time.Second)
 		var good []core.OrderView
 		for range 4 {
 			good = append(good, f.order(t, alice, "MILK", 1))
@@ -144,7 +145,7 @@ func TestSweepGoesOnPastAFailingOrder(t *testing.T) {
 		if err := db.Conn(f.ctx).Exec("UPDATE stocks SET reserved = 0 WHERE product_id = (SELECT id FROM products WHERE sku = 'BREAD')").Error; err != nil {
 			t.Fatal(err)
 		}
-		f.clock.Advance(time.Hour)
+		f.clock.Add(time.Hour)
 		n, err := f.svc.ExpireDue(f.ctx, 10)
 		if err == nil || !strings.Contains(err.Error(), "reservation of product") {
 			t.Fatalf("sweep error = %v, want the missing reservation reported", err)
@@ -156,11 +157,11 @@ func TestSweepGoesOnPastAFailingOrder(t *testing.T) {
 			t.Fatalf("sweep expired %d orders, want the %d good ones", n, len(good))
 		}
 		for _, o := range good {
-			if v := must(f.svc.Order(f.ctx, alice, o.OrderNo)); v.Status != core.StatusExpired {
+			if v := hubtest.Must(f.svc.Order(f.ctx, alice, o.OrderNo)); v.Status != core.StatusExpired {
 				t.Fatalf("order %s is %s, want expired", o.OrderNo, v.Status)
 			}
 		}
-		if v := must(f.svc.Order(f.ctx, alice, bad.OrderNo)); v.Status != core.StatusPendingPayment {
+		if v := hubtest.Must(f.svc.Order(f.ctx, alice, bad.OrderNo)); v.Status != core.StatusPendingPayment {
 			t.Fatalf("failing order %s is %s, want it rolled back to pending_payment", bad.OrderNo, v.Status)
 		}
 		if st := f.stock(t, "MILK"); st.OnHand != 10 || st.Reserved != 0 {
@@ -173,7 +174,7 @@ func TestSweepGoesOnPastAFailingOrder(t *testing.T) {
 		if err := db.Conn(f.ctx).Exec("UPDATE stocks SET reserved = 2 WHERE product_id = (SELECT id FROM products WHERE sku = 'BREAD')").Error; err != nil {
 			t.Fatal(err)
 		}
-		if n := must(f.svc.ExpireDue(f.ctx, 10)); n != 1 {
+		if n := hubtest.Must(f.svc.ExpireDue(f.ctx, 10)); n != 1 {
 			t.Fatalf("after the repair the sweep expired %d orders, want 1", n)
 		}
 		if st := f.stock(t, "BREAD"); st.OnHand != 10 || st.Reserved != 0 {
@@ -195,7 +196,7 @@ func TestReroutesBetweenTwoStoresBothWays(t *testing.T) {
 			want[e.paid(t, alice, "S01", items).OrderNo] = "S02"
 			want[e.paid(t, alice, "S02", items).OrderNo] = "S01"
 		}
-		e.clock.Advance(soAcceptTimeout)
+		e.clock.Add(soAcceptTimeout)
 		deadlocksBefore := pgDeadlocks(t, e.fixture)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -228,7 +229,7 @@ func TestReroutesBetweenTwoStoresBothWays(t *testing.T) {
 		}
 		for _, store := range []string{"S01", "S02"} {
 			for _, sku := range []string{"MILK", "EGG"} {
-				if st := must(e.svc.Catalog.Stock(e.ctx, store, sku)); st.OnHand != soStart-each || st.Reserved != 0 {
+				if st := hubtest.Must(e.svc.Catalog.Stock(e.ctx, store, sku)); st.OnHand != soStart-each || st.Reserved != 0 {
 					t.Fatalf("%s %s = %+v, want %d on hand", store, sku, st, soStart-each)
 				}
 			}

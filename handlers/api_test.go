@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -23,6 +22,8 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
+	"github.com/o2ohub/o2ohub/internal/hubtest/httpx"
+	"github.com/o2ohub/o2ohub/internal/testclock"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -43,17 +44,22 @@ const (
 	hubLng = 121.4737
 )
 
-// hubFixedClock is a clock that never moves.
-type hubFixedClock struct{ t time.Time }
-
-func (c hubFixedClock) Now() time.Time { return c.t }
-
-// hubConfig varies how a test server is built.
+// hubConfig varies how a test server is built. The zero value is the sandbox hub with the admin API,
+// the system clock, no payment gateway and logs discarded.
 type hubConfig struct {
 	noAdmin   bool         // AdminToken "" (admin API disabled)
 	noSandbox bool         // Sandbox false
-	gateway   bool         // register the sandbox payment gateway
+	gateway   bool         // register the sandbox payment gateway, paying after 10ms
+	refunds   bool         // register the sandbox gateway for refunds only (its payments take an hour)
 	clock     domain.Clock // core's and the HTTP layer's clock; the system clock when nil
+	log       *slog.Logger // where the hub logs; discarded when nil
+	// publicURL turns the server's URL into core's PublicURL; the server's URL as it is when nil.
+	publicURL func(serverURL string) string
+	// depsPublicURL passes the public URL to the HTTP layer too (console cookies and same-origin checks).
+	depsPublicURL bool
+	noRedirect    bool                // the client does not follow redirects
+	core          func(*core.Options) // changes core's options, when set
+	deps          func(*Deps)         // changes the HTTP layer's dependencies, when set
 }
 
 // hubEnv is one running hub: database, service and HTTP server.
@@ -62,6 +68,7 @@ type hubEnv struct {
 	svc    *core.Service
 	srv    *httptest.Server
 	client *http.Client
+	http   *httpx.Client
 }
 
 // hubEach runs fn once per available database (SQLite, and PostgreSQL when configured).
@@ -70,10 +77,14 @@ func hubEach(t *testing.T, fn func(t *testing.T, db *models.DB)) {
 	dbtest.Each(t, func(tb testing.TB, db *models.DB) { fn(tb.(*testing.T), db) })
 }
 
-// newHubEnv builds the real engine on db and serves it over HTTP until the test ends.
-func newHubEnv(t *testing.T, db *models.DB, cfg hubConfig) *hubEnv {
+// newHubEnv builds the real engine on db and serves it over HTTP until the test ends. It is the one
+// builder of the handlers tests (they cannot import internal/hubtest, which imports this package).
+func newHubEnv(t testing.TB, db *models.DB, cfg hubConfig) *hubEnv {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := cfg.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	clock := cfg.clock
 	if clock == nil {
 		clock = domain.SystemClock{}
@@ -82,16 +93,33 @@ func newHubEnv(t *testing.T, db *models.DB, cfg hubConfig) *hubEnv {
 	// server only starts once everything is wired.
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	svc := core.New(domain.NewEnv(db, clock, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: publicURL})
-	admin := hubAdminToken
-	if cfg.noAdmin {
-		admin = ""
+	if cfg.publicURL != nil {
+		publicURL = cfg.publicURL(publicURL)
 	}
-	srv.Config.Handler = New(Deps{Service: svc, DB: db, Log: log, Clock: clock, AdminToken: admin,
-		Sandbox: !cfg.noSandbox, SandboxSecret: hubSandboxSecret})
+	opts := core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: publicURL}
+	if cfg.core != nil {
+		cfg.core(&opts)
+	}
+	svc := core.New(domain.NewEnv(db, clock, log), opts)
+	d := Deps{Service: svc, DB: db, Log: log, Clock: clock, AdminToken: hubAdminToken, Sandbox: !cfg.noSandbox, SandboxSecret: hubSandboxSecret}
+	if cfg.noAdmin {
+		d.AdminToken = ""
+	}
+	if cfg.depsPublicURL {
+		d.PublicURL = publicURL
+	}
+	if cfg.deps != nil {
+		cfg.deps(&d)
+	}
+	srv.Config.Handler = New(d)
 	var gw *sandbox.Gateway
-	if cfg.gateway {
+	switch {
+	case cfg.gateway:
 		gw = sandbox.NewGateway(hubSandboxSecret, 10*time.Millisecond, log)
+	case cfg.refunds:
+		gw = sandbox.NewGateway(hubSandboxSecret, time.Hour, log)
+	}
+	if gw != nil {
 		svc.RegisterGateway(gw)
 	}
 	srv.Start()
@@ -99,7 +127,11 @@ func newHubEnv(t *testing.T, db *models.DB, cfg hubConfig) *hubEnv {
 	if gw != nil {
 		t.Cleanup(gw.Close) // runs before srv.Close
 	}
-	return &hubEnv{db: db, svc: svc, srv: srv, client: &http.Client{Timeout: 15 * time.Second}}
+	client := &http.Client{Timeout: 15 * time.Second}
+	if cfg.noRedirect {
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return &hubEnv{db: db, svc: svc, srv: srv, client: client, http: &httpx.Client{Base: srv.URL, HTTP: client}}
 }
 
 // hubReq is one HTTP request to the hub.
@@ -135,53 +167,25 @@ var hubAdminAuth = hubBearer(hubAdminToken)
 // do sends r and returns the answer. Every answer is checked for leaked internals.
 func (e *hubEnv) do(t testing.TB, r hubReq) hubResp {
 	t.Helper()
-	var body io.Reader
-	if r.body != nil {
-		switch b := r.body.(type) {
-		case string:
-			body = strings.NewReader(b)
-		case []byte:
-			body = bytes.NewReader(b)
-		default:
-			raw, err := json.Marshal(b)
-			if err != nil {
-				t.Fatalf("marshal request body: %v", err)
-			}
-			body = bytes.NewReader(raw)
-		}
-	}
-	req, err := http.NewRequestWithContext(context.Background(), r.method, e.srv.URL+r.path, body)
-	if err != nil {
-		t.Fatalf("build request: %v", err)
-	}
-	if body != nil {
-		ct := r.contentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		req.Header.Set("Content-Type", ct)
-	}
-	if r.auth != "" {
-		req.Header.Set("Authorization", r.auth)
-	}
+	header := http.Header{}
 	for k, v := range r.header {
-		req.Header.Set(k, v)
+		header.Set(k, v)
 	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", r.method, r.path, err)
+	if r.auth != "" && header.Get("Authorization") == "" {
+		header.Set("Authorization", r.auth)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", r.method, r.path, err)
-	}
+	res := e.http.Send(t, httpx.Request{Method: r.method, Path: r.path, Body: r.body, ContentType: r.contentType, Header: header})
 	for _, leak := range []string{"goroutine", "panic"} {
-		if bytes.Contains(bytes.ToLower(raw), []byte(leak)) {
-			t.Errorf("%s %s: response leaks %q: %s", r.method, r.path, leak, raw)
+		if bytes.Contains(bytes.ToLower(res.Body), []byte(leak)) {
+			t.Errorf("%s %s: response leaks %q: %s", r.method, r.path, leak, res.Body)
 		}
 	}
-	return hubResp{status: resp.StatusCode, header: resp.Header, body: raw}
+	return hubRespOf(res)
+}
+
+// hubRespOf is the hubResp of an httpx answer.
+func hubRespOf(r httpx.Response) hubResp {
+	return hubResp{status: r.Status, header: r.Header, body: r.Body}
 }
 
 func (e *hubEnv) get(t testing.TB, path, auth string) hubResp {
@@ -904,7 +908,7 @@ func TestAPIDisabledFeatures(t *testing.T) {
 func TestAPISandboxWebhook(t *testing.T) {
 	hubEach(t, func(t *testing.T, db *models.DB) {
 		now := time.Now().UTC().Truncate(time.Second)
-		e := newHubEnv(t, db, hubConfig{clock: hubFixedClock{now}})
+		e := newHubEnv(t, db, hubConfig{clock: testclock.New(now)})
 		e.putStore(t, hubStore{code: "S01", lat: hubLat, lng: hubLng, status: "open"})
 		e.putProduct(t, "TEA", 1250)
 		e.putStock(t, "S01", "TEA", 10)

@@ -8,10 +8,8 @@ import (
 	"encoding/base64"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -19,7 +17,6 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
-	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
@@ -40,22 +37,12 @@ type conEnv struct {
 // newConEnv builds the hub; with https the public URL is https (console cookies must be Secure).
 func newConEnv(t *testing.T, db *models.DB, https bool) *conEnv {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewUnstartedServer(nil)
-	publicURL := "http://" + srv.Listener.Addr().String()
+	cfg := hubConfig{refunds: true, depsPublicURL: true, core: func(o *core.Options) { o.PasswordCost = 4 }}
 	if https {
-		publicURL = "https://hub.example.com"
+		cfg.publicURL = func(string) string { return "https://hub.example.com" }
 	}
-	svc := core.New(domain.NewEnv(db, domain.SystemClock{}, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000,
-		PublicURL: publicURL, PasswordCost: 4})
-	srv.Config.Handler = New(Deps{Service: svc, DB: db, Log: log, AdminToken: hubAdminToken, Sandbox: true,
-		SandboxSecret: hubSandboxSecret, PublicURL: publicURL})
-	gw := sandbox.NewGateway(hubSandboxSecret, time.Hour, log) // refunds only: payments are applied directly
-	svc.RegisterGateway(gw)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	t.Cleanup(gw.Close)
-	e := &conEnv{hubEnv: &hubEnv{db: db, svc: svc, srv: srv, client: &http.Client{Timeout: 15 * time.Second}}}
+	e := &conEnv{hubEnv: newHubEnv(t, db, cfg)}
+	svc := e.svc
 
 	e.putStore(t, hubStore{code: "S01", lat: hubLat, lng: hubLng, status: "open"})
 	e.putStore(t, hubStore{code: "S02", lat: hubLat + 0.027, lng: hubLng, status: "open"})

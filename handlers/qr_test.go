@@ -32,8 +32,9 @@ import (
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/shelf"
-	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/internal/cn"
+	"github.com/o2ohub/o2ohub/internal/hubtest/httpx"
+	"github.com/o2ohub/o2ohub/internal/testclock"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 	"github.com/o2ohub/o2ohub/qrcode"
@@ -65,38 +66,17 @@ type qrConfig struct {
 	clock                  domain.Clock // the system clock when nil
 }
 
-// newQREnv builds the real engine on db like newHubEnv, with the QR settings of cfg. Its client does not
-// follow redirects, so that a landing page's redirect into a mini-program can be inspected.
+// newQREnv builds the hub of newHubEnv with the QR settings of cfg. Its client does not follow
+// redirects, so that a landing page's redirect into a mini-program can be inspected.
 func newQREnv(tb testing.TB, db *models.DB, cfg qrConfig) *hubEnv {
 	tb.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	clock := cfg.clock
-	if clock == nil {
-		clock = domain.SystemClock{}
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	// A trailing slash on the public URL must not show up as "//q/" in code URLs.
-	publicURL := "http://" + srv.Listener.Addr().String() + "/"
-	svc := core.New(domain.NewEnv(db, clock, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: publicURL,
-		TraceScanLimit: cfg.traceLimit})
-	admin := hubAdminToken
-	if cfg.noAdmin {
-		admin = ""
-	}
-	srv.Config.Handler = New(Deps{Service: svc, DB: db, Log: log, Clock: clock, AdminToken: admin, Sandbox: true, SandboxSecret: hubSandboxSecret,
-		ScanPage: "pages/scan/index", WechatLink: cfg.wechatLink, AlipayLink: cfg.alipayLink})
-	var gw *sandbox.Gateway
-	if cfg.gateway {
-		gw = sandbox.NewGateway(hubSandboxSecret, 10*time.Millisecond, log)
-		svc.RegisterGateway(gw)
-	}
-	srv.Start()
-	tb.Cleanup(srv.Close)
-	if gw != nil {
-		tb.Cleanup(gw.Close)
-	}
-	client := &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &hubEnv{db: db, svc: svc, srv: srv, client: client}
+	return newHubEnv(tb, db, hubConfig{noAdmin: cfg.noAdmin, gateway: cfg.gateway, clock: cfg.clock, noRedirect: true,
+		// A trailing slash on the public URL must not show up as "//q/" in code URLs.
+		publicURL: func(u string) string { return u + "/" },
+		core:      func(o *core.Options) { o.TraceScanLimit = cfg.traceLimit },
+		deps: func(d *Deps) {
+			d.ScanPage, d.WechatLink, d.AlipayLink = "pages/scan/index", cfg.wechatLink, cfg.alipayLink
+		}})
 }
 
 // qrProducts are the catalog of the QR tests.
@@ -187,23 +167,11 @@ func (e *hubEnv) qrScan(t testing.TB, code, ua string) shelf.ScanView {
 // "panic" can turn up by chance.
 func (e *hubEnv) qrRaw(t testing.TB, path string, header map[string]string) hubResp {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	for k, v := range header {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hubResp{status: resp.StatusCode, header: resp.Header, body: raw}
+	return hubRespOf(e.http.Send(t, httpx.Request{Method: http.MethodGet, Path: path, Header: h}))
 }
 
 // qrDelete withdraws a code.
@@ -1132,7 +1100,7 @@ func TestQRLanding(t *testing.T) {
 func TestQRScanCountsAndAttribution(t *testing.T) {
 	hubEach(t, func(t *testing.T, db *models.DB) {
 		now := time.Now().UTC()
-		e := newQREnv(t, db, qrConfig{wechatLink: qrWechatLink, alipayLink: qrAlipayLink, gateway: true, clock: hubFixedClock{now}})
+		e := newQREnv(t, db, qrConfig{wechatLink: qrWechatLink, alipayLink: qrAlipayLink, gateway: true, clock: testclock.New(now)})
 		qrSeed(t, e)
 		tea := e.qrCreate(t, map[string]any{"kind": "product", "store": "S01", "sku": "TEA"})
 		store := e.qrCreate(t, map[string]any{"kind": "store", "store": "S01"})
@@ -1274,7 +1242,7 @@ func TestQRScanCountsAndAttribution(t *testing.T) {
 
 func TestQRConcurrentScansAreAllCounted(t *testing.T) {
 	hubEach(t, func(t *testing.T, db *models.DB) {
-		e := newQREnv(t, db, qrConfig{clock: hubFixedClock{time.Now().UTC()}})
+		e := newQREnv(t, db, qrConfig{clock: testclock.New(time.Now().UTC())})
 		qrSeed(t, e)
 		code := e.qrCreate(t, map[string]any{"kind": "product", "store": "S01", "sku": "TEA"}).Code
 		uas := []string{qrUAWeChat, qrUAAlipay, qrUABrowser}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,10 +20,10 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
-	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
+	"github.com/o2ohub/o2ohub/internal/testclock"
 	"github.com/o2ohub/o2ohub/models"
 )
 
@@ -32,24 +31,6 @@ const (
 	stPassword  = "correct horse battery"
 	stPickupTTL = time.Hour
 )
-
-// stClock is a clock tests move by hand.
-type stClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // stLog collects what the hub logs, so tests can check what never reaches a log line.
 type stLog struct {
@@ -74,7 +55,7 @@ func (l *stLog) String() string {
 // signed-in shopper.
 type stEnv struct {
 	*hubEnv
-	clock    *stClock
+	clock    *testclock.Clock
 	log      *stLog
 	shopper  string
 	memberID int64
@@ -84,19 +65,10 @@ func newStEnv(t *testing.T, db *models.DB) *stEnv {
 	t.Helper()
 	logs := &stLog{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	clock := &stClock{t: time.Now().UTC().Truncate(time.Second)}
-	srv := httptest.NewUnstartedServer(nil)
-	publicURL := "http://" + srv.Listener.Addr().String()
-	svc := core.New(domain.NewEnv(db, clock, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: 48 * time.Hour, DeliveryRadiusM: 10000,
-		PublicURL: publicURL, PasswordCost: 4, PickupTTL: stPickupTTL})
-	srv.Config.Handler = New(Deps{Service: svc, DB: db, Log: log, Clock: clock, AdminToken: hubAdminToken, Sandbox: true,
-		SandboxSecret: hubSandboxSecret, PublicURL: publicURL})
-	gw := sandbox.NewGateway(hubSandboxSecret, time.Hour, log) // refunds; payments come through the webhook
-	svc.RegisterGateway(gw)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	t.Cleanup(gw.Close)
-	e := &stEnv{hubEnv: &hubEnv{db: db, svc: svc, srv: srv, client: &http.Client{Timeout: 15 * time.Second}}, clock: clock, log: logs}
+	clock := testclock.New(time.Now().UTC().Truncate(time.Second))
+	e := &stEnv{hubEnv: newHubEnv(t, db, hubConfig{refunds: true, clock: clock, log: log, depsPublicURL: true, core: func(o *core.Options) {
+		o.SessionTTL, o.PasswordCost, o.PickupTTL = 48*time.Hour, 4, stPickupTTL
+	}}), clock: clock, log: logs}
 
 	e.putStore(t, hubStore{code: "S01", lat: hubLat, lng: hubLng, status: "open"})
 	e.putStore(t, hubStore{code: "S03", lat: hubLat + 0.009, lng: hubLng, status: "open"})
@@ -343,7 +315,7 @@ func TestStoreLogin(t *testing.T) {
 
 		hubStep(t, "a token ends when it expires", func(t *testing.T) {
 			auth := e.staff(t, "clerk2")
-			e.clock.advance(13 * time.Hour)
+			e.clock.Add(13 * time.Hour)
 			hubWantError(t, e.get(t, "/api/v1/store/orders", auth), http.StatusUnauthorized, "unauthenticated")
 		})
 
@@ -639,7 +611,7 @@ func TestStorePickup(t *testing.T) {
 				t.Errorf("Retry-After = %q, want whole seconds in 1..600", r.header.Get("Retry-After"))
 			}
 			hubWantError(t, e.post(t, "/api/v1/store/pickup/confirm", clerk2, map[string]any{"code": live.Code}), http.StatusTooManyRequests, "rate_limited")
-			e.clock.advance(time.Duration(secs) * time.Second)
+			e.clock.Add(time.Duration(secs) * time.Second)
 			c := hubDecode[core.PickupCheck](t, e.post(t, "/api/v1/store/pickup/verify", clerk2, map[string]any{"code": live.Code}), http.StatusOK)
 			if c.OrderNo != o.OrderNo {
 				t.Errorf("verify after the wait = %+v", c)
@@ -649,7 +621,7 @@ func TestStorePickup(t *testing.T) {
 		hubStep(t, "an expired code is gone", func(t *testing.T) {
 			o := e.paidOrder(t, hubPickup("S01", "TEA", 1))
 			live := e.readyOrder(t, e.staff(t, "clerk1b"), o.OrderNo)
-			e.clock.advance(stPickupTTL + time.Second)
+			e.clock.Add(stPickupTTL + time.Second)
 			clerk := e.staff(t, "clerk1b")
 			hubWantError(t, e.post(t, "/api/v1/store/pickup/verify", clerk, map[string]any{"code": live.Code}), http.StatusGone, "code_expired")
 			hubWantError(t, e.post(t, "/api/v1/store/pickup/verify", clerk, map[string]any{"code": live.Token}), http.StatusGone, "code_expired")

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -614,53 +612,6 @@ func saveFile(t *testing.T, dir, name string, data []byte) {
 		t.Fatal(err)
 	}
 	t.Logf("saved %s (%d bytes)", path, len(data))
-}
-
-// startDemoHub runs `o2ohub demo` on a free port with a fresh SQLite database and the given extra
-// environment, waits until it answers, and stops it (expecting a clean drain) when the test ends.
-func startDemoHub(t *testing.T, extra map[string]string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	env := map[string]string{"O2OHUB_ADDR": addr, "O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db"), "O2OHUB_PASSWORD_COST": "4"}
-	for k, v := range extra {
-		env[k] = v
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"demo"}, io.Discard, func(k string) string { return env[k] }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("demo stopped with %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("demo did not stop")
-		}
-	})
-	for i := 0; i < 200; i++ {
-		resp, err := http.Get("http://" + addr + "/api/v1/stores")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		select {
-		case err := <-done:
-			done <- err // for the cleanup
-			t.Fatalf("demo exited before serving: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("demo never answered on %s", addr)
-	return ""
 }
 
 // pdfPageObject matches a page object of a PDF (not the /Pages tree nodes). Chromium writes object

@@ -17,6 +17,7 @@ import (
 	"github.com/o2ohub/o2ohub/config"
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/internal/hubtest/httpx"
 )
 
 func TestConfigCommandMasksSecrets(t *testing.T) {
@@ -47,35 +48,15 @@ func TestLoggerMasksPhonesAndDropsSecrets(t *testing.T) {
 }
 
 // TestDemoServesAndDrains starts the demo on a free port, checks it is ready with seeded stores, then
-// cancels it as SIGTERM would and expects a clean stop.
+// cancels it as SIGTERM would and expects a clean stop (startDemoHub's cleanup checks the stop).
 func TestDemoServesAndDrains(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	env := map[string]string{"O2OHUB_ADDR": addr, "O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db"), "O2OHUB_PASSWORD_COST": "4"}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"demo"}, io.Discard, func(k string) string { return env[k] }) }()
-	var resp *http.Response
-	for i := 0; i < 100; i++ {
-		resp, err = http.Get("http://" + addr + "/api/v1/stores")
-		if err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		cancel()
-		t.Fatalf("demo never answered: %v", err)
-	}
-	var body bytes.Buffer
-	body.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(body.String(), "人民广场店") {
-		t.Fatalf("stores = %s", body.String())
+	env := map[string]string{"O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db"), "O2OHUB_PASSWORD_COST": "4"}
+	addr := startDemoHub(t, env)
+	env["O2OHUB_ADDR"] = addr // for simulate
+	var stores json.RawMessage
+	demoCall(t, addr, "GET", "/api/v1/stores", "", "", &stores)
+	if !strings.Contains(string(stores), "人民广场店") {
+		t.Fatalf("stores = %s", stores)
 	}
 	// The sandbox WeChat and Alipay sign shoppers in, and simulate signs their payment notifications.
 	getenv := func(k string) string { return env[k] }
@@ -93,15 +74,6 @@ func TestDemoServesAndDrains(t *testing.T) {
 			t.Fatalf("after simulate %s the order is %s via %q (%s)", c.provider, ord.Status, ord.Provider, out.String())
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("demo stopped with %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not stop")
-	}
 }
 
 func TestStrayArgumentsAreRefused(t *testing.T) {
@@ -114,22 +86,58 @@ func TestStrayArgumentsAreRefused(t *testing.T) {
 // demoCall sends a request to the demo hub and decodes its JSON answer into out, failing on a non-2xx.
 func demoCall(t *testing.T, addr, method, path, token, body string, out any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	r := (&httpx.Client{Base: "http://" + addr}).Send(t, httpx.Request{Method: method, Path: path, Auth: token, Body: body})
+	if r.Status/100 != 2 {
+		t.Fatalf("%s %s: %s", method, path, r)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	r.JSON(out)
+}
+
+// startDemoHub runs `o2ohub demo` on a free port with a fresh SQLite database and the given extra
+// environment, waits until it answers, and stops it (expecting a clean drain) when the test ends.
+func startDemoHub(t *testing.T, extra map[string]string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	addr := l.Addr().String()
+	l.Close()
+	env := map[string]string{"O2OHUB_ADDR": addr, "O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db"), "O2OHUB_PASSWORD_COST": "4"}
+	for k, v := range extra {
+		env[k] = v
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		t.Fatalf("%s %s: %v in %s", method, path, err, b)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"demo"}, io.Discard, func(k string) string { return env[k] }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("demo stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("demo did not stop")
+		}
+	})
+	for i := 0; i < 200; i++ {
+		resp, err := http.Get("http://" + addr + "/api/v1/stores")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			t.Fatalf("demo exited before serving: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
+	t.Fatalf("demo never answered on %s", addr)
+	return ""
 }
 
 // TestQRLabelsCommand writes the label sheet of a demo store to a file: one QR per stocked product, and

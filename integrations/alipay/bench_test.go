@@ -12,6 +12,7 @@ import (
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/integrations/alipay/alipayfake"
 	"github.com/o2ohub/o2ohub/internal/cn"
+	"github.com/o2ohub/o2ohub/internal/hubtest"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
 
@@ -24,7 +25,7 @@ import (
 func BenchmarkNotification(b *testing.B) {
 	h := newHub(b, dbtest.SQLite(b), alipayfake.PublicKeyMode)
 	ctx := context.Background()
-	must(h.svc.Catalog.SetStock(ctx, "S01", "MILK", 1_000_000, "bench"))
+	hubtest.Must(h.Service.Catalog.SetStock(ctx, "S01", "MILK", 1_000_000, "bench"))
 	token, _ := h.login()
 
 	b.Run("verify", func(b *testing.B) {
@@ -66,14 +67,14 @@ func BenchmarkNotification(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				body := bodies[next.Add(1)-1]
-				if r := h.post("", body); r.status != http.StatusOK || string(r.body) != "success" {
-					b.Errorf("notification answered %d %s", r.status, r.body)
+				if r := h.post("", body); r.Status != http.StatusOK || string(r.Body) != "success" {
+					b.Errorf("notification answered %d %s", r.Status, r.Body)
 					return
 				}
 			}
 		})
 		b.StopTimer()
-		if paid := h.count("orders", "status = ?", "paid"); paid < int64(b.N) {
+		if paid := h.Count("orders", "status = ?", "paid"); paid < int64(b.N) {
 			b.Fatalf("%d orders paid after %d notifications", paid, b.N)
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "notifications/s")

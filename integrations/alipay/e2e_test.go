@@ -6,13 +6,10 @@ package alipay_test
 // state, so every hub has its own fake.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,19 +22,19 @@ import (
 
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/catalog"
-	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/integrations/alipay"
 	"github.com/o2ohub/o2ohub/integrations/alipay/alipayfake"
 	"github.com/o2ohub/o2ohub/internal/cn"
+	"github.com/o2ohub/o2ohub/internal/hubtest"
+	"github.com/o2ohub/o2ohub/internal/hubtest/httpx"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
 
 const (
-	testAppID  = "2021004100000042"
-	adminToken = "adm"
+	testAppID = "2021004100000042"
 )
 
 // keys are the deployment's keys (app, Alipay, root CA and certificates, AES key), generated once per
@@ -54,19 +51,6 @@ func TestMain(m *testing.M) {
 
 // modes are Alipay's two ways of verifying signatures; the fake and the hub are configured alike.
 var modes = []alipayfake.Mode{alipayfake.PublicKeyMode, alipayfake.CertMode}
-
-// movable is a clock tests can move forward.
-type movable struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *movable) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *movable) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // What the gateway in front of the fake does with the hub's calls.
 const (
@@ -112,14 +96,10 @@ func (d *dropper) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// hub is one running hub wired to an Alipay fake of its own.
+// hub is one running hub (internal/hubtest) wired to an Alipay fake of its own.
 type hub struct {
-	t      testing.TB
-	db     *models.DB
-	svc    *core.Service
+	*hubtest.Hub
 	client *alipay.Client
-	url    string
-	clock  *movable
 	fake   *alipayfake.Fake
 	gate   *gate
 	notes  *dropper
@@ -128,94 +108,32 @@ type hub struct {
 
 func newHub(t testing.TB, db *models.DB, mode alipayfake.Mode) *hub {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	clock := &movable{t: time.Now().UTC()}
-	srv := httptest.NewUnstartedServer(nil)
-	h := &hub{t: t, db: db, clock: clock, url: "http://" + srv.Listener.Addr().String(), notes: &dropper{}}
-	h.fake = alipayfake.New(alipayfake.Options{AppID: testAppID, Keys: keys, Mode: mode, Client: &http.Client{Transport: h.notes, Timeout: 10 * time.Second}})
-	h.gate = &gate{next: h.fake}
-	gw := httptest.NewServer(h.gate)
-	cfg := alipay.Config{AppID: testAppID, PrivateKey: keys.AppPrivateKeyPEM(), AESKey: keys.AESKey, SellerID: h.fake.SellerID(),
-		Gateway: gw.URL + alipayfake.GatewayPath}
-	if mode == alipayfake.CertMode {
-		cfg.AppCert, cfg.RootCert, cfg.AlipayCert = keys.AppCertPEM(), keys.RootCertPEM(), keys.AlipayCertPEM()
-	} else {
-		cfg.AlipayPublicKey = keys.AlipayPublicKeyPEM()
-	}
-	client, err := alipay.New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.client = client
-	h.svc = core.New(domain.NewEnv(db, clock, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: h.url})
-	h.svc.RegisterGateway(client)
-	srv.Config.Handler = handlers.New(handlers.Deps{Service: h.svc, DB: db, Log: log, Clock: clock, AdminToken: adminToken, Alipay: client})
-	srv.Start()
-	// Cleanups run last-registered first: the fake stops posting before the servers close.
-	t.Cleanup(srv.Close)
-	t.Cleanup(gw.Close)
-	t.Cleanup(h.fake.Close)
-	ctx := context.Background()
-	must(h.svc.Catalog.PutStore(ctx, catalog.StoreInput{Code: "S01", Name: "人民广场店", Address: "黄浦区南京东路1号", Lat: 31.2304, Lng: 121.4737, Status: "open"}))
-	must(h.svc.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: "MILK", Name: "光明鲜牛奶 950ml", PriceFen: 1850}))
-	must(h.svc.Catalog.SetStock(ctx, "S01", "MILK", 100, "test"))
+	h := &hub{notes: &dropper{}}
+	h.Hub = hubtest.New(t, db, hubtest.WithDeps(func(hh *hubtest.Hub, d *handlers.Deps) {
+		h.fake = alipayfake.New(alipayfake.Options{AppID: testAppID, Keys: keys, Mode: mode, Client: &http.Client{Transport: h.notes, Timeout: 10 * time.Second}})
+		h.gate = &gate{next: h.fake}
+		gw := httptest.NewServer(h.gate)
+		// Cleanups run last-registered first: the fake stops posting before its gateway closes, and
+		// both before the hub's server (registered by hubtest before this hook runs).
+		t.Cleanup(gw.Close)
+		t.Cleanup(h.fake.Close)
+		cfg := alipay.Config{AppID: testAppID, PrivateKey: keys.AppPrivateKeyPEM(), AESKey: keys.AESKey, SellerID: h.fake.SellerID(),
+			Gateway: gw.URL + alipayfake.GatewayPath}
+		if mode == alipayfake.CertMode {
+			cfg.AppCert, cfg.RootCert, cfg.AlipayCert = keys.AppCertPEM(), keys.RootCertPEM(), keys.AlipayCertPEM()
+		} else {
+			cfg.AlipayPublicKey = keys.AlipayPublicKeyPEM()
+		}
+		client, err := alipay.New(cfg, hh.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.client = client
+		hh.Service.RegisterGateway(client)
+		d.Alipay = client
+	}))
+	h.Stock(hubtest.S01, hubtest.Milk, 100)
 	return h
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
-type resp struct {
-	status int
-	body   []byte
-}
-
-func (r resp) json(t testing.TB, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("decode %s: %v", r.body, err)
-	}
-}
-
-// call sends a JSON request to the hub; auth is a bearer token or "".
-func (h *hub) call(method, path, auth string, body any) resp {
-	h.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, h.url+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	return h.do(req)
-}
-
-func (h *hub) do(req *http.Request) resp {
-	h.t.Helper()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return resp{res.StatusCode, b}
-}
-
-func (h *hub) expect(r resp, status int) resp {
-	h.t.Helper()
-	if r.status != status {
-		h.t.Fatalf("got %d %s, want %d", r.status, r.body, status)
-	}
-	return r
 }
 
 // newUserID returns a fresh Alipay user id (2088 and 12 digits).
@@ -223,71 +141,53 @@ func (h *hub) newUserID() string { return fmt.Sprintf("2088%012d", 100000+h.user
 
 // login signs a new Alipay user in (user_id mode) and returns their token and user id.
 func (h *hub) login() (string, string) {
-	h.t.Helper()
+	h.T.Helper()
 	uid := h.newUserID()
 	var out member.Login
-	h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode(uid, "")}), 200).json(h.t, &out)
+	h.Call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode(uid, "")}).Expect(200).JSON(&out)
 	return out.Token, uid
 }
 
 // place places a pickup order of qty units of sku.
 func (h *hub) place(token, sku string, qty int) core.OrderView {
-	h.t.Helper()
+	h.T.Helper()
 	var o core.OrderView
-	h.expect(h.call("POST", "/api/v1/orders", token, map[string]any{"store": "S01", "fulfillment": "pickup", "items": []map[string]any{{"sku": sku, "qty": qty}}}), 201).json(h.t, &o)
+	h.Call("POST", "/api/v1/orders", token, map[string]any{"store": "S01", "fulfillment": "pickup", "items": []map[string]any{{"sku": sku, "qty": qty}}}).Expect(201).JSON(&o)
 	return o
 }
 
 // pay starts the Alipay payment of an order.
 func (h *hub) pay(token, orderNo string) core.PayView {
-	h.t.Helper()
+	h.T.Helper()
 	var pv core.PayView
-	h.expect(h.call("POST", "/api/v1/orders/"+orderNo+"/pay", token, map[string]string{"provider": "alipay"}), 200).json(h.t, &pv)
+	h.Call("POST", "/api/v1/orders/"+orderNo+"/pay", token, map[string]string{"provider": "alipay"}).Expect(200).JSON(&pv)
 	return pv
 }
 
 // order places a pickup order of qty MILK and starts its Alipay payment.
 func (h *hub) order(token string, qty int) (core.OrderView, core.PayView) {
-	h.t.Helper()
+	h.T.Helper()
 	o := h.place(token, "MILK", qty)
 	return o, h.pay(token, o.OrderNo)
 }
 
 func (h *hub) refund(orderNo string, body map[string]any) core.RefundView {
-	h.t.Helper()
+	h.T.Helper()
 	var r core.RefundView
-	h.expect(h.call("POST", "/api/v1/admin/orders/"+orderNo+"/refund", adminToken, body), 200).json(h.t, &r)
+	h.Call("POST", "/api/v1/admin/orders/"+orderNo+"/refund", hubtest.AdminToken, body).Expect(200).JSON(&r)
 	return r
 }
 
-func (h *hub) status(orderNo string) core.Status {
-	h.t.Helper()
-	var st string
-	if err := h.db.Conn(context.Background()).Raw("SELECT status FROM orders WHERE order_no = ?", orderNo).Scan(&st).Error; err != nil {
-		h.t.Fatal(err)
-	}
-	return core.Status(st)
-}
-
-func (h *hub) count(table, where string, args ...any) int64 {
-	h.t.Helper()
-	var n int64
-	if err := h.db.Conn(context.Background()).Table(table).Where(where, args...).Count(&n).Error; err != nil {
-		h.t.Fatal(err)
-	}
-	return n
-}
-
 func (h *hub) stock() catalog.StockView {
-	h.t.Helper()
-	return must(h.svc.Catalog.Stock(context.Background(), "S01", "MILK"))
+	h.T.Helper()
+	return hubtest.Must(h.Service.Catalog.Stock(context.Background(), "S01", "MILK"))
 }
 
 func (h *hub) trade(orderNo string) alipayfake.Trade {
-	h.t.Helper()
+	h.T.Helper()
 	tr, ok := h.fake.Trade(orderNo)
 	if !ok {
-		h.t.Fatalf("Alipay has no trade for order %s", orderNo)
+		h.T.Fatalf("Alipay has no trade for order %s", orderNo)
 	}
 	return tr
 }
@@ -303,51 +203,38 @@ func (h *hub) acked(orderNo string) int {
 	return n
 }
 
-// waitFor polls cond for up to five seconds.
-func (h *hub) waitFor(what string, cond func() bool) {
-	h.t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	h.t.Fatalf("timed out waiting for %s", what)
-}
-
 // post sends a raw form body to the hub's Alipay webhook, with query appended to its URL.
-func (h *hub) post(query, body string) resp {
-	h.t.Helper()
-	u := h.url + "/webhooks/alipay"
+func (h *hub) post(query, body string) httpx.Response {
+	h.T.Helper()
+	path := "/webhooks/alipay"
 	if query != "" {
-		u += "?" + query
+		path += "?" + query
 	}
-	req, _ := http.NewRequest("POST", u, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	return h.do(req)
+	return h.Send(httpx.Request{Method: "POST", Path: path, Body: body, ContentType: "application/x-www-form-urlencoded; charset=utf-8"})
 }
 
 // notify posts a form as Alipay does and returns the hub's reply.
-func (h *hub) notify(form url.Values) resp {
-	h.t.Helper()
+func (h *hub) notify(form url.Values) httpx.Response {
+	h.T.Helper()
 	return h.post("", form.Encode())
 }
 
 // expectReply checks the webhook's status and that the body is exactly "success" or "fail".
-func (h *hub) expectReply(what string, r resp, status int) {
-	h.t.Helper()
+func (h *hub) expectReply(what string, r httpx.Response, status int) {
+	h.T.Helper()
 	want := "fail"
 	if status == http.StatusOK {
 		want = "success"
 	}
-	if r.status != status || string(r.body) != want {
-		h.t.Fatalf("%s: got %d %q, want %d %q", what, r.status, r.body, status, want)
+	if r.Status != status || string(r.Body) != want {
+		h.T.Fatalf("%s: got %d %q, want %d %q", what, r.Status, r.Body, status, want)
 	}
 }
 
 // signed builds a trade_status_sync notification for an order from scratch and signs it with Alipay's
 // key: what Alipay could have sent, with whatever content the test needs.
 func (h *hub) signed(orderNo, tradeNo, status, amount string, extra map[string]string) url.Values {
-	h.t.Helper()
+	h.T.Helper()
 	now := time.Now().In(cn.Zone).Format("2006-01-02 15:04:05")
 	v := url.Values{"notify_time": {now}, "notify_type": {"trade_status_sync"}, "notify_id": {fmt.Sprintf("n%d", time.Now().UnixNano())},
 		"app_id": {testAppID}, "charset": {"utf-8"}, "version": {"1.0"}, "trade_no": {tradeNo}, "out_trade_no": {orderNo},
@@ -360,7 +247,7 @@ func (h *hub) signed(orderNo, tradeNo, status, amount string, extra map[string]s
 			v.Set(k, val)
 		}
 	}
-	return must(h.fake.SignForm(v))
+	return hubtest.Must(h.fake.SignForm(v))
 }
 
 // flip changes one character of s (at index i) into another valid base64 character.
@@ -388,28 +275,28 @@ func eachMode(t *testing.T, fn func(t testing.TB, h *hub)) {
 func TestLoginAndPhone(t *testing.T) {
 	eachMode(t, func(t testing.TB, h *hub) {
 		// A made-up or used code is a 401 naming Alipay's sub-code, not a 500.
-		r := h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": "not-a-code"}), 401)
-		if !strings.Contains(string(r.body), "isv.code-invalid") {
-			t.Fatalf("invalid code answer %s does not name isv.code-invalid", r.body)
+		r := h.Call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": "not-a-code"}).Expect(401)
+		if !strings.Contains(string(r.Body), "isv.code-invalid") {
+			t.Fatalf("invalid code answer %s does not name isv.code-invalid", r.Body)
 		}
 		uid := h.newUserID()
 		code := h.fake.IssueAuthCode(uid, "")
 		var first member.Login
-		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": code}), 200).json(t, &first)
-		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": code}), 401)
-		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": ""}), 400)
-		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": strings.Repeat("c", 129)}), 400)
-		h.expect(h.call("POST", "/api/v1/auth/alipay", "", "{"), 400)
+		h.Call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": code}).Expect(200).JSON(&first)
+		h.Call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": code}).Expect(401)
+		h.Call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": ""}).Expect(400)
+		h.Call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": strings.Repeat("c", 129)}).Expect(400)
+		h.Call("POST", "/api/v1/auth/alipay", "", "{").Expect(400)
 		// The same Alipay user signing in again is the same member.
 		var again member.Login
-		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode(uid, "")}), 200).json(t, &again)
+		h.Call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode(uid, "")}).Expect(200).JSON(&again)
 		if again.Member.ID != first.Member.ID || again.Token == first.Token {
 			t.Fatalf("second sign-in of %s: member %d (first %d)", uid, again.Member.ID, first.Member.ID)
 		}
 		// An app in open-id mode gets an app-scoped open_id; it is an identity of its own.
 		openID := "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"
 		var open member.Login
-		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode("", openID)}), 200).json(t, &open)
+		h.Call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode("", openID)}).Expect(200).JSON(&open)
 		if open.Member.ID == first.Member.ID {
 			t.Fatal("an open_id sign-in landed on a user_id member")
 		}
@@ -419,7 +306,7 @@ func TestLoginAndPhone(t *testing.T) {
 		a, _ := h.login()
 		b, _ := h.login()
 		phone := "13912345678"
-		genuine := must(h.fake.EncryptedPhoneResponse(phone))
+		genuine := hubtest.Must(h.fake.EncryptedPhoneResponse(phone))
 		var env struct{ Response, Sign string }
 		if err := json.Unmarshal([]byte(genuine), &env); err != nil {
 			t.Fatal(err)
@@ -438,27 +325,27 @@ func TestLoginAndPhone(t *testing.T) {
 			{"unsigned", tampered(env.Response, ""), 400},
 			{"a bare phone number", phone, 400},
 		} {
-			if r := h.call("POST", "/api/v1/me/phone/alipay", a, map[string]string{"response": c.response}); r.status != c.status {
-				t.Fatalf("%s: got %d %s, want %d", c.name, r.status, r.body, c.status)
+			if r := h.Call("POST", "/api/v1/me/phone/alipay", a, map[string]string{"response": c.response}); r.Status != c.status {
+				t.Fatalf("%s: got %d %s, want %d", c.name, r.Status, r.Body, c.status)
 			}
 		}
 		var me member.View
-		h.expect(h.call("GET", "/api/v1/me", a, nil), 200).json(t, &me)
-		if me.Phone != "" || h.count("members", "phone IS NOT NULL") != 0 {
+		h.Call("GET", "/api/v1/me", a, nil).Expect(200).JSON(&me)
+		if me.Phone != "" || h.Count("members", "phone IS NOT NULL") != 0 {
 			t.Fatalf("a tampered response bound phone %q", me.Phone)
 		}
 
 		// Two shoppers bind the same verified phone: the second is merged into the first.
 		var ma, mb member.View
-		h.expect(h.call("POST", "/api/v1/me/phone/alipay", a, map[string]string{"response": genuine}), 200).json(t, &ma)
+		h.Call("POST", "/api/v1/me/phone/alipay", a, map[string]string{"response": genuine}).Expect(200).JSON(&ma)
 		if ma.Phone != "139****5678" {
 			t.Fatalf("bound phone shows as %q, want it masked", ma.Phone)
 		}
-		h.expect(h.call("POST", "/api/v1/me/phone/alipay", b, map[string]string{"response": must(h.fake.EncryptedPhoneResponse(phone))}), 200).json(t, &mb)
+		h.Call("POST", "/api/v1/me/phone/alipay", b, map[string]string{"response": hubtest.Must(h.fake.EncryptedPhoneResponse(phone))}).Expect(200).JSON(&mb)
 		if mb.ID != ma.ID {
 			t.Fatalf("second member %d was not merged into %d", mb.ID, ma.ID)
 		}
-		if n := h.count("member_merges", "into_id = ?", ma.ID); n != 1 {
+		if n := h.Count("member_merges", "into_id = ?", ma.ID); n != 1 {
 			t.Fatalf("%d merges recorded, want 1", n)
 		}
 	})
@@ -473,7 +360,7 @@ func TestPayNotifyRefund(t *testing.T) {
 		if pv.Params["tradeNO"] != tr.TradeNo || tr.TradeNo == "" {
 			t.Fatalf("my.tradePay gets tradeNO %v, Alipay's trade is %q", pv.Params["tradeNO"], tr.TradeNo)
 		}
-		if tr.TotalAmount != "37.00" || tr.BuyerID != uid || tr.ProductCode != "JSAPI_PAY" || tr.NotifyURL != h.url+"/webhooks/alipay" ||
+		if tr.TotalAmount != "37.00" || tr.BuyerID != uid || tr.ProductCode != "JSAPI_PAY" || tr.NotifyURL != h.URL+"/webhooks/alipay" ||
 			tr.Status != alipayfake.StatusWaitBuyerPay || tr.SellerID != h.fake.SellerID() {
 			t.Fatalf("Alipay has trade %+v", tr)
 		}
@@ -484,10 +371,10 @@ func TestPayNotifyRefund(t *testing.T) {
 		if err := h.fake.Pay(ctx, ord.OrderNo); err != nil {
 			t.Fatal(err)
 		}
-		if st := h.status(ord.OrderNo); st != core.StatusPaid {
+		if st := h.OrderStatus(ord.OrderNo); st != core.StatusPaid {
 			t.Fatalf("after the notification the order is %s", st)
 		}
-		if n := h.count("payments", "order_no = ? AND provider = ? AND provider_txn = ? AND amount_fen = ? AND result = ?", ord.OrderNo, "alipay", tr.TradeNo, 3700, "applied"); n != 1 {
+		if n := h.Count("payments", "order_no = ? AND provider = ? AND provider_txn = ? AND amount_fen = ? AND result = ?", ord.OrderNo, "alipay", tr.TradeNo, 3700, "applied"); n != 1 {
 			t.Fatalf("%d applied payments of trade %s", n, tr.TradeNo)
 		}
 		if st := h.stock(); st.OnHand != 98 || st.Reserved != 0 {
@@ -499,36 +386,36 @@ func TestPayNotifyRefund(t *testing.T) {
 		if r1.Status != "succeeded" || r1.OrderStatus != core.StatusPaid || r1.ProviderRefundID != tr.TradeNo {
 			t.Fatalf("partial refund %+v", r1)
 		}
-		h.expect(h.call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", adminToken, map[string]any{"amount_fen": ord.TotalFen}), 400)
+		h.Call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", hubtest.AdminToken, map[string]any{"amount_fen": ord.TotalFen}).Expect(400)
 		r2 := h.refund(ord.OrderNo, map[string]any{})
 		if r2.Status != "succeeded" || r2.AmountFen != ord.TotalFen-1000 || r2.RefundNo == r1.RefundNo || r2.OrderStatus != core.StatusRefunded {
 			t.Fatalf("full refund %+v after partial %+v", r2, r1)
 		}
 		// Each refund's trade_status_sync (out_biz_no = our refund number) is acknowledged and changes nothing more.
-		h.waitFor("the refund notifications", func() bool { return h.acked(ord.OrderNo) == 3 })
+		h.WaitFor("the refund notifications", func() bool { return h.acked(ord.OrderNo) == 3 })
 		tr = h.trade(ord.OrderNo)
 		if tr.Status != alipayfake.StatusClosed || tr.RefundedFen != ord.TotalFen || len(tr.Refunds) != 2 ||
 			tr.Refunds[0].OutRequestNo != r1.RefundNo || tr.Refunds[0].Amount != "10.00" || tr.Refunds[1].OutRequestNo != r2.RefundNo || tr.Refunds[1].Amount != "27.00" {
 			t.Fatalf("Alipay has trade %+v", tr)
 		}
-		if n := h.count("events", "topic = ? AND key = ?", "refund.succeeded", ord.OrderNo); n != 2 {
+		if n := h.Count("events", "topic = ? AND key = ?", "refund.succeeded", ord.OrderNo); n != 2 {
 			t.Fatalf("%d refund.succeeded events, want 2", n)
 		}
-		if n := h.count("refunds", "status = ?", "succeeded"); n != 2 {
+		if n := h.Count("refunds", "status = ?", "succeeded"); n != 2 {
 			t.Fatalf("%d refunds succeeded, want 2", n)
 		}
 		// Replayed: the last refund's notification, and a TRADE_FINISHED for the refunded trade.
-		last := must(h.fake.Notification(ord.OrderNo, nil))
+		last := hubtest.Must(h.fake.Notification(ord.OrderNo, nil))
 		if last.Get("out_biz_no") != r2.RefundNo || last.Get("refund_fee") != "37.00" || last.Get("trade_status") != alipayfake.StatusClosed {
 			t.Fatalf("the refund notification carries out_biz_no %q, refund_fee %q, trade_status %q", last.Get("out_biz_no"), last.Get("refund_fee"), last.Get("trade_status"))
 		}
 		h.expectReply("replayed refund notification", h.notify(last), 200)
-		finished := must(h.fake.Notification(ord.OrderNo, map[string]string{"trade_status": "TRADE_FINISHED", "out_biz_no": "", "refund_fee": "", "gmt_refund": ""}))
+		finished := hubtest.Must(h.fake.Notification(ord.OrderNo, map[string]string{"trade_status": "TRADE_FINISHED", "out_biz_no": "", "refund_fee": "", "gmt_refund": ""}))
 		h.expectReply("TRADE_FINISHED after the refund", h.notify(finished), 200)
-		if n := h.count("events", "topic = ? AND key = ?", "refund.succeeded", ord.OrderNo); n != 2 {
+		if n := h.Count("events", "topic = ? AND key = ?", "refund.succeeded", ord.OrderNo); n != 2 {
 			t.Fatalf("%d refund.succeeded events after replays, want 2", n)
 		}
-		if st, n := h.status(ord.OrderNo), h.count("payments", "1 = 1"); st != core.StatusRefunded || n != 1 {
+		if st, n := h.OrderStatus(ord.OrderNo), h.Count("payments", "1 = 1"); st != core.StatusRefunded || n != 1 {
 			t.Fatalf("after the replays the order is %s with %d payments", st, n)
 		}
 		if st := h.stock(); st.OnHand != 100 || st.Reserved != 0 {
@@ -537,13 +424,13 @@ func TestPayNotifyRefund(t *testing.T) {
 
 		// A shopper of an app in open-id mode pays with buyer_open_id.
 		var open member.Login
-		h.expect(h.call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode("", "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5")}), 200).json(t, &open)
+		h.Call("POST", "/api/v1/auth/alipay", "", map[string]string{"code": h.fake.IssueAuthCode("", "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5")}).Expect(200).JSON(&open)
 		o2, _ := h.order(open.Token, 1)
 		if tr := h.trade(o2.OrderNo); tr.BuyerOpenID != "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5" || tr.BuyerID != "" {
 			t.Fatalf("open-id shopper's trade %+v", tr)
 		}
-		if err := h.fake.Pay(ctx, o2.OrderNo); err != nil || h.status(o2.OrderNo) != core.StatusPaid {
-			t.Fatalf("open-id shopper's payment: %v, order %s", err, h.status(o2.OrderNo))
+		if err := h.fake.Pay(ctx, o2.OrderNo); err != nil || h.OrderStatus(o2.OrderNo) != core.StatusPaid {
+			t.Fatalf("open-id shopper's payment: %v, order %s", err, h.OrderStatus(o2.OrderNo))
 		}
 	})
 }
@@ -554,10 +441,10 @@ func TestPayNotifyRefund(t *testing.T) {
 func TestAmountExtremes(t *testing.T) {
 	eachMode(t, func(t testing.TB, h *hub) {
 		ctx := context.Background()
-		must(h.svc.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: "PENNY", Name: "一分钱", PriceFen: 1}))
-		must(h.svc.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: "GOLD", Name: "金条", PriceFen: 99999999}))
-		must(h.svc.Catalog.SetStock(ctx, "S01", "PENNY", 5, "test"))
-		must(h.svc.Catalog.SetStock(ctx, "S01", "GOLD", 5, "test"))
+		hubtest.Must(h.Service.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: "PENNY", Name: "一分钱", PriceFen: 1}))
+		hubtest.Must(h.Service.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: "GOLD", Name: "金条", PriceFen: 99999999}))
+		hubtest.Must(h.Service.Catalog.SetStock(ctx, "S01", "PENNY", 5, "test"))
+		hubtest.Must(h.Service.Catalog.SetStock(ctx, "S01", "GOLD", 5, "test"))
 		token, _ := h.login()
 		for _, c := range []struct {
 			sku, yuan string
@@ -571,14 +458,14 @@ func TestAmountExtremes(t *testing.T) {
 			if tr := h.trade(ord.OrderNo); tr.TotalAmount != c.yuan || tr.TotalFen != c.fen {
 				t.Fatalf("%s reached Alipay as %q (%d fen), want %q", c.sku, tr.TotalAmount, tr.TotalFen, c.yuan)
 			}
-			if note := must(h.fake.Notification(ord.OrderNo, nil)); note.Get("total_amount") != c.yuan {
+			if note := hubtest.Must(h.fake.Notification(ord.OrderNo, nil)); note.Get("total_amount") != c.yuan {
 				t.Fatalf("notification carries total_amount %q", note.Get("total_amount"))
 			}
 			if err := h.fake.Pay(ctx, ord.OrderNo); err != nil {
 				t.Fatal(err)
 			}
-			if n := h.count("payments", "order_no = ? AND amount_fen = ? AND result = ?", ord.OrderNo, c.fen, "applied"); n != 1 || h.status(ord.OrderNo) != core.StatusPaid {
-				t.Fatalf("%s: %d payments of %d fen applied, order %s", c.sku, n, c.fen, h.status(ord.OrderNo))
+			if n := h.Count("payments", "order_no = ? AND amount_fen = ? AND result = ?", ord.OrderNo, c.fen, "applied"); n != 1 || h.OrderStatus(ord.OrderNo) != core.StatusPaid {
+				t.Fatalf("%s: %d payments of %d fen applied, order %s", c.sku, n, c.fen, h.OrderStatus(ord.OrderNo))
 			}
 			if c.fen > 1 { // one fen back, then the rest
 				h.refund(ord.OrderNo, map[string]any{"amount_fen": 1})
@@ -605,45 +492,45 @@ func TestReconcilerQueriesAndCloses(t *testing.T) {
 		if err := h.fake.PayQuietly(lost.OrderNo); err != nil {
 			t.Fatal(err)
 		}
-		if n := must(h.svc.ReconcilePayments(ctx, 10)); n != 0 {
+		if n := hubtest.Must(h.Service.ReconcilePayments(ctx, 10)); n != 0 {
 			t.Fatalf("reconciler checked %d attempts before their first check was due", n)
 		}
-		h.clock.add(2*time.Minute + time.Second) // past core's default PaymentCheckAfter
-		if n := must(h.svc.ReconcilePayments(ctx, 10)); n != 2 {
+		h.Clock.Add(2*time.Minute + time.Second) // past core's default PaymentCheckAfter
+		if n := hubtest.Must(h.Service.ReconcilePayments(ctx, 10)); n != 2 {
 			t.Fatalf("reconciler checked %d attempts, want 2", n)
 		}
-		if st := h.status(lost.OrderNo); st != core.StatusPaid {
+		if st := h.OrderStatus(lost.OrderNo); st != core.StatusPaid {
 			t.Fatalf("the order paid without a notification is %s after alipay.trade.query", st)
 		}
-		if n := h.count("payments", "order_no = ? AND provider_txn = ? AND amount_fen = ?", lost.OrderNo, h.trade(lost.OrderNo).TradeNo, lost.TotalFen); n != 1 {
+		if n := h.Count("payments", "order_no = ? AND provider_txn = ? AND amount_fen = ?", lost.OrderNo, h.trade(lost.OrderNo).TradeNo, lost.TotalFen); n != 1 {
 			t.Fatalf("%d payments recorded from the query", n)
 		}
-		if st := h.status(unpaid.OrderNo); st != core.StatusPendingPayment {
+		if st := h.OrderStatus(unpaid.OrderNo); st != core.StatusPendingPayment {
 			t.Fatalf("the unpaid order is %s", st)
 		}
 		// The late notification changes nothing.
-		h.expectReply("late notification", h.notify(must(h.fake.Notification(lost.OrderNo, nil))), 200)
-		if n := h.count("events", "topic = ? AND key = ?", "order.paid", lost.OrderNo); n != 1 {
+		h.expectReply("late notification", h.notify(hubtest.Must(h.fake.Notification(lost.OrderNo, nil))), 200)
+		if n := h.Count("events", "topic = ? AND key = ?", "order.paid", lost.OrderNo); n != 1 {
 			t.Fatalf("%d order.paid events, want 1", n)
 		}
 		// The unpaid one expires: its trade is closed, so the shopper can no longer pay it.
-		h.clock.add(15 * time.Minute)
-		if n := must(h.svc.ExpireDue(ctx, 10)); n != 1 {
+		h.Clock.Add(15 * time.Minute)
+		if n := hubtest.Must(h.Service.ExpireDue(ctx, 10)); n != 1 {
 			t.Fatalf("%d orders expired, want 1", n)
 		}
-		must(h.svc.ReconcilePayments(ctx, 10))
+		hubtest.Must(h.Service.ReconcilePayments(ctx, 10))
 		if tr := h.trade(unpaid.OrderNo); tr.Status != alipayfake.StatusClosed {
 			t.Fatalf("the expired order's trade is %s at Alipay, want TRADE_CLOSED", tr.Status)
 		}
-		if n := h.count("payment_attempts", "status = ?", "open"); n != 0 {
+		if n := h.Count("payment_attempts", "status = ?", "open"); n != 0 {
 			t.Fatalf("%d payment attempts still open", n)
 		}
 		if err := h.fake.Pay(ctx, unpaid.OrderNo); !errors.Is(err, alipayfake.ErrTradeState) {
 			t.Fatalf("paying the closed trade: %v", err)
 		}
 		// Alipay's TRADE_CLOSED notification is acknowledged and changes nothing.
-		h.waitFor("the TRADE_CLOSED notification", func() bool { return h.acked(unpaid.OrderNo) == 1 })
-		if st := h.status(unpaid.OrderNo); st != core.StatusExpired {
+		h.WaitFor("the TRADE_CLOSED notification", func() bool { return h.acked(unpaid.OrderNo) == 1 })
+		if st := h.OrderStatus(unpaid.OrderNo); st != core.StatusExpired {
 			t.Fatalf("the expired order is %s", st)
 		}
 	})
@@ -659,7 +546,7 @@ func TestRefundRetries(t *testing.T) {
 		ord := h.place(token, "MILK", 2)
 		// Alipay unreachable at payment time: a 502 the shopper can retry.
 		h.gate.mode.Store(gateDown)
-		h.expect(h.call("POST", "/api/v1/orders/"+ord.OrderNo+"/pay", token, map[string]string{"provider": "alipay"}), 502)
+		h.Call("POST", "/api/v1/orders/"+ord.OrderNo+"/pay", token, map[string]string{"provider": "alipay"}).Expect(502)
 		h.gate.mode.Store(gateUp)
 		h.pay(token, ord.OrderNo)
 		if err := h.fake.Pay(ctx, ord.OrderNo); err != nil {
@@ -673,17 +560,17 @@ func TestRefundRetries(t *testing.T) {
 		if r1.Status != "requested" || r1.LastError == "" || len(h.trade(ord.OrderNo).Refunds) != 0 {
 			t.Fatalf("refund while Alipay is unreachable: %+v", r1)
 		}
-		if n := must(h.svc.ProcessRefunds(ctx, 10)); n != 0 {
+		if n := hubtest.Must(h.Service.ProcessRefunds(ctx, 10)); n != 0 {
 			t.Fatalf("the worker retried %d refunds before the backoff", n)
 		}
-		h.clock.add(time.Minute)
-		if n := must(h.svc.ProcessRefunds(ctx, 10)); n != 1 {
+		h.Clock.Add(time.Minute)
+		if n := hubtest.Must(h.Service.ProcessRefunds(ctx, 10)); n != 1 {
 			t.Fatalf("the worker retried %d refunds, want 1", n)
 		}
-		if n := h.count("refunds", "refund_no = ? AND status = ?", r1.RefundNo, "succeeded"); n != 1 {
+		if n := h.Count("refunds", "refund_no = ? AND status = ?", r1.RefundNo, "succeeded"); n != 1 {
 			t.Fatal("the retried refund did not succeed")
 		}
-		h.waitFor("the refund notification", func() bool { return h.acked(ord.OrderNo) == 2 })
+		h.WaitFor("the refund notification", func() bool { return h.acked(ord.OrderNo) == 2 })
 
 		// Alipay makes the refund but its answer, and its notification, are lost.
 		h.notes.drop.Store(true)
@@ -696,8 +583,8 @@ func TestRefundRetries(t *testing.T) {
 		if tr := h.trade(ord.OrderNo); len(tr.Refunds) != 2 || tr.RefundedFen != ord.TotalFen {
 			t.Fatalf("Alipay did not make the refund: %+v", tr)
 		}
-		h.clock.add(time.Minute)
-		if n := must(h.svc.ProcessRefunds(ctx, 10)); n != 1 {
+		h.Clock.Add(time.Minute)
+		if n := hubtest.Must(h.Service.ProcessRefunds(ctx, 10)); n != 1 {
 			t.Fatalf("the worker retried %d refunds, want 1", n)
 		}
 		tr := h.trade(ord.OrderNo)
@@ -706,21 +593,21 @@ func TestRefundRetries(t *testing.T) {
 		}
 		// The repeat answers fund_change "N": no money moved this time, which alone does not prove the
 		// refund was made, so the hub waits for the refund query to confirm it.
-		if n := h.count("refunds", "refund_no = ? AND status = ?", r2.RefundNo, "processing"); n != 1 || h.status(ord.OrderNo) != core.StatusRefunding {
-			t.Fatalf("after the resubmission: refund processing %d, order %s", n, h.status(ord.OrderNo))
+		if n := h.Count("refunds", "refund_no = ? AND status = ?", r2.RefundNo, "processing"); n != 1 || h.OrderStatus(ord.OrderNo) != core.StatusRefunding {
+			t.Fatalf("after the resubmission: refund processing %d, order %s", n, h.OrderStatus(ord.OrderNo))
 		}
-		h.clock.add(11 * time.Minute) // the first query waits 5 minutes, doubled for the refund's second submission
-		if n := must(h.svc.ProcessRefunds(ctx, 10)); n != 1 {
+		h.Clock.Add(11 * time.Minute) // the first query waits 5 minutes, doubled for the refund's second submission
+		if n := hubtest.Must(h.Service.ProcessRefunds(ctx, 10)); n != 1 {
 			t.Fatalf("the worker queried %d refunds, want 1", n)
 		}
-		if n := h.count("refunds", "refund_no = ? AND status = ?", r2.RefundNo, "succeeded"); n != 1 || h.status(ord.OrderNo) != core.StatusRefunded {
-			t.Fatalf("after the query: refund succeeded %d, order %s", n, h.status(ord.OrderNo))
+		if n := h.Count("refunds", "refund_no = ? AND status = ?", r2.RefundNo, "succeeded"); n != 1 || h.OrderStatus(ord.OrderNo) != core.StatusRefunded {
+			t.Fatalf("after the query: refund succeeded %d, order %s", n, h.OrderStatus(ord.OrderNo))
 		}
 		h.notes.drop.Store(false)
-		if n := h.count("events", "topic = ? AND key = ?", "refund.succeeded", ord.OrderNo); n != 2 {
+		if n := h.Count("events", "topic = ? AND key = ?", "refund.succeeded", ord.OrderNo); n != 2 {
 			t.Fatalf("%d refund.succeeded events, want 2", n)
 		}
-		if n := must(h.svc.ProcessRefunds(ctx, 10)); n != 0 {
+		if n := hubtest.Must(h.Service.ProcessRefunds(ctx, 10)); n != 0 {
 			t.Fatalf("the worker found %d more refunds", n)
 		}
 
@@ -752,29 +639,29 @@ func TestPaidAfterCancelIsRefunded(t *testing.T) {
 		ctx := context.Background()
 		token, _ := h.login()
 		ord, _ := h.order(token, 3)
-		h.expect(h.call("POST", "/api/v1/orders/"+ord.OrderNo+"/cancel", token, nil), 200)
+		h.Call("POST", "/api/v1/orders/"+ord.OrderNo+"/cancel", token, nil).Expect(200)
 		if err := h.fake.Pay(ctx, ord.OrderNo); err != nil {
 			t.Fatal(err)
 		}
-		if st := h.status(ord.OrderNo); st != core.StatusRefunding || h.count("alerts", "kind = ? AND order_no = ?", "refund_required", ord.OrderNo) != 1 {
+		if st := h.OrderStatus(ord.OrderNo); st != core.StatusRefunding || h.Count("alerts", "kind = ? AND order_no = ?", "refund_required", ord.OrderNo) != 1 {
 			t.Fatalf("paid after cancellation: order %s", st)
 		}
-		if n := must(h.svc.ProcessRefunds(ctx, 10)); n != 1 {
+		if n := hubtest.Must(h.Service.ProcessRefunds(ctx, 10)); n != 1 {
 			t.Fatalf("the worker submitted %d refunds, want 1", n)
 		}
-		if st := h.status(ord.OrderNo); st != core.StatusRefunded {
+		if st := h.OrderStatus(ord.OrderNo); st != core.StatusRefunded {
 			t.Fatalf("after the refund the order is %s", st)
 		}
 		if tr := h.trade(ord.OrderNo); tr.Status != alipayfake.StatusClosed || tr.RefundedFen != ord.TotalFen || len(tr.Refunds) != 1 {
 			t.Fatalf("Alipay has trade %+v", tr)
 		}
 		// The reconciler finds the trade paid and refunded, and changes nothing.
-		h.clock.add(time.Hour)
-		must(h.svc.ReconcilePayments(ctx, 10))
+		h.Clock.Add(time.Hour)
+		hubtest.Must(h.Service.ReconcilePayments(ctx, 10))
 		if st := h.stock(); st.OnHand != 100 || st.Reserved != 0 {
 			t.Fatalf("stock after the cancelled order's refund: %+v", st)
 		}
-		if n := h.count("payments", "order_no = ?", ord.OrderNo); n != 1 {
+		if n := h.Count("payments", "order_no = ?", ord.OrderNo); n != 1 {
 			t.Fatalf("%d payments of the cancelled order", n)
 		}
 	})
@@ -788,7 +675,7 @@ func TestQueryPaymentOfRefundedTrade(t *testing.T) {
 	ctx := context.Background()
 	token, _ := h.login()
 	ord, _ := h.order(token, 1)
-	must(0, h.fake.PayQuietly(ord.OrderNo))
+	hubtest.Must(0, h.fake.PayQuietly(ord.OrderNo))
 	// Refunded in full (by the merchant's console, say) before the hub heard of the payment.
 	if _, err := h.client.Refund(ctx, core.RefundRequest{OrderNo: ord.OrderNo, RefundNo: ord.OrderNo + "X1", AmountFen: ord.TotalFen}); err != nil {
 		t.Fatal(err)
@@ -804,14 +691,14 @@ func TestHostileNotifications(t *testing.T) {
 		ctx := context.Background()
 		token, _ := h.login()
 		ord, _ := h.order(token, 1)
-		must(0, h.fake.PayQuietly(ord.OrderNo))
+		hubtest.Must(0, h.fake.PayQuietly(ord.OrderNo))
 		tradeNo := h.trade(ord.OrderNo).TradeNo
-		genuine := must(h.fake.Notification(ord.OrderNo, nil))
+		genuine := hubtest.Must(h.fake.Notification(ord.OrderNo, nil))
 
 		// A signature containing '+': Alipay form-encodes it as %2B. Left raw, it reads as a space.
 		var plus url.Values
 		for range 200 {
-			if f := must(h.fake.Notification(ord.OrderNo, nil)); strings.Contains(f.Get("sign"), "+") {
+			if f := hubtest.Must(h.fake.Notification(ord.OrderNo, nil)); strings.Contains(f.Get("sign"), "+") {
 				plus = f
 				break
 			}
@@ -839,12 +726,12 @@ func TestHostileNotifications(t *testing.T) {
 			}
 			return c.Encode()
 		}
-		otherApp := must(h.fake.Notification(ord.OrderNo, map[string]string{"app_id": "2021000000009999", "auth_app_id": "2021000000009999"}))
-		otherSeller := must(h.fake.Notification(ord.OrderNo, map[string]string{"seller_id": "2088000000009999"}))
-		refundNotify := must(h.fake.Notification(ord.OrderNo, map[string]string{"notify_type": "trade_refund_sync"}))
-		noTradeNo := must(h.fake.Notification(ord.OrderNo, map[string]string{"trade_no": ""}))
-		badAmount := must(h.fake.Notification(ord.OrderNo, map[string]string{"total_amount": "18.5O"}))
-		badTime := must(h.fake.Notification(ord.OrderNo, map[string]string{"gmt_payment": "yesterday"}))
+		otherApp := hubtest.Must(h.fake.Notification(ord.OrderNo, map[string]string{"app_id": "2021000000009999", "auth_app_id": "2021000000009999"}))
+		otherSeller := hubtest.Must(h.fake.Notification(ord.OrderNo, map[string]string{"seller_id": "2088000000009999"}))
+		refundNotify := hubtest.Must(h.fake.Notification(ord.OrderNo, map[string]string{"notify_type": "trade_refund_sync"}))
+		noTradeNo := hubtest.Must(h.fake.Notification(ord.OrderNo, map[string]string{"trade_no": ""}))
+		badAmount := hubtest.Must(h.fake.Notification(ord.OrderNo, map[string]string{"total_amount": "18.5O"}))
+		badTime := hubtest.Must(h.fake.Notification(ord.OrderNo, map[string]string{"gmt_payment": "yesterday"}))
 		for _, c := range []struct {
 			name   string
 			query  string
@@ -873,27 +760,27 @@ func TestHostileNotifications(t *testing.T) {
 		} {
 			h.expectReply(c.name, h.post(c.query, c.body), c.status)
 		}
-		if st := h.status(ord.OrderNo); st != core.StatusPendingPayment || h.count("payments", "1 = 1") != 0 || h.count("alerts", "1 = 1") != 0 {
+		if st := h.OrderStatus(ord.OrderNo); st != core.StatusPendingPayment || h.Count("payments", "1 = 1") != 0 || h.Count("alerts", "1 = 1") != 0 {
 			t.Fatalf("rejected notifications changed the order to %s", st)
 		}
 
 		// A parameter added to the URL is not covered by the signature and is never read: a waiting trade's
 		// genuine notification with TRADE_SUCCESS in its query leaves the order unpaid.
 		second, _ := h.order(token, 1)
-		waiting := must(h.fake.Notification(second.OrderNo, nil))
+		waiting := hubtest.Must(h.fake.Notification(second.OrderNo, nil))
 		if waiting.Get("trade_status") != alipayfake.StatusWaitBuyerPay {
 			t.Fatalf("unpaid trade notifies %s", waiting.Get("trade_status"))
 		}
 		inject := url.Values{"trade_status": {"TRADE_SUCCESS"}, "total_amount": {"0.01"}, "gmt_payment": {"2026-01-01 00:00:00"}, "out_trade_no": {ord.OrderNo}}
 		h.expectReply("WAIT_BUYER_PAY with TRADE_SUCCESS in the URL", h.post(inject.Encode(), waiting.Encode()), 200)
-		if st := h.status(second.OrderNo); st != core.StatusPendingPayment || h.count("payments", "1 = 1") != 0 {
+		if st := h.OrderStatus(second.OrderNo); st != core.StatusPendingPayment || h.Count("payments", "1 = 1") != 0 {
 			t.Fatalf("a query parameter paid the order: %s", st)
 		}
 
 		// The genuine notification with a '+' in its signature, properly encoded, 30 times at once (and
 		// with overriding fields in its URL): applied once, from the body.
 		var wg sync.WaitGroup
-		replies := make(chan resp, 30)
+		replies := make(chan httpx.Response, 30)
 		for i := range 30 {
 			wg.Add(1)
 			go func() {
@@ -908,21 +795,21 @@ func TestHostileNotifications(t *testing.T) {
 		wg.Wait()
 		close(replies)
 		for r := range replies {
-			if r.status != 200 || string(r.body) != "success" {
-				t.Fatalf("a copy of the genuine notification got %d %q", r.status, r.body)
+			if r.Status != 200 || string(r.Body) != "success" {
+				t.Fatalf("a copy of the genuine notification got %d %q", r.Status, r.Body)
 			}
 		}
-		if n := h.count("payments", "1 = 1"); n != 1 {
+		if n := h.Count("payments", "1 = 1"); n != 1 {
 			t.Fatalf("%d payments recorded, want 1", n)
 		}
-		if n := h.count("payments", "order_no = ? AND provider_txn = ? AND amount_fen = ? AND result = ?", ord.OrderNo, tradeNo, ord.TotalFen, "applied"); n != 1 {
+		if n := h.Count("payments", "order_no = ? AND provider_txn = ? AND amount_fen = ? AND result = ?", ord.OrderNo, tradeNo, ord.TotalFen, "applied"); n != 1 {
 			t.Fatal("the payment was not recorded from the body")
 		}
-		if n := h.count("events", "topic = ? AND key = ?", "order.paid", ord.OrderNo); n != 1 {
+		if n := h.Count("events", "topic = ? AND key = ?", "order.paid", ord.OrderNo); n != 1 {
 			t.Fatalf("%d order.paid events, want 1", n)
 		}
-		if h.status(ord.OrderNo) != core.StatusPaid || h.status(second.OrderNo) != core.StatusPendingPayment {
-			t.Fatalf("orders are %s and %s", h.status(ord.OrderNo), h.status(second.OrderNo))
+		if h.OrderStatus(ord.OrderNo) != core.StatusPaid || h.OrderStatus(second.OrderNo) != core.StatusPendingPayment {
+			t.Fatalf("orders are %s and %s", h.OrderStatus(ord.OrderNo), h.OrderStatus(second.OrderNo))
 		}
 		if st := h.stock(); st.OnHand != 99 || st.Reserved != 1 {
 			t.Fatalf("stock after one paid unit and one reserved: %+v", st)
@@ -931,19 +818,19 @@ func TestHostileNotifications(t *testing.T) {
 		// A wrong amount and an unknown order are acknowledged (Alipay would retry for a day) and alerted.
 		mismatch := h.signed(second.OrderNo, h.trade(second.OrderNo).TradeNo, "TRADE_SUCCESS", "18.49", nil)
 		h.expectReply("wrong amount", h.notify(mismatch), 200)
-		if st, n := h.status(second.OrderNo), h.count("alerts", "kind = ? AND order_no = ?", "payment_amount_mismatch", second.OrderNo); st != core.StatusPendingPayment || n != 1 {
+		if st, n := h.OrderStatus(second.OrderNo), h.Count("alerts", "kind = ? AND order_no = ?", "payment_amount_mismatch", second.OrderNo); st != core.StatusPendingPayment || n != 1 {
 			t.Fatalf("wrong amount: order %s, %d alerts", st, n)
 		}
 		unknown := h.signed("209912310000000000000001", "2099123122001000000000000001", "TRADE_SUCCESS", "1.00", nil)
 		h.expectReply("unknown order", h.notify(unknown), 200)
-		if h.count("alerts", "kind = ? AND order_no = ?", "payment_unknown_order", "209912310000000000000001") != 1 {
+		if h.Count("alerts", "kind = ? AND order_no = ?", "payment_unknown_order", "209912310000000000000001") != 1 {
 			t.Fatal("an unknown order's payment was not alerted")
 		}
 		// A refund notification for a refund we never asked for changes nothing and is alerted.
 		foreign := h.signed(ord.OrderNo, tradeNo, "TRADE_SUCCESS", "18.50", map[string]string{"out_biz_no": "NOT-OURS-1", "refund_fee": "18.50",
 			"gmt_refund": time.Now().In(cn.Zone).Format("2006-01-02 15:04:05.000")})
 		h.expectReply("unknown refund", h.notify(foreign), 200)
-		if st := h.status(ord.OrderNo); st != core.StatusPaid || h.count("alerts", "kind = ?", "refund_unknown") != 1 || h.count("refunds", "1 = 1") != 0 {
+		if st := h.OrderStatus(ord.OrderNo); st != core.StatusPaid || h.Count("alerts", "kind = ?", "refund_unknown") != 1 || h.Count("refunds", "1 = 1") != 0 {
 			t.Fatalf("unknown refund: order %s", st)
 		}
 
@@ -952,14 +839,14 @@ func TestHostileNotifications(t *testing.T) {
 		if r.Status != "succeeded" {
 			t.Fatalf("partial refund %+v", r)
 		}
-		h.waitFor("the refund notification", func() bool { return h.acked(ord.OrderNo) == 1 })
+		h.WaitFor("the refund notification", func() bool { return h.acked(ord.OrderNo) == 1 })
 		if err := h.fake.Finish(ctx, ord.OrderNo); err != nil {
 			t.Fatalf("TRADE_FINISHED not acknowledged: %v", err)
 		}
-		if st, n := h.status(ord.OrderNo), h.count("payments", "order_no = ?", ord.OrderNo); st != core.StatusPaid || n != 1 {
+		if st, n := h.OrderStatus(ord.OrderNo), h.Count("payments", "order_no = ?", ord.OrderNo); st != core.StatusPaid || n != 1 {
 			t.Fatalf("after TRADE_FINISHED: order %s, %d payments", st, n)
 		}
-		if n, m := h.count("refunds", "status = ?", "succeeded"), h.count("events", "topic = ?", "refund.succeeded"); n != 1 || m != 1 {
+		if n, m := h.Count("refunds", "status = ?", "succeeded"), h.Count("events", "topic = ?", "refund.succeeded"); n != 1 || m != 1 {
 			t.Fatalf("after TRADE_FINISHED: %d refunds, %d refund events", n, m)
 		}
 		if st := h.stock(); st.OnHand != 99 || st.Reserved != 1 {

@@ -17,6 +17,7 @@ import (
 	"github.com/o2ohub/o2ohub/integrations/eleme"
 	"github.com/o2ohub/o2ohub/integrations/eleme/elemefake"
 	"github.com/o2ohub/o2ohub/internal/cn"
+	"github.com/o2ohub/o2ohub/internal/testclock"
 )
 
 const (
@@ -24,19 +25,6 @@ const (
 	secret = "s3cr3t"
 	shopID = "store-001"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // hub plays the o2ohub webhook: ReadPush, then Reply. sabotage > 0 answers that many deliveries with a
 // wrong acknowledgement first.
@@ -82,13 +70,13 @@ type env struct {
 	fake *elemefake.Fake
 	c    *eleme.Client
 	hub  *hub
-	clk  *clock
+	clk  *testclock.Clock
 	base string
 }
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, cn.Zone)}
+	clk := testclock.New(time.Date(2026, 3, 1, 10, 0, 0, 0, cn.Zone))
 	h := &hub{}
 	hubSrv := httptest.NewServer(h)
 	t.Cleanup(hubSrv.Close)

@@ -17,6 +17,7 @@ import (
 	"github.com/o2ohub/o2ohub/integrations/jddj"
 	"github.com/o2ohub/o2ohub/integrations/jddj/jddjfake"
 	"github.com/o2ohub/o2ohub/internal/cn"
+	"github.com/o2ohub/o2ohub/internal/testclock"
 )
 
 const (
@@ -26,22 +27,9 @@ const (
 	shop   = "11880001"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a fake JD, a hub receiving its pushes through the connector, and the connector.
 type env struct {
-	clk    *clock
+	clk    *testclock.Clock
 	fake   *jddjfake.Fake
 	jd     *httptest.Server
 	client *jddj.Client
@@ -51,7 +39,7 @@ type env struct {
 
 func newEnv(t *testing.T, encrypt bool) *env {
 	t.Helper()
-	e := &env{clk: &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, cn.Zone)}, pushes: make(chan market.Push, 500), errs: make(chan error, 500)}
+	e := &env{clk: testclock.New(time.Date(2026, 3, 1, 10, 0, 0, 0, cn.Zone)), pushes: make(chan market.Push, 500), errs: make(chan error, 500)}
 	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		in := market.Inbound{Method: r.Method, URL: "http://hub" + r.URL.Path, Event: strings.TrimPrefix(r.URL.Path, "/webhooks/jddj/djsw/"),

@@ -16,6 +16,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/integrations/meituan"
 	"github.com/o2ohub/o2ohub/integrations/meituan/meituanfake"
+	"github.com/o2ohub/o2ohub/internal/testclock"
 )
 
 const (
@@ -23,19 +24,6 @@ const (
 	secret = "test-secret-6118"
 	shopID = "S001"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // hub plays the o2ohub webhook: it hands each push to the connector and answers with its Reply.
 type hub struct {
@@ -78,13 +66,13 @@ type env struct {
 	fake  *meituanfake.Fake
 	conn  *meituan.Client
 	hub   *hub
-	clock *clock
+	clock *testclock.Clock
 	base  string
 }
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC))
 	h := &hub{t: t, pushes: make(chan market.Push, 100)}
 	hubSrv := httptest.NewServer(h)
 	t.Cleanup(hubSrv.Close)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/internal/hubtest"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
 
@@ -19,7 +20,7 @@ import (
 func BenchmarkNotification(b *testing.B) {
 	h := newHub(b, dbtest.SQLite(b), hubOptions{})
 	ctx := context.Background()
-	must(h.svc.Catalog.SetStock(ctx, "S01", "MILK", 1_000_000, "bench"))
+	hubtest.Must(h.Service.Catalog.SetStock(ctx, "S01", "MILK", 1_000_000, "bench"))
 	token, _ := h.login("")
 
 	b.Run("verify_decrypt", func(b *testing.B) {
@@ -42,7 +43,7 @@ func BenchmarkNotification(b *testing.B) {
 		notes := make([]note, b.N)
 		for i := range notes {
 			var o core.OrderView
-			h.expect(h.call("POST", "/api/v1/orders", token, map[string]any{"store": "S01", "fulfillment": "pickup", "items": []map[string]any{{"sku": "MILK", "qty": 1}}}), 201).json(b, &o)
+			h.Call("POST", "/api/v1/orders", token, map[string]any{"store": "S01", "fulfillment": "pickup", "items": []map[string]any{{"sku": "MILK", "qty": 1}}}).Expect(201).JSON(&o)
 			hdr, body := must2(wx.SignNotification("TRANSACTION.SUCCESS", "transaction", txPlain(testAppID, testMchID, o.OrderNo, fmt.Sprintf("42%026d", i), o.TotalFen)))
 			notes[i] = note{hdr, body, o.OrderNo}
 		}
@@ -52,14 +53,14 @@ func BenchmarkNotification(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				n := notes[next.Add(1)-1]
-				if r := h.post(n.h, n.body); r.status != http.StatusNoContent {
-					b.Errorf("notification answered %d %s", r.status, r.body)
+				if r := h.post(n.h, n.body); r.Status != http.StatusNoContent {
+					b.Errorf("notification answered %d %s", r.Status, r.Body)
 					return
 				}
 			}
 		})
 		b.StopTimer()
-		if paid := h.count("orders", "status = ?", "paid"); paid < int64(b.N) {
+		if paid := h.Count("orders", "status = ?", "paid"); paid < int64(b.N) {
 			b.Fatalf("%d orders paid after %d notifications", paid, b.N)
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "notifications/s")

@@ -14,8 +14,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,12 +24,13 @@ import (
 
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/catalog"
-	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/integrations/wechat"
 	"github.com/o2ohub/o2ohub/integrations/wechat/wechatfake"
 	"github.com/o2ohub/o2ohub/internal/cn"
+	"github.com/o2ohub/o2ohub/internal/hubtest"
+	"github.com/o2ohub/o2ohub/internal/hubtest/httpx"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
 )
@@ -40,7 +39,6 @@ const (
 	testAppID  = "wx1234567890abcdef"
 	testSecret = "app-secret-for-tests"
 	testMchID  = "1230000109"
-	adminToken = "adm"
 )
 
 var (
@@ -74,29 +72,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// movable is a clock tests can move forward.
-type movable struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *movable) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *movable) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// hub is one running hub wired to the WeChat fake.
+// hub is one running hub (internal/hubtest) wired to the WeChat fake.
 type hub struct {
-	t     testing.TB
-	db    *models.DB
-	svc   *core.Service
-	pay   *wechat.Pay
-	mp    *wechat.MiniProgram
-	url   string
-	clock *movable
-	fake  *wechatfake.Fake
+	*hubtest.Hub
+	pay  *wechat.Pay
+	mp   *wechat.MiniProgram
+	fake *wechatfake.Fake
 }
 
 type hubOptions struct {
@@ -106,159 +87,60 @@ type hubOptions struct {
 
 func newHub(t testing.TB, db *models.DB, o hubOptions) *hub {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	clock := &movable{t: time.Now().UTC()}
-	srv := httptest.NewUnstartedServer(nil)
-	h := &hub{t: t, db: db, clock: clock, url: "http://" + srv.Listener.Addr().String(), fake: wx}
-	h.svc = core.New(domain.NewEnv(db, clock, log), core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 10000, PublicURL: h.url})
-	ready, _ := wechat.ParseTemplate("tpl-ready", wechat.DefaultReadyFields)
-	refunded, _ := wechat.ParseTemplate("tpl-refund|character_string1=order_no,amount2=amount,thing3=status", nil)
-	mp, err := wechat.NewMiniProgram(wechat.MiniProgramConfig{AppID: testAppID, Secret: testSecret, Base: wxURL, Ready: ready, Refunded: refunded},
-		wechat.NewCache(db, clock.Now), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := wechat.PayConfig{AppID: testAppID, MchID: testMchID, MerchantSerial: keys.MerchantSerial, MerchantKey: keys.MerchantKey,
-		PublicKeyID: keys.PublicKeyID, PublicKey: &keys.PlatformKey.PublicKey, APIv3Key: keys.APIv3Key, Base: wxURL}
-	if o.certMode || o.both {
-		pc.PlatformCerts, pc.Base, h.fake = true, certWxURL, certWx
-	}
-	if o.certMode {
-		pc.PublicKeyID, pc.PublicKey = "", nil
-	}
-	pay, err := wechat.NewPay(context.Background(), pc, mp, clock.Now, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.mp, h.pay = mp, pay
-	h.svc.RegisterGateway(pay)
-	h.svc.RegisterShippingReporter(pay)
-	h.svc.RegisterMessenger(mp)
-	srv.Config.Handler = handlers.New(handlers.Deps{Service: h.svc, DB: db, Log: log, Clock: clock, AdminToken: adminToken, WeChat: mp, WeChatPay: pay,
-		ScanPage: "pages/scan/index"})
-	srv.Start()
-	t.Cleanup(srv.Close)
-	ctx := context.Background()
-	must(h.svc.Catalog.PutStore(ctx, catalog.StoreInput{Code: "S01", Name: "人民广场店", Address: "黄浦区南京东路1号", Lat: 31.2304, Lng: 121.4737, Status: "open"}))
-	must(h.svc.Catalog.PutProduct(ctx, catalog.ProductInput{SKU: "MILK", Name: "光明鲜牛奶 950ml", PriceFen: 1850}))
-	must(h.svc.Catalog.SetStock(ctx, "S01", "MILK", 100, "test"))
+	h := &hub{fake: wx}
+	h.Hub = hubtest.New(t, db, hubtest.WithDeps(func(hh *hubtest.Hub, d *handlers.Deps) {
+		ready, _ := wechat.ParseTemplate("tpl-ready", wechat.DefaultReadyFields)
+		refunded, _ := wechat.ParseTemplate("tpl-refund|character_string1=order_no,amount2=amount,thing3=status", nil)
+		mp, err := wechat.NewMiniProgram(wechat.MiniProgramConfig{AppID: testAppID, Secret: testSecret, Base: wxURL, Ready: ready, Refunded: refunded},
+			wechat.NewCache(hh.DB, hh.Clock.Now), hh.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc := wechat.PayConfig{AppID: testAppID, MchID: testMchID, MerchantSerial: keys.MerchantSerial, MerchantKey: keys.MerchantKey,
+			PublicKeyID: keys.PublicKeyID, PublicKey: &keys.PlatformKey.PublicKey, APIv3Key: keys.APIv3Key, Base: wxURL}
+		if o.certMode || o.both {
+			pc.PlatformCerts, pc.Base, h.fake = true, certWxURL, certWx
+		}
+		if o.certMode {
+			pc.PublicKeyID, pc.PublicKey = "", nil
+		}
+		pay, err := wechat.NewPay(context.Background(), pc, mp, hh.Clock.Now, hh.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.mp, h.pay = mp, pay
+		hh.Service.RegisterGateway(pay)
+		hh.Service.RegisterShippingReporter(pay)
+		hh.Service.RegisterMessenger(mp)
+		d.WeChat, d.WeChatPay, d.ScanPage = mp, pay, "pages/scan/index"
+	}))
+	h.Stock(hubtest.S01, hubtest.Milk, 100)
 	return h
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
-type resp struct {
-	status int
-	body   []byte
-}
-
-func (r resp) json(t testing.TB, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("decode %s: %v", r.body, err)
-	}
-}
-
-// call sends a JSON request to the hub; auth is a bearer token or "".
-func (h *hub) call(method, path, auth string, body any) resp {
-	h.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, h.url+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return resp{res.StatusCode, b}
-}
-
-func (h *hub) expect(r resp, status int) resp {
-	h.t.Helper()
-	if r.status != status {
-		h.t.Fatalf("got %d %s, want %d", r.status, r.body, status)
-	}
-	return r
 }
 
 // login signs a new WeChat user in and returns their token and openid.
 func (h *hub) login(unionid string) (string, string) {
-	h.t.Helper()
+	h.T.Helper()
 	openid := fmt.Sprintf("o%d", time.Now().UnixNano())
 	var out member.Login
-	h.expect(h.call("POST", "/api/v1/auth/wechat", "", map[string]string{"code": wx.IssueLoginCode(openid, unionid)}), 200).json(h.t, &out)
+	h.Call("POST", "/api/v1/auth/wechat", "", map[string]string{"code": wx.IssueLoginCode(openid, unionid)}).Expect(200).JSON(&out)
 	return out.Token, openid
 }
 
 // order places a pickup order of qty MILK and starts its WeChat Pay payment.
 func (h *hub) order(token string, qty int) (core.OrderView, core.PayView) {
-	h.t.Helper()
+	h.T.Helper()
 	var o core.OrderView
-	h.expect(h.call("POST", "/api/v1/orders", token, map[string]any{"store": "S01", "fulfillment": "pickup", "items": []map[string]any{{"sku": "MILK", "qty": qty}}}), 201).json(h.t, &o)
+	h.Call("POST", "/api/v1/orders", token, map[string]any{"store": "S01", "fulfillment": "pickup", "items": []map[string]any{{"sku": "MILK", "qty": qty}}}).Expect(201).JSON(&o)
 	var pv core.PayView
-	h.expect(h.call("POST", "/api/v1/orders/"+o.OrderNo+"/pay", token, map[string]string{"provider": "wechatpay"}), 200).json(h.t, &pv)
+	h.Call("POST", "/api/v1/orders/"+o.OrderNo+"/pay", token, map[string]string{"provider": "wechatpay"}).Expect(200).JSON(&pv)
 	return o, pv
 }
 
-func (h *hub) status(orderNo string) core.Status {
-	h.t.Helper()
-	var st string
-	if err := h.db.Conn(context.Background()).Raw("SELECT status FROM orders WHERE order_no = ?", orderNo).Scan(&st).Error; err != nil {
-		h.t.Fatal(err)
-	}
-	return core.Status(st)
-}
-
-func (h *hub) count(table, where string, args ...any) int64 {
-	h.t.Helper()
-	var n int64
-	if err := h.db.Conn(context.Background()).Table(table).Where(where, args...).Count(&n).Error; err != nil {
-		h.t.Fatal(err)
-	}
-	return n
-}
-
-// waitFor polls cond for up to five seconds.
-func (h *hub) waitFor(what string, cond func() bool) {
-	h.t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	h.t.Fatalf("timed out waiting for %s", what)
-}
-
 // post sends a notification to the hub's WeChat Pay webhook.
-func (h *hub) post(header http.Header, body []byte) resp {
-	h.t.Helper()
-	req, _ := http.NewRequest("POST", h.url+"/webhooks/wechatpay", bytes.NewReader(body))
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return resp{res.StatusCode, b}
+func (h *hub) post(header http.Header, body []byte) httpx.Response {
+	h.T.Helper()
+	return h.Send(httpx.Request{Method: "POST", Path: "/webhooks/wechatpay", Body: body, Header: header})
 }
 
 func each(t *testing.T, fn func(t testing.TB, db *models.DB)) { dbtest.Each(t, fn) }
@@ -267,41 +149,41 @@ func TestLoginPhoneAndMerge(t *testing.T) {
 	each(t, func(t testing.TB, db *models.DB) {
 		h := newHub(t, db, hubOptions{})
 		// A bad code is a 401 naming WeChat's errcode, not a 500.
-		r := h.expect(h.call("POST", "/api/v1/auth/wechat", "", map[string]string{"code": "not-a-code"}), 401)
-		if !strings.Contains(string(r.body), "40029") {
-			t.Fatalf("invalid code answer %s does not name errcode 40029", r.body)
+		r := h.Call("POST", "/api/v1/auth/wechat", "", map[string]string{"code": "not-a-code"}).Expect(401)
+		if !strings.Contains(string(r.Body), "40029") {
+			t.Fatalf("invalid code answer %s does not name errcode 40029", r.Body)
 		}
 		// A code is single use.
 		code := wx.IssueLoginCode("o-single-use", "")
-		h.expect(h.call("POST", "/api/v1/auth/wechat", "", map[string]string{"code": code}), 200)
-		h.expect(h.call("POST", "/api/v1/auth/wechat", "", map[string]string{"code": code}), 401)
-		h.expect(h.call("POST", "/api/v1/auth/wechat", "", "{"), 400)
+		h.Call("POST", "/api/v1/auth/wechat", "", map[string]string{"code": code}).Expect(200)
+		h.Call("POST", "/api/v1/auth/wechat", "", map[string]string{"code": code}).Expect(401)
+		h.Call("POST", "/api/v1/auth/wechat", "", "{").Expect(400)
 
 		// Two shoppers bind the same verified phone: the second is merged into the first.
 		a, _ := h.login("")
 		b, _ := h.login("")
 		phone := "13912345678"
 		var ma, mb member.View
-		h.expect(h.call("POST", "/api/v1/me/phone/wechat", a, map[string]string{"code": wx.IssuePhoneCode(phone)}), 200).json(t, &ma)
+		h.Call("POST", "/api/v1/me/phone/wechat", a, map[string]string{"code": wx.IssuePhoneCode(phone)}).Expect(200).JSON(&ma)
 		if ma.Phone != "139****5678" {
 			t.Fatalf("bound phone shows as %q, want it masked", ma.Phone)
 		}
-		h.expect(h.call("POST", "/api/v1/me/phone/wechat", b, map[string]string{"code": wx.IssuePhoneCode(phone)}), 200).json(t, &mb)
+		h.Call("POST", "/api/v1/me/phone/wechat", b, map[string]string{"code": wx.IssuePhoneCode(phone)}).Expect(200).JSON(&mb)
 		if mb.ID != ma.ID {
 			t.Fatalf("second member %d was not merged into %d", mb.ID, ma.ID)
 		}
-		if n := h.count("member_merges", "into_id = ?", ma.ID); n != 1 {
+		if n := h.Count("member_merges", "into_id = ?", ma.ID); n != 1 {
 			t.Fatalf("%d merges recorded, want 1", n)
 		}
 		// A phone code is not a phone number: made-up codes are refused.
-		h.expect(h.call("POST", "/api/v1/me/phone/wechat", a, map[string]string{"code": phone}), 401)
+		h.Call("POST", "/api/v1/me/phone/wechat", a, map[string]string{"code": phone}).Expect(401)
 
 		// The same unionid from a fresh openid lands on the same member.
 		u1, _ := h.login("union-1")
 		u2, _ := h.login("union-1")
 		var m1, m2 member.View
-		h.expect(h.call("GET", "/api/v1/me", u1, nil), 200).json(t, &m1)
-		h.expect(h.call("GET", "/api/v1/me", u2, nil), 200).json(t, &m2)
+		h.Call("GET", "/api/v1/me", u1, nil).Expect(200).JSON(&m1)
+		h.Call("GET", "/api/v1/me", u2, nil).Expect(200).JSON(&m2)
 		if m1.ID != m2.ID {
 			t.Fatalf("same unionid gave members %d and %d", m1.ID, m2.ID)
 		}
@@ -312,11 +194,11 @@ func TestAccessTokenExpiryIsRecovered(t *testing.T) {
 	each(t, func(t testing.TB, db *models.DB) {
 		h := newHub(t, db, hubOptions{})
 		a, _ := h.login("")
-		h.expect(h.call("POST", "/api/v1/me/phone/wechat", a, map[string]string{"code": wx.IssuePhoneCode("13800001111")}), 200)
+		h.Call("POST", "/api/v1/me/phone/wechat", a, map[string]string{"code": wx.IssuePhoneCode("13800001111")}).Expect(200)
 		// WeChat invalidates every token (another process force-refreshed, or it was revoked): the next
 		// call gets 40001, drops the cached token, fetches a new one and succeeds.
 		wx.ExpireAccessTokens()
-		h.expect(h.call("POST", "/api/v1/me/phone/wechat", a, map[string]string{"code": wx.IssuePhoneCode("13800001111")}), 200)
+		h.Call("POST", "/api/v1/me/phone/wechat", a, map[string]string{"code": wx.IssuePhoneCode("13800001111")}).Expect(200)
 	})
 }
 
@@ -334,7 +216,7 @@ func TestPayNotifyRefund(t *testing.T) {
 				}
 				// Paying again returns the same prepay, never a second payable transaction.
 				var again core.PayView
-				h.expect(h.call("POST", "/api/v1/orders/"+ord.OrderNo+"/pay", token, map[string]string{"provider": "wechatpay"}), 200).json(t, &again)
+				h.Call("POST", "/api/v1/orders/"+ord.OrderNo+"/pay", token, map[string]string{"provider": "wechatpay"}).Expect(200).JSON(&again)
 				if again.Params["package"] != pv.Params["package"] {
 					t.Fatalf("second pay gave %v, first %v", again.Params["package"], pv.Params["package"])
 				}
@@ -345,28 +227,28 @@ func TestPayNotifyRefund(t *testing.T) {
 				if err := h.fake.Pay(context.Background(), ord.OrderNo); err != nil {
 					t.Fatal(err)
 				}
-				if st := h.status(ord.OrderNo); st != core.StatusPaid {
+				if st := h.OrderStatus(ord.OrderNo); st != core.StatusPaid {
 					t.Fatalf("after the notification the order is %s", st)
 				}
 
 				// A partial refund, then the rest.
 				var r1, r2 core.RefundView
-				h.expect(h.call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", adminToken, map[string]any{"amount_fen": 1000, "reason": "少一瓶"}), 200).json(t, &r1)
-				h.waitFor("partial refund notification", func() bool { return h.count("refunds", "refund_no = ? AND status = ?", r1.RefundNo, "succeeded") == 1 })
-				if st := h.status(ord.OrderNo); st != core.StatusPaid {
+				h.Call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", hubtest.AdminToken, map[string]any{"amount_fen": 1000, "reason": "少一瓶"}).Expect(200).JSON(&r1)
+				h.WaitFor("partial refund notification", func() bool { return h.Count("refunds", "refund_no = ? AND status = ?", r1.RefundNo, "succeeded") == 1 })
+				if st := h.OrderStatus(ord.OrderNo); st != core.StatusPaid {
 					t.Fatalf("a partial refund moved the order to %s", st)
 				}
-				h.expect(h.call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", adminToken, map[string]any{"amount_fen": ord.TotalFen}), 400)
-				h.expect(h.call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", adminToken, map[string]any{}), 200).json(t, &r2)
+				h.Call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", hubtest.AdminToken, map[string]any{"amount_fen": ord.TotalFen}).Expect(400)
+				h.Call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", hubtest.AdminToken, map[string]any{}).Expect(200).JSON(&r2)
 				if r2.AmountFen != ord.TotalFen-1000 || r2.RefundNo == r1.RefundNo {
 					t.Fatalf("full refund %+v after partial %+v", r2, r1)
 				}
-				h.waitFor("order refunded", func() bool { return h.status(ord.OrderNo) == core.StatusRefunded })
+				h.WaitFor("order refunded", func() bool { return h.OrderStatus(ord.OrderNo) == core.StatusRefunded })
 				if rec, ok := h.fake.Refund(r2.RefundNo); !ok || rec.Refund != r2.AmountFen {
 					t.Fatalf("WeChat has refund %+v", rec)
 				}
 				var stock catalog.StockView
-				stock = must(h.svc.Catalog.Stock(context.Background(), "S01", "MILK"))
+				stock = hubtest.Must(h.Service.Catalog.Stock(context.Background(), "S01", "MILK"))
 				if stock.OnHand != 100 {
 					t.Fatalf("after the full refund of goods never handed over on_hand is %d, want 100", stock.OnHand)
 				}
@@ -386,27 +268,27 @@ func TestQueryWorkerRecoversAndExpiryCloses(t *testing.T) {
 		if err := wx.PayQuietly(lost.OrderNo); err != nil {
 			t.Fatal(err)
 		}
-		if n := must(h.svc.ReconcilePayments(ctx, 10)); n != 0 {
+		if n := hubtest.Must(h.Service.ReconcilePayments(ctx, 10)); n != 0 {
 			t.Fatalf("reconciler checked %d attempts before their first check was due", n)
 		}
-		h.clock.add(3 * time.Minute)
-		if n := must(h.svc.ReconcilePayments(ctx, 10)); n != 2 {
+		h.Clock.Add(3 * time.Minute)
+		if n := hubtest.Must(h.Service.ReconcilePayments(ctx, 10)); n != 2 {
 			t.Fatalf("reconciler checked %d attempts, want 2", n)
 		}
-		if st := h.status(lost.OrderNo); st != core.StatusPaid {
+		if st := h.OrderStatus(lost.OrderNo); st != core.StatusPaid {
 			t.Fatalf("the order paid without a notification is %s after the query", st)
 		}
-		if st := h.status(unpaid.OrderNo); st != core.StatusPendingPayment {
+		if st := h.OrderStatus(unpaid.OrderNo); st != core.StatusPendingPayment {
 			t.Fatalf("the unpaid order is %s", st)
 		}
 		// The unpaid one expires: its WeChat transaction is closed, so the shopper can no longer pay it.
-		h.clock.add(15 * time.Minute)
-		must(h.svc.ExpireDue(ctx, 10))
-		must(h.svc.ReconcilePayments(ctx, 10))
+		h.Clock.Add(15 * time.Minute)
+		hubtest.Must(h.Service.ExpireDue(ctx, 10))
+		hubtest.Must(h.Service.ReconcilePayments(ctx, 10))
 		if tx, _ := wx.Transaction(unpaid.OrderNo); tx.State != "CLOSED" {
 			t.Fatalf("the expired order's transaction is %s at WeChat, want CLOSED", tx.State)
 		}
-		if n := h.count("payment_attempts", "status = ?", "open"); n != 0 {
+		if n := h.Count("payment_attempts", "status = ?", "open"); n != 0 {
 			t.Fatalf("%d payment attempts still open", n)
 		}
 	})
@@ -418,12 +300,12 @@ func TestReadyMessageAndShippingUpload(t *testing.T) {
 		ctx := context.Background()
 		token, openid := h.login("")
 		ord, _ := h.order(token, 1)
-		must(0, wx.Pay(ctx, ord.OrderNo))
+		hubtest.Must(0, wx.Pay(ctx, ord.OrderNo))
 		wx.Subscribe(openid, "tpl-ready")
 		for _, step := range []string{"accept", "ready", "complete"} {
-			h.expect(h.call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/"+step, adminToken, nil), 200)
+			h.Call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/"+step, hubtest.AdminToken, nil).Expect(200)
 		}
-		must(h.svc.ProcessTasks(ctx, 10))
+		hubtest.Must(h.Service.ProcessTasks(ctx, 10))
 		var sent bool
 		for _, m := range wx.Messages() {
 			if m.ToUser == openid && m.TemplateID == "tpl-ready" {
@@ -443,17 +325,17 @@ func TestReadyMessageAndShippingUpload(t *testing.T) {
 			t.Fatalf("no pickup shipping upload for %s among %+v", ord.OrderNo, wx.Shipments())
 		}
 		// The refund message: this shopper did not subscribe to it (43101), which is recorded, not retried.
-		h.expect(h.call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", adminToken, map[string]any{}), 200)
-		h.waitFor("refund", func() bool { return h.status(ord.OrderNo) == core.StatusRefunded })
-		must(h.svc.ProcessTasks(ctx, 10))
-		if n := h.count("tasks", "kind = ? AND status = ? AND last_error LIKE ?", "message", "rejected", "%43101%"); n != 1 {
+		h.Call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", hubtest.AdminToken, map[string]any{}).Expect(200)
+		h.WaitFor("refund", func() bool { return h.OrderStatus(ord.OrderNo) == core.StatusRefunded })
+		hubtest.Must(h.Service.ProcessTasks(ctx, 10))
+		if n := h.Count("tasks", "kind = ? AND status = ? AND last_error LIKE ?", "message", "rejected", "%43101%"); n != 1 {
 			var rows []models.Task
-			h.db.Conn(ctx).Find(&rows)
+			h.DB.Conn(ctx).Find(&rows)
 			t.Logf("tasks: %+v", rows)
 			t.Fatalf("%d rejected refund messages with 43101, want 1", n)
 		}
-		h.clock.add(time.Hour)
-		if n := must(h.svc.ProcessTasks(ctx, 10)); n != 0 {
+		h.Clock.Add(time.Hour)
+		if n := hubtest.Must(h.Service.ProcessTasks(ctx, 10)); n != 0 {
 			t.Fatalf("%d tasks retried after a permanent refusal", n)
 		}
 	})
@@ -538,17 +420,17 @@ func TestHostileNotifications(t *testing.T) {
 			{"over the size cap", hdr, bytes.Repeat([]byte(" "), handlers.MaxWebhookBody+1), 413},
 		} {
 			r := h.post(c.h, c.body)
-			if r.status != c.status || !strings.Contains(string(r.body), `"code":"FAIL"`) {
-				t.Fatalf("%s: got %d %s, want %d with code FAIL", c.name, r.status, r.body, c.status)
+			if r.Status != c.status || !strings.Contains(string(r.Body), `"code":"FAIL"`) {
+				t.Fatalf("%s: got %d %s, want %d with code FAIL", c.name, r.Status, r.Body, c.status)
 			}
 		}
 		// A notification six minutes old is refused, whatever its signature.
-		h.clock.add(6 * time.Minute)
-		if r := h.post(hdr, body); r.status != 401 {
-			t.Fatalf("stale notification: got %d %s", r.status, r.body)
+		h.Clock.Add(6 * time.Minute)
+		if r := h.post(hdr, body); r.Status != 401 {
+			t.Fatalf("stale notification: got %d %s", r.Status, r.Body)
 		}
-		h.clock.add(-6 * time.Minute)
-		if st := h.status(ord.OrderNo); st != core.StatusPendingPayment || h.count("payments", "1 = 1") != 0 {
+		h.Clock.Add(-6 * time.Minute)
+		if st := h.OrderStatus(ord.OrderNo); st != core.StatusPendingPayment || h.Count("payments", "1 = 1") != 0 {
 			t.Fatalf("rejected notifications changed the order to %s", st)
 		}
 
@@ -559,7 +441,7 @@ func TestHostileNotifications(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				codes <- h.post(hdr, body).status
+				codes <- h.post(hdr, body).Status
 			}()
 		}
 		wg.Wait()
@@ -569,26 +451,26 @@ func TestHostileNotifications(t *testing.T) {
 				t.Fatalf("a copy of the genuine notification got %d", c)
 			}
 		}
-		if n := h.count("payments", "order_no = ?", ord.OrderNo); n != 1 {
+		if n := h.Count("payments", "order_no = ?", ord.OrderNo); n != 1 {
 			t.Fatalf("%d payments recorded, want 1", n)
 		}
-		if n := h.count("events", "topic = ? AND key = ?", "order.paid", ord.OrderNo); n != 1 {
+		if n := h.Count("events", "topic = ? AND key = ?", "order.paid", ord.OrderNo); n != 1 {
 			t.Fatalf("%d order.paid events, want 1", n)
 		}
-		if st := must(h.svc.Catalog.Stock(ctx, "S01", "MILK")); st.OnHand != 99 || st.Reserved != 0 {
+		if st := hubtest.Must(h.Service.Catalog.Stock(ctx, "S01", "MILK")); st.OnHand != 99 || st.Reserved != 0 {
 			t.Fatalf("stock after one paid unit: %+v", st)
 		}
 
 		// A wrong amount and an unknown order are acknowledged (WeChat would retry for a day) and alerted.
 		second, _ := h.order(token, 1)
 		mh, mb := must2(wx.SignNotification("TRANSACTION.SUCCESS", "transaction", txPlain(testAppID, testMchID, second.OrderNo, "4200000000000000000000000003", second.TotalFen-1)))
-		h.expect(h.post(mh, mb), 204)
-		if st := h.status(second.OrderNo); st != core.StatusPendingPayment || h.count("alerts", "kind = ?", "payment_amount_mismatch") != 1 {
-			t.Fatalf("wrong amount: order %s, %d alerts", st, h.count("alerts", "kind = ?", "payment_amount_mismatch"))
+		h.post(mh, mb).Expect(204)
+		if st := h.OrderStatus(second.OrderNo); st != core.StatusPendingPayment || h.Count("alerts", "kind = ?", "payment_amount_mismatch") != 1 {
+			t.Fatalf("wrong amount: order %s, %d alerts", st, h.Count("alerts", "kind = ?", "payment_amount_mismatch"))
 		}
 		uh, ub := must2(wx.SignNotification("TRANSACTION.SUCCESS", "transaction", txPlain(testAppID, testMchID, "999999999999999999999999", "4200000000000000000000000004", 100)))
-		h.expect(h.post(uh, ub), 204)
-		if h.count("alerts", "kind = ?", "payment_unknown_order") != 1 {
+		h.post(uh, ub).Expect(204)
+		if h.Count("alerts", "kind = ?", "payment_unknown_order") != 1 {
 			t.Fatal("an unknown order's payment was not alerted")
 		}
 		// A refund notification for a refund we never asked for changes nothing and is alerted.
@@ -596,8 +478,8 @@ func TestHostileNotifications(t *testing.T) {
 			"refund_id": "50300000000000000000000001", "refund_status": "SUCCESS", "success_time": time.Now().Format(time.RFC3339), "user_received_account": "支付用户零钱",
 			"amount": map[string]any{"total": ord.TotalFen, "refund": ord.TotalFen, "payer_total": ord.TotalFen, "payer_refund": ord.TotalFen}})
 		rh, rb := must2(wx.SignNotification("REFUND.SUCCESS", "refund", rp))
-		h.expect(h.post(rh, rb), 204)
-		if st := h.status(ord.OrderNo); st != core.StatusPaid || h.count("alerts", "kind = ?", "refund_unknown") != 1 {
+		h.post(rh, rb).Expect(204)
+		if st := h.OrderStatus(ord.OrderNo); st != core.StatusPaid || h.Count("alerts", "kind = ?", "refund_unknown") != 1 {
 			t.Fatalf("unknown refund: order %s", st)
 		}
 	})
@@ -608,20 +490,20 @@ func TestRefundNotificationBeforeRefundCallReturns(t *testing.T) {
 		h := newHub(t, db, hubOptions{})
 		token, _ := h.login("")
 		ord, _ := h.order(token, 3)
-		must(0, wx.Pay(context.Background(), ord.OrderNo))
+		hubtest.Must(0, wx.Pay(context.Background(), ord.OrderNo))
 		wx.SetRefundNotifyBeforeReply(true)
 		defer wx.SetRefundNotifyBeforeReply(false)
 		var r core.RefundView
-		h.expect(h.call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", adminToken, map[string]any{"reason": "缺货"}), 200).json(t, &r)
+		h.Call("POST", "/api/v1/admin/orders/"+ord.OrderNo+"/refund", hubtest.AdminToken, map[string]any{"reason": "缺货"}).Expect(200).JSON(&r)
 		if r.Status != "succeeded" || r.OrderStatus != core.StatusRefunded {
 			t.Fatalf("refund %+v, want succeeded with the order refunded", r)
 		}
-		if n := h.count("events", "topic = ? AND key = ?", "refund.succeeded", ord.OrderNo); n != 1 {
+		if n := h.Count("events", "topic = ? AND key = ?", "refund.succeeded", ord.OrderNo); n != 1 {
 			t.Fatalf("%d refund.succeeded events, want 1", n)
 		}
 		// The refund worker has nothing left to do with it.
-		h.clock.add(time.Hour)
-		if n := must(h.svc.ProcessRefunds(context.Background(), 10)); n != 0 {
+		h.Clock.Add(time.Hour)
+		if n := hubtest.Must(h.Service.ProcessRefunds(context.Background(), 10)); n != 0 {
 			t.Fatalf("worker picked up %d refunds after the notification completed it", n)
 		}
 	})
