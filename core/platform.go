@@ -342,7 +342,7 @@ func (s *Service) cancelPlatformOrder(ctx context.Context, ord models.Order, why
 	if err := s.transition(ctx, ord.ID, Status(ord.Status), StatusCancelled, map[string]any{"accept_by": nil}); err != nil {
 		return err
 	}
-	if err := s.closeOffer(ctx, ord.ID, offerWithdrawn, "platform", why); err != nil {
+	if err := s.closeOffer(ctx, ord.ID, OfferWithdrawn, "platform", why); err != nil {
 		return err
 	}
 	for _, it := range ord.Items {

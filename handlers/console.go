@@ -96,6 +96,7 @@ var conFuncs = template.FuncMap{
 	"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"left":     conLeft,
 	"itemsSum": conItemsSum,
+	"closed":   func(v catalog.StoreView) bool { return v.Status != catalog.StoreOpen },
 	"static":   func(name string) string { return "/console/static/" + name + "?v=" + conStaticVersion },
 }
 
@@ -833,14 +834,15 @@ func conStatusName(s core.Status) string {
 }
 
 func conOutcomeName(o string) string {
-	if n, ok := map[string]string{"offered": "待接单", "accepted": "已接单", "rejected": "已拒单", "timeout": "超时未接", "withdrawn": "已撤回"}[o]; ok {
+	if n, ok := map[string]string{core.OfferOpen: "待接单", core.OfferAccepted: "已接单", core.OfferRejected: "已拒单",
+		core.OfferTimeout: "超时未接", core.OfferWithdrawn: "已撤回"}[o]; ok {
 		return n
 	}
 	return o
 }
 
 func conRefundName(s string) string {
-	if n, ok := map[string]string{"succeeded": "退款成功", "failed": "退款暂未成功，系统会继续处理"}[s]; ok {
+	if n, ok := map[string]string{core.RefundSucceeded: "退款成功", core.RefundFailed: "退款暂未成功，系统会继续处理"}[s]; ok {
 		return n
 	}
 	return "退款处理中"
