@@ -413,3 +413,13 @@ func clean(text string, max int) string {
 func errPlatformOrder(ord models.Order, doing string) error {
 	return domain.Errf(domain.ErrConflict, "order %s is a %s order; its platform must %s", ord.OrderNo, ord.Source, doing)
 }
+
+// StoreShops lists the platform shops bound to a store (a clerk's own; an admin names one) with the state
+// of their sync, for the store's console.
+func (s *Service) StoreShops(ctx context.Context, a staff.Actor, store string) ([]market.ShopView, error) {
+	st, err := s.Staff.ActorStore(ctx, a, store)
+	if err != nil {
+		return nil, err
+	}
+	return s.Market.Shops(ctx, st.Code)
+}
