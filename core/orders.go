@@ -165,7 +165,7 @@ func (s *Service) candidates(ctx context.Context, in OrderInput) ([]models.Store
 		if err != nil {
 			return nil, err
 		}
-		if st.Status != "open" {
+		if st.Status != catalog.StoreOpen {
 			return nil, domain.Errf(domain.ErrConflict, "store %s is closed", st.Code)
 		}
 		if in.Fulfillment == FulfillmentDelivery && catalog.DistanceM(*in.Address.Lat, *in.Address.Lng, st.Lat, st.Lng) > s.opts.DeliveryRadiusM {

@@ -290,7 +290,7 @@ func (s *Service) requestRefund(ctx context.Context, ord models.Order, provider,
 	}
 	now := s.Now()
 	r := models.Refund{OrderID: ord.ID, RefundNo: fmt.Sprintf("%sR%d", ord.OrderNo, count+1), Provider: provider, ProviderTxn: txn,
-		AmountFen: amountFen, Reason: reason, Status: refundRequested, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+		AmountFen: amountFen, Reason: reason, Status: RefundRequested, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
 	if err := s.DB.Conn(ctx).Create(&r).Error; err != nil {
 		return r, err
 	}

@@ -364,7 +364,7 @@ func (s *Service) cancelPlatformOrder(ctx context.Context, ord models.Order, why
 	if err := s.transition(ctx, ord.ID, Status(ord.Status), StatusCancelled, map[string]any{"accept_by": nil}); err != nil {
 		return err
 	}
-	if err := s.closeOffer(ctx, ord.ID, offerWithdrawn, "platform", why); err != nil {
+	if err := s.closeOffer(ctx, ord.ID, OfferWithdrawn, "platform", why); err != nil {
 		return err
 	}
 	for _, it := range ord.Items {
@@ -434,4 +434,14 @@ func clean(text string, max int) string {
 // errPlatformOrder refuses a step that only our own orders take.
 func errPlatformOrder(ord models.Order, doing string) error {
 	return domain.Errf(domain.ErrConflict, "order %s is a %s order; its platform must %s", ord.OrderNo, ord.Source, doing)
+}
+
+// StoreShops lists the platform shops bound to a store (a clerk's own; an admin names one) with the state
+// of their sync, for the store's console.
+func (s *Service) StoreShops(ctx context.Context, a staff.Actor, store string) ([]market.ShopView, error) {
+	st, err := s.Staff.ActorStore(ctx, a, store)
+	if err != nil {
+		return nil, err
+	}
+	return s.Market.Shops(ctx, st.Code)
 }

@@ -14,15 +14,16 @@ import (
 	"gorm.io/gorm"
 )
 
-// Refund states.
+// Refund states: RefundView.Status is one of these. They are exported so that the console and the API
+// name them from this one definition.
 const (
-	refundRequested  = "requested"
-	refundProcessing = "processing"
-	refundSucceeded  = "succeeded"
-	refundFailed     = "failed"
-	// refundUnconfirmed is a refund the worker gave up submitting: the provider may or may not have made
+	RefundRequested  = "requested"
+	RefundProcessing = "processing"
+	RefundSucceeded  = "succeeded"
+	RefundFailed     = "failed"
+	// RefundUnconfirmed is a refund the worker gave up submitting: the provider may or may not have made
 	// it, so it still counts against what can be refunded until an operator finds out.
-	refundUnconfirmed = "unconfirmed"
+	RefundUnconfirmed = "unconfirmed"
 )
 
 // MaxRefundAttempts is how often the worker submits a refund before it gives up and alerts an operator.
@@ -135,7 +136,7 @@ func (s *Service) startRefund(ctx context.Context, ord models.Order, amountFen i
 		if err := s.transition(ctx, ord.ID, st, StatusRefunding, map[string]any{"note": reason, "accept_by": nil}); err != nil {
 			return models.Refund{}, err
 		}
-		if err := s.closeOffer(ctx, ord.ID, offerWithdrawn, by, reason); err != nil {
+		if err := s.closeOffer(ctx, ord.ID, OfferWithdrawn, by, reason); err != nil {
 			return models.Refund{}, err
 		}
 		if err := s.voidPickupCode(ctx, ord.ID); err != nil {
@@ -150,14 +151,14 @@ func (s *Service) startRefund(ctx context.Context, ord models.Order, amountFen i
 func (s *Service) refundableLeft(ctx context.Context, ord models.Order) (int64, error) {
 	var refunded int64
 	err := s.DB.Conn(ctx).Model(&models.Refund{}).Select("COALESCE(SUM(amount_fen), 0)").
-		Where("order_id = ? AND provider_txn = ? AND status <> ?", ord.ID, ord.ProviderTxn, refundFailed).Scan(&refunded).Error
+		Where("order_id = ? AND provider_txn = ? AND status <> ?", ord.ID, ord.ProviderTxn, RefundFailed).Scan(&refunded).Error
 	return ord.TotalFen - refunded, err
 }
 
 // openRefunds counts an order's refunds still under way (requested or processing).
 func (s *Service) openRefunds(ctx context.Context, orderID int64) (int64, error) {
 	var n int64
-	err := s.DB.Conn(ctx).Model(&models.Refund{}).Where("order_id = ? AND status IN ?", orderID, []string{refundRequested, refundProcessing}).Count(&n).Error
+	err := s.DB.Conn(ctx).Model(&models.Refund{}).Where("order_id = ? AND status IN ?", orderID, []string{RefundRequested, RefundProcessing}).Count(&n).Error
 	return n, err
 }
 
@@ -185,7 +186,7 @@ func (s *Service) ProcessRefunds(ctx context.Context, limit int) (int, error) {
 	}
 	var errs []error
 	for _, r := range due { // one refund's failure does not hold up the others
-		if r.Status == refundProcessing {
+		if r.Status == RefundProcessing {
 			errs = append(errs, s.queryRefund(ctx, r))
 		} else {
 			errs = append(errs, s.submitRefund(ctx, r))
@@ -198,7 +199,7 @@ func (s *Service) ProcessRefunds(ctx context.Context, limit int) (int, error) {
 // lease runs out.
 func (s *Service) claimRefunds(ctx context.Context, id int64, limit int) ([]models.Refund, error) {
 	return domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB {
-		q = q.Where("status IN ?", []string{refundRequested, refundProcessing})
+		q = q.Where("status IN ?", []string{RefundRequested, RefundProcessing})
 		if id != 0 {
 			q = q.Where("id = ?", id)
 		}
@@ -228,7 +229,7 @@ func (s *Service) submitRefund(ctx context.Context, r models.Refund) error {
 		res, err = gw.Refund(ctx, req)
 	}
 	if err != nil {
-		return s.refundFailed(ctx, r, ord, err)
+		return s.RefundFailed(ctx, r, ord, err)
 	}
 	return s.refundAnswered(ctx, r, res)
 }
@@ -241,13 +242,13 @@ func (s *Service) queryRefund(ctx context.Context, r models.Refund) error {
 	}
 	q := s.gateways[r.Provider].querier
 	if q == nil { // only the notification can finish it; look again in a day
-		return s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
+		return s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, RefundProcessing).
 			Update("next_attempt_at", s.Now().Add(24*time.Hour)).Error
 	}
 	res, err := q.QueryRefund(ctx, req)
 	if err != nil {
 		s.Log.WarnContext(ctx, "refund query failed", "refund_no", r.RefundNo, "order_no", ord.OrderNo, "err", err)
-		return s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
+		return s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, RefundProcessing).
 			Updates(map[string]any{"last_error": err.Error(), "next_attempt_at": s.Now().Add(refundQueryDelay(r.Attempts)), "updated_at": s.Now()}).Error
 	}
 	return s.refundAnswered(ctx, r, res)
@@ -257,15 +258,15 @@ func refundQueryDelay(attempts int) time.Duration {
 	return min(refundQueryAfter<<min(attempts, 10), 24*time.Hour)
 }
 
-// refundFailed records a failed submission; after MaxRefundAttempts the refund is given up and alerted.
-func (s *Service) refundFailed(ctx context.Context, r models.Refund, ord models.Order, err error) error {
+// RefundFailed records a failed submission; after MaxRefundAttempts the refund is given up and alerted.
+func (s *Service) RefundFailed(ctx context.Context, r models.Refund, ord models.Order, err error) error {
 	s.Log.WarnContext(ctx, "refund submission failed", "refund_no", r.RefundNo, "order_no", ord.OrderNo, "provider", r.Provider, "attempt", r.Attempts, "err", err)
 	set := map[string]any{"last_error": err.Error(), "next_attempt_at": s.Now().Add(time.Duration(r.Attempts*r.Attempts) * time.Minute), "updated_at": s.Now()}
 	if r.Attempts >= MaxRefundAttempts {
-		set["status"] = refundUnconfirmed // an attempt that timed out may still have gone through
+		set["status"] = RefundUnconfirmed // an attempt that timed out may still have gone through
 	}
 	return s.DB.Tx(ctx, func(ctx context.Context) error {
-		if err := s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundRequested).Updates(set).Error; err != nil {
+		if err := s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, RefundRequested).Updates(set).Error; err != nil {
 			return err
 		}
 		if r.Attempts >= MaxRefundAttempts {
@@ -280,8 +281,8 @@ func (s *Service) refundAnswered(ctx context.Context, r models.Refund, res Refun
 	switch res.Outcome {
 	case RefundAccepted:
 		return s.DB.Tx(ctx, func(ctx context.Context) error {
-			err := s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, []string{refundRequested, refundProcessing}).
-				Updates(map[string]any{"status": refundProcessing, "provider_refund_id": res.ProviderRefundID, "last_error": res.Detail,
+			err := s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ?", r.ID, []string{RefundRequested, RefundProcessing}).
+				Updates(map[string]any{"status": RefundProcessing, "provider_refund_id": res.ProviderRefundID, "last_error": res.Detail,
 					"next_attempt_at": s.Now().Add(refundQueryDelay(r.Attempts - 1)), "updated_at": s.Now()}).Error
 			if err != nil || res.Detail == "" || res.Detail == r.LastError {
 				return err
@@ -289,8 +290,8 @@ func (s *Service) refundAnswered(ctx context.Context, r models.Refund, res Refun
 			return events.Alert(ctx, s.Env, "refund_stuck", "", fmt.Sprintf("refund %s: %s", r.RefundNo, res.Detail))
 		})
 	case RefundMissing:
-		return s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, refundProcessing).
-			Updates(map[string]any{"status": refundRequested, "next_attempt_at": s.Now(), "updated_at": s.Now()}).Error
+		return s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status = ?", r.ID, RefundProcessing).
+			Updates(map[string]any{"status": RefundRequested, "next_attempt_at": s.Now(), "updated_at": s.Now()}).Error
 	case RefundDone, RefundRejected:
 		_, err := s.CompleteRefund(ctx, RefundNotice{Provider: r.Provider, RefundNo: r.RefundNo, ProviderRefundID: res.ProviderRefundID,
 			AmountFen: r.AmountFen, Succeeded: res.Outcome == RefundDone, Detail: res.Detail})
@@ -354,16 +355,16 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		}
 		if n.Stuck {
 			result = RefundStuck
-			res := s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ? AND last_error <> ?", r.ID, []string{refundRequested, refundProcessing}, n.Detail).
-				Updates(map[string]any{"status": refundProcessing, "last_error": n.Detail, "updated_at": s.Now()})
+			res := s.DB.Conn(ctx).Model(&models.Refund{}).Where("id = ? AND status IN ? AND last_error <> ?", r.ID, []string{RefundRequested, RefundProcessing}, n.Detail).
+				Updates(map[string]any{"status": RefundProcessing, "last_error": n.Detail, "updated_at": s.Now()})
 			if res.Error != nil || res.RowsAffected == 0 {
 				return res.Error
 			}
 			return events.Alert(ctx, s.Env, "refund_stuck", ord.OrderNo, fmt.Sprintf("%s refund %s: %s", n.Provider, n.RefundNo, n.Detail))
 		}
-		status, from := refundSucceeded, []string{refundRequested, refundProcessing, refundFailed, refundUnconfirmed}
+		status, from := RefundSucceeded, []string{RefundRequested, RefundProcessing, RefundFailed, RefundUnconfirmed}
 		if !n.Succeeded {
-			status, from = refundFailed, []string{refundRequested, refundProcessing}
+			status, from = RefundFailed, []string{RefundRequested, RefundProcessing}
 		}
 		set := map[string]any{"status": status, "updated_at": s.Now()}
 		if !n.Succeeded {
@@ -380,7 +381,7 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 			result = RefundDuplicate // already final: a repeated notification changes nothing
 			return nil
 		}
-		if n.Succeeded && (r.Status == refundFailed || r.Status == refundUnconfirmed) {
+		if n.Succeeded && (r.Status == RefundFailed || r.Status == RefundUnconfirmed) {
 			// Money we had given up on did move: the shopper may now be owed less than a newer refund paid.
 			if err := events.Alert(ctx, s.Env, "refund_succeeded_late", ord.OrderNo, fmt.Sprintf("%s refund %s (%d fen), recorded as %s, succeeded after all", n.Provider, n.RefundNo, r.AmountFen, r.Status)); err != nil {
 				return err

@@ -17,13 +17,13 @@ import (
 )
 
 // Offer outcomes: an offer is open until its store accepts or rejects it, it times out, or the order
-// is withdrawn from it (cancelled or refunded).
+// is withdrawn from it (cancelled or refunded). OfferView.Outcome is one of these.
 const (
-	offerOpen      = "offered"
-	offerAccepted  = "accepted"
-	offerRejected  = "rejected"
-	offerTimeout   = "timeout"
-	offerWithdrawn = "withdrawn"
+	OfferOpen      = "offered"
+	OfferAccepted  = "accepted"
+	OfferRejected  = "rejected"
+	OfferTimeout   = "timeout"
+	OfferWithdrawn = "withdrawn"
 )
 
 // OfferView is one offer of an order to a store, as the store and operators see its history.
@@ -40,14 +40,14 @@ type OfferView struct {
 // deadline to accept, and a store that accepts everything takes it at once.
 func (s *Service) offer(ctx context.Context, ord models.Order, st models.Store) error {
 	now := s.Now()
-	if st.Status != "open" && !isPlatform(ord) { // closed since the order was placed: straight on to the next store
-		if err := s.DB.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: offerRejected, Actor: "system",
+	if st.Status != catalog.StoreOpen && !isPlatform(ord) { // closed since the order was placed: straight on to the next store
+		if err := s.DB.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: OfferRejected, Actor: "system",
 			Reason: "the store is closed", OfferedAt: now, DecidedAt: &now}).Error; err != nil {
 			return err
 		}
 		return s.reroute(ctx, ord, "the store is closed")
 	}
-	if err := s.DB.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: offerOpen, OfferedAt: now}).Error; err != nil {
+	if err := s.DB.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: OfferOpen, OfferedAt: now}).Error; err != nil {
 		return err
 	}
 	by := now.Add(s.opts.AcceptTimeout)
@@ -70,7 +70,7 @@ func (s *Service) accept(ctx context.Context, ord models.Order, a staff.Actor) e
 
 // accepted closes the open offer of an order just accepted and writes the event.
 func (s *Service) accepted(ctx context.Context, ord models.Order, a staff.Actor) error {
-	if err := s.closeOffer(ctx, ord.ID, offerAccepted, a.Username, ""); err != nil {
+	if err := s.closeOffer(ctx, ord.ID, OfferAccepted, a.Username, ""); err != nil {
 		return err
 	}
 	var st models.Store
@@ -88,7 +88,7 @@ func (s *Service) accepted(ctx context.Context, ord models.Order, a staff.Actor)
 // closeOffer records how an order's open offer ended; it does nothing when none is open.
 func (s *Service) closeOffer(ctx context.Context, orderID int64, outcome, actor, reason string) error {
 	now := s.Now()
-	return s.DB.Conn(ctx).Model(&models.OrderOffer{}).Where("order_id = ? AND outcome = ?", orderID, offerOpen).
+	return s.DB.Conn(ctx).Model(&models.OrderOffer{}).Where("order_id = ? AND outcome = ?", orderID, OfferOpen).
 		Updates(map[string]any{"outcome": outcome, "actor": actor, "reason": reason, "decided_at": now}).Error
 }
 
@@ -111,7 +111,7 @@ func (s *Service) RejectOrder(ctx context.Context, a staff.Actor, orderNo, reaso
 		return OrderView{}, domain.Errf(domain.ErrInvalidArgument, "a rejection needs a reason of 1-80 characters")
 	}
 	return s.atStore(ctx, a, orderNo, StatusPaid, "", "be rejected", func(ctx context.Context, ord models.Order) error {
-		if err := s.closeOffer(ctx, ord.ID, offerRejected, a.Username, reason); err != nil {
+		if err := s.closeOffer(ctx, ord.ID, OfferRejected, a.Username, reason); err != nil {
 			return err
 		}
 		if isPlatform(ord) { // a platform order belongs to its shop: it is cancelled there, not moved
@@ -133,7 +133,7 @@ func (s *Service) RerouteDue(ctx context.Context, limit int) (int, error) {
 		if err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error; err != nil {
 			return false, err
 		}
-		if err := s.closeOffer(ctx, ord.ID, offerTimeout, "system", fmt.Sprintf("not accepted within %s", s.opts.AcceptTimeout)); err != nil {
+		if err := s.closeOffer(ctx, ord.ID, OfferTimeout, "system", fmt.Sprintf("not accepted within %s", s.opts.AcceptTimeout)); err != nil {
 			return false, err
 		}
 		return true, s.reroute(ctx, *ord, "not accepted in time")

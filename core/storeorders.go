@@ -290,10 +290,10 @@ func (s *Service) StoreToday(ctx context.Context, a staff.Actor, store string) (
 		return out, err
 	}
 	if err := db.Model(&models.OrderOffer{}).Where("store_id = ? AND outcome IN ? AND decided_at >= ?", st.ID,
-		[]string{offerRejected, offerTimeout}, start).Count(&out.Declined).Error; err != nil {
+		[]string{OfferRejected, OfferTimeout}, start).Count(&out.Declined).Error; err != nil {
 		return out, err
 	}
 	err = db.Model(&models.Refund{}).Select("COALESCE(SUM(refunds.amount_fen), 0)").Joins("JOIN orders ON orders.id = refunds.order_id").
-		Where("orders.store_id = ? AND refunds.status = ? AND refunds.updated_at >= ?", st.ID, refundSucceeded, start).Scan(&out.RefundedFen).Error
+		Where("orders.store_id = ? AND refunds.status = ? AND refunds.updated_at >= ?", st.ID, RefundSucceeded, start).Scan(&out.RefundedFen).Error
 	return out, err
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/internal/cn"
 )
@@ -54,8 +55,14 @@ const conMaxForm = 64 << 10
 const conRefreshSeconds = 20
 
 // conCSP is the console's Content-Security-Policy: no inline script or style, only the embedded files.
+// The orders page may frame the console's own ticket page, to print it.
 const conCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	"frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// conTicketCSP is the ticket page's: the console's as it is, except that the orders page (same origin)
+// may frame it to print it. The ticket has no form or link that acts, so framing it risks nothing.
+const conTicketCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"form-action 'none'; frame-ancestors 'self'; base-uri 'none'"
 
 // labelsCSP lets the label sheet's inline styles, images and print button work, and nothing else.
 var labelsCSP = func() string {
@@ -96,6 +103,12 @@ var conFuncs = template.FuncMap{
 	"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"left":     conLeft,
 	"itemsSum": conItemsSum,
+	"closed":   func(v catalog.StoreView) bool { return v.Status != catalog.StoreOpen },
+	"source":   conSourceName,
+	"srcClass": conSourceClass,
+	"shop":     conShopState,
+	"pct":      func(r float64) string { return strconv.FormatFloat(math.Round(r*10000)/100, 'f', -1, 64) + "%" },
+	"stamp":    conStamp,
 	"static":   func(name string) string { return "/console/static/" + name + "?v=" + conStaticVersion },
 }
 
@@ -103,9 +116,11 @@ var conFuncs = template.FuncMap{
 // by context.
 var conPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "orders", "order", "pickup", "delivery", "today", "error"} {
+	for _, name := range []string{"login", "orders", "order", "pickup", "delivery", "today", "platforms", "error"} {
 		out[name] = template.Must(template.New("layout.html").Funcs(conFuncs).ParseFS(consoleFS, "console/layout.html", "console/"+name+".html"))
 	}
+	// The ticket is a page of its own, for an 80 mm receipt printer: no layout, navigation or forms.
+	out["ticket"] = template.Must(template.New("ticket.html").Funcs(conFuncs).ParseFS(consoleFS, "console/ticket.html"))
 	return out
 }()
 
@@ -122,6 +137,8 @@ func (h *api) consoleRoutes(r *gin.Engine) {
 	in.GET("/delivery", h.conDelivery)
 	in.GET("/today", h.conToday)
 	in.GET("/orders/:no", h.conOrder)
+	in.GET("/orders/:no/ticket", h.conTicket)
+	in.GET("/platforms", h.conPlatforms)
 	in.GET("/stores/:code/labels", h.labels)
 
 	post := con.Group("", conSameOrigin(h.PublicURL), h.conAuth, h.conCSRF)
@@ -666,6 +683,58 @@ func (h *api) conOrder(c *gin.Context) {
 	conRender(c, http.StatusOK, "order", p)
 }
 
+// conTicketData is what the ticket page prints.
+type conTicketData struct {
+	Order     core.StoreOrderView
+	StoreName string
+	// Print says the page prints itself once loaded (?print=1).
+	Print bool
+}
+
+// conTicket is an order's ticket for the store's 80 mm receipt printer: the store, where the order came
+// from, the platform's number for the rider very large, the lines and the total. With ?print=1 it
+// prints itself once loaded; the orders page frames it so to print a new order.
+func (h *api) conTicket(c *gin.Context) {
+	// Not conPageOf: a ticket framed by the orders page must not take the flash message meant for it.
+	p := conPage{Title: "小票", Actor: conActor(c), Now: h.Clock.Now()}
+	ctx := c.Request.Context()
+	o, err := h.Service.StoreOrder(ctx, p.Actor, c.Param("no"))
+	if err != nil {
+		h.conPageError(c, p, "order", err)
+		return
+	}
+	st, err := h.Service.Catalog.StoreByCode(ctx, o.Store)
+	if err != nil {
+		h.conPageError(c, p, "store", err)
+		return
+	}
+	c.Header("Content-Security-Policy", conTicketCSP)
+	c.Header("X-Frame-Options", "SAMEORIGIN")
+	p.Store, p.Title = o.Store, "小票 "+o.OrderNo
+	p.Data = conTicketData{Order: o, StoreName: st.Name, Print: c.Query("print") == "1"}
+	conRender(c, http.StatusOK, "ticket", p)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Platform shops
+// ---------------------------------------------------------------------------------------------------
+
+// conPlatforms shows the store's platform shops and how their sync stands, read-only: binding and
+// settings are the admin API's.
+func (h *api) conPlatforms(c *gin.Context) {
+	p, ok := h.conStorePage(c, "platforms", "平台店铺")
+	if !ok {
+		return
+	}
+	shops, err := h.Service.StoreShops(c.Request.Context(), p.Actor, p.Store)
+	if err != nil {
+		h.conPageError(c, p, "store", err)
+		return
+	}
+	p.Data = shops
+	conRender(c, http.StatusOK, "platforms", p)
+}
+
 // conStep runs one step on an order from a form and redirects back with the outcome.
 func (h *api) conStep(action string) gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -833,14 +902,15 @@ func conStatusName(s core.Status) string {
 }
 
 func conOutcomeName(o string) string {
-	if n, ok := map[string]string{"offered": "待接单", "accepted": "已接单", "rejected": "已拒单", "timeout": "超时未接", "withdrawn": "已撤回"}[o]; ok {
+	if n, ok := map[string]string{core.OfferOpen: "待接单", core.OfferAccepted: "已接单", core.OfferRejected: "已拒单",
+		core.OfferTimeout: "超时未接", core.OfferWithdrawn: "已撤回"}[o]; ok {
 		return n
 	}
 	return o
 }
 
 func conRefundName(s string) string {
-	if n, ok := map[string]string{"succeeded": "退款成功", "failed": "退款暂未成功，系统会继续处理"}[s]; ok {
+	if n, ok := map[string]string{core.RefundSucceeded: "退款成功", core.RefundFailed: "退款暂未成功，系统会继续处理"}[s]; ok {
 		return n
 	}
 	return "退款处理中"
@@ -852,8 +922,55 @@ func conFulfilName(f string) string {
 		return "自提"
 	case core.FulfillmentDelivery:
 		return "配送"
+	case core.FulfillmentPlatform:
+		return "骑手取货"
 	}
 	return f
+}
+
+// conSources names the places an order comes from as a clerk knows them.
+var conSources = map[string]string{core.SourceMiniProgram: "小程序", market.Meituan: "美团", market.Eleme: "饿了么", market.JDDJ: "京东到家"}
+
+// conSourceName names where an order came from; an order from before sources were kept is the
+// mini-program's.
+func conSourceName(src string) string {
+	if src == "" {
+		src = core.SourceMiniProgram
+	}
+	if n, ok := conSources[src]; ok {
+		return n
+	}
+	return src
+}
+
+// conSourceClass is the CSS class of a source's badge: the source itself when it is a known one.
+func conSourceClass(src string) string {
+	if src == "" {
+		return core.SourceMiniProgram
+	}
+	if _, ok := conSources[src]; ok {
+		return src
+	}
+	return "other"
+}
+
+// conShopState names a platform shop's binding state.
+func conShopState(state string) string {
+	switch state {
+	case market.ShopBound:
+		return "已绑定"
+	case market.ShopUnbinding:
+		return "解绑中"
+	}
+	return state
+}
+
+// conStamp writes a time in China time to the second, as a ticket prints it.
+func conStamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(cn.Zone).Format("2006-01-02 15:04:05")
 }
 
 // conWhen writes a time in China time, as a clerk reads it.

@@ -90,10 +90,16 @@ type StockView struct {
 	Available int64  `json:"available"`
 }
 
+// Store states: an open store takes orders and is offered them; a closed one is skipped.
+const (
+	StoreOpen   = "open"
+	StoreClosed = "closed"
+)
+
 func (in *StoreInput) validate() error {
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Status == "" {
-		in.Status = "open"
+		in.Status = StoreOpen
 	}
 	switch {
 	case !codePattern.MatchString(in.Code):
@@ -104,7 +110,7 @@ func (in *StoreInput) validate() error {
 		return domain.Errf(domain.ErrInvalidArgument, "store address must be at most 300 characters")
 	case !ValidCoord(in.Lat, in.Lng) || (in.Lat == 0 && in.Lng == 0):
 		return domain.Errf(domain.ErrInvalidArgument, "store lat must be in [-90,90] and lng in [-180,180]")
-	case in.Status != "open" && in.Status != "closed":
+	case in.Status != StoreOpen && in.Status != StoreClosed:
 		return domain.Errf(domain.ErrInvalidArgument, "store status must be open or closed")
 	}
 	return nil

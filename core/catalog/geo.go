@@ -27,7 +27,7 @@ func ValidCoord(lat, lng float64) bool {
 // NearestOpen returns the open stores within radius metres of a point, nearest first, leaving out the
 // stores whose ids are in skip.
 func (s *Service) NearestOpen(ctx context.Context, lat, lng, radius float64, skip []int64) ([]models.Store, error) {
-	q := s.DB.Conn(ctx).Where("status = ?", "open")
+	q := s.DB.Conn(ctx).Where("status = ?", StoreOpen)
 	if len(skip) > 0 {
 		q = q.Where("id NOT IN ?", skip)
 	}

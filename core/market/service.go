@@ -24,10 +24,11 @@ type Options struct {
 	PullInterval time.Duration
 }
 
-// Shop binding states.
+// Shop binding states: ShopView.State is one of these. A shop being unbound takes no new orders while
+// its platform is told 0 for what the hub pushed.
 const (
-	shopBound     = "bound"
-	shopUnbinding = "unbinding"
+	ShopBound     = "bound"
+	ShopUnbinding = "unbinding"
 )
 
 // Service runs the platform side of the hub on one database: bindings, SKU maps, the call outbox, the
@@ -149,7 +150,7 @@ func (s *Service) PutShop(ctx context.Context, in ShopInput) (ShopView, error) {
 		}
 		now := s.Now()
 		row := models.MarketShop{Platform: in.Platform, ShopID: in.ShopID, StoreID: st.ID, AutoAccept: in.AutoAccept, SafetyStock: in.SafetyStock,
-			RatioPct: pct, State: shopBound, PushDueAt: now, PullDueAt: now, CreatedAt: now, UpdatedAt: now}
+			RatioPct: pct, State: ShopBound, PushDueAt: now, PullDueAt: now, CreatedAt: now, UpdatedAt: now}
 		if err := s.DB.Conn(ctx).Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "platform"}, {Name: "shop_id"}},
 			DoUpdates: clause.AssignmentColumns([]string{"store_id", "auto_accept", "safety_stock", "ratio_pct", "state", "push_due_at", "updated_at"}),
@@ -222,7 +223,7 @@ func (s *Service) DeleteShop(ctx context.Context, platform, shopID string) (Shop
 			return err
 		}
 		if err := s.DB.Conn(ctx).Model(&models.MarketShop{}).Where("id = ?", row.ID).
-			Updates(map[string]any{"state": shopUnbinding, "push_due_at": s.Now(), "updated_at": s.Now()}).Error; err != nil {
+			Updates(map[string]any{"state": ShopUnbinding, "push_due_at": s.Now(), "updated_at": s.Now()}).Error; err != nil {
 			return err
 		}
 		return s.DB.Conn(ctx).Model(&models.MarketLevel{}).Where("shop_id = ?", row.ID).Update("desired", 0).Error
@@ -246,7 +247,7 @@ func (s *Service) shopRow(ctx context.Context, platform, shopID string) (models.
 // ErrUnknownShop.
 func (s *Service) BoundShop(ctx context.Context, platform, shopID string) (models.MarketShop, error) {
 	row, err := s.shopRow(ctx, platform, shopID)
-	if err == nil && row.State != shopBound {
+	if err == nil && row.State != ShopBound {
 		err = domain.Errf(domain.ErrNotFound, "%s shop %s is being unbound", platform, shopID)
 	}
 	if err != nil {

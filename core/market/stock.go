@@ -57,7 +57,7 @@ func (s *Service) pushShop(ctx context.Context, sh models.MarketShop) error {
 	for {
 		var due []models.MarketLevel
 		q := s.DB.Conn(ctx).Where("shop_id = ? AND (retry_at IS NULL OR retry_at <= ?)", sh.ID, s.Now())
-		if sh.State == shopUnbinding {
+		if sh.State == ShopUnbinding {
 			q = q.Where("pushed IS NOT NULL AND pushed <> 0")
 		} else {
 			q = q.Where("pushed IS NULL OR pushed <> desired")
@@ -71,7 +71,7 @@ func (s *Service) pushShop(ctx context.Context, sh models.MarketShop) error {
 		levels := make([]StockLevel, len(due))
 		for i, l := range due {
 			levels[i] = StockLevel{Code: l.Code, Qty: l.Desired}
-			if sh.State == shopUnbinding {
+			if sh.State == ShopUnbinding {
 				levels[i].Qty = 0
 			}
 		}
@@ -109,12 +109,12 @@ func (s *Service) pushShop(ctx context.Context, sh models.MarketShop) error {
 			return s.levelsFailed(ctx, due, err)
 		}
 	}
-	if sh.State == shopUnbinding {
+	if sh.State == ShopUnbinding {
 		return s.DB.Tx(ctx, func(ctx context.Context) error {
 			if err := s.DB.Conn(ctx).Where("shop_id = ?", sh.ID).Delete(&models.MarketLevel{}).Error; err != nil {
 				return err
 			}
-			return s.DB.Conn(ctx).Where("id = ? AND state = ?", sh.ID, shopUnbinding).Delete(&models.MarketShop{}).Error
+			return s.DB.Conn(ctx).Where("id = ? AND state = ?", sh.ID, ShopUnbinding).Delete(&models.MarketShop{}).Error
 		})
 	}
 	return nil
@@ -183,7 +183,7 @@ type stockRow struct {
 // starts a full sync when one is due: every level is pushed again.
 func (s *Service) refreshLevels(ctx context.Context, sh models.MarketShop) error {
 	now := s.Now()
-	if sh.State == shopBound && (sh.FullSyncAt == nil || !sh.FullSyncAt.After(now)) {
+	if sh.State == ShopBound && (sh.FullSyncAt == nil || !sh.FullSyncAt.After(now)) {
 		if err := s.DB.Conn(ctx).Model(&models.MarketLevel{}).Where("shop_id = ?", sh.ID).Update("pushed", nil).Error; err != nil {
 			return err
 		}
@@ -203,7 +203,7 @@ func (s *Service) refreshLevels(ctx context.Context, sh models.MarketShop) error
 	}
 	for _, r := range rows {
 		desired := Shown(r.OnHand, r.Reserved, sh.SafetyStock, sh.RatioPct)
-		if sh.State == shopUnbinding {
+		if sh.State == ShopUnbinding {
 			desired = 0
 		}
 		code := r.SKU

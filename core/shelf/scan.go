@@ -161,7 +161,7 @@ func (s *Service) nearby(ctx context.Context, productID int64, store *models.Sto
 		return nil, here, nil
 	}
 	var stores []models.Store
-	if err := s.DB.Conn(ctx).Where("status = ? AND id IN ?", "open", keys(avail)).Find(&stores).Error; err != nil {
+	if err := s.DB.Conn(ctx).Where("status = ? AND id IN ?", catalog.StoreOpen, keys(avail)).Find(&stores).Error; err != nil {
 		return nil, 0, err
 	}
 	out := make([]NearbyView, 0, len(stores))
