@@ -3,6 +3,7 @@ package marketplaces_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/catalog"
@@ -110,5 +111,42 @@ func TestStockChangeReachesEachPlatformOnceCoalesced(t *testing.T) {
 		h.setStock(t, skus[9], 9999)
 		h.setStock(t, skus[9], want[skus[9]])
 		sweep("a change undone before the sweep", 0)
+	})
+}
+
+// TestStockSweepEachInterval: the stock pool's worker sweeps once a push interval; a sweep that starts a
+// little less than one interval after the last one (the scheduler's jitter: the last one started late)
+// must still push the shops, or the pool pushes only every other interval and the lag doubles.
+func TestStockSweepEachInterval(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		clk := newClock()
+		const interval = time.Second
+		h := newHub(t, db, hubOptions{clock: clk, pushInterval: interval})
+		if _, err := h.svc.Market.PushStock(h.ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		for round, jitter := range []time.Duration{time.Millisecond, 20 * time.Millisecond, 0} {
+			value := int64(20 + round)
+			h.setStock(t, "MILK-1L", value)
+			clk.Advance(interval - jitter)
+			if _, err := h.svc.Market.PushStock(h.ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range h.platforms {
+				h.holds(t, p, "MILK-1L", value, fmt.Sprintf("a sweep %s after the last", interval-jitter))
+			}
+		}
+		// Well within an interval, nothing is pushed: changes are coalesced.
+		calls := h.stockCalls()
+		h.setStock(t, "MILK-1L", 3)
+		clk.Advance(interval / 10)
+		if _, err := h.svc.Market.PushStock(h.ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range h.platforms {
+			if n := p.fake.StockCalls(); n != calls[p.name] {
+				t.Fatalf("%s was pushed to a tenth of an interval after the last push", p.name)
+			}
+		}
 	})
 }
