@@ -36,7 +36,11 @@ func (s *Service) PushStock(ctx context.Context, limit int) (int, error) {
 }
 
 func (s *Service) pushShop(ctx context.Context, sh models.MarketShop) error {
-	next := s.Now().Add(s.opts.PushInterval)
+	// The worker sweeps once a push interval, and a sweep may start a little less than an interval after
+	// the one before (that one started late): due a full interval from now, the shop would be skipped by
+	// the next sweep and pushed only every other interval. Half an interval of slack keeps it due by then
+	// while changes within the interval are still coalesced.
+	next := s.Now().Add(s.opts.PushInterval - s.opts.PushInterval/2)
 	defer func() {
 		// The shop is due again at its next interval (or when its rate limit runs out), whatever happened.
 		if sh.LockedUntil != nil && sh.LockedUntil.After(next) {

@@ -72,6 +72,10 @@ type hub struct {
 	db        *models.DB
 	ctx       context.Context
 	platforms []platform
+	// mt, el and jd are the three fakes, for the controls the fake interface does not share.
+	mt *meituanfake.Fake
+	el *elemefake.Fake
+	jd *jddjfake.Fake
 	// url is the hub's base URL; admin is its admin token.
 	url string
 	// delivered records every push the platforms delivered to the hub, so a test can deliver one again.
@@ -85,10 +89,29 @@ type delivery struct {
 	body                                []byte
 }
 
+// hubOptions changes how newHub builds the hub; the zero value is the default hub.
+type hubOptions struct {
+	// clock, when set, is the hub's clock and the connectors' and fakes' too (rate limits, timestamps).
+	clock domain.Clock
+	// pushInterval is the stock pool's push interval (default 1 ms).
+	pushInterval time.Duration
+}
+
 const adminToken = "market-admin-token"
 
-func newHub(t testing.TB, db *models.DB) *hub {
+func newHub(t testing.TB, db *models.DB, options ...hubOptions) *hub {
 	t.Helper()
+	var o hubOptions
+	if len(options) > 0 {
+		o = options[0]
+	}
+	if o.pushInterval == 0 {
+		o.pushInterval = time.Millisecond
+	}
+	var now func() time.Time // nil: the connectors' and fakes' own default, time.Now
+	if o.clock != nil {
+		now = o.clock.Now
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := &hub{db: db, ctx: context.Background()}
 	var engine http.Handler
@@ -103,7 +126,7 @@ func newHub(t testing.TB, db *models.DB) *hub {
 		engine.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	h.svc = core.New(domain.NewEnv(db, nil, log), core.Options{PublicURL: srv.URL, MarketPushWindow: 15 * time.Minute, Market: market.Options{PushInterval: time.Millisecond}})
+	h.svc = core.New(domain.NewEnv(db, o.clock, log), core.Options{PublicURL: srv.URL, MarketPushWindow: 15 * time.Minute, Market: market.Options{PushInterval: o.pushInterval}})
 	engine = handlers.New(handlers.Deps{Service: h.svc, DB: db, Log: log, PublicURL: srv.URL, AdminToken: adminToken})
 	h.url = srv.URL
 	if _, err := h.svc.Catalog.PutStore(h.ctx, catalog.StoreInput{Code: "S01", Name: "人民广场店", Lat: 31.2354, Lng: 121.4757}); err != nil {
@@ -117,22 +140,22 @@ func newHub(t testing.TB, db *models.DB) *hub {
 	}
 	retry := 20 * time.Millisecond
 
-	mt := meituanfake.New(meituanfake.Options{AppID: "mt-app", AppSecret: "mt-secret", PushURL: srv.URL + "/webhooks/meituan", RetryInterval: retry})
+	mt := meituanfake.New(meituanfake.Options{AppID: "mt-app", AppSecret: "mt-secret", PushURL: srv.URL + "/webhooks/meituan", RetryInterval: retry, Clock: now})
 	downs := &[3]atomic.Bool{}
 	mtSrv := httptest.NewServer(gate(&downs[0], mt))
-	mtConn, err := meituan.New(meituan.Config{AppID: "mt-app", AppSecret: "mt-secret", Base: mtSrv.URL + "/api/v1"})
+	mtConn, err := meituan.New(meituan.Config{AppID: "mt-app", AppSecret: "mt-secret", Base: mtSrv.URL + "/api/v1", Clock: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	el := elemefake.New(elemefake.Options{Source: "el-source", Secret: "el-secret", PushURL: srv.URL + "/webhooks/eleme", RetryInterval: retry})
+	el := elemefake.New(elemefake.Options{Source: "el-source", Secret: "el-secret", PushURL: srv.URL + "/webhooks/eleme", RetryInterval: retry, Clock: now})
 	elSrv := httptest.NewServer(gate(&downs[1], el))
-	elConn, err := eleme.New(eleme.Config{Source: "el-source", Secret: "el-secret", Base: elSrv.URL + "/"})
+	elConn, err := eleme.New(eleme.Config{Source: "el-source", Secret: "el-secret", Base: elSrv.URL + "/", Clock: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	jd := jddjfake.New(jddjfake.Options{AppKey: "jd-key", AppSecret: "jd-secret-0123456789abcdef012345", Token: "jd-token", PushURL: srv.URL + "/webhooks/jddj", RetryInterval: retry})
+	jd := jddjfake.New(jddjfake.Options{AppKey: "jd-key", AppSecret: "jd-secret-0123456789abcdef012345", Token: "jd-token", PushURL: srv.URL + "/webhooks/jddj", RetryInterval: retry, Clock: now})
 	jdSrv := httptest.NewServer(gate(&downs[2], jd))
-	jdConn, err := jddj.New(jddj.Config{AppKey: "jd-key", AppSecret: "jd-secret-0123456789abcdef012345", Token: "jd-token", Operator: "o2ohub", Base: jdSrv.URL})
+	jdConn, err := jddj.New(jddj.Config{AppKey: "jd-key", AppSecret: "jd-secret-0123456789abcdef012345", Token: "jd-token", Operator: "o2ohub", Base: jdSrv.URL, Clock: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +167,7 @@ func newHub(t testing.TB, db *models.DB) *hub {
 		elSrv.Close()
 		jdSrv.Close()
 	})
+	h.mt, h.el, h.jd = mt, el, jd
 	h.platforms = []platform{
 		{market.Meituan, mt, func(s, c string, q int64) (string, error) {
 			return mt.PlaceOrder(s, []meituanfake.OrderLine{{Code: c, Name: "牛奶", Qty: q, PriceFen: 1590}})
