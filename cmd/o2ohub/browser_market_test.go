@@ -54,39 +54,20 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 	if err := chromedp.Run(tab, network.Enable(), emulation.SetDeviceMetricsOverride(1366, 768, 1, false)); err != nil {
 		t.Fatal(err)
 	}
+	pg := tabPage{tab: tab, dir: dir}
 	eval := func(t *testing.T, js string, out any) {
 		t.Helper()
 		if err := chromedp.Run(tab, chromedp.Evaluate(js, out)); err != nil {
 			t.Fatalf("%s: %v", js, err)
 		}
 	}
-	text := func(t *testing.T, sel string) string {
-		t.Helper()
-		var s string
-		eval(t, fmt.Sprintf(`(document.querySelector(%s) || {}).innerText || ""`, jsString(sel)), &s)
-		return strings.TrimSpace(s)
-	}
-	shot := func(t *testing.T, name string) {
-		t.Helper()
-		var png []byte
-		if err := chromedp.Run(tab, chromedp.FullScreenshot(&png, 100)); err != nil {
-			t.Fatal(err)
-		}
-		saveFile(t, dir, name, png)
-	}
-	step := func(name string, fn func(t *testing.T)) {
-		t.Helper()
-		if !t.Run(name, fn) {
-			t.FailNow()
-		}
-	}
 
-	step("sign in and turn on the alerts", func(t *testing.T) {
+	step(t, "sign in and turn on the alerts", func(t *testing.T) {
 		resp := consoleSignIn(t, tab, base, "/console/", marketClerk, marketPassword)
 		if resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/console/") {
 			t.Fatalf("after signing in: HTTP %d at %s, want the orders page", resp.Status, resp.URL)
 		}
-		if bar := text(t, "[data-alerts]"); !strings.Contains(bar, "新订单提醒/自动打印") {
+		if bar := pg.text(t, "[data-alerts]"); !strings.Contains(bar, "新订单提醒/自动打印") {
 			t.Fatalf("the alert toggles are not shown (console.js unhides them): %q", bar)
 		}
 		for _, pref := range []string{"sound", "print"} {
@@ -107,11 +88,11 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 		if beeps != "1" {
 			t.Errorf("%s beeps after turning the sound on, want 1", beeps)
 		}
-		shot(t, "console-platform-alerts-on-pc.png")
+		pg.shot(t, "console-platform-alerts-on-pc.png")
 	})
 
 	var no, platformID string
-	step("a Meituan order arrives and is announced without a reload", func(t *testing.T) {
+	step(t, "a Meituan order arrives and is announced without a reload", func(t *testing.T) {
 		// Mark the document: a reload would lose the mark, an in-place refresh keeps it.
 		eval(t, `(document.documentElement.dataset.sameDocument = "1")`, nil)
 		id, err := fake.PlaceOrder(shopID, []meituanfake.OrderLine{{Code: "MILK-1L", Name: "光明鲜牛奶 1L", Qty: 2, PriceFen: 1590},
@@ -124,7 +105,7 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 		var announced string
 		if err := chromedp.Run(tab, chromedp.Poll(`document.body.getAttribute("data-announced")`, &announced,
 			chromedp.WithPollingTimeout(40*time.Second), chromedp.WithPollingInterval(250*time.Millisecond))); err != nil {
-			t.Fatalf("no new order announced within 40 s: %v; the page reads:\n%s", err, text(t, "main"))
+			t.Fatalf("no new order announced within 40 s: %v; the page reads:\n%s", err, pg.text(t, "main"))
 		}
 		no = strings.TrimSpace(announced)
 		if !regexp.MustCompile(`^\d+$`).MatchString(no) {
@@ -144,7 +125,7 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 			t.Errorf("tickets printed: %q, want %q", printed, no)
 		}
 		card := fmt.Sprintf(`article.order.incoming[data-new-order=%q]`, no)
-		got := text(t, card)
+		got := pg.text(t, card)
 		for _, want := range []string{"美团", "#1", no, "骑手取货", "光明鲜牛奶 1L", "× 2", "安慕希酸奶 200g", "¥38.30", "接单", "拒单", "打印小票"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("the new order's card does not show %q; it reads:\n%s", want, got)
@@ -161,10 +142,10 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 		if size < 30 {
 			t.Errorf("#day_seq is %.0f px on the orders page, want it large (≥ 30 px)", size)
 		}
-		shot(t, "console-platform-order-pc.png")
+		pg.shot(t, "console-platform-order-pc.png")
 	})
 
-	step("the ticket on screen and on an 80 mm roll", func(t *testing.T) {
+	step(t, "the ticket on screen and on an 80 mm roll", func(t *testing.T) {
 		resp, err := chromedp.RunResponse(tab, chromedp.Navigate(base+"/console/orders/"+no+"/ticket"))
 		if err != nil {
 			t.Fatal(err)
@@ -172,7 +153,7 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 		if resp.Status != http.StatusOK {
 			t.Fatalf("ticket: HTTP %d", resp.Status)
 		}
-		got := text(t, ".receipt")
+		got := pg.text(t, ".receipt")
 		for _, want := range []string{"人民广场店", "美团订单", "#1", "订单号", no, "平台单号", platformID, "光明鲜牛奶 1L", "×2", "安慕希酸奶 200g", "×1",
 			"共 3 件", "合计 ¥38.30", "地址：", "备注：", "打印于"} {
 			if !strings.Contains(got, want) {
@@ -191,7 +172,7 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 		if seq.Size < 48 || seq.Width > seq.Page {
 			t.Errorf("#day_seq on the ticket: %.0f px high, %.0f px wide on a %.0f px ticket; want ≥ 48 px and within the ticket", seq.Size, seq.Width, seq.Page)
 		}
-		shot(t, "ticket.png")
+		pg.shot(t, "ticket.png")
 
 		var pdf []byte
 		if err := chromedp.Run(tab, chromedp.ActionFunc(func(ctx context.Context) error {
@@ -220,7 +201,7 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 		}
 	})
 
-	step("the platform shops page", func(t *testing.T) {
+	step(t, "the platform shops page", func(t *testing.T) {
 		resp, err := chromedp.RunResponse(tab, chromedp.Navigate(base+"/console/platforms"))
 		if err != nil {
 			t.Fatal(err)
@@ -228,13 +209,13 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 		if resp.Status != http.StatusOK {
 			t.Fatalf("platforms: HTTP %d", resp.Status)
 		}
-		got := text(t, "main")
+		got := pg.text(t, "main")
 		for _, want := range []string{"平台店铺", "美团", shopID, "已绑定", "自动接单", "最近订单"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("the platforms page does not show %q; it reads:\n%s", want, got)
 			}
 		}
-		shot(t, "console-platforms-pc.png")
+		pg.shot(t, "console-platforms-pc.png")
 	})
 	t.Logf("screenshots and PDF in %s", dir)
 }

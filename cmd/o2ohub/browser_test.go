@@ -337,6 +337,7 @@ func TestBrowserConsolePickup(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	pg := tabPage{tab: tab, dir: dir}
 	// submit clicks a button (or link) that leads to another page and checks that page was served.
 	submit := func(t *testing.T, what, sel string) {
 		t.Helper()
@@ -348,15 +349,6 @@ func TestBrowserConsolePickup(t *testing.T) {
 			t.Fatalf("%s: HTTP %d %s at %s", what, resp.Status, resp.StatusText, resp.URL)
 		}
 	}
-	// text returns the text a person sees in the first element matching sel ("" when there is none).
-	text := func(t *testing.T, sel string) string {
-		t.Helper()
-		var s string
-		if err := chromedp.Run(tab, chromedp.Evaluate(fmt.Sprintf(`(document.querySelector(%s) || {}).innerText || ""`, jsString(sel)), &s)); err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(s)
-	}
 	wantText := func(t *testing.T, where, got string, parts ...string) {
 		t.Helper()
 		for _, p := range parts {
@@ -365,40 +357,25 @@ func TestBrowserConsolePickup(t *testing.T) {
 			}
 		}
 	}
-	shot := func(t *testing.T, name string) {
-		t.Helper()
-		var png []byte
-		if err := chromedp.Run(tab, chromedp.FullScreenshot(&png, 100)); err != nil {
-			t.Fatal(err)
-		}
-		saveFile(t, dir, name, png)
-	}
 	// card selects the order's card in the orders page's lists: kind is "" (any list), ".incoming" (new
 	// orders) or ".compact" (ready for pickup).
 	card := func(kind string) string {
 		return fmt.Sprintf(`article.order%s:has(a.no[href="/console/orders/%s"])`, kind, no)
 	}
-	// step runs one step of the walk; the walk stops at the first that fails.
-	step := func(name string, fn func(t *testing.T)) {
-		t.Helper()
-		if !t.Run(name, fn) {
-			t.FailNow()
-		}
-	}
 
-	step("sign in on a phone", func(t *testing.T) {
+	step(t, "sign in on a phone", func(t *testing.T) {
 		resp := consoleSignIn(t, tab, base, "/console/", clerk, password)
 		if resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/console/") {
 			t.Fatalf("after signing in: HTTP %d at %s, want the orders page", resp.Status, resp.URL)
 		}
-		wantText(t, "the top bar", text(t, "header.top"), "o2ohub 门店后台", "S01", clerk+"（店员）", "订单", "取货台", "退出")
+		wantText(t, "the top bar", pg.text(t, "header.top"), "o2ohub 门店后台", "S01", clerk+"（店员）", "订单", "取货台", "退出")
 	})
 
-	step("the new order with a running countdown", func(t *testing.T) {
-		wantText(t, "the new orders' heading", text(t, "section h2"), "新订单")
-		wantText(t, "the new order", text(t, card(".incoming")), no, "自提", "安慕希酸奶 200g", "× 2", "光明鲜牛奶 1L", "× 1", total, "接单", "拒单")
+	step(t, "the new order with a running countdown", func(t *testing.T) {
+		wantText(t, "the new orders' heading", pg.text(t, "section h2"), "新订单")
+		wantText(t, "the new order", pg.text(t, card(".incoming")), no, "自提", "安慕希酸奶 200g", "× 2", "光明鲜牛奶 1L", "× 1", total, "接单", "拒单")
 		countdown := regexp.MustCompile(`剩余 [45]:[0-5]\d`)
-		first := text(t, card(".incoming")+" .countdown")
+		first := pg.text(t, card(".incoming")+" .countdown")
 		if !countdown.MatchString(first) {
 			t.Fatalf("countdown reads %q, want about 5 minutes left (剩余 4:59)", first)
 		}
@@ -408,7 +385,7 @@ func TestBrowserConsolePickup(t *testing.T) {
 			&ticked, chromedp.WithPollingTimeout(3*time.Second))); err != nil {
 			t.Errorf("the countdown still reads %q after 3 s: %v", first, err)
 		}
-		if now := text(t, card(".incoming")+" .countdown"); !countdown.MatchString(now) {
+		if now := pg.text(t, card(".incoming")+" .countdown"); !countdown.MatchString(now) {
 			t.Errorf("countdown reads %q after ticking", now)
 		}
 		var width struct {
@@ -421,22 +398,22 @@ func TestBrowserConsolePickup(t *testing.T) {
 		if width.Inner != 390 || width.Scroll > width.Inner {
 			t.Errorf("the orders page is %d px wide in a %d px phone, want no sideways scrolling", width.Scroll, width.Inner)
 		}
-		shot(t, "console-orders-phone.png")
+		pg.shot(t, "console-orders-phone.png")
 	})
 
-	step("accept", func(t *testing.T) {
+	step(t, "accept", func(t *testing.T) {
 		submit(t, "接单", `form[action="/console/orders/`+no+`/accept"] button`)
-		wantText(t, "the message after 接单", text(t, ".flash.ok"), "已接单："+no)
-		if text(t, card(".incoming")) != "" {
+		wantText(t, "the message after 接单", pg.text(t, ".flash.ok"), "已接单："+no)
+		if pg.text(t, card(".incoming")) != "" {
 			t.Errorf("the accepted order is still among the new orders")
 		}
-		wantText(t, "the order to prepare", text(t, card("")), no, "安慕希酸奶 200g", total, "备货完成")
+		wantText(t, "the order to prepare", pg.text(t, card("")), no, "安慕希酸奶 200g", total, "备货完成")
 	})
 
-	step("ready", func(t *testing.T) {
+	step(t, "ready", func(t *testing.T) {
 		submit(t, "备货完成", `form[action="/console/orders/`+no+`/ready"] button`)
-		wantText(t, "the message after 备货完成", text(t, ".flash.ok"), "备货完成："+no, "取货码")
-		wantText(t, "the ready order", text(t, card(".compact")), no, "自提", "取货台")
+		wantText(t, "the message after 备货完成", pg.text(t, ".flash.ok"), "备货完成："+no, "取货码")
+		wantText(t, "the ready order", pg.text(t, card(".compact")), no, "自提", "取货台")
 	})
 
 	// The shopper's code, as the mini-program shows it.
@@ -446,7 +423,7 @@ func TestBrowserConsolePickup(t *testing.T) {
 		t.Fatalf("pickup code %q, want 8 digits", pv.Code)
 	}
 
-	step("the pickup desk on the counter PC takes a scanned code", func(t *testing.T) {
+	step(t, "the pickup desk on the counter PC takes a scanned code", func(t *testing.T) {
 		if err := chromedp.Run(tab, pc); err != nil {
 			t.Fatal(err)
 		}
@@ -455,7 +432,7 @@ func TestBrowserConsolePickup(t *testing.T) {
 		if on := focusOn(tab, "code"); on != "code" {
 			t.Fatalf("the focus is on %q, want the code field", on)
 		}
-		wantText(t, "the pickup desk", text(t, "form.desk"), "取货码", "查询")
+		wantText(t, "the pickup desk", pg.text(t, "form.desk"), "取货码", "查询")
 		resp, err := chromedp.RunResponse(tab, chromedp.KeyEvent(pv.Code+kb.Enter))
 		if err != nil {
 			t.Fatalf("scan the code: %v", err)
@@ -463,21 +440,21 @@ func TestBrowserConsolePickup(t *testing.T) {
 		if resp.Status != http.StatusOK {
 			t.Fatalf("scan the code: HTTP %d", resp.Status)
 		}
-		wantText(t, "the checked order", text(t, "section.check"), "订单 "+no, "请核对并交付以下商品", "安慕希酸奶 200g", "× 2", "光明鲜牛奶 1L", "× 1",
+		wantText(t, "the checked order", pg.text(t, "section.check"), "订单 "+no, "请核对并交付以下商品", "安慕希酸奶 200g", "× 2", "光明鲜牛奶 1L", "× 1",
 			items, "合计 "+total, "确认取货", "取消")
-		shot(t, "console-pickup-verify-pc.png")
+		pg.shot(t, "console-pickup-verify-pc.png")
 	})
 
-	step("hand over", func(t *testing.T) {
+	step(t, "hand over", func(t *testing.T) {
 		submit(t, "确认取货", `form[action="/console/pickup/confirm"] button`)
-		wantText(t, "the message after 确认取货", text(t, ".flash.ok"), "取货成功：订单 "+no, items, total)
-		if text(t, "section.check") != "" {
+		wantText(t, "the message after 确认取货", pg.text(t, ".flash.ok"), "取货成功：订单 "+no, items, total)
+		if pg.text(t, "section.check") != "" {
 			t.Errorf("the desk still shows the order after handing it over")
 		}
 		if on := focusOn(tab, "code"); on != "code" {
 			t.Errorf("after the hand-over the focus is on %q, want the code field for the next customer", on)
 		}
-		shot(t, "console-pickup-success-pc.png")
+		pg.shot(t, "console-pickup-success-pc.png")
 	})
 
 	demoCall(t, addr, "GET", "/api/v1/orders/"+no, shopper.Token, "", &ord)
@@ -599,6 +576,40 @@ func consoleSignIn(t *testing.T, tab context.Context, base, path, user, password
 }
 
 // jsString writes s as a JavaScript string literal.
+// tabPage is a browser tab under test, and where its screenshots go.
+type tabPage struct {
+	tab context.Context
+	dir string
+}
+
+// text returns the text a person sees in the first element matching sel ("" when there is none).
+func (p tabPage) text(t *testing.T, sel string) string {
+	t.Helper()
+	var s string
+	if err := chromedp.Run(p.tab, chromedp.Evaluate(fmt.Sprintf(`(document.querySelector(%s) || {}).innerText || ""`, jsString(sel)), &s)); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// shot saves a full-page screenshot under name.
+func (p tabPage) shot(t *testing.T, name string) {
+	t.Helper()
+	var png []byte
+	if err := chromedp.Run(p.tab, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Fatal(err)
+	}
+	saveFile(t, p.dir, name, png)
+}
+
+// step runs one step of a walk through the console as a subtest; the walk stops at the first that fails.
+func step(t *testing.T, name string, fn func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(name, fn) {
+		t.FailNow()
+	}
+}
+
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -21,38 +20,13 @@ import (
 // where it lands at its store as a paid platform order with its day number; the clerk's accept goes back
 // to the platform through the outbox, and each platform is told the store's stock.
 func TestDemoSandboxPlatforms(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
 	const admin = "demo-admin-token-0123456789abcdef"
-	env := map[string]string{"O2OHUB_ADDR": addr, "O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db"), "O2OHUB_PASSWORD_COST": "4",
+	env := map[string]string{"O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db"), "O2OHUB_PASSWORD_COST": "4",
 		"O2OHUB_ADMIN_TOKEN": admin, "O2OHUB_MARKET_PUSH_INTERVAL": "50ms"}
+	addr := startDemoHub(t, env)
+	env["O2OHUB_ADDR"] = addr // simulate finds the hub and its database as the demo's operator would
 	getenv := func(k string) string { return env[k] }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"demo"}, io.Discard, getenv) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("demo stopped with %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("demo did not stop")
-		}
-	}()
-	waitUntil(t, "the demo answers", func() bool {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	ctx := context.Background()
 
 	var shops []market.ShopView
 	demoCall(t, addr, "GET", "/api/v1/admin/marketplaces/shops", admin, "", &shops)
