@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/integrations/eleme"
+	"github.com/o2ohub/o2ohub/integrations/internal/fakeorder"
 	"github.com/o2ohub/o2ohub/integrations/internal/pushloop"
 	"github.com/o2ohub/o2ohub/internal/cn"
 )
@@ -41,23 +42,10 @@ type Options struct {
 }
 
 // OrderLine is one line of an order the fake places or refunds.
-type OrderLine struct {
-	Code     string
-	Name     string
-	Qty      int64
-	PriceFen int64
-}
+type OrderLine = fakeorder.Line
 
-// FakeOrder is a copy of an order as the fake holds it. Status is one of "new", "confirmed",
-// "prepared", "cancelled", "completed".
-type FakeOrder struct {
-	ID, ShopID   string
-	DaySeq       int
-	Status       string
-	Lines        []OrderLine
-	CancelReason string
-	CancelCode   string
-}
+// FakeOrder is a copy of an order as the fake holds it; Status is one of fakeorder's Status constants.
+type FakeOrder = fakeorder.Order
 
 // order is the fake's record of an order.
 type order struct {
@@ -212,7 +200,7 @@ func (f *Fake) PlaceOrder(shopID string, lines []OrderLine) (string, error) {
 	s.seq++
 	f.nextID++
 	id := fmt.Sprintf("21%011d%06d", now.Unix()%100000000000, f.nextID)
-	f.orders[id] = &order{FakeOrder: FakeOrder{ID: id, ShopID: shopID, DaySeq: s.seq, Status: "new",
+	f.orders[id] = &order{FakeOrder: FakeOrder{ID: id, ShopID: shopID, DaySeq: s.seq, Status: fakeorder.StatusNew,
 		Lines: append([]OrderLine(nil), lines...)}, created: now, refunded: map[string]int64{}}
 	f.mu.Unlock()
 	f.push(eleme.CmdOrderCreate, map[string]any{"order_id": id})
@@ -221,7 +209,7 @@ func (f *Fake) PlaceOrder(shopID string, lines []OrderLine) (string, error) {
 
 // CancelOrder plays the buyer cancelling: the order is cancelled and order.status.push (10) is sent.
 func (f *Fake) CancelOrder(orderID, reason string) error {
-	if err := f.move(orderID, []string{"new", "confirmed", "prepared"}, "cancelled", func(o *order) {
+	if err := f.move(orderID, []string{fakeorder.StatusNew, fakeorder.StatusConfirmed, fakeorder.StatusPrepared}, fakeorder.StatusCancelled, func(o *order) {
 		o.CancelReason, o.CancelCode = reason, "user"
 	}); err != nil {
 		return err
@@ -232,7 +220,7 @@ func (f *Fake) CancelOrder(orderID, reason string) error {
 
 // FinishOrder plays the rider delivering: the order is completed and order.status.push (9) is sent.
 func (f *Fake) FinishOrder(orderID string) error {
-	if err := f.move(orderID, []string{"confirmed", "prepared"}, "completed", nil); err != nil {
+	if err := f.move(orderID, []string{fakeorder.StatusConfirmed, fakeorder.StatusPrepared}, fakeorder.StatusCompleted, nil); err != nil {
 		return err
 	}
 	f.push(eleme.CmdStatusPush, map[string]any{"order_id": orderID, "status": eleme.StatusCompleted})
@@ -248,7 +236,7 @@ func (f *Fake) RefundLines(orderID string, lines []OrderLine) error {
 		f.mu.Unlock()
 		return fmt.Errorf("no order %q", orderID)
 	}
-	if o.Status == "cancelled" {
+	if o.Status == fakeorder.StatusCancelled {
 		f.mu.Unlock()
 		return fmt.Errorf("order %s is cancelled", orderID)
 	}
@@ -317,41 +305,12 @@ func skuID(code string) string {
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/sandbox/orders" && r.Method == http.MethodPost:
-		f.serveSandbox(w, r)
+		fakeorder.SandboxForm(f.PlaceOrder).ServeHTTP(w, r)
 	case r.URL.Path == "/" && r.Method == http.MethodPost:
 		f.serveAPI(w, r)
 	default:
 		http.NotFound(w, r)
 	}
-}
-
-func (f *Fake) serveSandbox(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ShopID string `json:"shop_id"`
-		Lines  []struct {
-			Code     string `json:"code"`
-			Name     string `json:"name"`
-			Qty      int64  `json:"qty"`
-			PriceFen int64  `json:"price_fen"`
-		} `json:"lines"`
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": "body is not an order"})
-		return
-	}
-	lines := make([]OrderLine, 0, len(req.Lines))
-	for _, l := range req.Lines {
-		lines = append(lines, OrderLine{Code: l.Code, Name: l.Name, Qty: l.Qty, PriceFen: l.PriceFen})
-	}
-	id, err := f.PlaceOrder(req.ShopID, lines)
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-		return
-	}
-	_ = json.NewEncoder(w).Encode(map[string]string{"order_id": id})
 }
 
 // refusal is an error answer: errno and text.
@@ -466,9 +425,9 @@ func (f *Fake) dispatch(cmd string, p params) (any, *refusal) {
 	case eleme.CmdOrderList:
 		return f.list(p)
 	case eleme.CmdOrderConfirm:
-		return f.step(p.get("order_id"), "new", "confirmed", nil)
+		return f.step(p.get("order_id"), fakeorder.StatusNew, fakeorder.StatusConfirmed, nil)
 	case eleme.CmdPickComplete:
-		return f.step(p.get("order_id"), "confirmed", "prepared", nil)
+		return f.step(p.get("order_id"), fakeorder.StatusConfirmed, fakeorder.StatusPrepared, nil)
 	case eleme.CmdOrderCancel:
 		typ, reason := p.get("type"), p.get("reason")
 		switch typ {
@@ -484,10 +443,10 @@ func (f *Fake) dispatch(cmd string, p params) (any, *refusal) {
 		switch {
 		case o == nil:
 			return nil, refuse(eleme.ErrnoRefused, "order not exist")
-		case o.Status != "new" && o.Status != "confirmed" && o.Status != "prepared":
+		case o.Status != fakeorder.StatusNew && o.Status != fakeorder.StatusConfirmed && o.Status != fakeorder.StatusPrepared:
 			return nil, refuse(eleme.ErrnoRefused, "order status %d does not allow this", platformStatus(o))
 		}
-		o.Status, o.CancelCode, o.CancelReason = "cancelled", typ, reason
+		o.Status, o.CancelCode, o.CancelReason = fakeorder.StatusCancelled, typ, reason
 		return nil, nil
 	case eleme.CmdStockBatch:
 		return f.stock(p)
@@ -514,11 +473,11 @@ func (f *Fake) step(orderID, from, to string, do func(*order)) (any, *refusal) {
 // platformStatus is the order's state as Ele.me numbers it.
 func platformStatus(o *order) int {
 	switch o.Status {
-	case "new":
+	case fakeorder.StatusNew:
 		return eleme.StatusNew
-	case "confirmed", "prepared":
+	case fakeorder.StatusConfirmed, fakeorder.StatusPrepared:
 		return eleme.StatusConfirmed
-	case "completed":
+	case fakeorder.StatusCompleted:
 		return eleme.StatusCompleted
 	}
 	return eleme.StatusCancelled

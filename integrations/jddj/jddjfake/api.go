@@ -7,13 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/o2ohub/o2ohub/integrations/internal/fakeorder"
 	"github.com/o2ohub/o2ohub/integrations/jddj"
 )
 
 // ServeHTTP serves JD's API paths and POST /sandbox/orders.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/sandbox/orders" {
-		f.sandboxOrder(w, r)
+		fakeorder.SandboxForm(f.PlaceOrder).ServeHTTP(w, r)
 		return
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/djapi"), "/")
@@ -313,37 +314,6 @@ func (f *Fake) stockUpdate(w http.ResponseWriter, biz json.RawMessage) {
 		results = append(results, map[string]any{"outSkuId": s.OutSkuID, "code": "0", "msg": "成功"})
 	}
 	f.answer(w, map[string]any{"retCode": retCode, "retMsg": retMsg, "data": results})
-}
-
-// sandboxOrder lets a command-line tool place an order in a running sandbox.
-func (f *Fake) sandboxOrder(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "POST only"})
-		return
-	}
-	var in struct {
-		ShopID string `json:"shop_id"`
-		Lines  []struct {
-			Code     string `json:"code"`
-			Name     string `json:"name"`
-			Qty      int64  `json:"qty"`
-			PriceFen int64  `json:"price_fen"`
-		} `json:"lines"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&in); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body is not the order JSON"})
-		return
-	}
-	lines := make([]OrderLine, len(in.Lines))
-	for i, l := range in.Lines {
-		lines[i] = OrderLine(l)
-	}
-	id, err := f.PlaceOrder(in.ShopID, lines)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"order_id": id})
 }
 
 // afsService answers afs/getAfsService with one after-sale bill, as JD does: the inner code, the bill's

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/o2ohub/o2ohub/integrations/internal/fakeorder"
 	"github.com/o2ohub/o2ohub/integrations/internal/pushloop"
 	"github.com/o2ohub/o2ohub/integrations/jddj"
 	"github.com/o2ohub/o2ohub/internal/cn"
@@ -29,11 +30,11 @@ const (
 
 // The fake's own order states and JD's orderStatus for each.
 const (
-	StatusNew       = "new"       // 41000 待处理
-	StatusConfirmed = "confirmed" // 32000 等待出库
-	StatusPrepared  = "prepared"  // 32000 等待出库 (the rider is called; JD's state moves on when he collects)
-	StatusCancelled = "cancelled" // 20020 订单取消
-	StatusCompleted = "completed" // 33060 已妥投
+	StatusNew       = fakeorder.StatusNew       // 41000 待处理
+	StatusConfirmed = fakeorder.StatusConfirmed // 32000 等待出库
+	StatusPrepared  = fakeorder.StatusPrepared  // 32000 等待出库 (the rider is called; JD's state moves on when he collects)
+	StatusCancelled = fakeorder.StatusCancelled // 20020 订单取消
+	StatusCompleted = fakeorder.StatusCompleted // 33060 已妥投
 )
 
 func wireStatus(s string) string {
@@ -71,22 +72,10 @@ type Options struct {
 }
 
 // OrderLine is one line of an order the fake places or refunds.
-type OrderLine struct {
-	Code     string
-	Name     string
-	Qty      int64
-	PriceFen int64
-}
+type OrderLine = fakeorder.Line
 
-// FakeOrder is a copy of an order's state in the fake.
-type FakeOrder struct {
-	ID, ShopID   string
-	DaySeq       int
-	Status       string
-	Lines        []OrderLine
-	CancelReason string
-	CancelCode   string
-}
+// FakeOrder is a copy of an order as the fake holds it; Status is one of fakeorder's Status constants.
+type FakeOrder = fakeorder.Order
 
 // order is the fake's record of an order.
 type order struct {

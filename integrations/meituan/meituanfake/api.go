@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/o2ohub/o2ohub/integrations/internal/fakeorder"
 	"github.com/o2ohub/o2ohub/integrations/meituan"
 	"github.com/o2ohub/o2ohub/internal/cn"
 )
@@ -15,7 +16,7 @@ import (
 // parameters in either) and POST /sandbox/orders.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/sandbox/orders" {
-		f.serveSandbox(w, r)
+		fakeorder.SandboxForm(f.PlaceOrder).ServeHTTP(w, r)
 		return
 	}
 	api, ok := strings.CutPrefix(r.URL.Path, APIPrefix)
@@ -95,18 +96,18 @@ func (f *Fake) orderCall(w http.ResponseWriter, api string, p url.Values) {
 		writeJSON(w, map[string]any{"data": f.orderDetail(o)})
 		return
 	case meituan.PathConfirm:
-		if o.Status != "new" {
+		if o.Status != fakeorder.StatusNew {
 			break
 		}
-		o.Status = "confirmed"
+		o.Status = fakeorder.StatusConfirmed
 		f.push(meituan.EventConfirmed, f.orderParams(o))
 		writeJSON(w, map[string]any{"data": "ok"})
 		return
 	case meituan.PathPrepared:
-		if o.Status != "confirmed" {
+		if o.Status != fakeorder.StatusConfirmed {
 			break
 		}
-		o.Status = "prepared"
+		o.Status = fakeorder.StatusPrepared
 		writeJSON(w, map[string]any{"data": "ok"})
 		return
 	case meituan.PathCancel:
@@ -121,7 +122,7 @@ func (f *Fake) orderCall(w http.ResponseWriter, api string, p url.Values) {
 		if code == "" {
 			code = strconv.Itoa(meituan.ReasonOther)
 		}
-		o.Status, o.CancelReason, o.CancelCode = "cancelled", p.Get("reason"), code
+		o.Status, o.CancelReason, o.CancelCode = fakeorder.StatusCancelled, p.Get("reason"), code
 		f.push(meituan.EventCancel, url.Values{"order_id": {o.ID}, "reason_code": {code}, "reason": {o.CancelReason},
 			"deal_op_type": {"6"}})
 		writeJSON(w, map[string]any{"data": "ok"})
@@ -217,37 +218,6 @@ func (f *Fake) stockCall(w http.ResponseWriter, p url.Values) {
 		writeJSON(w, map[string]any{"data": "ng", "result_code": 2, "msg": "部分成功", "error_list": errList,
 			"success_list": okList})
 	}
-}
-
-// serveSandbox places an order from {"shop_id":…, "lines":[{"code","name","qty","price_fen"}]}.
-func (f *Fake) serveSandbox(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
-	var req struct {
-		ShopID string `json:"shop_id"`
-		Lines  []struct {
-			Code     string `json:"code"`
-			Name     string `json:"name"`
-			Qty      int64  `json:"qty"`
-			PriceFen int64  `json:"price_fen"`
-		} `json:"lines"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		http.Error(w, "bad JSON", http.StatusBadRequest)
-		return
-	}
-	lines := make([]OrderLine, len(req.Lines))
-	for i, l := range req.Lines {
-		lines[i] = OrderLine(l)
-	}
-	id, err := f.PlaceOrder(req.ShopID, lines)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	writeJSON(w, map[string]any{"order_id": id})
 }
 
 // numericText reports whether s is a non-empty string of ASCII digits.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/o2ohub/o2ohub/integrations/internal/fakeorder"
 	"github.com/o2ohub/o2ohub/integrations/internal/pushloop"
 	"github.com/o2ohub/o2ohub/integrations/meituan"
 	"github.com/o2ohub/o2ohub/internal/cn"
@@ -42,23 +43,10 @@ type Options struct {
 }
 
 // OrderLine is one line of an order the fake places or refunds.
-type OrderLine struct {
-	Code     string
-	Name     string
-	Qty      int64
-	PriceFen int64
-}
+type OrderLine = fakeorder.Line
 
-// FakeOrder is a copy of an order's state in the fake. Status is one of "new", "confirmed", "prepared",
-// "cancelled", "completed"; Lines are the units not refunded.
-type FakeOrder struct {
-	ID, ShopID   string
-	DaySeq       int
-	Status       string
-	Lines        []OrderLine
-	CancelReason string
-	CancelCode   string
-}
+// FakeOrder is a copy of an order as the fake holds it; Status is one of fakeorder's Status constants.
+type FakeOrder = fakeorder.Order
 
 // order is an order with what the platform keeps about it.
 type order struct {
@@ -209,7 +197,7 @@ func (f *Fake) PlaceOrder(shopID string, lines []OrderLine) (string, error) {
 	id := strconv.FormatInt(f.nextID, 10)
 	s.days[day] = append(s.days[day], id)
 	o := &order{
-		FakeOrder: FakeOrder{ID: id, ShopID: shopID, DaySeq: len(s.days[day]), Status: "new", Lines: slices.Clone(lines)},
+		FakeOrder: FakeOrder{ID: id, ShopID: shopID, DaySeq: len(s.days[day]), Status: fakeorder.StatusNew, Lines: slices.Clone(lines)},
 		placed:    now, orig: slices.Clone(lines), total: total, fee: total * commissionPercent / 100,
 	}
 	f.orders[id] = o
@@ -229,10 +217,10 @@ func (f *Fake) CancelOrder(orderID, reason string) error {
 		return fmt.Errorf("meituanfake: order %s is %s", orderID, o.Status)
 	}
 	code := "1102" // 用户取消，商家确认前取消
-	if o.Status != "new" {
+	if o.Status != fakeorder.StatusNew {
 		code = "1103" // 用户取消，用户退款取消
 	}
-	o.Status, o.CancelReason, o.CancelCode = "cancelled", reason, code
+	o.Status, o.CancelReason, o.CancelCode = fakeorder.StatusCancelled, reason, code
 	f.push(meituan.EventCancel, url.Values{"order_id": {o.ID}, "reason_code": {code}, "reason": {reason}, "deal_op_type": {"1"}})
 	return nil
 }
@@ -247,7 +235,7 @@ func (f *Fake) RefundLines(orderID string, lines []OrderLine) error {
 	if o == nil {
 		return fmt.Errorf("meituanfake: unknown order %q", orderID)
 	}
-	if o.Status == "cancelled" {
+	if o.Status == fakeorder.StatusCancelled {
 		return fmt.Errorf("meituanfake: order %s is cancelled", orderID)
 	}
 	left := slices.Clone(o.Lines)
@@ -277,7 +265,7 @@ func (f *Fake) RefundLines(orderID string, lines []OrderLine) error {
 	v := url.Values{"order_id": {o.ID}, "refund_id": {strconv.FormatInt(o.placed.Unix()*100+int64(o.refunds), 10)},
 		"ctime": {strconv.FormatInt(f.opts.Clock().Unix(), 10)}, "money": {cn.Yuan(money)}}
 	if len(left) == 0 {
-		o.Status, o.CancelReason, o.CancelCode = "cancelled", "全额退款", ""
+		o.Status, o.CancelReason, o.CancelCode = fakeorder.StatusCancelled, "全额退款", ""
 		v.Set("notify_type", "agree")
 		v.Set("reason", "全额退款")
 		v.Set("res_type", "2")
@@ -300,28 +288,30 @@ func (f *Fake) FinishOrder(orderID string) error {
 	if o == nil {
 		return fmt.Errorf("meituanfake: unknown order %q", orderID)
 	}
-	if o.Status != "confirmed" && o.Status != "prepared" {
+	if o.Status != fakeorder.StatusConfirmed && o.Status != fakeorder.StatusPrepared {
 		return fmt.Errorf("meituanfake: order %s is %s", orderID, o.Status)
 	}
-	o.Status = "completed"
+	o.Status = fakeorder.StatusCompleted
 	f.push(meituan.EventFinished, url.Values{"order_id": {o.ID}, "app_poi_code": {o.ShopID}, "status": {"8"},
 		"utime": {strconv.FormatInt(f.opts.Clock().Unix(), 10)}})
 	return nil
 }
 
 // open reports whether an order in status s can still be cancelled.
-func open(s string) bool { return s == "new" || s == "confirmed" || s == "prepared" }
+func open(s string) bool {
+	return s == fakeorder.StatusNew || s == fakeorder.StatusConfirmed || s == fakeorder.StatusPrepared
+}
 
 // statusCode is Meituan's status code for the fake's status.
 func statusCode(s string) string {
 	switch s {
-	case "new":
+	case fakeorder.StatusNew:
 		return "2"
-	case "confirmed", "prepared":
+	case fakeorder.StatusConfirmed, fakeorder.StatusPrepared:
 		return "4"
-	case "completed":
+	case fakeorder.StatusCompleted:
 		return "8"
-	case "cancelled":
+	case fakeorder.StatusCancelled:
 		return "9"
 	}
 	return "1"
