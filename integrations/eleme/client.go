@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/market"
+	"github.com/o2ohub/o2ohub/integrations/internal/jsonx"
 )
 
 // DefaultBase is Ele.me retail's API endpoint; every command is POSTed to it.
@@ -246,26 +247,5 @@ func (n *num) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// str is a text Ele.me writes as a JSON string or a bare number (ids); null is "".
-type str string
-
-// UnmarshalJSON reads a string, a number's text, or null.
-func (s *str) UnmarshalJSON(b []byte) error {
-	switch {
-	case string(b) == "null":
-		*s = ""
-	case bytes.HasPrefix(b, []byte(`"`)):
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = str(v)
-	default:
-		var v json.Number
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = str(v)
-	}
-	return nil
-}
+// str reads a JSON string or number as its text, for fields the platform writes either way.
+type str = jsonx.Text

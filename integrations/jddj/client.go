@@ -1,7 +1,6 @@
 package jddj
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/market"
+	"github.com/o2ohub/o2ohub/integrations/internal/jsonx"
 )
 
 // DefaultBase is JD Daojia's open-platform gateway.
@@ -225,27 +225,5 @@ func check(data []byte) error {
 	return nil
 }
 
-// flex reads a JSON string or number as its text, for JD's fields written either way.
-type flex string
-
-// UnmarshalJSON takes a string, a number or null.
-func (f *flex) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*f = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flex(s)
-	default:
-		var n json.Number
-		if err := json.Unmarshal(b, &n); err != nil {
-			return err
-		}
-		*f = flex(n.String())
-	}
-	return nil
-}
+// flex reads a JSON string or number as its text, for fields the platform writes either way.
+type flex = jsonx.Text
