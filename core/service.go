@@ -6,6 +6,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/idem"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/core/shelf"
@@ -67,6 +68,8 @@ type Service struct {
 	Shelf *shelf.Service
 	// Market is platform shops, SKU maps, calls to the platforms and the stock they show.
 	Market *market.Service
+	// Idem is the outcomes of requests sent with an Idempotency-Key.
+	Idem *idem.Service
 
 	opts     Options
 	gateways map[string]provider
@@ -89,6 +92,7 @@ func New(env domain.Env, opts Options) *Service {
 		Staff:    staff.New(env, cat, opts.PasswordCost, opts.StaffSessionTTL),
 		Shelf:    shelf.New(env, cat, opts.PublicURL, opts.TraceScanLimit),
 		Market:   market.New(env, cat, opts.Market),
+		Idem:     idem.New(env),
 		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
 }
 

@@ -29,6 +29,7 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		{"payment checks", interval, s.ReconcilePayments},
 		{"channel tasks", interval, s.ProcessTasks},
 		{"scan counts", interval, s.Shelf.FlushScans},
+		{"idempotency keys", interval, s.Idem.Sweep},
 		// The stock pool runs at the push interval (changes within one are coalesced), and the store's
 		// decisions reach the platforms at the same pace: a rider waits on a confirm.
 		{"platform stock", push, s.Market.PushStock},

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/idem"
 )
 
 // errBody is the JSON error format of every API response that is not a success.
@@ -48,6 +49,8 @@ var errorTable = []errorKind{
 	{kind: core.ErrCodeUnknown, code: "code_unknown", status: http.StatusNotFound, zh: "取货码不存在或不属于本店，请核对后重试。"},
 	{kind: core.ErrCodeExpired, code: "code_expired", status: http.StatusGone, zh: "取货码已过期，订单将自动退款。"},
 	{kind: core.ErrCodeUsed, code: "code_used", status: http.StatusConflict, zh: "该订单已取货，请勿重复交付。"},
+	{kind: idem.ErrKeyReused, code: "idempotency_key_reused", status: http.StatusUnprocessableEntity, zh: "请求编号已用于另一请求，请刷新后重试。"},
+	{kind: idem.ErrInProgress, code: "idempotency_in_progress", status: http.StatusConflict, zh: "相同的请求正在处理，请稍后刷新。"},
 	{kind: domain.ErrNotFound, code: "not_found", status: http.StatusNotFound, zh: "订单不存在或不属于本店。",
 		// A code not found at the pickup desk is ErrCodeUnknown, above; what is left is the store.
 		zhFor: map[string]string{"store": "门店不存在或不属于您。", "pickup": "门店不存在或不属于您。"}},

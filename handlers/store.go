@@ -23,7 +23,7 @@ func (h *api) storeRoutes(v1 *gin.RouterGroup) {
 	st.POST("/orders/:no/ready", h.storeStep(h.Service.MarkReady))
 	st.POST("/orders/:no/dispatch", h.storeDispatch)
 	st.POST("/orders/:no/deliver", h.storeStep(h.Service.Deliver))
-	st.POST("/orders/:no/return", h.storeReturn)
+	st.POST("/orders/:no/return", h.idempotent, h.storeReturn)
 	st.POST("/pickup/verify", h.pickupVerify)
 	st.POST("/pickup/confirm", h.pickupConfirm)
 	st.GET("/today", h.storeToday)

@@ -472,3 +472,20 @@ func (MarketPending) TableName() string { return "market_pending" }
 
 // TableName names the inbox table (gorm would say "market_inboxes").
 func (MarketInbox) TableName() string { return "market_inbox" }
+
+// IdempotencyKey is the outcome of a request sent with an Idempotency-Key: running until the first request
+// answers, then its answer, replayed to its retries until ExpiresAt.
+type IdempotencyKey struct {
+	ID          int64
+	Scope       string
+	Route       string
+	Key         string
+	RequestHash string
+	State       string
+	Status      int
+	ContentType string
+	Body        string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	ExpiresAt   time.Time
+}

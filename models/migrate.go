@@ -507,4 +507,20 @@ CREATE TABLE market_inbox (
 	created_at {{time}} NOT NULL,
 	UNIQUE (platform, order_id));
 CREATE INDEX market_inbox_due ON market_inbox (due_at)
+`}, {version: 9, name: "idempotency keys", sql: `
+CREATE TABLE idempotency_keys (
+	id {{id}},
+	scope TEXT NOT NULL,
+	route TEXT NOT NULL,
+	key TEXT NOT NULL,
+	request_hash TEXT NOT NULL,
+	state TEXT NOT NULL,
+	status INTEGER NOT NULL DEFAULT 0,
+	content_type TEXT NOT NULL DEFAULT '',
+	body TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL,
+	expires_at {{time}} NOT NULL,
+	UNIQUE (scope, route, key));
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)
 `}}
