@@ -30,11 +30,12 @@ const maxCheckDelay = 10 * time.Minute
 // what cannot be kept) and closed at the provider. Attempts are claimed with a lease (SKIP LOCKED on
 // PostgreSQL), so replicas share the work.
 func (s *Service) ReconcilePayments(ctx context.Context, limit int) (int, error) {
-	due, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", attemptOpen) }, "next_check_at", "checks", limit,
+	due, lease, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", attemptOpen) }, "next_check_at", "checks", limit,
 		func(a *models.PaymentAttempt) int64 { a.Checks++; return a.ID })
 	if err != nil {
 		return 0, err
 	}
+	defer lease.Release()
 	var errs []error
 	for _, att := range due { // one attempt's failure does not hold up the others
 		errs = append(errs, s.checkAttempt(ctx, att))

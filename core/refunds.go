@@ -85,10 +85,11 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo string, amountFen int
 
 // submitNow submits a refund just recorded, so the shopper need not wait for the worker, and returns it.
 func (s *Service) submitNow(ctx context.Context, r models.Refund) (RefundView, error) {
-	claimed, err := s.claimRefunds(ctx, r.ID, 1)
+	claimed, lease, err := s.claimRefunds(ctx, r.ID, 1)
 	if err != nil {
 		return RefundView{}, err
 	}
+	defer lease.Release()
 	for _, c := range claimed {
 		if err := s.submitRefund(ctx, c); err != nil {
 			return RefundView{}, err
@@ -180,10 +181,11 @@ func (s *Service) refundView(ctx context.Context, refundNo string) (RefundView, 
 // with a lease (SKIP LOCKED on PostgreSQL, so replicas share the work), handled outside it, and its result
 // recorded; failures are retried with growing delays.
 func (s *Service) ProcessRefunds(ctx context.Context, limit int) (int, error) {
-	due, err := s.claimRefunds(ctx, 0, limit)
+	due, lease, err := s.claimRefunds(ctx, 0, limit)
 	if err != nil {
 		return 0, err
 	}
+	defer lease.Release()
 	var errs []error
 	for _, r := range due { // one refund's failure does not hold up the others
 		if r.Status == RefundProcessing {
@@ -195,9 +197,9 @@ func (s *Service) ProcessRefunds(ctx context.Context, limit int) (int, error) {
 	return len(due), errors.Join(errs...)
 }
 
-// claimRefunds leases due refunds (only refund id when it is not 0): no other worker takes them until the
-// lease runs out.
-func (s *Service) claimRefunds(ctx context.Context, id int64, limit int) ([]models.Refund, error) {
+// claimRefunds leases due refunds (only refund id when it is not 0): no other worker takes them while the
+// lease holds; release it when done.
+func (s *Service) claimRefunds(ctx context.Context, id int64, limit int) ([]models.Refund, *domain.Lease, error) {
 	return domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB {
 		q = q.Where("status IN ?", []string{RefundRequested, RefundProcessing})
 		if id != 0 {

@@ -89,11 +89,12 @@ func (s *Service) addTask(ctx context.Context, kind, target, orderNo string, pay
 // claimed with a lease (SKIP LOCKED on PostgreSQL), so replicas share them; a failure is retried with
 // growing delays, a permanent refusal is recorded as rejected, and a task that keeps failing is alerted.
 func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
-	due, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", taskPending) }, "next_attempt_at", "attempts", limit,
+	due, lease, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", taskPending) }, "next_attempt_at", "attempts", limit,
 		func(t *models.Task) int64 { t.Attempts++; return t.ID })
 	if err != nil {
 		return 0, err
 	}
+	defer lease.Release()
 	var errs []error
 	for _, t := range due { // one task's failure does not hold up the others
 		err := s.runTask(ctx, t)

@@ -70,11 +70,12 @@ func fetchBackoff(n int64) time.Duration {
 // the work: a row is removed once its order is taken; a failed read is tried again later, and after
 // MaxFetchAttempts an alert is raised and the row removed (the pull still lists the order).
 func (s *Service) ProcessInbox(ctx context.Context, limit int, take Intake) (int, error) {
-	rows, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q }, "due_at", "attempts", limit,
+	rows, lease, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q }, "due_at", "attempts", limit,
 		func(r *models.MarketInbox) int64 { r.Attempts++; return r.ID })
 	if err != nil {
 		return 0, err
 	}
+	defer lease.Release()
 	var errs []error
 	for _, r := range rows {
 		conn, ok := s.conns[r.Platform]

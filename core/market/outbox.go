@@ -69,11 +69,12 @@ type CallRefused func(ctx context.Context, orderNo, why string) error
 // the platform refuses, or the last failed attempt, is failed, alerted and shown to the store through
 // refused. A credential the platform refuses is alerted at once.
 func (s *Service) ProcessCalls(ctx context.Context, limit int, refused CallRefused) (int, error) {
-	calls, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", callPending) },
+	calls, lease, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q.Where("status = ?", callPending) },
 		"next_attempt_at", "attempts", limit, func(c *models.MarketCall) int64 { c.Attempts++; return c.ID })
 	if err != nil {
 		return 0, err
 	}
+	defer lease.Release()
 	var errs []error
 	for _, c := range calls {
 		if err := s.makeCall(ctx, c, refused); err != nil {

@@ -22,11 +22,12 @@ const pullLookback = time.Hour
 // through intake, then keeps the new cursor. A shop whose pull fails keeps its cursor and tries again at
 // its next turn.
 func (s *Service) PullOrders(ctx context.Context, limit int, intake Intake) (int, error) {
-	shops, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q.Where("state = ?", ShopBound) },
+	shops, lease, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q.Where("state = ?", ShopBound) },
 		"pull_due_at", "pull_runs", limit, func(r *models.MarketShop) int64 { return r.ID })
 	if err != nil {
 		return 0, err
 	}
+	defer lease.Release()
 	var errs []error
 	n := 0
 	for _, sh := range shops {

@@ -21,11 +21,12 @@ const maxLevelRetry = 10 * time.Minute
 // each SKU, never one call per change, never a value the platform already has. A rate limit locks all of
 // the platform's shops until it runs out. Unbinding shops are told 0 and then removed.
 func (s *Service) PushStock(ctx context.Context, limit int) (int, error) {
-	shops, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q }, "push_due_at", "push_runs", limit,
+	shops, lease, err := domain.ClaimDue(ctx, s.Env, func(q *gorm.DB) *gorm.DB { return q }, "push_due_at", "push_runs", limit,
 		func(r *models.MarketShop) int64 { return r.ID })
 	if err != nil {
 		return 0, err
 	}
+	defer lease.Release()
 	var errs []error
 	for _, sh := range shops {
 		if err := s.pushShop(ctx, sh); err != nil {
