@@ -674,3 +674,57 @@ func goSweep(t testing.TB, wg *sync.WaitGroup, start <-chan struct{}, mu *sync.M
 		}
 	}()
 }
+
+// gatedRefunder is a provider whose refunds wait for the test to open its gate.
+type gatedRefunder struct {
+	refunder
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (r *gatedRefunder) Refund(ctx context.Context, req core.RefundRequest) (core.RefundResult, error) {
+	r.entered <- struct{}{}
+	<-r.gate
+	return r.refunder.Refund(ctx, req)
+}
+
+// TestRefundAnswerSaysWhatHappened: when another replica's worker has claimed a refund and is submitting
+// it as the operator's request goes to submit it too, the request waits for that worker and answers with
+// what it did (succeeded), not "requested".
+func TestRefundAnswerSaysWhatHappened(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		prov := &gatedRefunder{refunder: refunder{failures: 1}, entered: make(chan struct{}, 1), gate: make(chan struct{})}
+		f.svc.RegisterGateway(prov)
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		alice := f.member(t, "alice")
+		o := f.order(t, alice, "MILK", 2)
+		f.pay(t, o, "T-refund", o.TotalFen)
+		go func() { <-prov.entered; prov.gate <- struct{}{} }() // the first submission fails at once
+		v := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, o.TotalFen/2, "damaged"))
+		if v.Status != core.RefundRequested || v.LastError == "" {
+			t.Fatalf("refund after a failed submission = %+v", v)
+		}
+		var r models.Refund
+		if err := db.Conn(f.ctx).Where("refund_no = ?", v.RefundNo).Take(&r).Error; err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Add(10 * time.Minute) // its retry is due
+		done := make(chan error, 1)
+		go func() { _, err := f.svc.ProcessRefunds(f.ctx, 10); done <- err }() // another replica claims it
+		<-prov.entered
+		answered := make(chan core.RefundView, 1)
+		go func() { answered <- hubtest.Must(f.svc.SubmitNow(f.ctx, r)) }()
+		time.Sleep(50 * time.Millisecond) // the request is waiting on the other worker
+		close(prov.gate)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := <-answered; got.Status != core.RefundSucceeded {
+			t.Fatalf("the request answered %q while the other worker refunded it, want succeeded", got.Status)
+		}
+		if len(prov.refunds) != 1 {
+			t.Fatalf("%d refunds reached the provider, want 1", len(prov.refunds))
+		}
+	})
+}

@@ -90,12 +90,43 @@ func (s *Service) submitNow(ctx context.Context, r models.Refund) (RefundView, e
 		return RefundView{}, err
 	}
 	defer lease.Release()
+	if len(claimed) == 0 { // another replica's worker took it first: answer what it did
+		return s.awaitRefund(ctx, r.RefundNo)
+	}
 	for _, c := range claimed {
 		if err := s.submitRefund(ctx, c); err != nil {
 			return RefundView{}, err
 		}
 	}
 	return s.refundView(ctx, r.RefundNo)
+}
+
+// refundAwait is how long a refund request waits for another worker that is submitting its refund.
+const refundAwait = 10 * time.Second
+
+// awaitRefund waits, up to refundAwait, for the worker that holds a refund to finish its attempt (the
+// refund's row is written again) and returns the refund as it then is: submitted, refunded, failed with
+// its error, or still requested when that worker is slow.
+func (s *Service) awaitRefund(ctx context.Context, refundNo string) (RefundView, error) {
+	var start models.Refund
+	if err := s.DB.Conn(ctx).Where("refund_no = ?", refundNo).Take(&start).Error; err != nil {
+		return RefundView{}, err
+	}
+	for deadline := time.Now().Add(refundAwait); time.Now().Before(deadline); {
+		var cur models.Refund
+		if err := s.DB.Conn(ctx).Where("refund_no = ?", refundNo).Take(&cur).Error; err != nil {
+			return RefundView{}, err
+		}
+		if cur.Status != start.Status || !cur.UpdatedAt.Equal(start.UpdatedAt) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return RefundView{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return s.refundView(ctx, refundNo)
 }
 
 // startRefund records, in the caller's transaction, a refund of amountFen (all that is left when 0) of
