@@ -9,12 +9,15 @@ import (
 // workerBatch is how many rows one sweep of a worker takes.
 const workerBatch = 100
 
-// RunWorkers runs the background work every interval until ctx ends: expiring unpaid orders, moving
+// ScanFlushInterval is how often each replica writes the shelf-code scans it counted in memory.
+const ScanFlushInterval = time.Second
+
+// RunWorkers runs the background work until ctx ends: every interval, expiring unpaid orders, moving
 // orders their store did not accept in time, refunding orders not collected before their pickup code
-// expired, submitting
-// and querying refunds, reconciling payments with their providers, carrying out channel tasks,
-// writing scan counts, and the platforms' calls, stock pushes and pulls. Every
-// sweep takes its rows with SKIP LOCKED or a lease, so any number of replicas may run it.
+// expired, submitting and querying refunds, reconciling payments with their providers, carrying out
+// channel tasks and forgetting old idempotency keys; every ScanFlushInterval, writing scan counts; every
+// market push interval, the platforms' stock pushes, calls and inbox; and their pulls. Every sweep takes
+// its rows with SKIP LOCKED or a lease, so any number of replicas may run it.
 func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 	push := s.opts.Market.PushInterval
 	sweeps := []struct {
@@ -28,7 +31,9 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		{"refunds", interval, s.ProcessRefunds},
 		{"payment checks", interval, s.ReconcilePayments},
 		{"channel tasks", interval, s.ProcessTasks},
-		{"scan counts", interval, s.Shelf.FlushScans},
+		// Scan counts are kept in memory between flushes: flushed every second, a replica that dies loses
+		// at most its last second of counts.
+		{"scan counts", ScanFlushInterval, s.Shelf.FlushScans},
 		{"idempotency keys", interval, s.Idem.Sweep},
 		// The stock pool runs at the push interval (changes within one are coalesced), and the store's
 		// decisions reach the platforms at the same pace: a rider waits on a confirm.
