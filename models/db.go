@@ -34,7 +34,7 @@ func Open(dsn string) (*DB, error) {
 		if strings.Contains(path, "?") {
 			sep = "&"
 		}
-		full := path + sep + "_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		full := path + sep + "_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
 		g, err := gorm.Open(sqlite.Open(full), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
