@@ -184,9 +184,13 @@ func TestQRLabelsCommand(t *testing.T) {
 	}
 	out := filepath.Join(dir, "labels.html")
 	for range 2 {
-		var msg bytes.Buffer
-		if err := run(ctx, []string{"qr", "labels", "--store", "S01", "--out", out}, &msg, io.Discard, getenv); err != nil {
+		var msg, warn bytes.Buffer
+		if err := run(ctx, []string{"qr", "labels", "--store", "S01", "--out", out}, &msg, &warn, getenv); err != nil {
 			t.Fatal(err)
+		}
+		// The default O2OHUB_PUBLIC_URL is loopback: the codes cannot be scanned, and the command says so.
+		if !strings.Contains(warn.String(), "WARNING: O2OHUB_PUBLIC_URL is http://127.0.0.1:8080") {
+			t.Fatalf("qr labels with a loopback public URL warned %q", warn.String())
 		}
 		if !strings.Contains(msg.String(), fmt.Sprintf("wrote %d labels", len(stocked))) {
 			t.Fatalf("qr labels said %q, want %d labels", msg.String(), len(stocked))

@@ -38,6 +38,10 @@ func qrCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args []
 	if err != nil {
 		return err
 	}
+	if qrcode.LocalURL(cfg.PublicURL) {
+		fmt.Fprintf(stderr, "WARNING: O2OHUB_PUBLIC_URL is %s, an address shoppers' phones cannot reach: these labels scan to nothing. "+
+			"Set O2OHUB_PUBLIC_URL to the hub's public address and print them again.\n", cfg.PublicURL)
+	}
 	if *out == "" {
 		return qrcode.WriteSheet(stdout, sheet)
 	}
