@@ -351,6 +351,12 @@ func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 		reply = "accepted"
 	}
 	fmt.Fprintf(stdout, "sent %s notification for %s (%d fen) to %s: %s\n", provider, *orderNo, *amount, *url, reply)
+	if provider != "sandbox" {
+		// The notification is signed with the sandbox's keys, but the running sandbox WeChat Pay / Alipay
+		// never saw this payment: it refuses a refund of it (see docs/api.md).
+		fmt.Fprintf(stderr, "note: the running hub's sandbox %s does not know this payment: a refund of order %s (a cancel, an admin refund, "+
+			"a payment that cannot be kept) is refused by it, retried 8 times over about 2 hours, then marked unconfirmed and alerted\n", provider, *orderNo)
+	}
 	return nil
 }
 
