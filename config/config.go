@@ -26,8 +26,10 @@ import (
 // secret tag says how `o2ohub config` masks the value ("true": all of it, "dsn": the password of a
 // database URL, "key": a key pasted in place of a file path).
 type Config struct {
-	// Addr is the listen address of the HTTP server.
-	Addr string `json:"addr" env:"O2OHUB_ADDR"`
+	// Addr is the listen address of the HTTP server. With the sandbox on, where anyone who reaches the hub
+	// can sign in as any phone number, the default is loopback only; listening on another address with the
+	// sandbox on must be asked for here and is logged as a warning at every start.
+	Addr string `json:"addr" env:"O2OHUB_ADDR" empty:"127.0.0.1:8080 with the sandbox on, :8080 (every interface) with it off"`
 	// DB is the database: `sqlite:PATH` or a `postgres://…` URL.
 	DB string `json:"db" env:"O2OHUB_DB" secret:"dsn"`
 	// AdminToken is the bearer token of the admin API.
@@ -199,7 +201,6 @@ type Config struct {
 func Default() Config {
 	biz := core.DefaultOptions()
 	return Config{
-		Addr:               ":8080",
 		DB:                 "sqlite:o2ohub.db",
 		Sandbox:            true,
 		OrderTTL:           biz.OrderTTL,
@@ -260,6 +261,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		if err := setField(v.Field(i), raw); err != nil {
 			return cfg, fmt.Errorf("%s: %w", name, err)
 		}
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = defaultAddr(cfg.Sandbox)
 	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = defaultPublicURL(cfg.Addr)
@@ -344,6 +348,32 @@ func parseWhole(raw string) (int, error) {
 		return 0, fmt.Errorf("want a whole number, got %q", raw)
 	}
 	return int(x), nil
+}
+
+// defaultAddr is the listen address when O2OHUB_ADDR is not set: loopback only while the sandbox is on,
+// every interface when it is off.
+func defaultAddr(sandbox bool) string {
+	if sandbox {
+		return "127.0.0.1:8080"
+	}
+	return ":8080"
+}
+
+// SandboxExposed reports whether the sandbox is on and the hub listens beyond loopback, where anyone on
+// the network can sign in as any phone number and take over that member.
+func (c Config) SandboxExposed() bool {
+	if !c.Sandbox {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return true
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
 
 func defaultPublicURL(addr string) string {

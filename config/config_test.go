@@ -15,7 +15,7 @@ func TestDefaultsRunTheSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != ":8080" || cfg.DB != "sqlite:o2ohub.db" || !cfg.Sandbox || cfg.OrderTTL != 15*time.Minute || cfg.PublicURL != "http://127.0.0.1:8080" {
+	if cfg.Addr != "127.0.0.1:8080" || cfg.DB != "sqlite:o2ohub.db" || !cfg.Sandbox || cfg.OrderTTL != 15*time.Minute || cfg.PublicURL != "http://127.0.0.1:8080" {
 		t.Fatalf("defaults = %+v", cfg)
 	}
 }

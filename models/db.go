@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -20,15 +22,33 @@ type DB struct {
 	postgres bool
 }
 
-// Open connects to dsn (sqlite:PATH or a postgres:// URL). SQLite runs in WAL mode with a busy timeout
-// and immediate transactions, so writers queue instead of failing.
-func Open(dsn string) (*DB, error) {
+// Open connects to dsn (sqlite:PATH or a postgres:// URL), creating the SQLite file when it does not
+// exist. SQLite runs in WAL mode with a busy timeout and immediate transactions, so writers queue instead
+// of failing.
+func Open(dsn string) (*DB, error) { return open(dsn, true) }
+
+// OpenExisting is Open for a database that must exist already: a SQLite file that is missing is an error
+// naming it, not a new empty database. (Opening a PostgreSQL database never creates one.)
+func OpenExisting(dsn string) (*DB, error) { return open(dsn, false) }
+
+func open(dsn string, create bool) (*DB, error) {
 	cfg := &gorm.Config{Logger: logger.Discard, TranslateError: true, NowFunc: func() time.Time { return time.Now().UTC() }}
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		if path == "" {
 			return nil, errors.New("sqlite DSN has no path")
+		}
+		if !create {
+			file, _, _ := strings.Cut(path, "?")
+			if info, err := os.Stat(file); !strings.HasPrefix(file, "file:") && file != ":memory:" {
+				switch {
+				case errors.Is(err, fs.ErrNotExist), err == nil && info.Size() == 0:
+					return nil, fmt.Errorf("sqlite database %s does not exist or is empty (only o2ohub serve, demo and migrate create one)", file)
+				case err != nil:
+					return nil, fmt.Errorf("open sqlite %s: %w", file, err)
+				}
+			}
 		}
 		sep := "?"
 		if strings.Contains(path, "?") {
@@ -63,6 +83,16 @@ func Open(dsn string) (*DB, error) {
 		return &DB{gorm: g, postgres: true}, nil
 	}
 	return nil, errors.New("database DSN must be sqlite:PATH or a postgres:// URL")
+}
+
+// HasSchema reports whether the database holds the hub's schema (at any version), as opposed to being
+// empty.
+func (d *DB) HasSchema(ctx context.Context) (bool, error) {
+	if !d.gorm.WithContext(ctx).Migrator().HasTable("schema_migrations") {
+		return false, d.Ping(ctx)
+	}
+	v, err := d.AppliedVersion(ctx)
+	return v > 0, err
 }
 
 // Close closes the connection pool.

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"net"
+	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,8 +52,10 @@ type Sheet struct {
 
 type sheetView struct {
 	StoreName, StoreCode, Generated string
-	Count, PageCount                int
-	Pages                           [][]labelView
+	// Unreachable is the address the codes lead to when phones cannot reach it ("" when they can).
+	Unreachable      string
+	Count, PageCount int
+	Pages            [][]labelView
 }
 
 type labelView struct {
@@ -86,11 +91,34 @@ func WriteSheet(w io.Writer, s Sheet) error {
 		v.Pages = append(v.Pages, page)
 	}
 	v.PageCount = len(v.Pages)
+	for _, l := range s.Labels {
+		if LocalURL(l.URL) {
+			u, _ := url.Parse(l.URL)
+			v.Unreachable = u.Scheme + "://" + u.Host
+			break
+		}
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := templates.ExecuteTemplate(bw, "sheet.html", v); err != nil {
 		return fmt.Errorf("qrcode: render sheet: %w", err)
 	}
 	return bw.Flush()
+}
+
+// LocalURL reports whether raw leads to an address a shopper's phone cannot reach: localhost, a loopback,
+// private, link-local or unspecified IP address, or a URL without a host. Labels printed with such URLs
+// scan to nothing.
+func LocalURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		return true
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified())
 }
 
 // labelQRs renders the QR code of every label as a data: URL, concurrently, keeping order. On failure

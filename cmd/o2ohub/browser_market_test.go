@@ -16,7 +16,6 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/o2ohub/o2ohub/core"
@@ -51,13 +50,13 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 	browserCtx := startBrowser(t, ctx)
 	tab, cancelTab := chromedp.NewContext(browserCtx)
 	defer cancelTab()
-	if err := chromedp.Run(tab, network.Enable(), emulation.SetDeviceMetricsOverride(1366, 768, 1, false)); err != nil {
+	if err := chromedp.Do(tab, cdpStep(network.Enable, network.EnableParams{}), cdpStep(emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 1366, Height: 768, DeviceScaleFactor: 1})); err != nil {
 		t.Fatal(err)
 	}
 	pg := tabPage{tab: tab, dir: dir}
 	eval := func(t *testing.T, js string, out any) {
 		t.Helper()
-		if err := chromedp.Run(tab, chromedp.Evaluate(js, out)); err != nil {
+		if err := evalInto(tab, js, out); err != nil {
 			t.Fatalf("%s: %v", js, err)
 		}
 	}
@@ -72,7 +71,7 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 		}
 		for _, pref := range []string{"sound", "print"} {
 			sel := fmt.Sprintf(`[data-pref=%q]`, pref)
-			if err := chromedp.Run(tab, chromedp.Click(sel, chromedp.ByQuery, chromedp.NodeVisible)); err != nil {
+			if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)); err != nil {
 				t.Fatalf("click %s: %v", sel, err)
 			}
 			var pressed, stored string
@@ -102,9 +101,9 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 		}
 		platformID = id
 		// The page refreshes itself every 20 seconds.
-		var announced string
-		if err := chromedp.Run(tab, chromedp.Poll(`document.body.getAttribute("data-announced")`, &announced,
-			chromedp.WithPollingTimeout(40*time.Second), chromedp.WithPollingInterval(250*time.Millisecond))); err != nil {
+		announced, err := chromedp.Run(tab, chromedp.Poll[string](`document.body.getAttribute("data-announced")`,
+			chromedp.WithPollingTimeout(40*time.Second), chromedp.WithPollingInterval(250*time.Millisecond)))
+		if err != nil {
 			t.Fatalf("no new order announced within 40 s: %v; the page reads:\n%s", err, pg.text(t, "main"))
 		}
 		no = strings.TrimSpace(announced)
@@ -174,14 +173,9 @@ func TestBrowserConsolePlatformOrder(t *testing.T) {
 		}
 		pg.shot(t, "ticket.png")
 
-		var pdf []byte
-		if err := chromedp.Run(tab, chromedp.ActionFunc(func(ctx context.Context) error {
-			var err error
-			// 80 mm wide; the ticket's @page rule sets the size, the roll is as long as the ticket.
-			pdf, _, err = page.PrintToPDF().WithPaperWidth(80 / 25.4).WithPaperHeight(11.69).
-				WithPreferCSSPageSize(true).WithPrintBackground(true).Do(ctx)
-			return err
-		})); err != nil {
+		// 80 mm wide; the ticket's @page rule sets the size, the roll is as long as the ticket.
+		pdf, err := printPDF(tab, 80/25.4, 11.69)
+		if err != nil {
 			t.Fatalf("print to PDF: %v", err)
 		}
 		saveFile(t, dir, "ticket.pdf", pdf)

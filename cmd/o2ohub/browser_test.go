@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -94,19 +94,18 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 	t.Run("labels", func(t *testing.T) {
 		tab, cancelTab := chromedp.NewContext(browserCtx)
 		defer cancelTab()
-		if err := chromedp.Run(tab, network.Enable(), chromedp.EmulateViewport(1280, 900)); err != nil {
+		if err := chromedp.Do(tab, cdpStep(network.Enable, network.EnableParams{}), chromedp.EmulateViewport(1280, 900)); err != nil {
 			t.Fatal(err)
 		}
 		resp := consoleSignIn(t, tab, base, "/console/stores/S01/labels", user, password)
 		if resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/console/stores/S01/labels") {
 			t.Fatalf("after signing in: HTTP %d %s at %s, want the label sheet", resp.Status, resp.StatusText, resp.URL)
 		}
-		if err := chromedp.Run(tab, chromedp.WaitVisible(".label", chromedp.ByQuery)); err != nil {
+		if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS(".label"))); err != nil {
 			t.Fatalf("waiting for the labels: %v", err)
 		}
 		// Give the QR images a moment to decode; broken ones are counted (and screenshotted) below.
-		var allLoaded bool
-		if err := chromedp.Run(tab, chromedp.Poll(`[...document.images].every(i => i.complete && i.naturalWidth > 0)`, &allLoaded,
+		if _, err := chromedp.Run(tab, chromedp.Poll[bool](`[...document.images].every(i => i.complete && i.naturalWidth > 0)`,
 			chromedp.WithPollingTimeout(5*time.Second))); err != nil {
 			t.Logf("waiting for the QR images to load: %v", err)
 		}
@@ -119,7 +118,7 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 			Overflow []string `json:"overflow"`
 			Toolbar  string   `json:"toolbar"`
 		}
-		if err := chromedp.Run(tab, chromedp.Evaluate(`(() => {
+		if err := evalInto(tab, `(() => {
 			const labels = [...document.querySelectorAll('.label')];
 			const imgs = labels.flatMap(l => [...l.querySelectorAll('.qr img')]);
 			return {
@@ -138,7 +137,7 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 				}).map(l => (l.querySelector('.code') || {}).textContent || '?'),
 				toolbar: (document.querySelector('.toolbar') || {}).innerText || '',
 			};
-		})()`, &got)); err != nil {
+		})()`, &got); err != nil {
 			t.Fatal(err)
 		}
 		if got.Labels != len(codes) || got.Images != len(codes) || got.Loaded != len(codes) {
@@ -164,20 +163,15 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 			t.Errorf("toolbar reads %q, want the store name and the label count", got.Toolbar)
 		}
 
-		var shot []byte
-		if err := chromedp.Run(tab, chromedp.FullScreenshot(&shot, 100)); err != nil {
+		shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+		if err != nil {
 			t.Fatal(err)
 		}
 		saveFile(t, dir, "labels.png", shot)
 
-		var pdf []byte
-		if err := chromedp.Run(tab, chromedp.ActionFunc(func(ctx context.Context) error {
-			var err error
-			// A4 in inches; the sheet's @page rule sets the size and margins too.
-			pdf, _, err = page.PrintToPDF().WithPaperWidth(8.27).WithPaperHeight(11.69).
-				WithPreferCSSPageSize(true).WithPrintBackground(true).Do(ctx)
-			return err
-		})); err != nil {
+		// A4 in inches; the sheet's @page rule sets the size and margins too.
+		pdf, err := printPDF(tab, 8.27, 11.69)
+		if err != nil {
 			t.Fatalf("print to PDF: %v", err)
 		}
 		saveFile(t, dir, "labels.pdf", pdf)
@@ -195,9 +189,9 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 	t.Run("landing", func(t *testing.T) {
 		tab, cancelTab := chromedp.NewContext(browserCtx)
 		defer cancelTab()
-		if err := chromedp.Run(tab, network.Enable(),
+		if err := chromedp.Do(tab, cdpStep(network.Enable, network.EnableParams{}),
 			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile),
-			emulation.SetUserAgentOverride(phoneUA)); err != nil {
+			cdpStep(emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: phoneUA})); err != nil {
 			t.Fatal(err)
 		}
 		type element struct {
@@ -212,7 +206,7 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 			ScrollWidth int      `json:"scrollWidth"`
 		}
 		// inspect reads the page's heading and price, and whether each lies wholly within the first screen.
-		inspect := chromedp.Evaluate(`(() => {
+		const inspect = `(() => {
 			const el = sel => {
 				const e = document.querySelector(sel);
 				if (!e) return null;
@@ -225,7 +219,7 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 			};
 			return {name: el('h1'), price: el('.price'), body: document.body.innerText,
 				width: innerWidth, scrollWidth: document.documentElement.scrollWidth};
-		})()`, &got)
+		})()`
 
 		resp, err := chromedp.RunResponse(tab, chromedp.Navigate(base+"/q/"+pick.Code))
 		if err != nil {
@@ -234,7 +228,10 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 		if resp.Status != http.StatusOK {
 			t.Fatalf("/q/%s: HTTP %d %s", pick.Code, resp.Status, resp.StatusText)
 		}
-		if err := chromedp.Run(tab, chromedp.WaitVisible("h1", chromedp.ByQuery), inspect); err != nil {
+		if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
+			t.Fatal(err)
+		}
+		if err := evalInto(tab, inspect, &got); err != nil {
 			t.Fatal(err)
 		}
 		price := fmt.Sprintf("¥%d.%02d", pick.PriceFen/100, pick.PriceFen%100)
@@ -247,8 +244,8 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 		if got.Width != 390 || got.ScrollWidth > got.Width {
 			t.Errorf("the landing page is %d px wide in a %d px viewport, want 390 and no sideways scrolling", got.ScrollWidth, got.Width)
 		}
-		var shot []byte
-		if err := chromedp.Run(tab, chromedp.FullScreenshot(&shot, 100)); err != nil {
+		shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+		if err != nil {
 			t.Fatal(err)
 		}
 		saveFile(t, dir, "landing.png", shot)
@@ -261,7 +258,10 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 		if resp.Status != http.StatusNotFound {
 			t.Errorf("/q/ZZZZZZZZ: HTTP %d, want 404", resp.Status)
 		}
-		if err := chromedp.Run(tab, chromedp.WaitVisible("h1", chromedp.ByQuery), inspect); err != nil {
+		if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
+			t.Fatal(err)
+		}
+		if err := evalInto(tab, inspect, &got); err != nil {
 			t.Fatal(err)
 		}
 		const notFound = "这个二维码已失效或不存在"
@@ -271,7 +271,7 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 		if got.ScrollWidth > got.Width {
 			t.Errorf("the not-found page is %d px wide in a %d px viewport", got.ScrollWidth, got.Width)
 		}
-		if err := chromedp.Run(tab, chromedp.FullScreenshot(&shot, 100)); err != nil {
+		if shot, err = chromedp.Run(tab, chromedp.FullScreenshot(100)); err != nil {
 			t.Fatal(err)
 		}
 		saveFile(t, dir, "notfound.png", shot)
@@ -331,9 +331,9 @@ func TestBrowserConsolePickup(t *testing.T) {
 	browserCtx := startBrowser(t, ctx)
 	tab, cancelTab := chromedp.NewContext(browserCtx)
 	defer cancelTab()
-	phone := emulation.SetDeviceMetricsOverride(390, 844, 2, true)
-	pc := emulation.SetDeviceMetricsOverride(1366, 768, 1, false)
-	if err := chromedp.Run(tab, network.Enable(), phone); err != nil {
+	phone := cdpStep(emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 2, Mobile: true})
+	pc := cdpStep(emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 1366, Height: 768, DeviceScaleFactor: 1})
+	if err := chromedp.Do(tab, cdpStep(network.Enable, network.EnableParams{}), phone); err != nil {
 		t.Fatal(err)
 	}
 
@@ -341,7 +341,7 @@ func TestBrowserConsolePickup(t *testing.T) {
 	// submit clicks a button (or link) that leads to another page and checks that page was served.
 	submit := func(t *testing.T, what, sel string) {
 		t.Helper()
-		resp, err := chromedp.RunResponse(tab, chromedp.Click(sel, chromedp.ByQuery, chromedp.NodeVisible))
+		resp, err := chromedp.RunResponse(tab, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -380,9 +380,8 @@ func TestBrowserConsolePickup(t *testing.T) {
 			t.Fatalf("countdown reads %q, want about 5 minutes left (剩余 4:59)", first)
 		}
 		// console.js ticks it every second (the page's CSP lets only its own script run).
-		var ticked bool
-		if err := chromedp.Run(tab, chromedp.Poll(fmt.Sprintf(`(document.querySelector(%s) || {}).innerText !== %s`, jsString(card(".incoming")+" .countdown"), jsString(first)),
-			&ticked, chromedp.WithPollingTimeout(3*time.Second))); err != nil {
+		if _, err := chromedp.Run(tab, chromedp.Poll[bool](fmt.Sprintf(`(document.querySelector(%s) || {}).innerText !== %s`, jsString(card(".incoming")+" .countdown"), jsString(first)),
+			chromedp.WithPollingTimeout(3*time.Second))); err != nil {
 			t.Errorf("the countdown still reads %q after 3 s: %v", first, err)
 		}
 		if now := pg.text(t, card(".incoming")+" .countdown"); !countdown.MatchString(now) {
@@ -392,7 +391,7 @@ func TestBrowserConsolePickup(t *testing.T) {
 			Inner  int `json:"inner"`
 			Scroll int `json:"scroll"`
 		}
-		if err := chromedp.Run(tab, chromedp.Evaluate(`({inner: innerWidth, scroll: document.documentElement.scrollWidth})`, &width)); err != nil {
+		if err := evalInto(tab, `({inner: innerWidth, scroll: document.documentElement.scrollWidth})`, &width); err != nil {
 			t.Fatal(err)
 		}
 		if width.Inner != 390 || width.Scroll > width.Inner {
@@ -424,7 +423,7 @@ func TestBrowserConsolePickup(t *testing.T) {
 	}
 
 	step(t, "the pickup desk on the counter PC takes a scanned code", func(t *testing.T) {
-		if err := chromedp.Run(tab, pc); err != nil {
+		if err := chromedp.Do(tab, pc); err != nil {
 			t.Fatal(err)
 		}
 		submit(t, "取货台", `nav a[href="/console/pickup"]`)
@@ -472,7 +471,8 @@ func requireBrowser(t *testing.T) string {
 		if os.Getenv("O2OHUB_TEST_BROWSER") == "required" {
 			t.Fatalf("O2OHUB_TEST_BROWSER=required but there is no browser at %s (%v): apt-get install chromium", chromiumPath, err)
 		}
-		t.Skipf("no browser at %s: apt-get install chromium to run this test (O2OHUB_TEST_BROWSER=required makes this a failure)", chromiumPath)
+		t.Skipf("SKIPPED, no browser at %s: to run the browser tests, apt-get install chromium fonts-wqy-microhei, then "+
+			"O2OHUB_TEST_BROWSER=required go test -run Browser ./cmd/o2ohub (with O2OHUB_TEST_BROWSER=required a missing browser fails instead of skipping)", chromiumPath)
 	}
 	// Without a Chinese font every page still passes the DOM checks, but the screenshots show boxes where
 	// the Chinese text should be, which makes them useless to look at.
@@ -535,11 +535,11 @@ func startBrowser(t *testing.T, ctx context.Context) context.Context {
 		chromedp.WindowSize(1280, 900),
 	)
 	t.Cleanup(cancelAlloc)
-	// chromedp's errors go to the test log: this cdproto predates some event fields of today's Chromium
-	// ("could not unmarshal event: unknown IPAddressSpace value"), which is harmless here.
+	// chromedp's errors go to the test log, so a protocol change in a newer Chromium ("could not unmarshal
+	// event") shows up there.
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
 	t.Cleanup(cancelBrowser)
-	if err := chromedp.Run(browserCtx); err != nil {
+	if err := chromedp.Do(browserCtx); err != nil {
 		t.Fatalf("start %s: %v", chromiumPath, err)
 	}
 	return browserCtx
@@ -556,19 +556,19 @@ func consoleSignIn(t *testing.T, tab context.Context, base, path, user, password
 	if resp.Status != http.StatusOK || !strings.Contains(resp.URL, "/console/login") {
 		t.Fatalf("%s without a session: HTTP %d at %s, want the sign-in page", path, resp.Status, resp.URL)
 	}
-	var heading string
-	if err := chromedp.Run(tab, chromedp.Text("h1", &heading, chromedp.ByQuery, chromedp.NodeVisible)); err != nil {
+	heading, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS("h1"), chromedp.NodeVisible))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if heading != "门店后台登录" {
 		t.Fatalf("the sign-in page's heading reads %q, want 门店后台登录", heading)
 	}
-	if err := chromedp.Run(tab,
-		chromedp.SendKeys("#username", user, chromedp.ByQuery),
-		chromedp.SendKeys("#password", password, chromedp.ByQuery)); err != nil {
+	if err := chromedp.Do(tab,
+		chromedp.SendKeys(chromedp.CSS("#username"), user),
+		chromedp.SendKeys(chromedp.CSS("#password"), password)); err != nil {
 		t.Fatalf("fill in the sign-in form: %v", err)
 	}
-	resp, err = chromedp.RunResponse(tab, chromedp.Click(`form[action="/console/login"] button`, chromedp.ByQuery, chromedp.NodeVisible))
+	resp, err = chromedp.RunResponse(tab, chromedp.Click(chromedp.CSS(`form[action="/console/login"] button`), chromedp.NodeVisible))
 	if err != nil {
 		t.Fatalf("sign in as %s: %v", user, err)
 	}
@@ -585,8 +585,8 @@ type tabPage struct {
 // text returns the text a person sees in the first element matching sel ("" when there is none).
 func (p tabPage) text(t *testing.T, sel string) string {
 	t.Helper()
-	var s string
-	if err := chromedp.Run(p.tab, chromedp.Evaluate(fmt.Sprintf(`(document.querySelector(%s) || {}).innerText || ""`, jsString(sel)), &s)); err != nil {
+	s, err := chromedp.Run(p.tab, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%s) || {}).innerText || ""`, jsString(sel))))
+	if err != nil {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(s)
@@ -595,8 +595,8 @@ func (p tabPage) text(t *testing.T, sel string) string {
 // shot saves a full-page screenshot under name.
 func (p tabPage) shot(t *testing.T, name string) {
 	t.Helper()
-	var png []byte
-	if err := chromedp.Run(p.tab, chromedp.FullScreenshot(&png, 100)); err != nil {
+	png, err := chromedp.Run(p.tab, chromedp.FullScreenshot(100))
+	if err != nil {
 		t.Fatal(err)
 	}
 	saveFile(t, p.dir, name, png)
@@ -637,10 +637,32 @@ func pdfPages(pdf []byte) int {
 // focusOn returns the id of the element that has the focus once the element with id want has it, or
 // whatever has it after 3 seconds: the browser applies autofocus a frame or two after a page loads.
 func focusOn(tab context.Context, want string) string {
-	var ok bool
-	chromedp.Run(tab, chromedp.Poll(`document.activeElement !== null && document.activeElement.id === "`+want+`"`, &ok,
+	chromedp.Run(tab, chromedp.Poll[bool](`document.activeElement !== null && document.activeElement.id === "`+want+`"`,
 		chromedp.WithPollingTimeout(3*time.Second)))
-	var on string
-	chromedp.Run(tab, chromedp.Evaluate(`document.activeElement ? document.activeElement.id : ""`, &on))
+	on, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ""`))
 	return on
+}
+
+// evalInto evaluates js in tab and decodes its value into out (or drops it when out is nil).
+func evalInto(tab context.Context, js string, out any) error {
+	raw, err := chromedp.Run(tab, chromedp.Evaluate[[]byte](js))
+	if err != nil || out == nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// cdpStep is a step that sends the DevTools protocol command cmd with params to the tab it runs in.
+func cdpStep[P, R any](cmd cdp.Command[P, R], params P) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, cmd, params)
+		return err
+	})
+}
+
+// printPDF prints the page of tab to a PDF on paper of width × height inches, the page's own @page size
+// taking precedence, with backgrounds.
+func printPDF(tab context.Context, width, height float64) ([]byte, error) {
+	return chromedp.Run(tab, chromedp.PrintToPDF(chromedp.PDFPaper(chromedp.PaperSize{Width: width, Height: height}),
+		chromedp.PDFPreferCSSPageSize(), chromedp.PDFPrintBackground()))
 }

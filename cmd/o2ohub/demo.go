@@ -74,7 +74,10 @@ func seedDemo(ctx context.Context, svc *core.Service, out io.Writer) error {
 	return seedDemoStaff(ctx, svc, out)
 }
 
-// seedDemoStaff creates the demo's admin and one clerk per store where they do not exist yet.
+// seedDemoStaff creates the demo's admin and one clerk per store where they do not exist yet, and
+// prints the passwords of the accounts this process created, and only those: each account is created
+// with an insert that does nothing when it exists, so of several replicas seeding one database at once
+// each account is made, and its password printed, by exactly one.
 func seedDemoStaff(ctx context.Context, svc *core.Service, out io.Writer) error {
 	accounts := []staff.Input{{Username: "admin", Role: staff.RoleAdmin}}
 	for _, st := range demoStores {
@@ -82,18 +85,21 @@ func seedDemoStaff(ctx context.Context, svc *core.Service, out io.Writer) error 
 	}
 	var created []string
 	for _, a := range accounts {
-		_, err := svc.Staff.Account(ctx, a.Username)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, domain.ErrNotFound) {
+		if _, err := svc.Staff.Account(ctx, a.Username); err == nil {
+			continue // no need to hash a password for an account that exists
+		} else if !errors.Is(err, domain.ErrNotFound) {
 			return err
 		}
+		var err error
 		if a.Password, err = newPassword(); err != nil {
 			return err
 		}
-		if _, err := svc.Staff.Put(ctx, a); err != nil {
+		_, made, err := svc.Staff.Create(ctx, a)
+		if err != nil {
 			return err
+		}
+		if !made {
+			continue // another process created it a moment ago
 		}
 		where := "every store"
 		if a.Store != "" {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -32,7 +33,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Getenv); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "o2ohub:", err)
 		os.Exit(1)
 	}
@@ -60,7 +61,10 @@ commands:
                           shop; the platform pushes it to the hub as it would in production
 `
 
-func run(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
+// run runs the command of args. The logs (JSON) and a command's results go to stdout; what a person at
+// the terminal must read apart from the logs (the demo's staff passwords, warnings about what a command
+// made) goes to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("o2ohub", flag.ContinueOnError)
 	cfgPath := fs.String("config", getenv("O2OHUB_CONFIG"), "JSON configuration file (optional)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
@@ -84,30 +88,30 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, cfg, log, nil)
+		return inDB(cfg, serve(ctx, cfg, log, nil))
 	case "demo":
-		return serve(ctx, cfg, log, stdout)
+		return inDB(cfg, serve(ctx, cfg, log, stderr))
 	case "config":
 		for _, l := range cfg.Redacted() {
 			fmt.Fprintln(stdout, l)
 		}
 		return nil
 	case "migrate":
-		db, err := openDB(ctx, cfg)
+		db, err := openDB(ctx, cfg, true)
 		if err != nil {
-			return err
+			return inDB(cfg, err)
 		}
 		defer db.Close()
-		fmt.Fprintf(stdout, "schema at version %d\n", models.SchemaVersion())
+		fmt.Fprintf(stdout, "%s: schema at version %d\n", dbName(cfg), models.SchemaVersion())
 		return nil
 	case "import":
-		return importFile(ctx, cfg, log, rest, stdout)
+		return inDB(cfg, importFile(ctx, cfg, log, rest, stdout))
 	case "simulate":
-		return simulate(ctx, cfg, log, rest, stdout)
+		return inDB(cfg, simulate(ctx, cfg, log, rest, stdout, stderr))
 	case "qr":
-		return qrCommand(ctx, cfg, log, rest, stdout)
+		return inDB(cfg, qrCommand(ctx, cfg, log, rest, stdout, stderr))
 	case "staff":
-		return staffCommand(ctx, cfg, log, rest, stdout, getenv)
+		return inDB(cfg, staffCommand(ctx, cfg, log, rest, stdout, getenv))
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -115,17 +119,59 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
-// openDB opens the configured database and brings its schema up to date.
-func openDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
-	db, err := models.Open(cfg.DB)
+// openDB opens the configured database and brings its schema up to date. Only serve, demo and migrate
+// create a database (create true); every other command refuses a database that does not exist yet (a
+// missing SQLite file, or a database without the hub's schema) instead of making an empty one where it
+// happens to run.
+func openDB(ctx context.Context, cfg config.Config, create bool) (*models.DB, error) {
+	open := models.Open
+	if !create {
+		open = models.OpenExisting
+	}
+	db, err := open(cfg.DB)
 	if err != nil {
 		return nil, err
+	}
+	if !create {
+		ok, err := db.HasSchema(ctx)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if !ok {
+			db.Close()
+			return nil, errors.New("it has no o2ohub schema: start the hub on it (o2ohub serve or demo) or run o2ohub migrate first, or set O2OHUB_DB to the hub's database")
+		}
 	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// dbName names the configured database for messages: a SQLite file by its absolute path, a PostgreSQL
+// URL with its password masked.
+func dbName(cfg config.Config) string {
+	if path, ok := strings.CutPrefix(cfg.DB, "sqlite:"); ok {
+		file, query, _ := strings.Cut(path, "?")
+		if abs, err := filepath.Abs(file); err == nil && file != "" && !strings.HasPrefix(file, "file:") && file != ":memory:" {
+			file = abs
+		}
+		if query != "" {
+			file += "?" + query
+		}
+		return "sqlite:" + file
+	}
+	return config.MaskDSN(cfg.DB)
+}
+
+// inDB adds the database a command used to its error, so "order … not found" says where it looked.
+func inDB(cfg config.Config, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (database %s)", err, dbName(cfg))
 }
 
 func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Service {
@@ -138,7 +184,7 @@ func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Servic
 // serve runs the hub until ctx ends. With demo set it first seeds the demo chain, printing the demo
 // staff accounts it creates to demo.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Writer) error {
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, true)
 	if err != nil {
 		return err
 	}
@@ -168,6 +214,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Wri
 		gw = sandbox.NewGateway(secret, 300*time.Millisecond, log)
 		svc.RegisterGateway(gw)
 		log.Warn("the sandbox is enabled: anyone can sign in, bind any phone and pay without money; set O2OHUB_SANDBOX=false in production")
+		if cfg.SandboxExposed() {
+			log.Warn("DANGER: the sandbox listens beyond loopback: anyone on the network can bind any phone number and take over that member's orders and pickup codes; listen on 127.0.0.1 (unset O2OHUB_ADDR) or set O2OHUB_SANDBOX=false",
+				"addr", cfg.Addr)
+		}
 	}
 	wc, err := startWechat(ctx, cfg, db, log)
 	if err != nil {
@@ -236,7 +286,7 @@ func importFile(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
@@ -255,7 +305,7 @@ func importFile(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 	return nil
 }
 
-func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
+func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout, stderr io.Writer) error {
 	const simUsage = "usage: o2ohub simulate sandbox|wechatpay|alipay --order NO [--amount FEN] [--url URL]\n   or: " + simMarketUsage
 	if len(args) > 0 && slices.Contains(market.Platforms, args[0]) {
 		return simulateMarket(ctx, cfg, log, args[0], args[1:], stdout)
@@ -274,7 +324,7 @@ func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 	if *orderNo == "" || fs.NArg() > 0 {
 		return errors.New(simUsage)
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
@@ -301,6 +351,12 @@ func simulate(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 		reply = "accepted"
 	}
 	fmt.Fprintf(stdout, "sent %s notification for %s (%d fen) to %s: %s\n", provider, *orderNo, *amount, *url, reply)
+	if provider != "sandbox" {
+		// The notification is signed with the sandbox's keys, but the running sandbox WeChat Pay / Alipay
+		// never saw this payment: it refuses a refund of it (see docs/api.md).
+		fmt.Fprintf(stderr, "note: the running hub's sandbox %s does not know this payment: a refund of order %s (a cancel, an admin refund, "+
+			"a payment that cannot be kept) is refused by it, retried 8 times over about 2 hours, then marked unconfirmed and alerted\n", provider, *orderNo)
+	}
 	return nil
 }
 

@@ -23,7 +23,7 @@ import (
 func TestConfigCommandMasksSecrets(t *testing.T) {
 	var out bytes.Buffer
 	env := map[string]string{"O2OHUB_ADMIN_TOKEN": "topsecret", "O2OHUB_DB": "postgres://app:hunter2@db:5432/o2o"}
-	if err := run(context.Background(), []string{"config"}, &out, func(k string) string { return env[k] }); err != nil {
+	if err := run(context.Background(), []string{"config"}, &out, io.Discard, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
 	s := out.String()
@@ -66,7 +66,7 @@ func TestDemoServesAndDrains(t *testing.T) {
 		var ord core.OrderView
 		demoCall(t, addr, "POST", "/api/v1/orders", login.Token, `{"store":"S01","fulfillment":"pickup","items":[{"sku":"YOGURT-200","qty":1}]}`, &ord)
 		var out bytes.Buffer
-		if err := run(context.Background(), []string{"simulate", c.provider, "--order", ord.OrderNo}, &out, getenv); err != nil {
+		if err := run(context.Background(), []string{"simulate", c.provider, "--order", ord.OrderNo}, &out, io.Discard, getenv); err != nil {
 			t.Fatalf("simulate %s: %v", c.provider, err)
 		}
 		demoCall(t, addr, "GET", "/api/v1/orders/"+ord.OrderNo, login.Token, "", &ord)
@@ -77,7 +77,7 @@ func TestDemoServesAndDrains(t *testing.T) {
 }
 
 func TestStrayArgumentsAreRefused(t *testing.T) {
-	err := run(context.Background(), []string{"config", "-config", "prod.json"}, io.Discard, func(string) string { return "" })
+	err := run(context.Background(), []string{"config", "-config", "prod.json"}, io.Discard, io.Discard, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "before the command") {
 		t.Fatalf("err = %v, want a refusal that says where -config goes", err)
 	}
@@ -97,19 +97,37 @@ func demoCall(t *testing.T, addr, method, path, token, body string, out any) {
 // environment, waits until it answers, and stops it (expecting a clean drain) when the test ends.
 func startDemoHub(t *testing.T, extra map[string]string) string {
 	t.Helper()
+	return startDemoHubTo(t, extra, io.Discard, io.Discard)
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startDemoHubTo is startDemoHub with the demo's standard output (logs) and standard error (what it
+// prints for a person) going to stdout and stderr. An O2OHUB_ADDR in extra is where it listens; the
+// hub is reached on loopback at that port.
+func startDemoHubTo(t *testing.T, extra map[string]string, stdout, stderr io.Writer) string {
+	t.Helper()
+	addr := freeAddr(t)
+	if a, ok := extra["O2OHUB_ADDR"]; ok {
+		_, port, _ := strings.Cut(a, ":")
+		addr = "127.0.0.1:" + port
+	}
 	env := map[string]string{"O2OHUB_ADDR": addr, "O2OHUB_DB": "sqlite:" + filepath.Join(t.TempDir(), "demo.db"), "O2OHUB_PASSWORD_COST": "4"}
 	for k, v := range extra {
 		env[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"demo"}, io.Discard, func(k string) string { return env[k] }) }()
+	go func() { done <- run(ctx, []string{"demo"}, stdout, stderr, func(k string) string { return env[k] }) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -151,7 +169,7 @@ func TestQRLabelsCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,9 +184,13 @@ func TestQRLabelsCommand(t *testing.T) {
 	}
 	out := filepath.Join(dir, "labels.html")
 	for range 2 {
-		var msg bytes.Buffer
-		if err := run(ctx, []string{"qr", "labels", "--store", "S01", "--out", out}, &msg, getenv); err != nil {
+		var msg, warn bytes.Buffer
+		if err := run(ctx, []string{"qr", "labels", "--store", "S01", "--out", out}, &msg, &warn, getenv); err != nil {
 			t.Fatal(err)
+		}
+		// The default O2OHUB_PUBLIC_URL is loopback: the codes cannot be scanned, and the command says so.
+		if !strings.Contains(warn.String(), "WARNING: O2OHUB_PUBLIC_URL is http://127.0.0.1:8080") {
+			t.Fatalf("qr labels with a loopback public URL warned %q", warn.String())
 		}
 		if !strings.Contains(msg.String(), fmt.Sprintf("wrote %d labels", len(stocked))) {
 			t.Fatalf("qr labels said %q, want %d labels", msg.String(), len(stocked))
@@ -181,7 +203,7 @@ func TestQRLabelsCommand(t *testing.T) {
 	if n := strings.Count(string(page), "data:image/png;base64,"); n != len(stocked) {
 		t.Fatalf("%d QR images in the sheet, want %d", n, len(stocked))
 	}
-	db, err = openDB(ctx, cfg)
+	db, err = openDB(ctx, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +213,7 @@ func TestQRLabelsCommand(t *testing.T) {
 		t.Fatalf("%d codes after two runs (%v), want %d", codes, err, len(stocked))
 	}
 	for _, args := range [][]string{{"qr"}, {"qr", "labels"}, {"qr", "labels", "--store", "NOPE"}} {
-		if err := run(ctx, args, io.Discard, getenv); err == nil {
+		if err := run(ctx, args, io.Discard, io.Discard, getenv); err == nil {
 			t.Fatalf("o2ohub %v succeeded", args)
 		}
 	}

@@ -247,7 +247,7 @@ func simulateMarket(ctx context.Context, cfg config.Config, log *slog.Logger, na
 	if *store == "" || *sku == "" || *qty < 1 || fs.NArg() > 0 {
 		return errors.New(simMarketUsage)
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, false)
 	if err != nil {
 		return err
 	}

@@ -38,14 +38,14 @@ func TestDemoSandboxPlatforms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := openDB(context.Background(), cfg)
+	db, err := openDB(context.Background(), cfg, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	for _, p := range market.Platforms {
 		var out bytes.Buffer
-		if err := run(context.Background(), []string{"simulate", p, "--store", "S01", "--sku", "MILK-1L", "--qty", "1"}, &out, getenv); err != nil {
+		if err := run(context.Background(), []string{"simulate", p, "--store", "S01", "--sku", "MILK-1L", "--qty", "1"}, &out, io.Discard, getenv); err != nil {
 			t.Fatalf("simulate %s: %v", p, err)
 		}
 		if !strings.Contains(out.String(), "placed at shop S01") {
@@ -91,7 +91,7 @@ func TestDemoSandboxPlatforms(t *testing.T) {
 		{"simulate", "eleme", "--store", "S01", "--sku", "NOPE"},
 		{"simulate", "jddj", "--store", "S01", "--sku", "MILK-1L", "--qty", "0"},
 	} {
-		if err := run(context.Background(), bad, io.Discard, getenv); err == nil {
+		if err := run(context.Background(), bad, io.Discard, io.Discard, getenv); err == nil {
 			t.Fatalf("o2ohub %v succeeded", bad)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // qrCommand runs `o2ohub qr labels --store CODE [--out FILE]`.
-func qrCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
+func qrCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout, stderr io.Writer) error {
 	const qrUsage = "usage: o2ohub qr labels --store CODE [--out FILE]"
 	if len(args) == 0 || args[0] != "labels" {
 		return errors.New(qrUsage)
@@ -29,7 +29,7 @@ func qrCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args []
 	if *store == "" || fs.NArg() > 0 {
 		return errors.New(qrUsage)
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
@@ -37,6 +37,10 @@ func qrCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args []
 	sheet, err := newService(db, cfg, log).Shelf.LabelSheet(ctx, *store)
 	if err != nil {
 		return err
+	}
+	if qrcode.LocalURL(cfg.PublicURL) {
+		fmt.Fprintf(stderr, "WARNING: O2OHUB_PUBLIC_URL is %s, an address shoppers' phones cannot reach: these labels scan to nothing. "+
+			"Set O2OHUB_PUBLIC_URL to the hub's public address and print them again.\n", cfg.PublicURL)
 	}
 	if *out == "" {
 		return qrcode.WriteSheet(stdout, sheet)

@@ -33,7 +33,7 @@ func staffCommand(ctx context.Context, cfg config.Config, log *slog.Logger, args
 	if fs.NArg() > 0 {
 		return errors.New(staffUsage)
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, false)
 	if err != nil {
 		return err
 	}

@@ -136,6 +136,34 @@ func (s *Service) Put(ctx context.Context, in Input) (View, error) {
 	return View{Username: in.Username, Role: in.Role, Store: in.Store, Disabled: in.Disabled}, nil
 }
 
+// Create creates the staff account in only when no account of its username exists, with one insert that
+// does nothing on conflict: of several processes creating the same account at once exactly one does, and
+// created reports whether this call was it (an existing account is left as it is).
+func (s *Service) Create(ctx context.Context, in Input) (v View, created bool, err error) {
+	if err := in.validate(true); err != nil {
+		return View{}, false, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(in.Password), s.passwordCost)
+	if err != nil {
+		return View{}, false, err
+	}
+	var storeID *int64
+	if in.Store != "" {
+		st, err := s.catalog.StoreByCode(ctx, in.Store)
+		if err != nil {
+			return View{}, false, err
+		}
+		storeID = &st.ID
+	}
+	now := s.Now()
+	row := models.Staff{Username: in.Username, PasswordHash: string(hash), Role: in.Role, StoreID: storeID, Disabled: in.Disabled, CreatedAt: now, UpdatedAt: now}
+	res := s.DB.Conn(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "username"}}, DoNothing: true}).Create(&row)
+	if res.Error != nil {
+		return View{}, false, res.Error
+	}
+	return View{Username: in.Username, Role: in.Role, Store: in.Store, Disabled: in.Disabled}, res.RowsAffected == 1, nil
+}
+
 func sameID(a, b *int64) bool { return (a == nil && b == nil) || (a != nil && b != nil && *a == *b) }
 
 // dummyHash is compared against when a username is unknown, so that a wrong name and a wrong password
