@@ -139,7 +139,8 @@ func startDemoHubTo(t *testing.T, extra map[string]string, stdout, stderr io.Wri
 			t.Error("demo did not stop")
 		}
 	})
-	for i := 0; i < 200; i++ {
+	// A loaded CI machine may take a while (bcrypt of the demo passwords, migrations): wait up to a minute.
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		resp, err := http.Get("http://" + addr + "/api/v1/stores")
 		if err == nil {
 			resp.Body.Close()
