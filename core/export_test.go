@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"time"
 
 	"github.com/o2ohub/o2ohub/models"
 )
@@ -10,3 +11,11 @@ import (
 func (s *Service) SubmitNow(ctx context.Context, r models.Refund) (RefundView, error) {
 	return s.submitNow(ctx, r)
 }
+
+// WorkerStarted and WorkerRan play a background worker's runs for the health tests.
+func (s *Service) WorkerStarted(name string, every time.Duration) {
+	s.health.start(name, every, s.Now())
+}
+
+// WorkerRan records a finished run of a worker.
+func (s *Service) WorkerRan(name string) { s.health.ran(name, s.Now()) }

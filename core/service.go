@@ -79,6 +79,8 @@ type Service struct {
 	// keyMu guards tokenKey, the pickup-token key loaded once from the database.
 	keyMu    sync.Mutex
 	tokenKey []byte
+	// health is when each background worker of this process last finished a run.
+	health workerHealth
 }
 
 // New returns a Service and the rooms it stands on; register payment gateways with RegisterGateway

@@ -2,8 +2,11 @@ package core
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/o2ohub/o2ohub/internal/metrics"
 )
 
 // workerBatch is how many rows one sweep of a worker takes.
@@ -63,13 +66,19 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 
 // runEvery runs sweep every interval, at once again while it finds a full batch, until ctx ends.
 func (s *Service) runEvery(ctx context.Context, interval time.Duration, name string, sweep func(context.Context, int) (int, error)) {
+	s.health.start(name, interval, s.Now())
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		for {
+			began := time.Now()
 			n, err := sweep(ctx, workerBatch)
+			metrics.SweepDuration.WithLabelValues(name).Observe(time.Since(began).Seconds())
+			metrics.SweepRows.WithLabelValues(name).Add(float64(n))
+			s.health.ran(name, s.Now())
 			if err != nil {
 				if ctx.Err() == nil {
+					metrics.SweepErrors.WithLabelValues(name).Inc()
 					s.Log.ErrorContext(ctx, "worker sweep failed", "worker", name, "err", err)
 				}
 				break
@@ -83,8 +92,60 @@ func (s *Service) runEvery(ctx context.Context, interval time.Duration, name str
 		}
 		select {
 		case <-ctx.Done():
+			s.health.stop(name)
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// workerHealth remembers when each running worker last finished a run, so a stuck one can be told.
+type workerHealth struct {
+	mu      sync.Mutex
+	workers map[string]*workerState
+}
+
+type workerState struct {
+	every time.Duration
+	last  time.Time
+}
+
+func (h *workerHealth) start(name string, every time.Duration, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.workers == nil {
+		h.workers = map[string]*workerState{}
+	}
+	h.workers[name] = &workerState{every: every, last: now}
+}
+
+func (h *workerHealth) ran(name string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w := h.workers[name]; w != nil {
+		w.last = now
+	}
+}
+
+func (h *workerHealth) stop(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.workers, name)
+}
+
+// StuckWorkers names the background workers of this process that have not finished a run for ten of
+// their intervals (at least two minutes): a sweep that hangs. It is empty when the workers are well or
+// do not run in this process.
+func (s *Service) StuckWorkers() []string {
+	now := s.Now()
+	s.health.mu.Lock()
+	defer s.health.mu.Unlock()
+	var out []string
+	for name, w := range s.health.workers {
+		if now.Sub(w.last) > max(10*w.every, 2*time.Minute) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

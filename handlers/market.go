@@ -60,6 +60,7 @@ func (h *api) marketWebhook(platform string) gin.HandlerFunc {
 		p, err := conn.ReadPush(in)
 		if err != nil {
 			logger(c).WarnContext(ctx, "platform push refused", "platform", platform, "event", event, "err", err)
+			countNotification(platform, "refused")
 			reply(p, err)
 			return
 		}
@@ -68,10 +69,13 @@ func (h *api) marketWebhook(platform string) gin.HandlerFunc {
 		switch {
 		case errors.Is(err, market.ErrStale), errors.Is(err, market.ErrUnknownShop), errors.Is(err, market.ErrMalformed):
 			logger(c).WarnContext(ctx, "platform push refused", "platform", platform, "push", p.ID, "err", err)
+			countNotification(platform, "refused")
 		case err != nil:
 			logger(c).ErrorContext(ctx, "platform push not applied", "platform", platform, "push", p.ID, "err", err)
+			countNotification(platform, "failed")
 		default:
 			logger(c).InfoContext(ctx, "platform push", "platform", platform, "kind", p.Kind, "platform_order_id", p.OrderID, "result", result)
+			countNotification(platform, string(p.Kind))
 		}
 		reply(p, err)
 	}

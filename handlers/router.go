@@ -16,6 +16,7 @@ import (
 	"github.com/o2ohub/o2ohub/integrations/alipay"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/integrations/wechat"
+	"github.com/o2ohub/o2ohub/internal/metrics"
 	"github.com/o2ohub/o2ohub/models"
 )
 
@@ -66,7 +67,7 @@ func New(d Deps) *gin.Engine {
 		r.SetTrustedProxies(nil)
 	}
 	r.ContextWithFallback = true
-	r.Use(recoverJSON(), requestLog(d.Log))
+	r.Use(recoverJSON(), requestLog(d.Log), measure)
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, "/q/") { // a damaged QR link still gets the friendly page
 			notFoundPage(c, "", false)
@@ -79,6 +80,7 @@ func New(d Deps) *gin.Engine {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.ready)
+	r.GET("/metrics", adminAuth(d.AdminToken), gin.WrapH(metrics.Handler()))
 	r.GET("/api/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openapiJSON) })
 
 	v1 := r.Group("/api/v1")
@@ -152,6 +154,10 @@ func (h *api) ready(c *gin.Context) {
 	v, err := h.DB.AppliedVersion(ctx)
 	if err != nil || v < models.SchemaVersion() {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "migrations not applied"})
+		return
+	}
+	if stuck := h.Service.StuckWorkers(); len(stuck) > 0 {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "workers stuck", "workers": stuck})
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "schema_version": v})

@@ -99,6 +99,7 @@ func (h *api) webhook(d webhookDoor) gin.HandlerFunc {
 			default:
 				logger(c).ErrorContext(ctx, d.name+" notification refused", "err", err)
 			}
+			countNotification(d.name, "refused")
 			d.reply.fail(c, k.status, err)
 			return
 		}
@@ -111,10 +112,12 @@ func (h *api) webhook(d webhookDoor) gin.HandlerFunc {
 		}
 		if err != nil {
 			logger(c).ErrorContext(ctx, d.name+" notification not applied", append(n.Attrs, "err", err)...)
+			countNotification(d.name, "failed")
 			d.reply.fail(c, http.StatusInternalServerError, err)
 			return
 		}
 		logger(c).InfoContext(ctx, d.name+" notification", append(n.Attrs, "result", result)...)
+		countNotification(d.name, fmt.Sprint(result))
 		d.reply.ok(c, result)
 	}
 }

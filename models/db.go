@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/o2ohub/o2ohub/internal/metrics"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -95,6 +97,9 @@ func (d *DB) HasSchema(ctx context.Context) (bool, error) {
 	return v > 0, err
 }
 
+// Pool returns the connection pool beneath, for its statistics.
+func (d *DB) Pool() (*sql.DB, error) { return d.gorm.DB() }
+
 // Close closes the connection pool.
 func (d *DB) Close() error {
 	sqlDB, err := d.gorm.DB()
@@ -141,6 +146,7 @@ func (d *DB) Tx(ctx context.Context, fn func(ctx context.Context) error) error {
 		if err == nil || !transient(err) || ctx.Err() != nil {
 			return err
 		}
+		metrics.TxRetries.WithLabelValues(conflictReason(err)).Inc()
 		select {
 		case <-ctx.Done():
 			return err
@@ -148,6 +154,18 @@ func (d *DB) Tx(ctx context.Context, fn func(ctx context.Context) error) error {
 		}
 	}
 	return err
+}
+
+// conflictReason names a transient conflict for the retry metric.
+func conflictReason(err error) string {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "40P01"):
+		return "deadlock"
+	case strings.Contains(s, "40001"):
+		return "serialization"
+	}
+	return "busy"
 }
 
 func transient(err error) bool {

@@ -27,6 +27,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
+	"github.com/o2ohub/o2ohub/internal/metrics"
 	"github.com/o2ohub/o2ohub/models"
 )
 
@@ -242,6 +243,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Wri
 		ScanPage: cfg.WechatScanPage, WechatLink: cfg.WechatLink, AlipayLink: cfg.AlipayLink, ScanRate: cfg.ScanRate, PublicURL: cfg.PublicURL, SandboxPlatforms: plat.handlers()})
 	srv := &http.Server{Addr: cfg.Addr, Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 
+	if pool, err := db.Pool(); err == nil {
+		if err := metrics.RegisterDB(pool); err != nil {
+			log.Warn("pool metrics not registered", "err", err)
+		}
+	}
+	if err := metrics.RegisterQueues(svc.Backlog); err != nil {
+		log.Warn("queue metrics not registered", "err", err)
+	}
 	workers, stopWorkers := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

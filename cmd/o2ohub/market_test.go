@@ -75,6 +75,31 @@ func TestDemoSandboxPlatforms(t *testing.T) {
 		return all == int64(len(market.Platforms)*len(demoStores)*len(demoProducts)) && milk == int64(len(market.Platforms))
 	})
 
+	// The operators' metrics: requests by route, the platforms' pushes by outcome, the work queues.
+	if resp, err := http.Get("http://" + addr + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /metrics without the admin token: %v %v, want 401", resp, err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`o2ohub_http_requests_total{method="POST",route="/webhooks/meituan/:event",status="200"}`,
+		`o2ohub_notifications_total{outcome="order",provider="meituan"}`,
+		`o2ohub_queue_depth{queue="platform_calls"} 0`,
+		`o2ohub_queue_depth{queue="refunds"}`,
+		`o2ohub_queue_scrape_ok 1`,
+		`o2ohub_worker_sweep_duration_seconds_count{worker="platform stock"}`,
+		`go_sql_open_connections{db_name="o2ohub"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	for path, want := range map[string]int{"/sandbox/nope/orders": http.StatusNotFound, "/sandbox/meituan/orders": http.StatusBadRequest} {
 		resp, err := http.Post("http://"+addr+path, "application/json", strings.NewReader(`{"shop_id":"S01","lines":[]}`))
 		if err != nil {
