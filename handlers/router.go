@@ -59,7 +59,7 @@ func New(d Deps) *gin.Engine {
 	if d.Clock == nil {
 		d.Clock = domain.SystemClock{}
 	}
-	h := &api{Deps: d}
+	h := &api{Deps: d, lim: newAPILimits(d)}
 	r := gin.New()
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		d.Log.Error("ignoring O2OHUB_TRUSTED_PROXIES", "err", err)
@@ -86,7 +86,7 @@ func New(d Deps) *gin.Engine {
 	v1.GET("/stores/:code/products", h.storeProducts)
 	v1.GET("/scan/:code", scanLimit(d.ScanRate), h.scan)
 
-	auth := v1.Group("/auth", rateLimit(5, 20))
+	auth := v1.Group("/auth", sharedLimit(h.lim.signIn))
 	auth.POST("/sandbox", h.sandboxOnly, h.sandboxLogin)
 	wechatOnly, alipayOnly := configured("WeChat", d.WeChat != nil), configured("Alipay", d.Alipay != nil)
 	auth.POST("/wechat", wechatOnly, h.wechatLogin)
@@ -104,7 +104,7 @@ func New(d Deps) *gin.Engine {
 	me.POST("/orders/:no/pay", h.pay)
 	me.GET("/orders/:no/pickup", h.pickup)
 
-	admin := v1.Group("/admin", adminAuth(d.AdminToken))
+	admin := v1.Group("/admin", adminAuth(d.AdminToken, h.lim.adminFail))
 	admin.PUT("/stores/:code", h.putStore)
 	admin.PUT("/products/:sku", h.putProduct)
 	admin.PUT("/stores/:code/stock/:sku", h.putStock)
@@ -140,6 +140,7 @@ func New(d Deps) *gin.Engine {
 
 type api struct {
 	Deps
+	lim apiLimits
 }
 
 func (h *api) ready(c *gin.Context) {

@@ -27,11 +27,11 @@ func Every(d time.Duration, burst int) Rate {
 
 // String describes the rate for logs and docs, e.g. "20 at once, then 1 every 1m0s".
 func (r Rate) String() string {
-	return fmt.Sprintf("%d at once, then 1 every %s", r.Burst, r.interval().Round(time.Millisecond))
+	return fmt.Sprintf("%d at once, then 1 every %s", r.Burst, r.Interval().Round(time.Millisecond))
 }
 
-// interval is the time one attempt takes to come back.
-func (r Rate) interval() time.Duration {
+// Interval is the time one spent attempt takes to come back.
+func (r Rate) Interval() time.Duration {
 	if r.PerSecond <= 0 {
 		return time.Duration(math.MaxInt64 / 4)
 	}
@@ -43,7 +43,7 @@ func (r Rate) interval() time.Duration {
 type gcra struct{ t, tau int64 } // microseconds
 
 func (r Rate) gcra() gcra {
-	t := r.interval().Microseconds()
+	t := r.Interval().Microseconds()
 	if t < 1 {
 		t = 1
 	}
