@@ -32,7 +32,8 @@ type Config struct {
 	Addr string `json:"addr" env:"O2OHUB_ADDR" empty:"127.0.0.1:8080 with the sandbox on, :8080 (every interface) with it off"`
 	// DB is the database: `sqlite:PATH` or a `postgres://…` URL.
 	DB string `json:"db" env:"O2OHUB_DB" secret:"dsn"`
-	// AdminToken is the bearer token of the admin API.
+	// AdminToken is the bearer token of the admin API; with the sandbox off it must be at least 32
+	// characters (`openssl rand -hex 32` makes one).
 	AdminToken string `json:"admin_token" env:"O2OHUB_ADMIN_TOKEN" secret:"true" empty:"admin API off"`
 	// PublicURL is the externally visible base URL: provider notify URLs and the URLs printed in QR codes
 	// (`/q/CODE`) are built from it (for WeChat Pay: https, reachable from the internet; for Alipay:
@@ -105,8 +106,10 @@ type Config struct {
 	// PickupTTL is how long a pickup code stays valid; an order not collected by then is refunded and its
 	// stock goes back.
 	PickupTTL time.Duration `json:"pickup_ttl" env:"O2OHUB_PICKUP_TTL"`
-	// PickupFailLimit is how many wrong pickup codes one clerk may enter in 10 minutes before the counter
-	// answers 429 (a store allows four times as many across its clerks).
+	// PickupFailLimit is how many wrong pickup codes one clerk may type in a row before the counter
+	// answers 429; a store's clerks together may type four times as many. One wrong code is forgiven a
+	// minute, so an honest counter waits a minute at most, and a scanned QR code is never held up (see
+	// [Limits](operations.md#limits)).
 	PickupFailLimit int `json:"pickup_fail_limit" env:"O2OHUB_PICKUP_FAIL_LIMIT"`
 	// PasswordCost is the bcrypt cost of staff passwords, 10-16 (lower, down to 4, only with the sandbox,
 	// for fast tests).
@@ -387,6 +390,10 @@ func defaultPublicURL(addr string) string {
 	return "http://" + host + ":" + port
 }
 
+// MinAdminToken is the shortest admin token accepted with the sandbox off: 32 characters are far beyond
+// guessing, even without the limit on wrong tokens.
+const MinAdminToken = 32
+
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	var errs []error
@@ -484,6 +491,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(link); link != "" && (err != nil || !map[string]bool{"https": true, "http": true, "weixin": true, "alipays": true, "alipay": true}[u.Scheme]) {
 			errs = append(errs, fmt.Errorf("%s must be an https://, weixin:// or alipays:// link, got %q", name, link))
 		}
+	}
+	if !c.Sandbox && c.AdminToken != "" && len(c.AdminToken) < MinAdminToken {
+		errs = append(errs, fmt.Errorf("O2OHUB_ADMIN_TOKEN must be at least %d characters with the sandbox off (it has %d); make one with `openssl rand -hex 32`", MinAdminToken, len(c.AdminToken)))
 	}
 	if c.TraceScanLimit < 1 {
 		errs = append(errs, errors.New("O2OHUB_TRACE_SCAN_LIMIT must be a whole number of at least 1"))

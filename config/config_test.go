@@ -22,12 +22,12 @@ func TestDefaultsRunTheSandbox(t *testing.T) {
 
 func TestEnvironmentOverridesFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "o2ohub.json")
-	os.WriteFile(path, []byte(`{"addr":":9000","order_ttl":"20m","sandbox":false,"admin_token":"from-file"}`), 0o600)
+	os.WriteFile(path, []byte(`{"addr":":9000","order_ttl":"20m","sandbox":false,"admin_token":"from-file-0123456789abcdef0123456789"}`), 0o600)
 	cfg, err := Load(path, env(map[string]string{"O2OHUB_ADDR": "127.0.0.1:7000", "O2OHUB_DB": "postgres://u:pw@db/o2o?password=hunter2", "O2OHUB_PUBLIC_URL": "https://hub.example.com"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != "127.0.0.1:7000" || cfg.OrderTTL != 20*time.Minute || cfg.Sandbox || cfg.AdminToken != "from-file" || cfg.PublicURL != "https://hub.example.com" {
+	if cfg.Addr != "127.0.0.1:7000" || cfg.OrderTTL != 20*time.Minute || cfg.Sandbox || cfg.AdminToken != "from-file-0123456789abcdef0123456789" || cfg.PublicURL != "https://hub.example.com" {
 		t.Fatalf("cfg = %+v", cfg)
 	}
 	out := strings.Join(cfg.Redacted(), "\n")
@@ -38,6 +38,27 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 	}
 	if !strings.Contains(out, "O2OHUB_ADMIN_TOKEN=****") || !strings.Contains(out, "O2OHUB_ADDR=127.0.0.1:7000") {
 		t.Fatalf("redacted config:\n%s", out)
+	}
+}
+
+// TestWeakAdminTokenRefusedOutsideTheSandbox: with the sandbox off a short admin token is refused, naming
+// the setting; the sandbox's demo token and a long token are fine.
+func TestWeakAdminTokenRefusedOutsideTheSandbox(t *testing.T) {
+	_, err := Load("", env(map[string]string{"O2OHUB_SANDBOX": "false", "O2OHUB_ADMIN_TOKEN": "x"}))
+	if err == nil || !strings.Contains(err.Error(), "O2OHUB_ADMIN_TOKEN must be at least 32 characters") {
+		t.Fatalf("a 1-character admin token with the sandbox off: err = %v", err)
+	}
+	if strings.Contains(err.Error(), "=x") || strings.Contains(err.Error(), `"x"`) {
+		t.Errorf("the error shows the token: %v", err)
+	}
+	for _, e := range []map[string]string{
+		{"O2OHUB_ADMIN_TOKEN": "demo-admin"},
+		{"O2OHUB_SANDBOX": "false", "O2OHUB_ADMIN_TOKEN": strings.Repeat("k", 32)},
+		{"O2OHUB_SANDBOX": "false"},
+	} {
+		if _, err := Load("", env(e)); err != nil {
+			t.Errorf("%v: %v", e, err)
+		}
 	}
 }
 

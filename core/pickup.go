@@ -9,12 +9,14 @@ import (
 	"math"
 	"math/big"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/core/limits"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/qrcode"
@@ -158,8 +160,9 @@ func (s *Service) Pickup(ctx context.Context, memberID int64, orderNo string) (P
 }
 
 // VerifyPickup looks a typed code or scanned token up at a store's counter and returns the goods to hand
-// over. A code of another store is refused as unknown. Every attempt is audited, and failed attempts are
-// limited per clerk and per store (domain.ErrRateLimited with the wait).
+// over. A code of another store is refused as unknown. Every attempt is audited, and wrong typed codes
+// are limited per clerk and per store (domain.ErrRateLimited with the wait; see pickupLimits); a scanned
+// token is never limited.
 func (s *Service) VerifyPickup(ctx context.Context, a staff.Actor, store, input string) (PickupCheck, error) {
 	var out PickupCheck
 	err := s.atCounter(ctx, a, store, "verify", input, func(ctx context.Context, st models.Store, code models.PickupCode, ord models.Order) error {
@@ -197,8 +200,8 @@ func (s *Service) ConfirmPickup(ctx context.Context, a staff.Actor, store, input
 }
 
 // atCounter runs one pickup-code attempt at a store: it serialises attempts at the store, enforces the
-// failure limits, resolves the input to a live code of this store and its ready order, runs then, and
-// audits the attempt. A failed attempt is recorded even though then's changes are not.
+// failure limits on typed codes, resolves the input to a live code of this store and its ready order, runs
+// then, and audits the attempt. A failed attempt is recorded even though then's changes are not.
 func (s *Service) atCounter(ctx context.Context, a staff.Actor, store, action, input string, then func(context.Context, models.Store, models.PickupCode, models.Order) error) error {
 	if a.Username == "" {
 		return domain.Errf(domain.ErrUnauthenticated, "sign in first")
@@ -210,6 +213,7 @@ func (s *Service) atCounter(ctx context.Context, a staff.Actor, store, action, i
 	if err != nil {
 		return err
 	}
+	typed := !isPickupToken(input)
 	var outcome error
 	err = s.DB.Tx(ctx, func(ctx context.Context) error {
 		outcome = nil
@@ -217,16 +221,20 @@ func (s *Service) atCounter(ctx context.Context, a staff.Actor, store, action, i
 		if err != nil {
 			return err
 		}
+		// Attempts at one counter take turns, so the limits below are checked and spent exactly.
 		if err := s.DB.Conn(ctx).Clauses(models.ForNoKeyUpdate()).Take(&models.Store{}, st.ID).Error; err != nil {
 			return err
 		}
 		audit := models.PickupAttempt{StoreID: st.ID, Staff: a.Username, Action: action, Code: maskCode(input), CreatedAt: s.Now()}
-		if wait, err := s.pickupWait(ctx, st.ID, a.Username); err != nil {
-			return err
-		} else if wait > 0 {
-			audit.Result = "rate_limited"
-			outcome = &domain.Error{Kind: domain.ErrRateLimited, Msg: fmt.Sprintf("too many failed codes; try again in %d seconds", int(math.Ceil(wait.Seconds()))), RetryAfter: wait}
-			return s.DB.Conn(ctx).Create(&audit).Error
+		if typed {
+			if wait, err := s.pickupFails.wait(ctx, st.ID, a.Username); err != nil {
+				return err
+			} else if wait > 0 {
+				audit.Result = "rate_limited"
+				outcome = &domain.Error{Kind: domain.ErrRateLimited, RetryAfter: wait,
+					Msg: fmt.Sprintf("too many wrong codes at this counter; type again in %d seconds, or scan the shopper's QR code now", int(math.Ceil(wait.Seconds())))}
+				return s.DB.Conn(ctx).Create(&audit).Error
+			}
 		}
 		if err := s.DB.Conn(ctx).SavePoint("counter").Error; err != nil {
 			return err
@@ -246,8 +254,14 @@ func (s *Service) atCounter(ctx context.Context, a staff.Actor, store, action, i
 			}
 			outcome = err
 			audit.Result = resultName(err)
-			// What a guesser gets wrong counts against the limits; a code used a moment ago does not.
-			audit.Failed = errors.Is(err, ErrCodeUnknown) || errors.Is(err, ErrCodeExpired) || errors.Is(err, domain.ErrInvalidArgument)
+			// What a guesser gets wrong counts against the limits; a code used a moment ago does not, nor
+			// does a token (signed: it cannot be guessed).
+			audit.Failed = typed && (errors.Is(err, ErrCodeUnknown) || errors.Is(err, ErrCodeExpired) || errors.Is(err, domain.ErrInvalidArgument))
+			if audit.Failed {
+				if err := s.pickupFails.spend(ctx, st.ID, a.Username); err != nil {
+					return err
+				}
+			}
 		} else {
 			audit.Result = "ok"
 		}
@@ -258,6 +272,11 @@ func (s *Service) atCounter(ctx context.Context, a staff.Actor, store, action, i
 	}
 	s.Log.InfoContext(ctx, "pickup code attempt", "store", store, "staff", a.Username, "action", action, "result", resultName(outcome))
 	return outcome
+}
+
+// isPickupToken reports whether a counter's input is a scanned token rather than a typed code.
+func isPickupToken(input string) bool {
+	return strings.HasPrefix(strings.ToUpper(strings.TrimSpace(input)), qrcode.TokenPrefix)
 }
 
 func resultName(err error) string {
@@ -278,40 +297,59 @@ func resultName(err error) string {
 	return "refused"
 }
 
-// pickupWait is how long a clerk (or, when the store as a whole failed too often, everyone at it) must
-// wait before the next attempt; 0 when they may go on.
-func (s *Service) pickupWait(ctx context.Context, storeID int64, staff string) (time.Duration, error) {
-	now := s.Now()
-	since := now.Add(-s.opts.PickupFailWindow)
-	limits := []struct {
-		col   string
-		val   any
-		limit int
-	}{{"staff", staff, s.opts.PickupFailLimit}, {"store_id", storeID, 4 * s.opts.PickupFailLimit}}
-	var wait time.Duration
-	for _, l := range limits {
-		var times []time.Time
-		err := s.DB.Conn(ctx).Model(&models.PickupAttempt{}).Where(l.col+" = ? AND failed AND created_at > ?", l.val, since).
-			Order("created_at DESC").Limit(l.limit).Pluck("created_at", &times).Error
-		if err != nil {
-			return 0, err
-		}
-		if len(times) < l.limit {
-			continue
-		}
-		// The oldest of the last limit failures must leave the window first.
-		if w := times[len(times)-1].Add(s.opts.PickupFailWindow).Sub(now); w > wait {
-			wait = w
-		}
+// pickupLimits are the limits on wrong typed pickup codes, kept in the database (core/limits) so that
+// replicas share them. They are designed from two goals:
+//
+//   - Guessing stays infeasible. A code is 8 random digits, so with L live codes at a store a guess hits
+//     with probability L/10^8. A store's clerks together get 4×PickupFailLimit wrong codes at once and
+//     then one every PickupFailEvery: with the defaults (20, then one a minute) that is at most 80 in the
+//     first hour and 60 an hour after, and with 1,000 live codes (a busy store's, generously) the
+//     expected time to a first hit is 10^8/(1,000×60) hours, about 69 days of nonstop guessing, every
+//     guess audited.
+//   - An honest counter is never held up for long. A clerk gets PickupFailLimit wrong codes at once, and
+//     past that, like a store past its budget, waits at most PickupFailEvery (a minute) for the next
+//     one; one clerk's typos never stop colleagues until the store's budget, four clerks' worth, is
+//     spent. A scanned token is signed and cannot be guessed: it is never limited and never counts.
+type pickupLimits struct {
+	clerk, store *limits.Limit
+}
+
+func newPickupLimits(env domain.Env, o Options) pickupLimits {
+	shared := limits.NewShared(env.DB, env.Clock)
+	return pickupLimits{
+		clerk: shared.Limit("pickup_clerk", limits.Every(o.PickupFailEvery, o.PickupFailLimit)),
+		store: shared.Limit("pickup_store", limits.Every(o.PickupFailEvery, 4*o.PickupFailLimit)),
 	}
-	return wait, nil
+}
+
+// clerkKey names a clerk at a store (an admin may stand at any counter).
+func clerkKey(storeID int64, staff string) string { return fmt.Sprintf("%d/%s", storeID, staff) }
+
+// wait is how long a clerk at a store must wait before typing a code; 0 when they may go on. The caller
+// holds the store's counter.
+func (p pickupLimits) wait(ctx context.Context, storeID int64, staff string) (time.Duration, error) {
+	w1, err := p.clerk.Wait(ctx, clerkKey(storeID, staff))
+	if err != nil {
+		return 0, err
+	}
+	w2, err := p.store.Wait(ctx, strconv.FormatInt(storeID, 10))
+	return max(w1, w2), err
+}
+
+// spend counts a wrong typed code against the clerk and the store.
+func (p pickupLimits) spend(ctx context.Context, storeID int64, staff string) error {
+	if _, err := p.clerk.Take(ctx, clerkKey(storeID, staff)); err != nil {
+		return err
+	}
+	_, err := p.store.Take(ctx, strconv.FormatInt(storeID, 10))
+	return err
 }
 
 // counterCode resolves a typed code or a scanned token to a live code of the store and its ready order.
 func (s *Service) counterCode(ctx context.Context, key []byte, st models.Store, input string) (models.PickupCode, models.Order, error) {
 	input = strings.TrimSpace(input)
 	code := input
-	if strings.HasPrefix(strings.ToUpper(input), qrcode.TokenPrefix) {
+	if isPickupToken(input) {
 		var err error
 		code, err = qrcode.OpenToken(key, input, s.Now())
 		switch {

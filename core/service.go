@@ -38,11 +38,13 @@ type Options struct {
 	RerouteRadiusM float64
 	// PickupTTL is how long a pickup code stays valid; an order not collected by then is refunded.
 	PickupTTL time.Duration
-	// PickupFailLimit is how many failed pickup-code attempts one clerk may make in PickupFailWindow;
-	// a store allows four times as many across its clerks.
+	// PickupFailLimit is how many wrong pickup codes one clerk may type in a row before the counter makes
+	// them wait; a store's clerks together may type four times as many. One is forgiven every
+	// PickupFailEvery (see pickupLimits).
 	PickupFailLimit int
-	// PickupFailWindow is the window PickupFailLimit counts in.
-	PickupFailWindow time.Duration
+	// PickupFailEvery is how often one wrong code is forgiven, for a clerk and for a store: the longest
+	// an honest counter waits.
+	PickupFailEvery time.Duration
 	// StaffSessionTTL is how long a staff console session or store API token lasts.
 	StaffSessionTTL time.Duration
 	// PasswordCost is the bcrypt cost of staff passwords.
@@ -81,6 +83,8 @@ type Service struct {
 	tokenKey []byte
 	// health is when each background worker of this process last finished a run.
 	health workerHealth
+	// pickupFails limits wrong pickup codes per clerk and per store, shared by replicas.
+	pickupFails pickupLimits
 }
 
 // New returns a Service and the rooms it stands on; register payment gateways with RegisterGateway
@@ -88,7 +92,7 @@ type Service struct {
 func New(env domain.Env, opts Options) *Service {
 	opts = opts.withDefaults()
 	cat := catalog.New(env)
-	return &Service{Env: env, opts: opts,
+	return &Service{Env: env, opts: opts, pickupFails: newPickupLimits(env, opts),
 		Catalog:  cat,
 		Members:  member.New(env, opts.SessionTTL),
 		Staff:    staff.New(env, cat, opts.PasswordCost, opts.StaffSessionTTL),
@@ -111,7 +115,7 @@ func DefaultOptions() Options {
 		RerouteRadiusM:    5000,
 		PickupTTL:         7 * 24 * time.Hour,
 		PickupFailLimit:   5,
-		PickupFailWindow:  10 * time.Minute,
+		PickupFailEvery:   time.Minute,
 		StaffSessionTTL:   12 * time.Hour,
 		PasswordCost:      12,
 		MarketPushWindow:  15 * time.Minute,
@@ -132,7 +136,7 @@ func (o Options) withDefaults() Options {
 	set(&o.PaymentCheckAfter, d.PaymentCheckAfter)
 	set(&o.AcceptTimeout, d.AcceptTimeout)
 	set(&o.PickupTTL, d.PickupTTL)
-	set(&o.PickupFailWindow, d.PickupFailWindow)
+	set(&o.PickupFailEvery, d.PickupFailEvery)
 	set(&o.StaffSessionTTL, d.StaffSessionTTL)
 	set(&o.Market.PushInterval, d.Market.PushInterval)
 	set(&o.Market.FullSync, d.Market.FullSync)

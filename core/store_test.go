@@ -48,7 +48,7 @@ const (
 	soAcceptTimeout = 5 * time.Minute
 	soPickupTTL     = 24 * time.Hour
 	soFailLimit     = 3
-	soFailWindow    = 10 * time.Minute
+	soFailEvery     = time.Minute
 	soStart         = 10 // units of each product at each store that sells it
 	soPassword      = "correct-horse-battery"
 	soProvider      = "paytest"
@@ -70,7 +70,7 @@ func soSetup(t testing.TB, db *models.DB) *soEnv {
 	t.Helper()
 	f := newFixture(db, func(o *core.Options) {
 		o.DeliveryRadiusM, o.PasswordCost, o.AcceptTimeout, o.RerouteRadiusM = 3000, 4, soAcceptTimeout, 5000
-		o.PickupTTL, o.PickupFailLimit, o.PickupFailWindow = soPickupTTL, soFailLimit, soFailWindow
+		o.PickupTTL, o.PickupFailLimit, o.PickupFailEvery = soPickupTTL, soFailLimit, soFailEvery
 	})
 	hubtest.Must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "MILK", Name: "牛奶", PriceFen: 1590}))
 	hubtest.Must(f.svc.Catalog.PutProduct(f.ctx, catalog.ProductInput{SKU: "EGG", Name: "鸡蛋", PriceFen: 1980}))
@@ -751,12 +751,13 @@ func TestPickupCodeAtTheCounter(t *testing.T) {
 		wantErr(t, "pickup code of a collected order", err, core.ErrCodeUsed)
 		e.checkStock(t, "collected", heldAt("S01", soMilkEgg))
 
-		want := []string{"c1 verify ok false", "c1 verify ok false", "c1 verify ok false", "c1b verify unknown true",
-			"c1b confirm unknown true", "c1b verify malformed true", "c1 confirm ok false", "c1 confirm used false"}
+		// Failures of signed tokens do not count against the limits (they cannot be guessed).
+		want := []string{"c1 verify ok false", "c1 verify ok false", "c1 verify ok false", "c1b verify unknown false",
+			"c1b confirm unknown false", "c1b verify malformed true", "c1 confirm ok false", "c1 confirm used false"}
 		if got := e.attempts(t, "S01"); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("S01 audit = %q\nwant %q", got, want)
 		}
-		want2 := []string{"c2 verify unknown true", "c2 verify unknown true", "c2 confirm unknown true"}
+		want2 := []string{"c2 verify unknown true", "c2 verify unknown false", "c2 confirm unknown true"}
 		if got := e.attempts(t, "S02"); fmt.Sprint(got) != fmt.Sprint(want2) {
 			t.Fatalf("S02 audit = %q\nwant %q", got, want2)
 		}
@@ -775,71 +776,116 @@ func TestPickupCodeFailureLimits(t *testing.T) {
 		alice := e.member(t, "alice")
 		pv := e.ready(t, alice, clerks[0], soMilk)
 		pv2 := e.ready(t, alice, clerks[0], soMilk)
+		calls := 0
+		verify := func(a staff.Actor, store, in string) (core.PickupCheck, error) {
+			calls++
+			return e.svc.VerifyPickup(e.ctx, a, store, in)
+		}
+		confirm := func(a staff.Actor, in string) (core.OrderView, error) {
+			calls++
+			return e.svc.ConfirmPickup(e.ctx, a, "", in)
+		}
 		rateLimited := func(what string, err error) time.Duration {
 			t.Helper()
 			var de *domain.Error
-			if !errors.Is(err, domain.ErrRateLimited) || !errors.As(err, &de) || de.RetryAfter <= 0 || de.RetryAfter > soFailWindow {
-				t.Fatalf("%s: err = %v, want rate limited with a wait in (0, %s]", what, err, soFailWindow)
+			if !errors.Is(err, domain.ErrRateLimited) || !errors.As(err, &de) || de.RetryAfter <= 0 || de.RetryAfter > soFailEvery {
+				t.Fatalf("%s: err = %v, want rate limited with a wait in (0, %s]", what, err, soFailEvery)
 			}
 			return de.RetryAfter
 		}
+		typos := func(c staff.Actor, n, seed int) {
+			t.Helper()
+			for i := range n {
+				_, err := verify(c, "", wrongCode(pv.Code, seed+i))
+				wantErr(t, fmt.Sprintf("%s wrong code %d", c.Username, i), err, core.ErrCodeUnknown)
+			}
+		}
 
-		// One clerk: soFailLimit wrong codes, then even the right one waits.
-		for i := range soFailLimit {
-			_, err := e.svc.VerifyPickup(e.ctx, clerks[0], "", wrongCode(pv.Code, i))
-			wantErr(t, "wrong code", err, core.ErrCodeUnknown)
-			e.clock.Add(time.Minute)
+		// One clerk: soFailLimit typos in a row, then even the right code waits, but a minute at most.
+		typos(clerks[0], soFailLimit, 0)
+		_, err := verify(clerks[0], "", pv.Code)
+		if wait := rateLimited("right code after too many wrong ones", err); wait != soFailEvery {
+			t.Fatalf("retry after %s, want %s", wait, soFailEvery)
 		}
-		_, err := e.svc.VerifyPickup(e.ctx, clerks[0], "", pv.Code)
-		wait := rateLimited("right code after too many wrong ones", err)
-		// The first failure leaves the window first: 10 min after it, i.e. 7 min from now.
-		if want := soFailWindow - soFailLimit*time.Minute; wait != want {
-			t.Fatalf("retry after %s, want %s", wait, want)
-		}
-		_, err = e.svc.ConfirmPickup(e.ctx, clerks[0], "", pv.Token)
-		rateLimited("token after too many wrong codes", err)
+		// A scanned token is never held up by typos.
+		hubtest.Must(verify(clerks[0], "", pv.Token))
 		// Waiting attempts do not count: the wait does not grow.
-		e.clock.Add(wait - time.Second)
-		_, err = e.svc.VerifyPickup(e.ctx, clerks[0], "", pv.Code)
+		e.clock.Add(soFailEvery - time.Second)
+		_, err = verify(clerks[0], "", pv.Code)
 		if w := rateLimited("just before the wait is over", err); w != time.Second {
 			t.Fatalf("retry after %s, want 1s", w)
 		}
 		// Another clerk of the store is not held up.
-		hubtest.Must(e.svc.VerifyPickup(e.ctx, clerks[1], "", pv.Code))
+		hubtest.Must(verify(clerks[1], "", pv.Code))
 		e.clock.Add(time.Second)
-		hubtest.Must(e.svc.VerifyPickup(e.ctx, clerks[0], "", pv.Code))
+		hubtest.Must(verify(clerks[0], "", pv.Code))
 		if st := chStatus(t, e.fixture, pv.OrderNo); st != core.StatusReady {
 			t.Fatalf("order %s after limited attempts", st)
 		}
 
-		// The store: 4 × soFailLimit failures across its clerks stop every clerk there.
-		e.clock.Add(soFailWindow)
+		// Four clerks' typos spend the store's budget: a fifth clerk with no typos waits too, but a minute
+		// at most, and her scanned token goes through at once.
+		e.clock.Add(4 * soFailLimit * soFailEvery) // everything forgiven
 		for c := range 4 {
-			for i := range soFailLimit {
-				_, err := e.svc.VerifyPickup(e.ctx, clerks[c], "", wrongCode(pv.Code, 10*c+i))
-				wantErr(t, fmt.Sprintf("clerk %d wrong code %d", c, i), err, core.ErrCodeUnknown)
-			}
+			typos(clerks[c], soFailLimit, 10*(c+1))
 		}
-		_, err = e.svc.ConfirmPickup(e.ctx, clerks[4], "", pv.Code)
-		rateLimited("a fresh clerk at a store with too many failures", err)
-		_, err = e.svc.VerifyPickup(e.ctx, staff.AdminTokenActor, "S01", pv2.Code)
+		_, err = confirm(clerks[4], pv.Code)
+		if wait := rateLimited("a fresh clerk at a store with too many failures", err); wait != soFailEvery {
+			t.Fatalf("the fresh clerk waits %s, want %s", wait, soFailEvery)
+		}
+		_, err = verify(staff.AdminTokenActor, "S01", pv2.Code)
 		rateLimited("an admin at a store with too many failures", err)
+		hubtest.Must(verify(clerks[4], "", pv2.Token))
 		// Another store's counter is open.
-		_, err = e.svc.VerifyPickup(e.ctx, c2, "", pv.Code)
+		_, err = verify(c2, "", pv.Code)
 		wantErr(t, "another store", err, core.ErrCodeUnknown)
-		e.clock.Add(soFailWindow)
-		if v := hubtest.Must(e.svc.ConfirmPickup(e.ctx, clerks[4], "", pv.Code)); v.Status != core.StatusCompleted {
-			t.Fatalf("after the window: %+v", v)
+		e.clock.Add(soFailEvery)
+		if v := hubtest.Must(confirm(clerks[4], pv.Code)); v.Status != core.StatusCompleted {
+			t.Fatalf("a minute later: %+v", v)
 		}
+		calls++
 		hubtest.Must(e.svc.ConfirmPickup(e.ctx, clerks[5], "", pv2.Token))
 
+		// A guesser typing a code every 5 s for 10 minutes gets soFailLimit guesses at once and one a
+		// minute after (at 60 s, 120 s, … 540 s): 3 + 9.
+		e.clock.Add(4 * soFailLimit * soFailEvery)
+		guessed := 0
+		for i := range 120 {
+			_, err := verify(clerks[5], "", wrongCode(pv.Code, 1000+i))
+			switch {
+			case errors.Is(err, core.ErrCodeUnknown):
+				guessed++
+			case errors.Is(err, domain.ErrRateLimited):
+			default:
+				t.Fatalf("guess %d: %v", i, err)
+			}
+			e.clock.Add(5 * time.Second)
+		}
+		if guessed != soFailLimit+9 {
+			t.Fatalf("a guesser got %d guesses in 10 minutes, want %d", guessed, soFailLimit+9)
+		}
+		// Four guessers together are held to the store's budget: 4×soFailLimit at once, one a minute after.
+		e.clock.Add(4 * soFailLimit * soFailEvery)
+		guessed = 0
+		for i := range 120 {
+			_, err := verify(clerks[i%4], "", wrongCode(pv.Code, 2000+i))
+			if errors.Is(err, core.ErrCodeUnknown) {
+				guessed++
+			}
+			e.clock.Add(5 * time.Second)
+		}
+		if guessed > 4*soFailLimit+9 {
+			t.Fatalf("four guessers got %d guesses in 10 minutes, more than the store's %d", guessed, 4*soFailLimit+9)
+		}
+
 		// Wrong guesses sent at once do not slip past the limit: attempts at a counter take turns.
-		e.clock.Add(soFailWindow)
+		e.clock.Add(4 * soFailLimit * soFailEvery)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		results := map[string]int{}
 		for i := range 10 {
 			wg.Add(1)
+			calls++
 			go func() {
 				defer wg.Done()
 				_, err := e.svc.VerifyPickup(e.ctx, clerks[5], "", wrongCode(pv.Code, 100+i))
@@ -860,17 +906,27 @@ func TestPickupCodeFailureLimits(t *testing.T) {
 			t.Fatalf("parallel wrong guesses: %v, want %d unknown and the rest rate limited", results, soFailLimit)
 		}
 
-		// Every attempt is audited: 5×limit+1 failures before, limit now; 5 waits before, the rest now;
-		// 4 successes.
-		failed, limited := int64(6*soFailLimit+1), int64(5+10-soFailLimit)
-		if n := e.count(t, "pickup_attempts", "failed"); n != failed {
-			t.Fatalf("audit has %d failed attempts, want %d", n, failed)
+		// Three replicas on one database hold the store to one budget: four clerks, each typing at a
+		// replica of its own, get 4×soFailLimit wrong codes between them, not three times that.
+		e.clock.Add(4 * soFailLimit * soFailEvery)
+		opts := core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 3000, PublicURL: "http://127.0.0.1/",
+			PasswordCost: 4, PickupTTL: soPickupTTL, PickupFailLimit: soFailLimit, PickupFailEvery: soFailEvery}
+		replicas := []*core.Service{e.svc, e.replica(opts), e.replica(opts)}
+		guessed = 0
+		for i := range 3 * 4 * 2 * soFailLimit {
+			calls++
+			_, err := replicas[i%3].VerifyPickup(e.ctx, clerks[i%4], "", wrongCode(pv.Code, 3000+i))
+			if errors.Is(err, core.ErrCodeUnknown) {
+				guessed++
+			}
 		}
-		if n := e.count(t, "pickup_attempts", "result = ? AND NOT failed", "rate_limited"); n != limited {
-			t.Fatalf("audit has %d rate-limited attempts, want %d", n, limited)
+		if guessed != 4*soFailLimit {
+			t.Fatalf("three replicas let through %d wrong codes, want the store's budget %d", guessed, 4*soFailLimit)
 		}
-		if n := e.count(t, "pickup_attempts", "1 = 1"); n != failed+limited+4 {
-			t.Fatalf("audit has %d attempts, want %d (4 of them ok)", n, failed+limited+4)
+
+		// Every attempt is audited.
+		if n := e.count(t, "pickup_attempts", "1 = 1"); n != int64(calls) {
+			t.Fatalf("audit has %d attempts, want %d", n, calls)
 		}
 	})
 }

@@ -205,7 +205,7 @@ func TestReroutesBetweenTwoStoresBothWays(t *testing.T) {
 		// The options soSetup runs its Service with.
 		opts := core.Options{OrderTTL: 15 * time.Minute, SessionTTL: time.Hour, DeliveryRadiusM: 3000, PublicURL: "http://127.0.0.1/",
 			PasswordCost: 4, AcceptTimeout: soAcceptTimeout, RerouteRadiusM: 5000, PickupTTL: soPickupTTL,
-			PickupFailLimit: soFailLimit, PickupFailWindow: soFailWindow}
+			PickupFailLimit: soFailLimit, PickupFailEvery: soFailEvery}
 		for _, svc := range []*core.Service{e.svc, e.replica(opts), e.replica(opts)} {
 			goSweep(t, &wg, start, &mu, &total, func() (int, error) { return svc.RerouteDue(e.ctx, 2) })
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/limits"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/internal/cn"
@@ -129,7 +130,7 @@ func (h *api) consoleRoutes(r *gin.Engine) {
 	con := r.Group("/console", conHeaders)
 	con.GET("/static/:file", conServeStatic)
 	con.GET("/login", h.conLoginPage)
-	con.POST("/login", conSameOrigin(h.PublicURL), conLoginLimit(0.2, 10), h.conLogin)
+	con.POST("/login", conSameOrigin(h.PublicURL), conLoginLimit(h.lim.staffLogin), h.conLogin)
 
 	in := con.Group("", h.conAuth)
 	in.GET("/", h.conOrders)
@@ -295,12 +296,18 @@ func conSameOrigin(publicURL string) gin.HandlerFunc {
 	}
 }
 
-// conLoginLimit allows each client address perSecond sign-in attempts a second with bursts of burst,
-// answering with the sign-in page when it is exceeded.
-func conLoginLimit(perSecond float64, burst int) gin.HandlerFunc {
-	l := newLimiter(perSecond, burst)
+// conLoginLimit spends one attempt of the client address's staff login budget (shared with the store
+// API's login) per sign-in, answering with the sign-in page when it is spent.
+func conLoginLimit(l *limits.Limit) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if ok, wait := l.allow(c.ClientIP(), time.Now()); !ok {
+		wait, err := l.Take(c.Request.Context(), clientAddress(c))
+		if err != nil {
+			logger(c).ErrorContext(c.Request.Context(), "console sign-in limit", "err", err)
+			conRender(c, http.StatusInternalServerError, "login", conPage{Title: "登录", Error: "服务暂时不可用，请稍后再试。"})
+			c.Abort()
+			return
+		}
+		if wait > 0 {
 			c.Header("Retry-After", retryAfter(wait))
 			conRender(c, http.StatusTooManyRequests, "login", conPage{Title: "登录", Error: fmt.Sprintf("登录尝试过多，请 %s 秒后再试。", retryAfter(wait))})
 			c.Abort()

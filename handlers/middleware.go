@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -15,12 +16,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/limits"
 	"github.com/o2ohub/o2ohub/core/staff"
 )
 
@@ -117,16 +118,41 @@ func bearer(c *gin.Context) string {
 }
 
 // adminAuth admits requests that carry the admin bearer token; with no token configured the admin API
-// is off.
-func adminAuth(token string) gin.HandlerFunc {
+// is off. Every presented token spends an attempt of the client address's adminFail budget first (so
+// guesses sent at once cannot slip past it, on any replica), and the right token gives it back: only
+// wrong tokens count. A limited address waits even with the right token, so a guesser learns nothing.
+// A request without a token guesses nothing and is refused without counting. The comparison is of
+// SHA-256 digests, in constant time whatever the lengths.
+func adminAuth(token string, fails *limits.Limit) gin.HandlerFunc {
+	want := sha256.Sum256([]byte(token))
 	return func(c *gin.Context) {
 		if token == "" {
 			respondError(c, kindError(domain.ErrForbidden, "the admin API is disabled: set O2OHUB_ADMIN_TOKEN"))
 			return
 		}
-		if subtle.ConstantTimeCompare([]byte(bearer(c)), []byte(token)) != 1 {
+		got := bearer(c)
+		if got == "" {
 			c.Header("WWW-Authenticate", `Bearer realm="o2ohub-admin"`)
 			respondError(c, kindError(domain.ErrUnauthenticated, "admin bearer token required"))
+			return
+		}
+		ctx, addr := c.Request.Context(), clientAddress(c)
+		wait, err := fails.Take(ctx, addr)
+		if err != nil {
+			respondError(c, err)
+			return
+		}
+		if limited(c, wait, "too many wrong admin tokens from this address") {
+			return
+		}
+		sum := sha256.Sum256([]byte(got))
+		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			c.Header("WWW-Authenticate", `Bearer realm="o2ohub-admin"`)
+			respondError(c, kindError(domain.ErrUnauthenticated, "admin bearer token required"))
+			return
+		}
+		if err := fails.Give(ctx, addr); err != nil {
+			respondError(c, err)
 			return
 		}
 		c.Set("actor", staff.AdminTokenActor)
@@ -207,52 +233,73 @@ func bindJSON(c *gin.Context, v any) bool {
 	return true
 }
 
-// limiter is a token bucket per client address: perSecond tokens a second, at most burst saved up.
-type limiter struct {
-	perSecond float64
-	burst     float64
-	mu        sync.Mutex
-	buckets   map[string]*bucket
+// The limits of the HTTP layer. The ones that protect secrets are shared through the database
+// (core/limits.Shared), so N replicas allow what one does; see docs/operations.md#limits.
+var (
+	// signInRate limits shopper sign-in (/api/v1/auth/*) per client address.
+	signInRate = limits.Rate{PerSecond: 5, Burst: 20}
+	// staffLoginRate limits staff password attempts per client address, store API and console together
+	// (two doors to the same passwords).
+	staffLoginRate = limits.Every(5*time.Second, 10)
+	// adminFailRate limits wrong admin tokens per client address.
+	adminFailRate = limits.Every(6*time.Second, 10)
+)
+
+// apiLimits are the shared limits of the HTTP layer.
+type apiLimits struct {
+	signIn, staffLogin, adminFail *limits.Limit
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
+func newAPILimits(d Deps) apiLimits {
+	s := limits.NewShared(d.DB, d.Clock)
+	return apiLimits{
+		signIn:     s.Limit("sign_in", signInRate),
+		staffLogin: s.Limit("staff_login", staffLoginRate),
+		adminFail:  s.Limit("admin_token", adminFailRate),
+	}
 }
 
-func newLimiter(perSecond float64, burst int) *limiter {
-	return &limiter{perSecond: perSecond, burst: float64(burst), buckets: map[string]*bucket{}}
+// clientAddress is the subject of a per-address limit: the client's IPv4 address or IPv6 /64.
+func clientAddress(c *gin.Context) string { return limits.Address(c.ClientIP()) }
+
+// limited answers 429 with Retry-After when wait is positive, and reports whether it did.
+func limited(c *gin.Context, wait time.Duration, msg string) bool {
+	if wait <= 0 {
+		return false
+	}
+	c.Header("Retry-After", retryAfter(wait))
+	respondError(c, &domain.Error{Kind: domain.ErrRateLimited, Msg: msg, RetryAfter: wait})
+	return true
 }
 
-// allow takes a token of the address's bucket; when there is none it says how long to wait for one.
-func (l *limiter) allow(addr string, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buckets) > 100000 {
-		l.buckets = map[string]*bucket{} // bound memory under a flood of addresses
+// sharedLimit spends one attempt of the client address's budget in l for every request.
+func sharedLimit(l *limits.Limit) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		wait, err := l.Take(c.Request.Context(), clientAddress(c))
+		if err != nil {
+			respondError(c, err)
+			return
+		}
+		if limited(c, wait, "too many requests; slow down") {
+			return
+		}
+		c.Next()
 	}
-	b, ok := l.buckets[addr]
-	if !ok {
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[addr] = b
-	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.perSecond)
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	return false, time.Duration((1 - b.tokens) / l.perSecond * float64(time.Second))
 }
 
 // retryAfter is a wait in whole seconds, rounded up, for a Retry-After header.
 func retryAfter(d time.Duration) string { return strconv.Itoa(int(math.Ceil(d.Seconds()))) }
 
-// rateLimit allows each client address perSecond requests a second with bursts of burst.
+// localLimitSize is how many client addresses a per-process limit remembers (about 100 bytes each);
+// past it the idlest is forgotten.
+const localLimitSize = 100000
+
+// rateLimit allows each client address perSecond requests a second with bursts of burst, counted in
+// this process only (see scanLimit for why that is enough where it is used).
 func rateLimit(perSecond float64, burst int) gin.HandlerFunc {
-	l := newLimiter(perSecond, burst)
+	l := limits.NewLocal(limits.Rate{PerSecond: perSecond, Burst: burst}, localLimitSize)
 	return func(c *gin.Context) {
-		if ok, wait := l.allow(c.ClientIP(), time.Now()); !ok {
+		if wait := l.Take(clientAddress(c), time.Now()); wait > 0 {
 			c.Header("Retry-After", retryAfter(wait))
 			respondError(c, kindError(domain.ErrRateLimited, "too many requests; slow down"))
 			return

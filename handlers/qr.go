@@ -132,7 +132,7 @@ func (h *api) scanReport(c *gin.Context) {
 
 // scan is the mini-programs' scan endpoint: what the code shows, as JSON.
 func (h *api) scan(c *gin.Context) {
-	out, err := h.Service.Shelf.Scan(c.Request.Context(), c.Param("code"), scanFrom(c, true))
+	out, err := h.Service.Shelf.Scan(c.Request.Context(), c.Param("code"), h.scanFrom(c, true))
 	respond(c, http.StatusOK, out, err)
 }
 
@@ -143,7 +143,7 @@ func (h *api) scan(c *gin.Context) {
 // Unknown or withdrawn codes get a friendly page.
 func (h *api) landing(c *gin.Context) {
 	code := c.Param("code")
-	from := scanFrom(c, true)
+	from := h.scanFrom(c, true)
 	alipayLink := strings.ReplaceAll(h.AlipayLink, "{code}", code)
 	redirect := from.Channel == qrcode.ChannelAlipay && h.AlipayLink != ""
 	from.Count = !redirect
@@ -170,11 +170,18 @@ func (h *api) landing(c *gin.Context) {
 	c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
 }
 
-// scanFrom describes the scanner of a request: its channel by User-Agent and, to tell the scanners of a
-// unit code apart, its address and User-Agent.
-func scanFrom(c *gin.Context, count bool) shelf.ScanFrom {
+// scanFrom describes the scanner of a request: its channel by User-Agent, its address and, when it
+// carries a valid shopper session (the mini-program sends it), the member. A bad session only goes
+// unused: scans need none.
+func (h *api) scanFrom(c *gin.Context, count bool) shelf.ScanFrom {
 	ua := c.GetHeader("User-Agent")
-	return shelf.ScanFrom{Channel: qrcode.Channel(ua), Scanner: c.ClientIP() + "|" + ua, Count: count}
+	from := shelf.ScanFrom{Channel: qrcode.Channel(ua), Addr: c.ClientIP(), Count: count}
+	if tok := bearer(c); tok != "" {
+		if id, err := h.Service.Members.Authenticate(c.Request.Context(), tok); err == nil {
+			from.Member = id
+		}
+	}
+	return from
 }
 
 func landingPage(v shelf.ScanView, wechatLink, alipayLink string) qrcode.Landing {

@@ -76,6 +76,7 @@ func newQREnv(tb testing.TB, db *models.DB, cfg qrConfig) *hubEnv {
 		core:      func(o *core.Options) { o.TraceScanLimit = cfg.traceLimit },
 		deps: func(d *Deps) {
 			d.ScanPage, d.WechatLink, d.AlipayLink = "pages/scan/index", cfg.wechatLink, cfg.alipayLink
+			d.TrustedProxies = []string{"127.0.0.1", "::1"}
 		}})
 }
 
@@ -592,6 +593,7 @@ func TestQRKinds(t *testing.T) {
 		})
 
 		t.Run("the admin token is required", func(t *testing.T) {
+			guesser := 0
 			for _, r := range []hubReq{
 				{method: http.MethodPost, path: "/api/v1/admin/qrcodes", body: map[string]any{"kind": "store", "store": "S01"}},
 				{method: http.MethodGet, path: "/api/v1/admin/qrcodes"},
@@ -606,7 +608,9 @@ func TestQRKinds(t *testing.T) {
 			} {
 				for _, auth := range []string{"", hubBearer("wrong"), qrBasic("admin", hubAdminToken)} {
 					t.Run(r.method+" "+r.path+" "+auth, func(t *testing.T) {
-						r.auth = auth
+						// Each from an address of its own: wrong tokens are limited per address.
+						guesser++
+						r.auth, r.header = auth, map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d", guesser)}
 						resp := e.do(t, r)
 						hubWantError(t, resp, http.StatusUnauthorized, "unauthenticated")
 						if !strings.HasPrefix(resp.header.Get("WWW-Authenticate"), "Bearer") {
@@ -1066,20 +1070,24 @@ func TestQRLanding(t *testing.T) {
 		t.Run("a unit scanned too often warns of a copied label", func(t *testing.T) {
 			units := hubDecode[[]shelf.QRView](t, e.post(t, "/api/v1/admin/trace/batches/B2024-001/codes", hubAdminAuth, map[string]any{"count": 2, "store": "S01"}), http.StatusCreated)
 			u := units[0].Code
+			// Scanners are told apart by network; the hub trusts its loopback proxy's X-Forwarded-For.
+			net := func(n int, ua string) map[string]string {
+				return map[string]string{"User-Agent": ua, "X-Forwarded-For": fmt.Sprintf("198.51.%d.7", n)}
+			}
 			// The limit is 2 scanners: the first two are fine, through either door, and one scanner
 			// scanning again and again does not add up (nor could anyone brand a genuine unit as copied).
-			if v := e.qrScan(t, u, "device-1"); v.Warning != "" {
+			if v := hubDecode[shelf.ScanView](t, e.do(t, hubReq{method: http.MethodGet, path: "/api/v1/scan/" + u, header: net(1, "device-1")}), http.StatusOK); v.Warning != "" {
 				t.Errorf("scanner 1 warns: %q", v.Warning)
 			}
-			for range 5 {
-				page := qrWantHTML(t, e.qrGet(t, "/q/"+u, "device-2"), http.StatusOK)
+			for i := range 5 {
+				page := qrWantHTML(t, e.do(t, hubReq{method: http.MethodGet, path: "/q/" + u, header: net(2, fmt.Sprint("device-2.", i))}), http.StatusOK)
 				if strings.Contains(page, "class=\"warning\"") {
 					t.Fatalf("scanner 2, scanning again, warns: %s", page)
 				}
 			}
-			page := qrWantHTML(t, e.qrGet(t, "/q/"+u, "device-3"), http.StatusOK)
+			page := qrWantHTML(t, e.do(t, hubReq{method: http.MethodGet, path: "/q/" + u, header: net(3, "device-3")}), http.StatusOK)
 			qrInOrder(t, page, `<div class="warning" role="alert">`, "此商品码已被 3 台不同设备扫描", "可能是复制的标签", "</div>", "明前龙井 250g", "溯源信息")
-			if v := e.qrScan(t, u, qrUAWeChat); !strings.Contains(v.Warning, "4 台不同设备") || v.Trace == nil {
+			if v := hubDecode[shelf.ScanView](t, e.do(t, hubReq{method: http.MethodGet, path: "/api/v1/scan/" + u, header: net(4, qrUAWeChat)}), http.StatusOK); !strings.Contains(v.Warning, "4 台不同设备") || v.Trace == nil {
 				t.Errorf("scanner 4 = %+v, want a warning naming 4 scanners", v)
 			}
 			if n := qrCount(t, db, "code = ? AND scan_count = 4", u); n != 1 {

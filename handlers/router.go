@@ -60,7 +60,7 @@ func New(d Deps) *gin.Engine {
 	if d.Clock == nil {
 		d.Clock = domain.SystemClock{}
 	}
-	h := &api{Deps: d}
+	h := &api{Deps: d, lim: newAPILimits(d)}
 	r := gin.New()
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		d.Log.Error("ignoring O2OHUB_TRUSTED_PROXIES", "err", err)
@@ -80,7 +80,7 @@ func New(d Deps) *gin.Engine {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.ready)
-	r.GET("/metrics", adminAuth(d.AdminToken), gin.WrapH(metrics.Handler()))
+	r.GET("/metrics", adminAuth(d.AdminToken, h.lim.adminFail), gin.WrapH(metrics.Handler()))
 	r.GET("/api/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openapiJSON) })
 
 	v1 := r.Group("/api/v1")
@@ -88,7 +88,7 @@ func New(d Deps) *gin.Engine {
 	v1.GET("/stores/:code/products", h.storeProducts)
 	v1.GET("/scan/:code", scanLimit(d.ScanRate), h.scan)
 
-	auth := v1.Group("/auth", rateLimit(5, 20))
+	auth := v1.Group("/auth", sharedLimit(h.lim.signIn))
 	auth.POST("/sandbox", h.sandboxOnly, h.sandboxLogin)
 	wechatOnly, alipayOnly := configured("WeChat", d.WeChat != nil), configured("Alipay", d.Alipay != nil)
 	auth.POST("/wechat", wechatOnly, h.wechatLogin)
@@ -106,7 +106,7 @@ func New(d Deps) *gin.Engine {
 	me.POST("/orders/:no/pay", h.idempotent, h.pay)
 	me.GET("/orders/:no/pickup", h.pickup)
 
-	admin := v1.Group("/admin", adminAuth(d.AdminToken))
+	admin := v1.Group("/admin", adminAuth(d.AdminToken, h.lim.adminFail))
 	admin.PUT("/stores/:code", h.putStore)
 	admin.PUT("/products/:sku", h.putProduct)
 	admin.PUT("/stores/:code/stock/:sku", h.putStock)
@@ -142,6 +142,7 @@ func New(d Deps) *gin.Engine {
 
 type api struct {
 	Deps
+	lim apiLimits
 }
 
 func (h *api) ready(c *gin.Context) {

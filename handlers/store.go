@@ -13,7 +13,7 @@ import (
 // storeRoutes serves the store API: staff sign-in, and the order and pickup endpoints a store system
 // (a POS) calls with the bearer token it got from signing in.
 func (h *api) storeRoutes(v1 *gin.RouterGroup) {
-	v1.POST("/store/login", rateLimit(0.2, 10), h.storeLogin)
+	v1.POST("/store/login", sharedLimit(h.lim.staffLogin), h.storeLogin)
 	st := v1.Group("/store", staffAuth(h.Service))
 	st.POST("/logout", h.storeLogout)
 	st.GET("/orders", h.storeOrders)

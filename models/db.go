@@ -131,6 +131,12 @@ func (d *DB) Conn(ctx context.Context) *gorm.DB {
 	return d.gorm.WithContext(ctx)
 }
 
+// InTx reports whether ctx carries a transaction of Tx.
+func (d *DB) InTx(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{}).(*gorm.DB)
+	return ok
+}
+
 // Tx runs fn in a transaction carried by the context it is given. A nested call reuses the outer
 // transaction. Transient lock conflicts (SQLite busy, PostgreSQL deadlock or serialization failure) are
 // retried a few times before the error is returned.

@@ -473,6 +473,17 @@ func (MarketPending) TableName() string { return "market_pending" }
 // TableName names the inbox table (gorm would say "market_inboxes").
 func (MarketInbox) TableName() string { return "market_inbox" }
 
+// RateLimit is the state of one shared token bucket (core/limits): Bucket names the limit, Subject whom it
+// limits (an address, a clerk, a store), TAT is the bucket's theoretical arrival time in Unix
+// microseconds (the bucket is full when it is in the past, so such rows can be swept), and Allowed says
+// whether the last attempt was let through.
+type RateLimit struct {
+	Bucket  string `gorm:"primaryKey"`
+	Subject string `gorm:"primaryKey"`
+	TAT     int64  `gorm:"column:tat"`
+	Allowed int
+}
+
 // IdempotencyKey is the outcome of a request sent with an Idempotency-Key: running until the first request
 // answers, then its answer, replayed to its retries until ExpiresAt.
 type IdempotencyKey struct {

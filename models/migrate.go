@@ -507,6 +507,14 @@ CREATE TABLE market_inbox (
 	created_at {{time}} NOT NULL,
 	UNIQUE (platform, order_id));
 CREATE INDEX market_inbox_due ON market_inbox (due_at)
+`}, {version: 8, name: "shared rate limits", sql: `
+CREATE TABLE rate_limits (
+	bucket TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	tat BIGINT NOT NULL,
+	allowed INTEGER NOT NULL,
+	PRIMARY KEY (bucket, subject));
+CREATE INDEX rate_limits_tat ON rate_limits (tat)
 `}, {version: 9, name: "idempotency keys", sql: `
 CREATE TABLE idempotency_keys (
 	id {{id}},

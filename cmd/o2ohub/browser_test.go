@@ -45,7 +45,7 @@ func TestBrowserLabelsAndLanding(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	const token = "browser-test-token"
+	const token = "browser-test-token-0123456789abcdef"
 	// Without the sandbox, to show the pages need none of it. Without it staff passwords must cost 10 or
 	// more (the default 12 costs seconds a hash under -race).
 	addr := startDemoHub(t, map[string]string{"O2OHUB_ADMIN_TOKEN": token, "O2OHUB_SANDBOX": "false", "O2OHUB_PASSWORD_COST": "10"})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/limits"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -37,13 +38,27 @@ type ScanView struct {
 	Warning string `json:"warning,omitempty"`
 }
 
-// ScanFrom says who scanned a code: the channel (wechat, alipay, browser) and an opaque scanner key
-// (a device or account; hashed before it is stored) that tells scanners of a unit code apart. Count is
-// false when the scan is handed on to a mini-program that will report it itself.
+// ScanFrom says who scanned a code: the channel (wechat, alipay, browser), the client's address and, when
+// the scan came with a shopper's session, the member. Count is false when the scan is handed on to a
+// mini-program that will report it itself.
 type ScanFrom struct {
 	Channel string
-	Scanner string
+	Addr    string
+	Member  int64
 	Count   bool
+}
+
+// scanner is how the scanners of a unit code are told apart, by what a scanner cannot vary for free: a
+// signed-in member is one scanner wherever they scan from; otherwise the client's network (IPv4 /24,
+// IPv6 /48) is, whatever its address within it or its User-Agent. Empty when there is nothing to tell.
+func (f ScanFrom) scanner() string {
+	switch {
+	case f.Member > 0:
+		return fmt.Sprintf("member:%d", f.Member)
+	case f.Addr != "":
+		return "net:" + limits.Network(f.Addr, 24, 48)
+	}
+	return ""
 }
 
 // ErrCodeDisabled says a scanned code was withdrawn.
@@ -53,8 +68,8 @@ var ErrCodeDisabled = fmt.Errorf("%w: code withdrawn", domain.ErrNotFound)
 const nearbyLimit = 3
 
 // Scan resolves a scanned code and counts the scan (by day and channel) without a database write on the
-// scan's path. A unit trace code also counts the distinct scanners it has had, to warn of a copied label
-// (repeated scans by one scanner do not add up).
+// scan's path. A unit trace code also counts the distinct scanners it has had (ScanFrom.scanner), to warn
+// of a copied label: repeated scans by one scanner, from one network, do not add up.
 func (s *Service) Scan(ctx context.Context, code string, from ScanFrom) (ScanView, error) {
 	row, err := s.CodeRow(ctx, code)
 	if err != nil {
@@ -114,8 +129,8 @@ func (s *Service) Scan(ctx context.Context, code string, from ScanFrom) (ScanVie
 // countUnitScan counts a new scanner of a unit code and warns when more scanners had it than a genuine
 // unit plausibly does (its label was copied onto others).
 func (s *Service) countUnitScan(ctx context.Context, id int64, from ScanFrom) (string, error) {
-	if from.Count && from.Scanner != "" {
-		sum := sha256.Sum256([]byte(from.Scanner))
+	if key := from.scanner(); from.Count && key != "" {
+		sum := sha256.Sum256([]byte(key))
 		res := s.DB.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).
 			Create(&models.QRUnitScanner{CodeID: id, Scanner: hex.EncodeToString(sum[:16]), FirstSeen: s.Now()})
 		if res.Error != nil {
