@@ -248,9 +248,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Wri
 			log.Warn("pool metrics not registered", "err", err)
 		}
 	}
-	if err := metrics.RegisterQueues(svc.Backlog); err != nil {
-		log.Warn("queue metrics not registered", "err", err)
-	}
+	metrics.SetBacklog(svc.Backlog)
 	workers, stopWorkers := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

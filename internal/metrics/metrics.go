@@ -7,8 +7,9 @@ package metrics
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,7 +49,7 @@ var (
 
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		HTTPRequests, HTTPDuration, Notifications, SweepDuration, SweepRows, SweepErrors, TxRetries)
+		HTTPRequests, HTTPDuration, Notifications, SweepDuration, SweepRows, SweepErrors, TxRetries, queues)
 }
 
 // Handler serves the registry in the Prometheus text format.
@@ -56,11 +57,22 @@ func Handler() http.Handler {
 	return promhttp.HandlerFor(Registry, promhttp.HandlerOpts{Registry: Registry})
 }
 
-// RegisterDB adds the connection pool's statistics (open, in use, idle, waits) of the process's
-// database; a second call for another pool is ignored.
+// RegisterDB shows the connection pool's statistics (open, in use, idle, waits) of the process's
+// database, in place of the pool registered before (a process that serves again, as tests do).
 func RegisterDB(db *sql.DB) error {
-	return ignoreDuplicate(Registry.Register(collectors.NewDBStatsCollector(db, "o2ohub")))
+	dbMu.Lock()
+	defer dbMu.Unlock()
+	if dbStats != nil {
+		Registry.Unregister(dbStats)
+	}
+	dbStats = collectors.NewDBStatsCollector(db, "o2ohub")
+	return Registry.Register(dbStats)
 }
+
+var (
+	dbMu    sync.Mutex
+	dbStats prometheus.Collector
+)
 
 // Queue is the state of one work queue at a moment: how many items wait and how long the oldest due one
 // has been due.
@@ -70,11 +82,13 @@ type Queue struct {
 	Lag   time.Duration
 }
 
-// RegisterQueues adds gauges of the work queues read by backlog at each scrape (with a 2-second
-// timeout); a second call is ignored.
-func RegisterQueues(backlog func(context.Context) ([]Queue, error)) error {
-	return ignoreDuplicate(Registry.Register(&queueCollector{backlog: backlog}))
+// SetBacklog makes each scrape read the work queues with backlog (with a 2-second timeout), in place of
+// the reader set before.
+func SetBacklog(backlog func(context.Context) ([]Queue, error)) {
+	queues.backlog.Store(&backlog)
 }
+
+var queues = &queueCollector{}
 
 var (
 	queueDepth = prometheus.NewDesc("o2ohub_queue_depth", "Items waiting in a work queue.", []string{"queue"}, nil)
@@ -83,7 +97,7 @@ var (
 )
 
 type queueCollector struct {
-	backlog func(context.Context) ([]Queue, error)
+	backlog atomic.Pointer[func(context.Context) ([]Queue, error)]
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -93,9 +107,13 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	backlog := c.backlog.Load()
+	if backlog == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	qs, err := c.backlog(ctx)
+	qs, err := (*backlog)(ctx)
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(queueUp, prometheus.GaugeValue, 0)
 		return
@@ -105,12 +123,4 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(q.Depth), q.Name)
 		ch <- prometheus.MustNewConstMetric(queueLag, prometheus.GaugeValue, max(q.Lag, 0).Seconds(), q.Name)
 	}
-}
-
-func ignoreDuplicate(err error) error {
-	var dup prometheus.AlreadyRegisteredError
-	if errors.As(err, &dup) {
-		return nil
-	}
-	return err
 }
