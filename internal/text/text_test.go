@@ -86,14 +86,14 @@ func TestErrorMessages(t *testing.T) {
 
 func TestClean(t *testing.T) {
 	for in, want := range map[string]string{
-		"上海市\x00黄浦区":          "上海市 黄浦区",
-		"a\xffb":              "ab",
-		"line 1\r\nline 2":    "line 1  line 2",
-		"gpj.\u202Eexe":       "gpj. exe",
-		"\u2066x\u2069":       " x ",
-		"zero\u200bwidth":     "zero width",
-		"plain 牛奶 1L":         "plain 牛奶 1L",
-		"\x1b[31mred\x1b[0m":  " [31mred [0m",
+		"上海市\x00黄浦区":            "上海市 黄浦区",
+		"a\xffb":                "ab",
+		"line 1\r\nline 2":      "line 1  line 2",
+		"gpj.\u202Eexe":         "gpj. exe",
+		"\u2066x\u2069":         " x ",
+		"zero\u200bwidth":       "zero width",
+		"plain 牛奶 1L":           "plain 牛奶 1L",
+		"\x1b[31mred\x1b[0m":    " [31mred [0m",
 		"para\u2029graph\u0085": "para graph ",
 	} {
 		got := Clean(in)
