@@ -255,11 +255,17 @@ func (h *api) conCSRF(c *gin.Context) {
 	c.Next()
 }
 
-// conParseForm parses a capped form body, answering the client itself when it cannot.
+// conParseForm parses a capped form body, answering the client itself when it cannot, or when a field
+// holds text the hub does not take (see text.go).
 func conParseForm(c *gin.Context) bool {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, conMaxForm)
 	if err := c.Request.ParseForm(); err != nil {
 		conRenderError(c, http.StatusBadRequest, "表单无法读取，请刷新页面后重试。")
+		c.Abort()
+		return false
+	}
+	if msg := formProblem(c.Request.PostForm); msg != "" {
+		conRenderError(c, http.StatusBadRequest, msg)
 		c.Abort()
 		return false
 	}

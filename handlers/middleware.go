@@ -23,6 +23,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/limits"
 	"github.com/o2ohub/o2ohub/core/staff"
+	"github.com/o2ohub/o2ohub/internal/text"
 )
 
 // MaxJSONBody is the largest JSON request body accepted.
@@ -215,10 +216,17 @@ func configured(channel string, ok bool) gin.HandlerFunc {
 	}
 }
 
-// bindJSON decodes a JSON request body into v, answering the client itself when it cannot.
+// bindJSON decodes a JSON request body into v, answering the client itself when it cannot: when the
+// body is not JSON, or any of its strings is text the hub does not take (see text.go), with 400 naming
+// the field.
 func bindJSON(c *gin.Context, v any) bool {
 	b, err := readBody(c, MaxJSONBody)
 	if err != nil {
+		return false
+	}
+	// encoding/json silently turns bytes that are not UTF-8 into U+FFFD: the raw body is checked first.
+	if err := text.CheckJSON(b, textKind); err != nil {
+		respondError(c, kindError(domain.ErrInvalidArgument, err.Error()))
 		return false
 	}
 	if err := json.Unmarshal(b, v); err != nil {

@@ -67,7 +67,7 @@ func New(d Deps) *gin.Engine {
 		r.SetTrustedProxies(nil)
 	}
 	r.ContextWithFallback = true
-	r.Use(recoverJSON(), requestLog(d.Log), measure)
+	r.Use(recoverJSON(), requestLog(d.Log), measure, checkText())
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, "/q/") { // a damaged QR link still gets the friendly page
 			notFoundPage(c, "", false)
