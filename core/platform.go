@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/staff"
+	"github.com/o2ohub/o2ohub/internal/text"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm/clause"
 )
@@ -416,19 +416,12 @@ func (s *Service) platformCallRefused(ctx context.Context, orderNo, why string) 
 
 // clean makes text from a platform safe to store, show and print: control and format characters
 // (bidi overrides among them) become spaces, invalid UTF-8 is dropped, and it is cut to max runes.
-func clean(text string, max int) string {
-	text = strings.ToValidUTF8(text, "")
-	text = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return ' '
-		}
-		return r
-	}, text)
-	text = strings.TrimSpace(text)
-	if utf8.RuneCountInString(text) > max {
-		text = string([]rune(text)[:max])
+func clean(s string, max int) string {
+	s = strings.TrimSpace(text.Clean(s))
+	if utf8.RuneCountInString(s) > max {
+		s = string([]rune(s)[:max])
 	}
-	return text
+	return s
 }
 
 // errPlatformOrder refuses a step that only our own orders take.

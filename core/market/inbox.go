@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/internal/text"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -46,8 +48,11 @@ func (s *Service) TakePushed(ctx context.Context, p Push, take Intake) (string, 
 	return "order", take(ctx, withShop(o, p.Platform, p.ShopID))
 }
 
-// withShop completes an order read from its platform with what its push said.
+// withShop completes an order read from its platform with what its push said, and cleans its text
+// (a verified order is never refused for it, but no NUL or control character is stored or printed).
 func withShop(o Order, platform, shopID string) Order {
+	o.Lines = slices.Clone(o.Lines)
+	text.CleanAll(&o)
 	if o.ShopID == "" {
 		o.ShopID = shopID
 	}
