@@ -1,0 +1,102 @@
+package catalog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/o2ohub/o2ohub/core/domain"
+)
+
+// MaxImportUnzipped is the most a workbook may unpack to (all its parts together); a workbook of
+// MaxImportRows rows is a fraction of it. The sizes a zip archive declares are the ones checked, and
+// reading a part fails when it holds more than declared, so a zip bomb is refused before it is inflated.
+const MaxImportUnzipped = 64 << 20
+
+// maxImportCells is the most cells the rows of a sheet may spread over (counting the empty ones left of
+// a cell), so a sheet of far-right cells cannot make reading it slow.
+const maxImportCells = 4 * 1024 * 1024
+
+// sheetSource reads the first sheet of a workbook, row by row, cells as the text they store (numbers
+// unformatted, the cached value of a formula).
+type sheetSource struct {
+	f     *excelize.File
+	rows  *excelize.Rows
+	row   int
+	cells int
+}
+
+// openSheet opens a workbook and its first sheet, or says why it cannot, nothing applied.
+func openSheet(data []byte) (s *sheetSource, err error) {
+	defer func() {
+		// The workbook is outside input; whatever the library does with a malformed one, refuse it.
+		if p := recover(); p != nil {
+			s, err = nil, domain.Errf(domain.ErrInvalidArgument, "the xlsx workbook is damaged and cannot be read")
+		}
+	}()
+	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{
+		RawCellValue:      true,
+		UnzipSizeLimit:    MaxImportUnzipped,
+		UnzipXMLSizeLimit: MaxImportUnzipped, // everything in memory: no temporary files
+	})
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil, workbookError(err)
+	}
+	sheets := f.GetSheetList()
+	if len(sheets) == 0 {
+		f.Close()
+		return nil, domain.Errf(domain.ErrInvalidArgument, "the xlsx workbook has no sheet")
+	}
+	rows, err := f.Rows(sheets[0])
+	if err != nil {
+		f.Close()
+		return nil, workbookError(err)
+	}
+	return &sheetSource{f: f, rows: rows}, nil
+}
+
+func workbookError(err error) error {
+	if errors.Is(err, excelize.ErrWorkbookFileFormat) || errors.Is(err, excelize.ErrWorkbookPassword) {
+		return domain.Errf(domain.ErrInvalidArgument, "the file is not an xlsx workbook excelize can read, or it has a password: %v", err)
+	}
+	if err.Error() == fmt.Sprintf("unzip size exceeds the %d bytes limit", MaxImportUnzipped) {
+		return domain.Errf(domain.ErrInvalidArgument, "the xlsx workbook unpacks to more than %d MiB", MaxImportUnzipped>>20)
+	}
+	return domain.Errf(domain.ErrInvalidArgument, "the xlsx workbook cannot be read: %v", err)
+}
+
+func (s *sheetSource) next() (r rawRow, ok bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, ok, err = rawRow{}, false, domain.Errf(domain.ErrInvalidArgument, "the xlsx workbook is damaged near row %d and cannot be read", s.row+1)
+		}
+	}()
+	for s.rows.Next() {
+		s.row++
+		cells, err := s.rows.Columns()
+		if err != nil {
+			return rawRow{}, false, domain.Errf(domain.ErrInvalidArgument, "row %d of the sheet cannot be read: %v", s.row, err)
+		}
+		s.cells += len(cells)
+		if s.cells > maxImportCells {
+			return rawRow{}, false, domain.Errf(domain.ErrInvalidArgument, "the sheet spreads over more than %d cells", maxImportCells)
+		}
+		if !blank(cells) {
+			return rawRow{row: s.row, cells: cells, sheet: true}, true, nil
+		}
+	}
+	if err := s.rows.Error(); err != nil {
+		return rawRow{}, false, domain.Errf(domain.ErrInvalidArgument, "the sheet cannot be read after row %d: %v", s.row, err)
+	}
+	return rawRow{}, false, nil
+}
+
+func (s *sheetSource) close() {
+	s.rows.Close()
+	s.f.Close()
+}
