@@ -50,7 +50,7 @@ func decodeText(data []byte) (string, string, error) {
 		}
 	}
 	if bom || good > bad {
-		return "", encUTF8, domain.Errf(domain.ErrInvalidArgument, `line %d is not valid UTF-8 text, though the file is UTF-8; nothing was imported`, firstBad)
+		return "", encUTF8, domain.Errf(domain.ErrInvalidArgument, `line %d is not valid UTF-8 text, though the rest of the file is; nothing was imported`, firstBad)
 	}
 	dec := simplifiedchinese.GB18030.NewDecoder()
 	enc := simplifiedchinese.GB18030.NewEncoder()

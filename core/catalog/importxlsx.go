@@ -61,13 +61,13 @@ func openSheet(data []byte) (s *sheetSource, err error) {
 }
 
 func workbookError(err error) error {
-	if errors.Is(err, excelize.ErrWorkbookFileFormat) || errors.Is(err, excelize.ErrWorkbookPassword) {
-		return domain.Errf(domain.ErrInvalidArgument, "the file is not an xlsx workbook excelize can read, or it has a password: %v", err)
-	}
 	if err.Error() == fmt.Sprintf("unzip size exceeds the %d bytes limit", MaxImportUnzipped) {
-		return domain.Errf(domain.ErrInvalidArgument, "the xlsx workbook unpacks to more than %d MiB", MaxImportUnzipped>>20)
+		return domain.Errf(domain.ErrInvalidArgument, "the xlsx workbook unpacks to more than %d MiB; nothing was imported", MaxImportUnzipped>>20)
 	}
-	return domain.Errf(domain.ErrInvalidArgument, "the xlsx workbook cannot be read: %v", err)
+	if errors.Is(err, excelize.ErrWorkbookPassword) {
+		return domain.Errf(domain.ErrInvalidArgument, "the xlsx workbook has a password; save it without one; nothing was imported")
+	}
+	return domain.Errf(domain.ErrInvalidArgument, "the file is a zip archive but not a readable xlsx workbook (%v); save it again from Excel as .xlsx; nothing was imported", err)
 }
 
 func (s *sheetSource) next() (r rawRow, ok bool, err error) {
