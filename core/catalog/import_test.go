@@ -259,6 +259,8 @@ func TestImportRefusesBrokenWorkbooks(t *testing.T) {
 		{"cut off", good[:len(good)/2], catalog.FormatAuto, []string{"xlsx"}},
 		{"zip without a workbook", zipOf(t, "hello.txt", 10), catalog.FormatAuto, []string{"xlsx"}},
 		{"zip bomb", zipOf(t, "xl/worksheets/sheet1.xml", catalog.MaxImportUnzipped+1), catalog.FormatAuto, []string{"more than 64 MiB"}},
+		{"too many texts", withPart(t, good, "xl/sharedStrings.xml", sst+strings.Repeat("<si><t>x</t></si>", 3*catalog.MaxImportRows+1)+"</sst>"), catalog.FormatAuto, []string{"more than 300000 distinct texts"}},
+		{"styles too big", withPart(t, good, "xl/styles.xml", styles+strings.Repeat("<xf/>", 1<<20/5)+"</cellXfs></styleSheet>"), catalog.FormatAuto, []string{`"xl/styles.xml"`, "more than 1 MiB"}},
 		{"csv sent as xlsx", []byte(chineseCSV), catalog.FormatXLSX, []string{"not an xlsx workbook"}},
 		{"xlsx sent as csv", good, catalog.FormatCSV, []string{"not CSV"}},
 	}
@@ -270,6 +272,43 @@ func TestImportRefusesBrokenWorkbooks(t *testing.T) {
 			e.wantRefused(t, err, c.parts...)
 		}
 	})
+}
+
+const (
+	sst    = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">`
+	styles = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><cellXfs>`
+)
+
+// withPart returns the workbook xlsx with its part name replaced by content: a few kilobytes of zip that
+// a library reading it whole would turn into hundreds of megabytes.
+func withPart(t testing.TB, xlsx []byte, name, content string) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(xlsx), int64(len(xlsx)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range zr.File {
+		w, err := zw.Create(f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name == name {
+			io.WriteString(w, content)
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(w, rc)
+		rc.Close()
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // zipOf returns a zip archive of one file of n zero bytes (which compresses to almost nothing).
