@@ -616,7 +616,7 @@ func TestRefundsOfOneOrderCompletingTogether(t *testing.T) {
 
 func TestImportReportsBadCSVRows(t *testing.T) {
 	f := setup(t, dbtest.SQLite(t))
-	rep := hubtest.Must(f.svc.Catalog.ImportCSV(f.ctx, []byte("sku,name,price_fen\nA\"1,bad,100\nOK1,好,100\n")))
+	rep := hubtest.Must(f.svc.Catalog.Import(f.ctx, []byte("sku,name,price_fen\nA\"1,bad,100\nOK1,好,100\n"), catalog.FormatAuto))
 	if rep.Applied != 1 || rep.Failed != 1 || rep.Errors[0].Row != 2 {
 		t.Fatalf("report = %+v, want row 2 failed and the good row applied", rep)
 	}

@@ -51,8 +51,11 @@ type Deps struct {
 	ScanRate float64
 }
 
-// MaxImportBody is the largest CSV accepted by the import endpoint.
+// MaxImportBody is the largest CSV or xlsx body accepted by the import endpoint.
 const MaxImportBody = 10 << 20
+
+// XLSXType is the content type of an xlsx workbook.
+const XLSXType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 // New returns the gin engine serving the whole HTTP API.
 func New(d Deps) *gin.Engine {
@@ -110,7 +113,7 @@ func New(d Deps) *gin.Engine {
 	admin.PUT("/stores/:code", h.putStore)
 	admin.PUT("/products/:sku", h.putProduct)
 	admin.PUT("/stores/:code/stock/:sku", h.putStock)
-	admin.POST("/import", h.importCSV)
+	admin.POST("/import", h.importCatalog)
 	admin.POST("/qrcodes", h.createQRCode)
 	admin.GET("/qrcodes", h.listQRCodes)
 	admin.GET("/qrcodes/:code", h.qrCode)
@@ -295,12 +298,18 @@ func (h *api) putStock(c *gin.Context) {
 	respond(c, http.StatusOK, out, err)
 }
 
-func (h *api) importCSV(c *gin.Context) {
+// importCatalog imports a CSV or an xlsx body: a body sent as XLSXType must be a workbook; any other is
+// told by its content, since clients label CSV many ways.
+func (h *api) importCatalog(c *gin.Context) {
 	b, err := readBody(c, MaxImportBody)
 	if err != nil {
 		return
 	}
-	out, err := h.Service.Catalog.ImportCSV(c.Request.Context(), b)
+	format := catalog.FormatAuto
+	if c.ContentType() == XLSXType {
+		format = catalog.FormatXLSX
+	}
+	out, err := h.Service.Catalog.Import(c.Request.Context(), b, format)
 	if err != nil {
 		respondError(c, err)
 		return

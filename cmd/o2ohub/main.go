@@ -23,6 +23,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/config"
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/handlers"
@@ -47,7 +48,7 @@ commands:
   demo                    seed a demo chain (3 Shanghai stores, 20 products, stock), then serve
   migrate                 apply database migrations and exit
   config                  print the effective configuration, secrets masked
-  import FILE.csv         import products and stock from CSV (columns sku,name,price_fen,store,on_hand)
+  import FILE             import products and stock from CSV or .xlsx (columns sku,name,price_fen,store,on_hand)
   qr labels --store CODE [--out FILE]
                           write a store's printable shelf-label sheet (HTML, A4), making the shelf
                           codes it lacks
@@ -287,22 +288,30 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Wri
 
 func importFile(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
-		return errors.New("usage: o2ohub import FILE.csv")
+		return errors.New("usage: o2ohub import FILE.csv|FILE.xlsx")
 	}
 	data, err := os.ReadFile(args[0])
 	if err != nil {
 		return err
+	}
+	format := catalog.FormatAuto // a CSV, or a workbook whatever its name, told by its content
+	if strings.EqualFold(filepath.Ext(args[0]), ".xlsx") {
+		format = catalog.FormatXLSX
 	}
 	db, err := openDB(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rep, err := newService(db, cfg, log).Catalog.ImportCSV(ctx, data)
+	rep, err := newService(db, cfg, log).Catalog.Import(ctx, data, format)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", args[0], err)
 	}
-	fmt.Fprintf(stdout, "applied %d rows, %d failed\n", rep.Applied, rep.Failed)
+	how := rep.Format
+	if rep.Encoding != "" {
+		how += " in " + rep.Encoding
+	}
+	fmt.Fprintf(stdout, "read %s as %s: applied %d rows, %d failed\n", args[0], how, rep.Applied, rep.Failed)
 	for _, e := range rep.Errors {
 		fmt.Fprintf(stdout, "row %d: %s\n", e.Row, e.Error)
 	}

@@ -2,137 +2,137 @@ package catalog
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"errors"
-	"fmt"
 	"io"
-	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/o2ohub/o2ohub/core/domain"
 )
 
-// ImportRowError is one CSV row that was not applied, and why.
-type ImportRowError struct {
-	Row   int    `json:"row"`
-	Error string `json:"error"`
-}
+// The encodings decodeText tells apart.
+const (
+	encUTF8    = "utf-8"
+	encGB18030 = "gb18030"
+)
 
-// ImportReport says what a CSV import did.
-type ImportReport struct {
-	Applied int              `json:"applied"`
-	Failed  int              `json:"failed"`
-	Errors  []ImportRowError `json:"errors"`
-}
-
-// MaxImportRows is the most data rows one import takes.
-const MaxImportRows = 100000
-
-// ImportCSV applies a CSV of products and stock levels. The header names the columns (any order): sku
-// (required), name and price_fen (together: create or update the product), store and on_hand (together:
-// set the stock of sku at store). Each row is applied in its own transaction, so a bad row never
-// half-applies and never stops the good ones; the report lists every failed row by its line number.
-func (s *Service) ImportCSV(ctx context.Context, data []byte) (ImportReport, error) {
-	rep := ImportReport{Errors: []ImportRowError{}}
-	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))))
-	r.FieldsPerRecord = -1
-	r.TrimLeadingSpace = true
-	header, err := r.Read()
-	if err != nil {
-		return rep, domain.Errf(domain.ErrInvalidArgument, "the CSV has no header row")
+// decodeText returns a CSV file as UTF-8 text, and the encoding it was in. Valid UTF-8 is UTF-8 (a byte
+// order mark is dropped). Anything else is read as GB18030, the superset of GBK that Excel on Chinese
+// Windows writes when it saves "CSV", unless it looks like UTF-8 with a few bad bytes (a byte order mark,
+// or more lines of valid multi-byte UTF-8 than lines that are not). Text that is neither is refused,
+// naming its first bad line, and so is a NUL character: nothing of such a file is applied.
+func decodeText(data []byte) (string, string, error) {
+	switch {
+	case bytes.HasPrefix(data, []byte("\xff\xfe")), bytes.HasPrefix(data, []byte("\xfe\xff")):
+		return "", "", domain.Errf(domain.ErrInvalidArgument, `the file is UTF-16 text (Excel's "Unicode text"); save it as "CSV UTF-8" or as an .xlsx workbook`)
+	case bytes.HasPrefix(data, []byte("\xd0\xcf\x11\xe0")):
+		return "", "", domain.Errf(domain.ErrInvalidArgument, "the file is an old .xls workbook (or an encrypted one); save it as an .xlsx workbook without a password, or as CSV")
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.ToLower(strings.TrimSpace(h))] = i
+	bom := bytes.HasPrefix(data, []byte("\xef\xbb\xbf"))
+	body := bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if utf8.Valid(body) {
+		return checkNUL(string(body), encUTF8)
 	}
-	if _, ok := col["sku"]; !ok {
-		return rep, domain.Errf(domain.ErrInvalidArgument, "the CSV header must name a sku column")
-	}
-	_, hasName := col["name"]
-	_, hasStore := col["store"]
-	if !hasName && !hasStore {
-		return rep, domain.Errf(domain.ErrInvalidArgument, "the CSV header must name name,price_fen or store,on_hand columns")
-	}
-	for rows := 1; ; rows++ {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
+	lines := bytes.SplitAfter(body, []byte("\n"))
+	firstBad, good, bad := 0, 0, 0
+	for i, l := range lines {
+		switch {
+		case !utf8.Valid(l):
+			bad++
+			if firstBad == 0 {
+				firstBad = i + 1
+			}
+		case hasNonASCII(l):
+			good++
 		}
-		var row int
-		if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
-			row = pe.StartLine
-		} else {
-			row, _ = r.FieldPos(0) // the line the record starts on, blank lines counted
-		}
-		if rows > MaxImportRows {
-			return rep, domain.Errf(domain.ErrInvalidArgument, "the CSV has more than %d rows", MaxImportRows)
-		}
-		if err == nil {
-			err = s.importRow(ctx, col, rec)
+	}
+	if bom || good > bad {
+		return "", encUTF8, domain.Errf(domain.ErrInvalidArgument, `line %d is not valid UTF-8 text, though the rest of the file is; nothing was imported`, firstBad)
+	}
+	dec := simplifiedchinese.GB18030.NewDecoder()
+	enc := simplifiedchinese.GB18030.NewEncoder()
+	var out strings.Builder
+	out.Grow(len(body) * 3 / 2)
+	for i, l := range lines {
+		u, err := dec.Bytes(l)
+		if err == nil && bytes.ContainsRune(u, utf8.RuneError) {
+			// The decoder turns bytes it cannot read into U+FFFD; a genuine U+FFFD survives the way back.
+			var back []byte
+			back, err = enc.Bytes(u)
+			if err == nil && !bytes.Equal(back, l) {
+				err = errors.New("not GB18030")
+			}
 		}
 		if err != nil {
-			var de *domain.Error
-			msg := "internal error"
-			if errors.As(err, &de) {
-				msg = de.Msg
-			} else if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
-				msg = pe.Err.Error()
-			} else {
-				s.Log.ErrorContext(ctx, "import row failed", "row", row, "err", err)
-			}
-			rep.Failed++
-			rep.Errors = append(rep.Errors, ImportRowError{Row: row, Error: msg})
-			continue
+			return "", "", domain.Errf(domain.ErrInvalidArgument, `line %d is neither UTF-8 nor GB18030/GBK text; save the file as "CSV UTF-8" or as an .xlsx workbook; nothing was imported`, i+1)
 		}
-		rep.Applied++
+		out.Write(u)
 	}
-	return rep, nil
+	return checkNUL(out.String(), encGB18030)
 }
 
-func (s *Service) importRow(ctx context.Context, col map[string]int, rec []string) error {
-	get := func(name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
-	}
-	sku, name, price, store, onHand := get("sku"), get("name"), get("price_fen"), get("store"), get("on_hand")
-	if sku == "" {
-		return domain.Errf(domain.ErrInvalidArgument, "sku is empty")
-	}
-	if (name == "") != (price == "") {
-		return domain.Errf(domain.ErrInvalidArgument, "name and price_fen go together")
-	}
-	if (store == "") != (onHand == "") {
-		return domain.Errf(domain.ErrInvalidArgument, "store and on_hand go together")
-	}
-	if name == "" && store == "" {
-		return domain.Errf(domain.ErrInvalidArgument, "the row sets nothing")
-	}
-	var priceFen, qty int64
-	var err error
-	if price != "" {
-		if priceFen, err = strconv.ParseInt(price, 10, 64); err != nil {
-			return domain.Errf(domain.ErrInvalidArgument, "price_fen %q is not a whole number of fen", price)
+func hasNonASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return true
 		}
 	}
-	if onHand != "" {
-		if qty, err = strconv.ParseInt(onHand, 10, 64); err != nil {
-			return domain.Errf(domain.ErrInvalidArgument, "on_hand %q is not a whole number", onHand)
+	return false
+}
+
+// checkNUL refuses text with a NUL character, naming its line: no field may hold one, and a binary file
+// read as text is full of them.
+func checkNUL(text, enc string) (string, string, error) {
+	if i := strings.IndexByte(text, 0); i >= 0 {
+		line := strings.Count(text[:i], "\n") + 1
+		return "", enc, domain.Errf(domain.ErrInvalidArgument, "line %d contains a NUL character (is the file binary?); nothing was imported", line)
+	}
+	return text, enc, nil
+}
+
+// csvSource reads the rows of CSV text. A row the reader cannot parse (a stray quote) is a row with an
+// error, and reading goes on at the next line.
+type csvSource struct {
+	r *csv.Reader
+}
+
+func newCSVSource(text string) *csvSource {
+	r := csv.NewReader(strings.NewReader(text))
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	return &csvSource{r: r}
+}
+
+func (s *csvSource) next() (rawRow, bool, error) {
+	for {
+		rec, err := s.r.Read()
+		if errors.Is(err, io.EOF) {
+			return rawRow{}, false, nil
+		}
+		if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
+			return rawRow{row: pe.StartLine, err: pe.Err}, true, nil
+		}
+		if err != nil {
+			return rawRow{}, false, domain.Errf(domain.ErrInvalidArgument, "the CSV cannot be read: %v", err)
+		}
+		line, _ := s.r.FieldPos(0) // the line the record starts on, blank lines counted
+		if !blank(rec) {
+			return rawRow{row: line, cells: rec}, true, nil
 		}
 	}
-	return s.DB.Tx(ctx, func(ctx context.Context) error {
-		if name != "" {
-			if _, err := s.PutProduct(ctx, ProductInput{SKU: sku, Name: name, PriceFen: priceFen}); err != nil {
-				return err
-			}
+}
+
+func (s *csvSource) close() {}
+
+// blank reports whether a row has no text in any cell (Excel saves empty rows as ",,,").
+func blank(cells []string) bool {
+	for _, c := range cells {
+		if strings.TrimSpace(c) != "" {
+			return false
 		}
-		if store != "" {
-			if _, err := s.SetStock(ctx, store, sku, qty, "import"); err != nil {
-				return fmt.Errorf("stock: %w", err)
-			}
-		}
-		return nil
-	})
+	}
+	return true
 }
