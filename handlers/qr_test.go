@@ -450,6 +450,14 @@ func TestQRKinds(t *testing.T) {
 					s[0].Date = "2024-02-30"
 					return s
 				})}, http.StatusBadRequest, "invalid_argument"},
+				{"date in the future", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
+					s[3].Date = "2099-01-01"
+					return s
+				})}, http.StatusBadRequest, "invalid_argument"},
+				{"date absurdly old", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
+					s[0].Date = "1900-01-01"
+					return s
+				})}, http.StatusBadRequest, "invalid_argument"},
 				{"dates going back", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
 					s[3].Date = "2024-03-09"
 					return s
@@ -466,6 +474,9 @@ func TestQRKinds(t *testing.T) {
 			for _, tc := range bad {
 				t.Run(tc.name, func(t *testing.T) {
 					msg := hubWantError(t, e.put(t, "/api/v1/admin/trace/batches/"+tc.batch, hubAdminAuth, tc.body), tc.status, tc.code)
+					if tc.name == "date in the future" && (!strings.Contains(msg, "step 4") || !strings.Contains(msg, "date")) {
+						t.Errorf("message %q does not name step 4's date", msg)
+					}
 					if tc.name == "dates going back" && !strings.Contains(msg, "step 4") {
 						t.Errorf("message %q does not name step 4", msg)
 					}
