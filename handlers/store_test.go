@@ -753,6 +753,9 @@ func TestStoreDeliverySteps(t *testing.T) {
 		e.step(t, clerk1, no, "accept", nil, core.StatusAccepted)
 		hubWantError(t, e.post(t, "/api/v1/store/orders/"+no+"/ready", clerk1, nil), http.StatusConflict, "conflict")
 		hubWantError(t, e.post(t, "/api/v1/store/orders/"+no+"/dispatch", clerk1, map[string]any{"phone": "13800000000"}), http.StatusBadRequest, "invalid_argument")
+		if msg := hubWantError(t, e.post(t, "/api/v1/store/orders/"+no+"/dispatch", clerk1, map[string]any{"courier": "Li Lei", "phone": "not-a-phone"}), http.StatusBadRequest, "invalid_argument"); !strings.Contains(msg, "phone") {
+			t.Errorf("message %q does not name the phone", msg)
+		}
 		hubWantError(t, e.post(t, "/api/v1/store/orders/"+no+"/deliver", clerk1, nil), http.StatusConflict, "conflict")
 		v := e.step(t, clerk1, no, "dispatch", map[string]any{"courier": "Li Lei", "phone": "13800000000", "tracking_no": "SF100"}, core.StatusDelivering)
 		if v.Courier == nil || *v.Courier != (core.Courier{Name: "Li Lei", Phone: "13800000000", TrackingNo: "SF100"}) {
