@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -58,6 +59,16 @@ func (s *Service) pickedUp(ctx context.Context, ord models.Order, a staff.Actor)
 	return s.reportShipping(ctx, ord, true, Courier{})
 }
 
+// courierPhone is a courier's phone as a clerk types it: a mainland mobile number (optionally +86, in
+// groups), a landline with its area code, or a 400/800 service number, each optionally followed by an
+// extension (the virtual numbers of delivery platforms are a mobile number and an extension).
+var courierPhone = regexp.MustCompile(`^(?:(?:\+?86[- ]?)?1[3-9][0-9](?:[- ]?[0-9]{4}){2}|0[1-9][0-9]{1,2}[- ]?[0-9]{7,8}|[48]00[- ]?[0-9]{3}[- ]?[0-9]{4})(?:(?:[-,#_，]|转)[0-9]{1,6})?$`)
+
+// ValidCourierPhone reports whether p is a phone number a courier can be called on.
+func ValidCourierPhone(p string) bool {
+	return courierPhone.MatchString(strings.TrimSpace(p))
+}
+
 // Dispatch records that an accepted delivery order left the store with a courier.
 func (s *Service) Dispatch(ctx context.Context, a staff.Actor, orderNo string, c Courier) (OrderView, error) {
 	c.Name, c.Phone, c.TrackingNo = strings.TrimSpace(c.Name), strings.TrimSpace(c.Phone), strings.TrimSpace(c.TrackingNo)
@@ -68,6 +79,9 @@ func (s *Service) Dispatch(ctx context.Context, a staff.Actor, orderNo string, c
 		if utf8.RuneCountInString(f) > 64 {
 			return OrderView{}, domain.Errf(domain.ErrInvalidArgument, "courier, phone and tracking_no must be at most 64 characters")
 		}
+	}
+	if c.Phone != "" && !ValidCourierPhone(c.Phone) {
+		return OrderView{}, domain.Errf(domain.ErrInvalidArgument, "phone must be a China mobile or landline number, such as 13800000000 or 021-12345678")
 	}
 	set := map[string]any{"courier": c.Name, "courier_phone": c.Phone, "tracking_no": c.TrackingNo}
 	return s.advance(ctx, a, orderNo, StatusAccepted, StatusDelivering, FulfillmentDelivery, set, func(ctx context.Context, ord models.Order) error {

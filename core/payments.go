@@ -69,8 +69,7 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 	res, err := gw.Prepay(ctx, PrepayRequest{OrderNo: orderNo, AmountFen: ord.TotalFen, Description: describe(ord),
 		NotifyURL: s.notifyURL(provider), ExpiresAt: ord.ExpiresAt, Identities: ids})
 	if err != nil {
-		s.DB.Conn(ctx).Delete(&models.PaymentAttempt{}, att.ID) // free the claim so the shopper can try again
-		return PayView{}, fmt.Errorf("prepay with %s: %w", provider, err)
+		return PayView{}, s.freeClaim(ctx, att, orderNo, fmt.Errorf("prepay with %s: %w", provider, err))
 	}
 	params, err := json.Marshal(res.Params)
 	if err != nil {
@@ -80,6 +79,20 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 		Updates(map[string]any{"prepay_id": res.PrepayID, "params": string(params), "next_check_at": s.Now().Add(s.opts.PaymentCheckAfter)}).Error
 	view.Params = res.Params
 	return view, err
+}
+
+// freeClaim deletes the empty claim of a prepay that failed with cause, so that the shopper can try again
+// at once, and returns cause. The claim is freed even when the request was cancelled (often the reason
+// the prepay failed); when it cannot be freed, the failure is logged and returned with cause, and the
+// claim blocks new prepays of the order for a minute, until claimAttempt takes it over.
+func (s *Service) freeClaim(ctx context.Context, att models.PaymentAttempt, orderNo string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.DB.Conn(ctx).Delete(&models.PaymentAttempt{}, att.ID).Error; err != nil {
+		s.Log.ErrorContext(ctx, "freeing a payment claim", "order_no", orderNo, "provider", att.Provider, "attempt", att.ID, "err", err)
+		return fmt.Errorf("%w (and freeing the payment claim failed: %w)", cause, err)
+	}
+	return cause
 }
 
 // claimAttempt returns the open payment attempt of an order with a provider: the finished one to reuse

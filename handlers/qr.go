@@ -142,7 +142,7 @@ func (h *api) scan(c *gin.Context) {
 // web page: register the /q/ prefix under 扫普通链接二维码打开小程序 so WeChat opens it before this page.)
 // Unknown or withdrawn codes get a friendly page.
 func (h *api) landing(c *gin.Context) {
-	code := c.Param("code")
+	code := qrcode.NormalizeCode(c.Param("code"))
 	from := h.scanFrom(c, true)
 	alipayLink := strings.ReplaceAll(h.AlipayLink, "{code}", code)
 	redirect := from.Channel == qrcode.ChannelAlipay && h.AlipayLink != ""

@@ -451,6 +451,14 @@ func TestQRKinds(t *testing.T) {
 					s[0].Date = "2024-02-30"
 					return s
 				})}, http.StatusBadRequest, "invalid_argument"},
+				{"date in the future", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
+					s[3].Date = "2099-01-01"
+					return s
+				})}, http.StatusBadRequest, "invalid_argument"},
+				{"date absurdly old", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
+					s[0].Date = "1900-01-01"
+					return s
+				})}, http.StatusBadRequest, "invalid_argument"},
 				{"dates going back", "B2024-001", map[string]any{"sku": "TEA", "steps": steps(func(s []shelf.TraceStepInput) []shelf.TraceStepInput {
 					s[3].Date = "2024-03-09"
 					return s
@@ -467,6 +475,9 @@ func TestQRKinds(t *testing.T) {
 			for _, tc := range bad {
 				t.Run(tc.name, func(t *testing.T) {
 					msg := hubWantError(t, e.put(t, "/api/v1/admin/trace/batches/"+tc.batch, hubAdminAuth, tc.body), tc.status, tc.code)
+					if tc.name == "date in the future" && (!strings.Contains(msg, "step 4") || !strings.Contains(msg, "date")) {
+						t.Errorf("message %q does not name step 4's date", msg)
+					}
 					if tc.name == "dates going back" && !strings.Contains(msg, "step 4") {
 						t.Errorf("message %q does not name step 4", msg)
 					}
@@ -857,7 +868,6 @@ func TestQRDisabledAndUnknown(t *testing.T) {
 
 		for _, tc := range []struct{ name, path string }{
 			{"too short", "abc"},
-			{"lower case", strings.ToLower(code)},
 			{"look-alike letters", "ILOU1234"},
 			{"too long", code + "Z"},
 			{"dots", "..etc"},
@@ -886,6 +896,53 @@ func TestQRDisabledAndUnknown(t *testing.T) {
 					t.Errorf("GET %s leaks: %s", p, r)
 				}
 			}
+		})
+	})
+}
+
+// TestQRTypedCodes looks codes up as shoppers and clerks type them: Crockford's base32 reads lower case
+// as upper case, I and L as 1, O as 0, and ignores hyphens and spaces, at every door a code comes in by.
+func TestQRTypedCodes(t *testing.T) {
+	hubEach(t, func(t *testing.T, db *models.DB) {
+		e := newQREnv(t, db, qrConfig{})
+		qrSeed(t, e)
+		tea := e.qrCreate(t, map[string]any{"kind": "product", "store": "S01", "sku": "TEA"})
+		// A code with the digits that have look-alike letters, so that every rewriting is exercised.
+		const code = "K1001XQ1"
+		if err := db.Conn(context.Background()).Table("qr_codes").Where("code = ?", tea.Code).Update("code", code).Error; err != nil {
+			t.Fatal(err)
+		}
+		typed := []string{"k1001xq1", "KI0OLXQ1", "kioo-lxq1", "K100%201XQ1", "K1-00-1X-Q1"}
+		for _, in := range typed {
+			t.Run(in, func(t *testing.T) {
+				if v := e.qrScan(t, in, qrUAWeChat); v.Code != code || v.Product == nil || v.Product.SKU != "TEA" {
+					t.Errorf("scan of %q = %+v, want code %s of TEA", in, v, code)
+				}
+				page := qrWantHTML(t, e.qrGet(t, "/q/"+in, qrUABrowser), http.StatusOK)
+				qrInOrder(t, page, "明前龙井 250g", "编号 "+code)
+				if v := hubDecode[shelf.QRView](t, e.get(t, "/api/v1/admin/qrcodes/"+in, hubAdminAuth), http.StatusOK); v.Code != code {
+					t.Errorf("admin GET of %q = %+v, want code %s", in, v, code)
+				}
+			})
+		}
+		alice, _ := e.login(t, "alice")
+		t.Run("an order's scan", func(t *testing.T) {
+			body := hubPickup("S01", "TEA", 1)
+			body["scan"] = "kioo-lxq1"
+			no := e.createOrder(t, alice, body).OrderNo
+			var got string
+			if err := db.Conn(context.Background()).Table("orders").Where("order_no = ?", no).Select("scan_code").Scan(&got).Error; err != nil || got != code {
+				t.Errorf("order's scan_code = %q (%v), want %s", got, err, code)
+			}
+		})
+		t.Run("U is no digit and stays refused", func(t *testing.T) {
+			hubWantError(t, e.get(t, "/api/v1/scan/K1001XQU", ""), http.StatusNotFound, "not_found")
+		})
+		t.Run("withdrawn as typed", func(t *testing.T) {
+			if r := e.qrDelete(t, "k1oo1xq1"); r.status != http.StatusNoContent {
+				t.Fatalf("DELETE = %s", r)
+			}
+			qrWantFriendly(t, e.qrGet(t, "/q/k1oo1xq1", qrUABrowser), true)
 		})
 	})
 }
@@ -1067,6 +1124,15 @@ func TestQRLanding(t *testing.T) {
 			}
 		})
 
+		t.Run("a unit code at a store shows the stock there, as its scan JSON does", func(t *testing.T) {
+			unit := hubDecode[[]shelf.QRView](t, e.post(t, "/api/v1/admin/trace/batches/B2024-001/codes", hubAdminAuth, map[string]any{"count": 1, "store": "S01"}), http.StatusCreated)[0]
+			if v := e.qrScan(t, unit.Code, qrUABrowser); v.Available != 7 || v.Store == nil || v.Store.Code != "S01" {
+				t.Fatalf("unit scan = %+v, want 7 available at S01", v)
+			}
+			page := qrWantHTML(t, e.qrGet(t, "/q/"+unit.Code, qrUABrowser), http.StatusOK)
+			qrInOrder(t, page, "明前龙井 250g", "本店有货 7 件", "Store S01", "溯源信息")
+		})
+
 		t.Run("a unit scanned too often warns of a copied label", func(t *testing.T) {
 			units := hubDecode[[]shelf.QRView](t, e.post(t, "/api/v1/admin/trace/batches/B2024-001/codes", hubAdminAuth, map[string]any{"count": 2, "store": "S01"}), http.StatusCreated)
 			u := units[0].Code
@@ -1225,7 +1291,7 @@ func TestQRScanCountsAndAttribution(t *testing.T) {
 		})
 
 		t.Run("an order from an unknown code is refused", func(t *testing.T) {
-			for _, code := range []string{"ZZZZZZZZ", "abc", strings.ToLower(tea.Code)} {
+			for _, code := range []string{"ZZZZZZZZ", "abc", tea.Code[:qrcode.CodeLen-1] + "U"} {
 				body := hubPickup("S01", "TEA", 1)
 				body["scan"] = code
 				msg := hubWantError(t, e.post(t, "/api/v1/orders", alice, body), http.StatusBadRequest, "invalid_argument")

@@ -140,6 +140,7 @@ func New(d Deps) *gin.Engine {
 	r.POST("/webhooks/wechatpay", h.webhook(wechatPayDoor(d.WeChatPay)))
 	r.POST("/webhooks/alipay", h.webhook(alipayDoor(d.Alipay)))
 	h.marketRoutes(r, admin)
+	v1.DELETE("/auth/session", memberAuth(d.Service), h.signOut)
 	return r
 }
 

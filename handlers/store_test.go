@@ -187,6 +187,8 @@ func TestStoreStaffAccounts(t *testing.T) {
 			{"clerk without store", "dora", map[string]any{"password": secret, "role": "clerk"}, hubAdminAuth, 400, "invalid_argument"},
 			{"admin with a store", "dora", map[string]any{"password": secret, "role": "admin", "store": "S01"}, hubAdminAuth, 400, "invalid_argument"},
 			{"short password", "dora", map[string]any{"password": "short", "role": "clerk", "store": "S01"}, hubAdminAuth, 400, "invalid_argument"},
+			{"password of ten spaces", "dora", map[string]any{"password": strings.Repeat(" ", 10), "role": "clerk", "store": "S01"}, hubAdminAuth, 400, "invalid_argument"},
+			{"password of white space", "dora", map[string]any{"password": " \t\n\u3000 \t\n\u3000 \t", "role": "clerk", "store": "S01"}, hubAdminAuth, 400, "invalid_argument"},
 			{"new account without password", "dora", map[string]any{"role": "clerk", "store": "S01"}, hubAdminAuth, 400, "invalid_argument"},
 			{"bad username", "Dora!", map[string]any{"password": secret, "role": "clerk", "store": "S01"}, hubAdminAuth, 400, "invalid_argument"},
 			{"role of the wrong type", "dora", map[string]any{"password": secret, "role": 1}, hubAdminAuth, 400, "invalid_argument"},
@@ -196,7 +198,10 @@ func TestStoreStaffAccounts(t *testing.T) {
 		}
 		for _, tc := range bad {
 			t.Run(tc.name, func(t *testing.T) {
-				hubWantError(t, e.put(t, "/api/v1/admin/staff/"+tc.user, tc.auth, tc.body), tc.status, tc.code)
+				msg := hubWantError(t, e.put(t, "/api/v1/admin/staff/"+tc.user, tc.auth, tc.body), tc.status, tc.code)
+				if strings.Contains(tc.name, "password") && !strings.Contains(msg, "password") {
+					t.Errorf("message %q does not name the password", msg)
+				}
 			})
 		}
 		if _, err := e.svc.Staff.Account(context.Background(), "dora"); err == nil {
@@ -748,6 +753,9 @@ func TestStoreDeliverySteps(t *testing.T) {
 		e.step(t, clerk1, no, "accept", nil, core.StatusAccepted)
 		hubWantError(t, e.post(t, "/api/v1/store/orders/"+no+"/ready", clerk1, nil), http.StatusConflict, "conflict")
 		hubWantError(t, e.post(t, "/api/v1/store/orders/"+no+"/dispatch", clerk1, map[string]any{"phone": "13800000000"}), http.StatusBadRequest, "invalid_argument")
+		if msg := hubWantError(t, e.post(t, "/api/v1/store/orders/"+no+"/dispatch", clerk1, map[string]any{"courier": "Li Lei", "phone": "not-a-phone"}), http.StatusBadRequest, "invalid_argument"); !strings.Contains(msg, "phone") {
+			t.Errorf("message %q does not name the phone", msg)
+		}
 		hubWantError(t, e.post(t, "/api/v1/store/orders/"+no+"/deliver", clerk1, nil), http.StatusConflict, "conflict")
 		v := e.step(t, clerk1, no, "dispatch", map[string]any{"courier": "Li Lei", "phone": "13800000000", "tracking_no": "SF100"}, core.StatusDelivering)
 		if v.Courier == nil || *v.Courier != (core.Courier{Name: "Li Lei", Phone: "13800000000", TrackingNo: "SF100"}) {

@@ -31,9 +31,8 @@ func NewCode() (string, error) {
 }
 
 // ValidCode reports whether s has exactly the form NewCode produces: 8 characters from the upper-case
-// Crockford alphabet. It is deliberately strict (no lower case, no hyphens, no I/L/O/U look-alikes),
-// because codes travel inside scanned URLs, not through human typing; a caller that accepts typed
-// input should upper-case it first.
+// Crockford alphabet. It is deliberately strict (no lower case, no hyphens, no I/L/O/U look-alikes); a
+// caller that looks a code up passes what it was given through NormalizeCode first.
 func ValidCode(s string) bool {
 	if len(s) != CodeLen {
 		return false
@@ -44,4 +43,34 @@ func ValidCode(s string) bool {
 		}
 	}
 	return true
+}
+
+// maxTypedCode is the longest input NormalizeCode rewrites: a code with a separator between every
+// character and spaces around it; anything longer is not a code and is returned as it is.
+const maxTypedCode = 4 * CodeLen
+
+// NormalizeCode turns a short code as it was typed, read aloud or mangled by a scanner app into the form
+// NewCode makes, as Crockford's base32 decodes: lower case becomes upper case, I and L become 1, O
+// becomes 0, and spaces and hyphens (separators for reading) are dropped. It only rewrites; whether
+// the result is a code is ValidCode's to say. It is for short codes only: signed tokens are
+// case-sensitive and must not pass through it.
+func NormalizeCode(s string) string {
+	if len(s) > maxTypedCode {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == ' ' || r == '-' || r == '\t':
+			return -1
+		case r >= 'a' && r <= 'z':
+			r -= 'a' - 'A'
+		}
+		switch r {
+		case 'I', 'L':
+			return '1'
+		case 'O':
+			return '0'
+		}
+		return r
+	}, s)
 }

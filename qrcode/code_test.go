@@ -83,3 +83,42 @@ func TestValidCode(t *testing.T) {
 		})
 	}
 }
+
+func TestNormalizeCode(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"7K2M9XQ4", "7K2M9XQ4"},
+		{"7k2m9xq4", "7K2M9XQ4"},
+		{"7K2M-9XQ4", "7K2M9XQ4"},
+		{" 7k2m 9xq4 ", "7K2M9XQ4"},
+		{"7K2M\t9XQ4", "7K2M9XQ4"},
+		{"IL0O1ilo", "11001110"},
+		{"7K2M9XQU", "7K2M9XQU"}, // U is no digit in Crockford's base32: it stays and is refused
+		{"", ""},
+		{"<script>", "<SCR1PT>"},
+		{strings.Repeat("a", 4*CodeLen+1), strings.Repeat("a", 4*CodeLen+1)}, // too long to be typed: untouched
+	}
+	for _, tt := range tests {
+		if got := NormalizeCode(tt.in); got != tt.want {
+			t.Errorf("NormalizeCode(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzNormalizeCode checks that normalising is idempotent and never turns a valid code into another.
+func FuzzNormalizeCode(f *testing.F) {
+	for _, s := range []string{"7K2M9XQ4", "7k2m-9xq4", "IL0O1ilo", " 7K2M 9XQ4 ", "７K2M9XQ", "\x00", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := NormalizeCode(s)
+		if NormalizeCode(n) != n {
+			t.Errorf("NormalizeCode(%q) = %q, not a fixed point", s, n)
+		}
+		if ValidCode(s) && n != s {
+			t.Errorf("NormalizeCode changed the valid code %q to %q", s, n)
+		}
+		if ValidCode(n) && len(n) != CodeLen {
+			t.Errorf("NormalizeCode(%q) = %q, valid but of length %d", s, n, len(n))
+		}
+	})
+}

@@ -44,8 +44,8 @@ var stepNames = map[string]string{
 }
 
 // Landing is what the scan landing page shows. Empty fields are left out of the page. The stock line
-// ("本店有货 N 件" or "本店暂时缺货") shows for product codes, that is when Kind is KindProduct, or Kind
-// is empty and ProductName is set.
+// ("本店有货 N 件" or "本店暂时缺货") shows wherever the scan names a product at a store: for product
+// codes (Kind KindProduct, or Kind empty and ProductName set) and for trace codes with a StoreName.
 type Landing struct {
 	Code         string
 	Kind         string // KindProduct, KindStore, KindCampaign or KindTrace
@@ -109,6 +109,19 @@ type traceView struct {
 
 type stepView struct{ Step, Date, Place, Document string }
 
+// showStock reports whether a landing page has the stock line: see Landing.
+func showStock(l Landing) bool {
+	switch l.Kind {
+	case KindProduct:
+		return true
+	case KindTrace:
+		return l.ProductName != "" && l.StoreName != ""
+	case "":
+		return l.ProductName != ""
+	}
+	return false
+}
+
 // WriteLanding renders the mobile landing page a shopper sees after scanning: a Chinese, self-contained
 // page (inline CSS, no scripts, no external assets) sized for phones around 360px wide. It shows the
 // warning as a red banner, the product name and price (¥18.50), the stock line at this store, the
@@ -125,7 +138,7 @@ func WriteLanding(w io.Writer, l Landing) error {
 		ProductName:  l.ProductName,
 		SKU:          l.SKU,
 		Price:        cn.YuanSign(l.PriceFen),
-		ShowStock:    l.Kind == KindProduct || (l.Kind == "" && l.ProductName != ""),
+		ShowStock:    showStock(l),
 		Available:    max(l.Available, 0),
 		Campaign:     l.Campaign,
 	}

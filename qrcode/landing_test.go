@@ -164,7 +164,11 @@ func TestWriteLandingTrace(t *testing.T) {
 		`<li><span class="step">冷链转运</span></li>`,
 		"¥129.00",
 	)
-	lacks(t, html, "本店有货", "本店暂时缺货") // stock is for product codes
+	contains(t, html, "本店暂时缺货") // a trace code at a store has the stock line of the scan JSON
+	l.Available = 4
+	contains(t, renderLanding(t, l), "本店有货 4 件")
+	l.StoreName = "" // a batch code, not at any store: no stock line
+	lacks(t, renderLanding(t, l), "本店有货", "本店暂时缺货")
 	for i, s := range []string{"生产", "检验检疫", "进口通关", "到店"} {
 		if j := strings.Index(html, `<span class="step">`+s); j < 0 {
 			t.Errorf("step %d %s missing", i, s)

@@ -162,6 +162,18 @@ func (s *Service) Authenticate(ctx context.Context, token string) (int64, error)
 	return sess.MemberID, err
 }
 
+// SignOut ends sessions of the member memberID, signed in with token: the session of token, or with
+// all every session the member has (on every phone and channel). An ended token is refused at once by
+// Authenticate. It returns how many sessions it ended.
+func (s *Service) SignOut(ctx context.Context, memberID int64, token string, all bool) (int64, error) {
+	q := s.DB.Conn(ctx).Where("member_id = ?", memberID)
+	if !all {
+		q = q.Where("token_hash = ?", domain.HashToken(token))
+	}
+	res := q.Delete(&models.Session{})
+	return res.RowsAffected, res.Error
+}
+
 // Member returns a member as they see themselves.
 func (s *Service) Member(ctx context.Context, memberID int64) (View, error) {
 	return s.memberView(ctx, memberID)

@@ -247,9 +247,11 @@ func (s *Service) DisableQRCode(ctx context.Context, code string) error {
 	return s.DB.Conn(ctx).Model(&models.QRCode{}).Where("id = ? AND disabled_at IS NULL", row.ID).Update("disabled_at", s.Now()).Error
 }
 
-// CodeRow returns the row of a code, or not-found for a malformed or unknown code.
+// CodeRow returns the row of a code, or not-found for a malformed or unknown code. The code may be
+// given as typed (see qrcode.NormalizeCode): every look-up of a code goes through here.
 func (s *Service) CodeRow(ctx context.Context, code string) (models.QRCode, error) {
 	var row models.QRCode
+	code = qrcode.NormalizeCode(code)
 	if !qrcode.ValidCode(code) {
 		return row, domain.Errf(domain.ErrNotFound, "code %q not found", code)
 	}

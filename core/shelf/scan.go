@@ -76,7 +76,7 @@ func (s *Service) Scan(ctx context.Context, code string, from ScanFrom) (ScanVie
 		return ScanView{}, err
 	}
 	if row.DisabledAt != nil {
-		return ScanView{}, &domain.Error{Kind: ErrCodeDisabled, Msg: fmt.Sprintf("code %s was withdrawn", code)}
+		return ScanView{}, &domain.Error{Kind: ErrCodeDisabled, Msg: fmt.Sprintf("code %s was withdrawn", row.Code)}
 	}
 	if from.Count {
 		s.scans.add(row.ID, s.Now(), from.Channel)

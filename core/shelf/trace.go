@@ -9,6 +9,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm/clause"
 )
@@ -72,6 +73,12 @@ func (s *Service) PutTraceBatch(ctx context.Context, in TraceBatchInput) (TraceV
 		if err != nil {
 			return TraceView{}, domain.Errf(domain.ErrInvalidArgument, "step %d: date must be YYYY-MM-DD", i+1)
 		}
+		if d.Before(earliestTraceDate) {
+			return TraceView{}, domain.Errf(domain.ErrInvalidArgument, "step %d: date %s is before %s", i+1, st.Date, earliestTraceDate.Format("2006-01-02"))
+		}
+		if latest := latestTraceDate(s.Now()); d.After(latest) {
+			return TraceView{}, domain.Errf(domain.ErrInvalidArgument, "step %d: date %s is in the future (at most %s)", i+1, st.Date, latest.Format("2006-01-02"))
+		}
 		if d.Before(last) {
 			return TraceView{}, domain.Errf(domain.ErrInvalidArgument, "step %d: dates must not go back in time", i+1)
 		}
@@ -108,6 +115,16 @@ func (s *Service) PutTraceBatch(ctx context.Context, in TraceBatchInput) (TraceV
 		return TraceView{}, err
 	}
 	return s.traceView(ctx, in.BatchNo)
+}
+
+// earliestTraceDate is the earliest date a trace step may carry: older dates are typing mistakes.
+var earliestTraceDate = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// latestTraceDate is the latest date a trace step may carry at now: a journey records what happened, so
+// a step may be dated at most one day after today in China (a day of slack for clocks and time zones).
+func latestTraceDate(now time.Time) time.Time {
+	y, m, d := now.In(cn.Zone).Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
 }
 
 // stepIndex is a step's place in the journey, -1 for an unknown step.

@@ -84,6 +84,8 @@ func (in *Input) validate(creating bool) error {
 		return domain.Errf(domain.ErrInvalidArgument, "a new account needs a password")
 	case in.Password != "" && (utf8.RuneCountInString(in.Password) < 10 || len(in.Password) > 72):
 		return domain.Errf(domain.ErrInvalidArgument, "password must be at least 10 characters and at most 72 bytes")
+	case in.Password != "" && strings.TrimSpace(in.Password) == "":
+		return domain.Errf(domain.ErrInvalidArgument, "password must not be only white space")
 	}
 	return nil
 }

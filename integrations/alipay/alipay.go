@@ -219,29 +219,33 @@ func (c *Client) QueryPayment(ctx context.Context, orderNo string) (core.Payment
 	if !res.IsSuccess() {
 		return core.PaymentState{}, fmt.Errorf("alipay trade.query: %s %s %s", res.Code, res.SubCode, res.SubMsg)
 	}
+	return tradeState(res)
+}
+
+// tradeState is what a successful trade.query says of the payment: paid (TRADE_SUCCESS, TRADE_FINISHED,
+// or TRADE_CLOSED with a send_pay_date, a trade paid and refunded in full), closed unpaid, or neither.
+func tradeState(res *sdk.TradeQueryRsp) (core.PaymentState, error) {
+	closed := false
 	switch res.TradeStatus {
 	case sdk.TradeStatusSuccess, sdk.TradeStatusFinished:
-		amount, err := Fen(res.TotalAmount)
-		if err != nil {
-			return core.PaymentState{}, err
-		}
-		paidAt, _ := time.ParseInLocation("2006-01-02 15:04:05", res.SendPayDate, cn.Zone)
-		return core.PaymentState{Paid: true, Payment: core.PaymentNotification{Provider: Provider, OrderNo: res.OutTradeNo, TransactionID: res.TradeNo,
-			AmountFen: amount, PaidAt: paidAt}}, nil
 	case sdk.TradeStatusClosed:
 		if res.SendPayDate == "" {
 			return core.PaymentState{Closed: true}, nil
 		}
-		// Paid, then refunded in full: the payment still happened.
-		amount, err := Fen(res.TotalAmount)
-		if err != nil {
-			return core.PaymentState{}, err
-		}
-		paidAt, _ := time.ParseInLocation("2006-01-02 15:04:05", res.SendPayDate, cn.Zone)
-		return core.PaymentState{Paid: true, Closed: true, Payment: core.PaymentNotification{Provider: Provider, OrderNo: res.OutTradeNo, TransactionID: res.TradeNo,
-			AmountFen: amount, PaidAt: paidAt}}, nil
+		closed = true // paid, then refunded in full: the payment still happened
+	default:
+		return core.PaymentState{}, nil
 	}
-	return core.PaymentState{}, nil
+	amount, err := Fen(res.TotalAmount)
+	if err != nil {
+		return core.PaymentState{}, err
+	}
+	paidAt, err := payDate("send_pay_date", res.SendPayDate)
+	if err != nil {
+		return core.PaymentState{}, fmt.Errorf("alipay trade.query of %s: %w", res.OutTradeNo, err)
+	}
+	return core.PaymentState{Paid: true, Closed: closed, Payment: core.PaymentNotification{Provider: Provider, OrderNo: res.OutTradeNo, TransactionID: res.TradeNo,
+		AmountFen: amount, PaidAt: paidAt}}, nil
 }
 
 // ClosePayment closes the order's unpaid trade; a trade Alipay never created or already closed is fine.

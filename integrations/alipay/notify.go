@@ -11,10 +11,11 @@ import (
 	sdk "github.com/smartwalle/alipay/v3"
 )
 
-// Notification errors. A notification that fails verification changes nothing.
+// Notification errors. A notification that fails verification changes nothing. ErrMalformed also marks a
+// trade.query answer that cannot be read.
 var (
 	ErrBadSignature = errors.New("alipay notification signature does not verify")
-	ErrMalformed    = errors.New("alipay notification is malformed")
+	ErrMalformed    = errors.New("alipay message is malformed")
 	ErrForeign      = errors.New("alipay notification is for another app or seller")
 )
 
@@ -65,13 +66,23 @@ func (c *Client) ParseNotification(form url.Values) (Notification, error) {
 		if err != nil {
 			return Notification{}, fmt.Errorf("%w: total_amount: %v", ErrMalformed, err)
 		}
-		paidAt, err := time.ParseInLocation("2006-01-02 15:04:05", n.GmtPayment, cn.Zone)
+		paidAt, err := payDate("gmt_payment", n.GmtPayment)
 		if err != nil {
-			return Notification{}, fmt.Errorf("%w: gmt_payment %q", ErrMalformed, n.GmtPayment)
+			return Notification{}, err
 		}
 		out.Payment = &core.PaymentNotification{Provider: Provider, OrderNo: n.OutTradeNo, TransactionID: n.TradeNo, AmountFen: amount, PaidAt: paidAt}
 	}
 	return out, nil
+}
+
+// payDate reads a payment time Alipay sends (yyyy-MM-dd HH:mm:ss, China time) in field: one that is
+// missing or unreadable is ErrMalformed, never the zero time.
+func payDate(field, s string) (time.Time, error) {
+	t, err := time.ParseInLocation("2006-01-02 15:04:05", s, cn.Zone)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %s %q is not a time", ErrMalformed, field, s)
+	}
+	return t, nil
 }
 
 func cloneValues(v url.Values) url.Values {

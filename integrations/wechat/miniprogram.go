@@ -69,7 +69,9 @@ func NewMiniProgram(cfg MiniProgramConfig, cache *Cache, log *slog.Logger) (*Min
 		cfg.OrderPage = "pages/order/detail"
 	}
 	mp := miniprogram.NewMiniProgram(&mpconfig.Config{AppID: cfg.AppID, AppSecret: cfg.Secret, Cache: cache, UseStableAK: true})
-	return &MiniProgram{cfg: cfg, mp: mp, cache: cache, log: log, release: release}, nil
+	m := &MiniProgram{cfg: cfg, mp: mp, cache: cache, log: log, release: release}
+	mp.SetAccessTokenContextHandle(tokenHandle{cache: cache, key: m.tokenKey(), fetch: mp.GetContext().AccessTokenContextHandle})
+	return m, nil
 }
 
 // Close gives up the process-wide API base (see UseAPIBase).
@@ -195,7 +197,11 @@ var (
 // Codes are kept in the shared cache once fetched: they never change for a scene and page.
 func (m *MiniProgram) WXACode(ctx context.Context, scene, page string) ([]byte, error) {
 	key := "wxacode:" + m.cfg.AppID + ":" + page + ":" + scene
-	if v, ok := m.cache.GetContext(ctx, key).(string); ok {
+	v, ok, err := m.cache.Lookup(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
 		if img, err := base64.StdEncoding.DecodeString(v); err == nil {
 			return img, nil
 		}
