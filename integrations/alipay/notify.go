@@ -65,6 +65,9 @@ func (c *Client) ParseNotification(form url.Values) (Notification, error) {
 		if err != nil {
 			return Notification{}, fmt.Errorf("%w: total_amount: %v", ErrMalformed, err)
 		}
+		if amount <= 0 {
+			return Notification{}, fmt.Errorf("%w: total_amount %q is not a payment", ErrMalformed, n.TotalAmount)
+		}
 		paidAt, err := time.ParseInLocation("2006-01-02 15:04:05", n.GmtPayment, cn.Zone)
 		if err != nil {
 			return Notification{}, fmt.Errorf("%w: gmt_payment %q", ErrMalformed, n.GmtPayment)
