@@ -263,6 +263,9 @@ func (p *Pay) payment(tx *payments.Transaction) (core.PaymentNotification, error
 	if tx.Amount == nil || tx.Amount.Total == nil || str(tx.TransactionId) == "" || str(tx.OutTradeNo) == "" {
 		return core.PaymentNotification{}, fmt.Errorf("%w: transaction without id, order number or amount", ErrMalformed)
 	}
+	if *tx.Amount.Total <= 0 {
+		return core.PaymentNotification{}, fmt.Errorf("%w: amount %d fen is not a payment", ErrMalformed, *tx.Amount.Total)
+	}
 	paidAt, err := time.Parse(time.RFC3339, str(tx.SuccessTime))
 	if err != nil {
 		return core.PaymentNotification{}, fmt.Errorf("%w: success_time %q", ErrMalformed, str(tx.SuccessTime))
