@@ -28,3 +28,22 @@ func TestParseNotificationRefusesNonPositiveAmount(t *testing.T) {
 		}
 	}
 }
+
+// TestParseNotificationBadNonce is a finding of FuzzParseNotification: a signed notification whose
+// resource nonce was not 12 bytes long made the WeChat Pay SDK panic while decrypting it.
+func TestParseNotificationBadNonce(t *testing.T) {
+	pay := fuzzPay(t)
+	for _, nonce := range []string{"", "short", "thirteen-char"} {
+		body := []byte(`{"id":"EV-1","resource_type":"encrypt-resource","event_type":"TRANSACTION.SUCCESS","resource":{"algorithm":"AEAD_AES_256_GCM",` +
+			`"original_type":"transaction","associated_data":"transaction","nonce":"` + nonce + `","ciphertext":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}`)
+		ts := strconv.FormatInt(fuzzNow.Unix(), 10)
+		h := http.Header{}
+		h.Set("Wechatpay-Timestamp", ts)
+		h.Set("Wechatpay-Nonce", "n")
+		h.Set("Wechatpay-Serial", keys.PublicKeyID)
+		h.Set("Wechatpay-Signature", signAsWeChat(t, ts, "n", body))
+		if n, err := pay.ParseNotification(context.Background(), h, body); !errors.Is(err, wechat.ErrDecrypt) {
+			t.Fatalf("nonce %q: ParseNotification = %+v, %v; want ErrDecrypt", nonce, n, err)
+		}
+	}
+}
