@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -35,7 +34,7 @@ func signAsWeChat(t testing.TB, ts, nonce string, body []byte) string {
 }
 
 // sealedEnvelope wraps plaintext as WeChat Pay does: AEAD_AES_256_GCM with the APIv3 key, the nonce
-// taken from seed (so the same input always makes the same body).
+// the first 12 bytes of seed, padded (so the same input always makes the same body).
 func sealedEnvelope(t testing.TB, event, originalType, seed string, plaintext []byte) []byte {
 	block, err := aes.NewCipher([]byte(keys.APIv3Key))
 	if err != nil {
@@ -45,7 +44,7 @@ func sealedEnvelope(t testing.TB, event, originalType, seed string, plaintext []
 	if err != nil {
 		t.Fatal(err)
 	}
-	nonce := fmt.Sprintf("%-12.12s", seed)
+	nonce := (seed + "000000000000")[:12] // 12 bytes, as GCM needs (not 12 runes)
 	ct := base64.StdEncoding.EncodeToString(gcm.Seal(nil, []byte(nonce), plaintext, []byte(originalType)))
 	body, _ := json.Marshal(map[string]any{"id": "EV-1", "create_time": fuzzNow.Format(time.RFC3339), "resource_type": "encrypt-resource",
 		"event_type": event, "summary": "支付成功", "resource": map[string]any{"original_type": originalType, "algorithm": "AEAD_AES_256_GCM",
