@@ -23,9 +23,11 @@ var sigEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // SignToken returns a token carrying payload until exp, signed with key (HMAC-SHA256, 120 bits kept):
 // "OP1-<payload>-<exp in base 36>-<signature in base 32>". It holds only letters, digits and '-', so a USB
-// scanner types it faithfully whatever the keyboard layout. The payload must not contain '-'.
+// scanner types it faithfully whatever the keyboard layout. The payload must not contain '-'. Because a
+// scanner may type the token in either case, OpenToken reads it in upper case: the payload is signed (and
+// given back) in upper case too, so a payload with lower-case letters still opens.
 func SignToken(key []byte, payload string, exp time.Time) string {
-	body := TokenPrefix + payload + "-" + strings.ToUpper(strconv.FormatInt(exp.Unix(), 36))
+	body := strings.ToUpper(TokenPrefix + payload + "-" + strconv.FormatInt(exp.Unix(), 36))
 	return body + "-" + sign(key, body)
 }
 

@@ -66,6 +66,9 @@ func (c *Client) ParseNotification(form url.Values) (Notification, error) {
 		if err != nil {
 			return Notification{}, fmt.Errorf("%w: total_amount: %v", ErrMalformed, err)
 		}
+		if amount <= 0 {
+			return Notification{}, fmt.Errorf("%w: total_amount %q is not a payment", ErrMalformed, n.TotalAmount)
+		}
 		paidAt, err := payDate("gmt_payment", n.GmtPayment)
 		if err != nil {
 			return Notification{}, err

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/market"
@@ -175,6 +176,9 @@ type replyEnvelope struct {
 // unknown shop) or 500 (our own failure, so that Ele.me sends the push again).
 func (c *Client) Reply(p market.Push, err error) market.Reply {
 	rt, _ := p.Reply.(replyTo)
+	// JSON carries only valid UTF-8: sign the command and ticket as the answer will carry them, or Ele.me
+	// could not verify it.
+	rt.cmd, rt.ticket = strings.ToValidUTF8(rt.cmd, "\uFFFD"), strings.ToValidUTF8(rt.ticket, "\uFFFD")
 	if _, perr := strconv.ParseUint(rt.timestamp, 10, 63); perr != nil {
 		rt.timestamp = strconv.FormatInt(c.now().Unix(), 10)
 	}

@@ -275,6 +275,11 @@ func decodeAnswer(path string, body []byte) (json.RawMessage, error) {
 	if err := dec.Decode(&a); err != nil {
 		return nil, fmt.Errorf("meituan: %s: unreadable answer: %w", path, err)
 	}
+	if a.Error != nil && a.Error.Code == "" {
+		// Meituan's errors always carry a code: without one the answer is not Meituan's (a proxy, a
+		// truncated body), so the call is retried rather than taken as refused.
+		return nil, fmt.Errorf("meituan: %s: unreadable answer: an error without a code (%q)", path, a.Error.Msg)
+	}
 	if a.ResultCode != nil {
 		switch *a.ResultCode {
 		case 1:

@@ -67,7 +67,8 @@ func Sign(secret []byte, ts int64, body []byte) string {
 }
 
 // Verify checks a notification's signature over its raw body and its timestamp against now, then parses
-// it into core's normalised form. It never trusts the body before the signature matches.
+// it into core's normalised form. It never trusts the body before the signature matches. The body must be
+// one JSON object (nothing after it) with every field of a successful payment, paid_at included.
 func Verify(secret []byte, header http.Header, body []byte, now time.Time) (core.PaymentNotification, error) {
 	tsRaw, sig := header.Get(HeaderTimestamp), header.Get(HeaderSignature)
 	if tsRaw == "" || sig == "" {
@@ -86,7 +87,8 @@ func Verify(secret []byte, header http.Header, body []byte, now time.Time) (core
 	var n Notification
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&n); err != nil || n.Status != "SUCCESS" || n.OrderNo == "" || n.TransactionID == "" || n.AmountFen <= 0 {
+	if err := dec.Decode(&n); err != nil || dec.Decode(&struct{}{}) != io.EOF || n.Status != "SUCCESS" || n.OrderNo == "" ||
+		n.TransactionID == "" || n.AmountFen <= 0 || n.PaidAt.IsZero() {
 		return core.PaymentNotification{}, ErrMalformed
 	}
 	return core.PaymentNotification{Provider: Provider, OrderNo: n.OrderNo, TransactionID: n.TransactionID, AmountFen: n.AmountFen, PaidAt: n.PaidAt}, nil

@@ -76,6 +76,7 @@ func TestVerify(t *testing.T) {
 		"not a success": {OrderNo: "O1", TransactionID: "T1", AmountFen: 1, Status: "FAILED"},
 		"zero amount":   {OrderNo: "O1", TransactionID: "T1", AmountFen: 0, Status: "SUCCESS"},
 		"no order":      {TransactionID: "T1", AmountFen: 1, Status: "SUCCESS"},
+		"no paid_at":    {OrderNo: "O1", TransactionID: "T1", AmountFen: 1, Status: "SUCCESS"}, // found by FuzzVerify
 	} {
 		t.Run(name, func(t *testing.T) {
 			h, body := signed(t, n, now, secret)
@@ -83,6 +84,20 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("err = %v, want ErrMalformed", err)
 			}
 		})
+	}
+}
+
+// TestVerifyRefusesTrailingData is a finding of FuzzVerify: a signed body with a second JSON value after
+// the notification was accepted, the rest ignored.
+func TestVerifyRefusesTrailingData(t *testing.T) {
+	now := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+	_, body := signed(t, Notification{OrderNo: "O1", TransactionID: "T1", AmountFen: 1, PaidAt: now, Status: "SUCCESS"}, now, secret)
+	body = append(body, []byte(` {"amount_fen":2}`)...)
+	h := http.Header{}
+	h.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	h.Set(HeaderSignature, Sign(secret, now.Unix(), body))
+	if n, err := Verify(secret, h, body, now); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Verify = %+v, %v; want ErrMalformed", n, err)
 	}
 }
 

@@ -263,6 +263,9 @@ func (p *Pay) payment(tx *payments.Transaction) (core.PaymentNotification, error
 	if tx.Amount == nil || tx.Amount.Total == nil || str(tx.TransactionId) == "" || str(tx.OutTradeNo) == "" {
 		return core.PaymentNotification{}, fmt.Errorf("%w: transaction without id, order number or amount", ErrMalformed)
 	}
+	if *tx.Amount.Total <= 0 {
+		return core.PaymentNotification{}, fmt.Errorf("%w: amount %d fen is not a payment", ErrMalformed, *tx.Amount.Total)
+	}
 	paidAt, err := time.Parse(time.RFC3339, str(tx.SuccessTime))
 	if err != nil {
 		return core.PaymentNotification{}, fmt.Errorf("%w: success_time %q", ErrMalformed, str(tx.SuccessTime))
@@ -289,6 +292,9 @@ var (
 	ErrMalformed    = errors.New("wechatpay notification is malformed")
 	ErrForeign      = errors.New("wechatpay notification is for another app or merchant")
 )
+
+// gcmNonceSize is the length of an AEAD_AES_256_GCM resource's nonce (12 characters).
+const gcmNonceSize = 12
 
 // Tolerance is how far a notification's timestamp may be from our clock.
 const Tolerance = 5 * time.Minute
@@ -355,6 +361,9 @@ func (p *Pay) ParseNotification(ctx context.Context, h http.Header, body []byte)
 	n := Notification{ID: env.ID, EventType: env.EventType}
 	if env.ResourceType != "encrypt-resource" || env.Resource.Algorithm != "AEAD_AES_256_GCM" {
 		return n, nil // not a resource we decrypt (nothing the hub acts on)
+	}
+	if len(env.Resource.Nonce) != gcmNonceSize { // the SDK panics on any other length
+		return Notification{}, ErrDecrypt
 	}
 	text, err := utils.DecryptAES256GCM(p.cfg.APIv3Key, env.Resource.AssociatedData, env.Resource.Nonce, env.Resource.Ciphertext)
 	if err != nil {
