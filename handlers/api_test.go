@@ -782,6 +782,8 @@ func TestAPIErrors(t *testing.T) {
 			// Catalog queries.
 			{"products of unknown store", "GET", "/api/v1/stores/NOPE/products", "", nil, 404, "not_found"},
 			{"lat not a number", "GET", "/api/v1/stores?lat=abc&lng=121", "", nil, 400, "invalid_argument"},
+			{"lat NaN", "GET", "/api/v1/stores?lat=NaN&lng=121", "", nil, 400, "invalid_argument"},
+			{"lng infinite", "GET", "/api/v1/stores?lat=31&lng=Inf", "", nil, 400, "invalid_argument"},
 			{"lat without lng", "GET", "/api/v1/stores?lat=31", "", nil, 400, "invalid_argument"},
 			{"lat out of range", "GET", "/api/v1/stores?lat=91&lng=121", "", nil, 400, "invalid_argument"},
 

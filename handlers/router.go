@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -180,8 +181,8 @@ func optFloat(c *gin.Context, name string) (*float64, error) {
 		return nil, nil
 	}
 	f, err := strconv.ParseFloat(raw, 64)
-	if err != nil {
-		return nil, errors.New(name + " must be a number")
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, errors.New(name + " must be a finite number")
 	}
 	return &f, nil
 }
