@@ -1,3 +1,5 @@
+// Command gen writes docs/configuration.md from the comments and tags of config.Config, so the
+// configuration reference is written once, beside the settings; a test fails when the two drift.
 package main
 
 import (
