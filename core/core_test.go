@@ -17,6 +17,7 @@ import (
 	"github.com/o2ohub/o2ohub/internal/testclock"
 	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/models/dbtest"
+	"gorm.io/gorm"
 )
 
 type fixture struct {
@@ -725,6 +726,54 @@ func TestRefundAnswerSaysWhatHappened(t *testing.T) {
 		}
 		if len(prov.refunds) != 1 {
 			t.Fatalf("%d refunds reached the provider, want 1", len(prov.refunds))
+		}
+	})
+}
+
+// TestKilledReplicasRefundTakenUpAfterTheShortLease: a replica claims a due refund and dies before it
+// submits it (its lease is never renewed). Another replica cannot take the refund while the lease holds,
+// and completes it once the lease (seconds, not minutes) has run out; the money goes back once. Driven by
+// the movable clock.
+func TestKilledReplicasRefundTakenUpAfterTheShortLease(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db)
+		prov := &refunder{failures: 1}
+		f.svc.RegisterGateway(prov)
+		hubtest.Must(f.svc.Catalog.SetStock(f.ctx, "S01", "MILK", 5, "test"))
+		alice := f.member(t, "alice")
+		o := f.order(t, alice, "MILK", 1)
+		f.pay(t, o, "T-killed", o.TotalFen)
+		v := hubtest.Must(f.svc.RefundOrder(f.ctx, o.OrderNo, o.TotalFen, "damaged")) // the provider is down: retried later
+		if v.Status != core.RefundRequested {
+			t.Fatalf("refund = %+v, want requested", v)
+		}
+		f.clock.Add(10 * time.Minute) // its retry is due
+		// The dying replica claims it as its worker does, then is killed: nothing renews its lease.
+		claimed, lease, err := domain.ClaimDue(f.ctx, f.svc.Env, func(q *gorm.DB) *gorm.DB {
+			return q.Where("status IN ?", []string{core.RefundRequested, core.RefundProcessing})
+		}, "next_attempt_at", "attempts", 10, func(r *models.Refund) int64 { r.Attempts++; return r.ID })
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claimed %d refunds (%v)", len(claimed), err)
+		}
+		lease.Release()
+		if domain.LeaseTime > 30*time.Second {
+			t.Fatalf("a dead replica's work waits %s; it must be taken up within seconds", domain.LeaseTime)
+		}
+		other := core.New(domain.NewEnv(db, f.clock, slog.New(slog.DiscardHandler)), core.Options{}) // another replica, same database and clock
+		other.RegisterGateway(prov)
+		f.clock.Add(domain.LeaseTime - time.Second)
+		if n := hubtest.Must(other.ProcessRefunds(f.ctx, 10)); n != 0 {
+			t.Fatalf("another replica took %d refunds while the dead one's lease held", n)
+		}
+		f.clock.Add(2 * time.Second)
+		if n := hubtest.Must(other.ProcessRefunds(f.ctx, 10)); n != 1 {
+			t.Fatalf("another replica took %d refunds after the lease ran out, want 1", n)
+		}
+		if len(prov.refunds) != 1 || prov.refunds[0].AmountFen != o.TotalFen {
+			t.Fatalf("refunds sent = %+v, want one of the whole payment", prov.refunds)
+		}
+		if got := hubtest.Must(f.svc.Order(f.ctx, alice, o.OrderNo)); got.Status != core.StatusRefunded {
+			t.Fatalf("order is %s, want refunded", got.Status)
 		}
 	})
 }
