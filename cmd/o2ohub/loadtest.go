@@ -662,8 +662,10 @@ func (lt *loadtest) report(w io.Writer, sendFor, elapsed time.Duration, confirme
 	fmt.Fprintf(w, "o2ohub loadtest: %s, store %s, %d shoppers, target %.4g req/s for %s, scan share %.2f\n",
 		o.base, o.store, len(lt.tokens), o.rate, o.duration, o.scanShare)
 	due := lt.started.Load() + lt.skipped.Load()
-	fmt.Fprintf(w, "requests: %d due, %d sent, %d answered in %s (achieved %.1f/s); %d not sent (%d in flight, --concurrency); %d with nothing to order\n",
-		due, lt.started.Load()-lt.idle.Load(), lt.done, fmtDur(elapsed), float64(lt.done)/sendFor.Seconds(), lt.skipped.Load(), o.concurrency, lt.idle.Load())
+	sent := lt.started.Load() - lt.idle.Load()
+	fmt.Fprintf(w, "requests: %d due, %d sent in %s (%.1f/s), %d answered by %s (%.1f/s); %d not sent because --concurrency %d were in flight; %d due with nothing to order\n",
+		due, sent, fmtDur(sendFor), float64(sent)/sendFor.Seconds(), lt.done, fmtDur(elapsed), float64(lt.done)/elapsed.Seconds(),
+		lt.skipped.Load(), o.concurrency, lt.idle.Load())
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-30s %7s %8s %8s %8s %8s %8s %7s\n", "endpoint", "count", "rate/s", "p50", "p90", "p99", "max", "errors")
 	for _, name := range []string{epPlace, epPay, epScan} {
@@ -724,6 +726,10 @@ func (lt *loadtest) report(w io.Writer, sendFor, elapsed time.Duration, confirme
 	}
 	if len(stock) > 0 {
 		fmt.Fprintf(w, "stock: %s\n", strings.Join(stock, ", "))
+	}
+	if lt.eps[epScan].errors["429 rate_limited"] > 0 {
+		notes = append(notes, "scans are limited per client address (O2OHUB_SCAN_RATE, default 10/s, bursts of 5 times that) and this test comes from one address: "+
+			"start the hub under test with O2OHUB_SCAN_RATE=0 to measure scans beyond that limit")
 	}
 	for _, n := range notes {
 		fmt.Fprintf(w, "note: %s\n", n)
