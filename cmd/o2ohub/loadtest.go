@@ -159,6 +159,8 @@ type loadtest struct {
 	soldOut   map[string]bool
 	refills   map[string]int
 	refilling map[string]bool
+	// refilledAt is when each SKU's last refill was answered.
+	refilledAt map[string]time.Time
 
 	started  atomic.Int64
 	skipped  atomic.Int64 // due while --concurrency requests were open
@@ -252,7 +254,7 @@ func loadtestCommand(ctx context.Context, cfg config.Config, args []string, stdo
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = o.concurrency, o.concurrency
 	lt := &loadtest{o: o, stderr: stderr, client: &http.Client{Timeout: o.timeout, Transport: tr},
 		eps:     map[string]*ltEndpoint{epPlace: {errors: map[string]int{}}, epPay: {errors: map[string]int{}}, epScan: {errors: map[string]int{}}},
-		soldOut: map[string]bool{}, refills: map[string]int{}, refilling: map[string]bool{}}
+		soldOut: map[string]bool{}, refills: map[string]int{}, refilling: map[string]bool{}, refilledAt: map[string]time.Time{}}
 	defer tr.CloseIdleConnections()
 	var notes []string
 	if err := lt.prepareSKUs(ctx, &notes); err != nil {
@@ -355,6 +357,7 @@ func (lt *loadtest) step(ctx context.Context) {
 	sku := skus[mrand.IntN(len(skus))]
 	token := lt.tokens[mrand.IntN(len(lt.tokens))]
 	body := map[string]any{"store": lt.o.store, "fulfillment": "pickup", "items": []map[string]any{{"sku": sku, "qty": 1}}}
+	sent := time.Now()
 	r := lt.timed(ctx, epPlace, http.MethodPost, "/api/v1/orders", token, body, true)
 	switch {
 	case r.status/100 == 2:
@@ -367,22 +370,23 @@ func (lt *loadtest) step(ctx context.Context) {
 			lt.mu.Unlock()
 		}
 	case r.code == "out_of_stock":
-		lt.outOfStock(ctx, sku)
+		lt.outOfStock(ctx, sku, sent)
 	}
 }
 
 // refillLevel is the on-hand count a refill sets.
 const refillLevel = 10000
 
-// outOfStock refills a SKU that ran out through the admin API, or without a token stops ordering it.
-func (lt *loadtest) outOfStock(ctx context.Context, sku string) {
+// outOfStock refills a SKU that ran out through the admin API, or without a token stops ordering it. An
+// order sent before the SKU's last refill does not refill it again.
+func (lt *loadtest) outOfStock(ctx context.Context, sku string, sent time.Time) {
 	lt.mu.Lock()
 	if lt.o.adminToken == "" {
 		lt.soldOut[sku] = true
 		lt.mu.Unlock()
 		return
 	}
-	if lt.refilling[sku] {
+	if lt.refilling[sku] || sent.Before(lt.refilledAt[sku]) {
 		lt.mu.Unlock()
 		return
 	}
@@ -395,6 +399,7 @@ func (lt *loadtest) outOfStock(ctx context.Context, sku string) {
 	lt.refilling[sku] = false
 	if r.status/100 == 2 {
 		lt.refills[sku]++
+		lt.refilledAt[sku] = time.Now()
 	} else {
 		lt.soldOut[sku] = true // a refill refused (the token wrong, say): stop ordering it
 	}
@@ -434,7 +439,7 @@ func (lt *loadtest) prepareSKUs(ctx context.Context, notes *[]string) error {
 				*notes = append(*notes, fmt.Sprintf("%s left out: none available at %s and no admin token to refill it", s, lt.o.store))
 				continue
 			}
-			lt.outOfStock(ctx, s)
+			lt.outOfStock(ctx, s, time.Now())
 			if lt.soldOut[s] {
 				return fmt.Errorf("refill %s at %s refused: check the admin token", s, lt.o.store)
 			}
