@@ -1,5 +1,5 @@
 // Command o2ohub runs the O2O integration hub. Subcommands: serve (default), demo, migrate, config,
-// import, qr, staff, simulate. Run `o2ohub help` for their flags.
+// import, qr, staff, simulate, loadtest. Run `o2ohub help` for their flags.
 package main
 
 import (
@@ -61,6 +61,10 @@ commands:
   simulate meituan|eleme|jddj --store CODE --sku SKU [--qty N] [--url URL]
                           have the running hub's sandbox platform place an order at the store's
                           shop; the platform pushes it to the hub as it would in production
+  loadtest [--url URL] [--rate N/s] [--duration D] [--shoppers N] [--store CODE] [--sku SKU,…]
+           [--scan-share F] [--admin-token TOKEN] [--concurrency N]
+                          drive a running hub (sandbox on) with orders, sandbox payments and shelf
+                          scans at a target rate; prints latency per endpoint and errors by code
 `
 
 // run runs the command of args. The logs (JSON) and a command's results go to stdout; what a person at
@@ -112,6 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return inDB(cfg, simulate(ctx, cfg, log, rest, stdout, stderr))
 	case "qr":
 		return inDB(cfg, qrCommand(ctx, cfg, log, rest, stdout, stderr))
+	case "loadtest":
+		return loadtestCommand(ctx, cfg, rest, stdout, stderr)
 	case "staff":
 		return inDB(cfg, staffCommand(ctx, cfg, log, rest, stdout, getenv))
 	case "help", "-h", "--help":
