@@ -167,6 +167,20 @@ func TestReplicasNotifyOnce(t *testing.T) {
 			orders = append(orders, e.order())
 		}
 		payNow(t, db) // all due at once, for both sweeps
+		// Besides their own sweeps, both replicas sweep at the same moment, several times over.
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 6 {
+			gw := []*sandbox.Gateway{e.gw, other}[i%2]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				gw.DeliverDue(context.Background(), 3)
+			}()
+		}
+		close(start)
+		wg.Wait()
 		for _, o := range orders {
 			e.WaitFor("order "+o.OrderNo+" paid", func() bool { return e.OrderStatus(o.OrderNo) == core.StatusPaid })
 			e.WaitFor("its notification acknowledged", func() bool { return e.trade(o.OrderNo).NotifiedAt != nil })
