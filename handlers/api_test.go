@@ -115,9 +115,9 @@ func newHubEnv(t testing.TB, db *models.DB, cfg hubConfig) *hubEnv {
 	var gw *sandbox.Gateway
 	switch {
 	case cfg.gateway:
-		gw = sandbox.NewGateway(hubSandboxSecret, 10*time.Millisecond, log)
+		gw = sandbox.NewGateway(db, hubSandboxSecret, 10*time.Millisecond, log)
 	case cfg.refunds:
-		gw = sandbox.NewGateway(hubSandboxSecret, time.Hour, log)
+		gw = sandbox.NewGateway(db, hubSandboxSecret, time.Hour, log)
 	}
 	if gw != nil {
 		svc.RegisterGateway(gw)

@@ -500,3 +500,33 @@ type IdempotencyKey struct {
 	UpdatedAt   time.Time
 	ExpiresAt   time.Time
 }
+
+// SandboxTrade is one payment at the built-in sandbox provider (integrations/sandbox): the trade its
+// prepay opened, when its simulated shopper pays, and the notification it owes the hub until the hub
+// acknowledges it.
+type SandboxTrade struct {
+	ID            int64
+	OrderNo       string
+	TransactionID string
+	AmountFen     int64
+	// Status is open (paid from PaidAt on), paid (its notification was sent) or closed (never paid).
+	Status         string
+	PaidAt         time.Time
+	RefundedFen    int64
+	NotifyURL      string
+	NotifyDueAt    *time.Time
+	NotifyAttempts int64
+	NotifiedAt     *time.Time
+	LastError      string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// SandboxRefund is one refund the sandbox provider made, kept so that a refund submitted again is made once.
+type SandboxRefund struct {
+	ID        int64
+	RefundNo  string
+	OrderNo   string
+	AmountFen int64
+	CreatedAt time.Time
+}

@@ -531,4 +531,27 @@ CREATE TABLE idempotency_keys (
 	expires_at {{time}} NOT NULL,
 	UNIQUE (scope, route, key));
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)
+`}, {version: 10, name: "sandbox trades", sql: `
+CREATE TABLE sandbox_trades (
+	id {{id}},
+	order_no TEXT NOT NULL UNIQUE,
+	transaction_id TEXT NOT NULL,
+	amount_fen BIGINT NOT NULL,
+	status TEXT NOT NULL,
+	paid_at {{time}} NOT NULL,
+	refunded_fen BIGINT NOT NULL DEFAULT 0,
+	notify_url TEXT NOT NULL,
+	notify_due_at {{time}},
+	notify_attempts BIGINT NOT NULL DEFAULT 0,
+	notified_at {{time}},
+	last_error TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE INDEX sandbox_trades_due ON sandbox_trades (notify_due_at);
+CREATE TABLE sandbox_refunds (
+	id {{id}},
+	refund_no TEXT NOT NULL UNIQUE,
+	order_no TEXT NOT NULL,
+	amount_fen BIGINT NOT NULL,
+	created_at {{time}} NOT NULL)
 `}}

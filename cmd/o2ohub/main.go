@@ -219,7 +219,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Wri
 		if secret, err = sandboxSecret(ctx, db, cfg); err != nil {
 			return err
 		}
-		gw = sandbox.NewGateway(secret, 300*time.Millisecond, log)
+		gw = sandbox.NewGateway(db, secret, 300*time.Millisecond, log) // its trades and owed notifications live in db; Close stops its sweep
 		svc.RegisterGateway(gw)
 		log.Warn("the sandbox is enabled: anyone can sign in, bind any phone and pay without money; set O2OHUB_SANDBOX=false in production")
 		if cfg.SandboxExposed() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/models/dbtest"
 )
 
 var secret = []byte("s3cret")
@@ -116,7 +117,7 @@ func TestGatewayNotifiesAndStops(t *testing.T) {
 		w.Write([]byte(`{"result":"applied"}`))
 	}))
 	defer srv.Close()
-	g := NewGateway(string(secret), time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g := NewGateway(dbtest.SQLite(t), string(secret), time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	res, err := g.Prepay(context.Background(), core.PrepayRequest{OrderNo: "O1", AmountFen: 990, NotifyURL: srv.URL})
 	if err != nil || res.PrepayID != TransactionID("O1") {
 		t.Fatalf("prepay = %+v, %v", res, err)
