@@ -276,6 +276,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo io.Wri
 	case err = <-errc:
 	case <-ctx.Done():
 		log.Info("shutting down: draining requests")
+		// Answers from now on close their connection, so a proxy does not reuse one as it is closed.
+		srv.SetKeepAlivesEnabled(false)
 		sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 		err = srv.Shutdown(sctx)
 		cancel()

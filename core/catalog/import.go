@@ -81,7 +81,10 @@ func (s *Service) Import(ctx context.Context, data []byte, format Format) (Impor
 	if err != nil {
 		return rep, err
 	}
-	for _, r := range p.rows {
+	for i, r := range p.rows {
+		if err := ctx.Err(); err != nil { // the caller went away: stop, and say how far it got
+			return rep, fmt.Errorf("import stopped after %d of %d rows (%d applied): %w", i, len(p.rows), rep.Applied, err)
+		}
 		err := r.err
 		if err == nil {
 			err = s.importItem(ctx, r.item)

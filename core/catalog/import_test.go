@@ -335,3 +335,17 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestImportStopsWhenItsCallerGoesAway: an import whose request is cancelled stops at the next row
+// instead of logging every remaining row as failed.
+func TestImportStopsWhenItsCallerGoesAway(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		svc := catalog.New(domain.NewEnv(db, nil, nil))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		rep, err := svc.Import(ctx, []byte("sku,name,price_fen\nA-1,甲,100\nB-1,乙,200\n"), catalog.FormatCSV)
+		if !errors.Is(err, context.Canceled) || rep.Applied != 0 || rep.Failed != 0 {
+			t.Fatalf("cancelled import = %+v, %v; want it stopped before any row", rep, err)
+		}
+	})
+}
