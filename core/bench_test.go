@@ -5,7 +5,8 @@ package core_test
 // grow from round to round; setup and the correctness checks afterwards are kept out of the timer.
 //
 // Compare the ops/s of each benchmark with BenchmarkBaselineTx on the same database in the same run: the
-// baseline is the cheapest write transaction db.Tx can run, at the same parallelism.
+// baseline is the cheapest write transaction db.Tx can run, at the same parallelism. BenchmarkRatio
+// measures the hub paths against the raw transactions of issue 14 in the same run and reports the ratios.
 //
 //	O2OHUB_TEST_POSTGRES=postgres://... go test -run XXX -bench . -benchtime 2s ./core
 
