@@ -223,7 +223,7 @@ func (s *Service) CreateOrder(ctx context.Context, memberID int64, in OrderInput
 		if err != nil {
 			return OrderView{}, err
 		}
-		return s.orderView(ctx, ord.ID)
+		return toOrderView(ord, st.Code), nil // what was just committed; no need to read it back
 	}
 	if len(stores) == 1 {
 		return OrderView{}, domain.Errf(domain.ErrOutOfStock, "not enough %s at store %s", short, stores[0].Code)
@@ -231,8 +231,10 @@ func (s *Service) CreateOrder(ctx context.Context, memberID int64, in OrderInput
 	return OrderView{}, domain.Errf(domain.ErrOutOfStock, "no open store within %.0f m has every item", s.opts.DeliveryRadiusM)
 }
 
-// placeAt reserves the lines at one store and inserts the order, all or nothing; errStoreShort says
-// the store lacks an item (named in *short).
+// placeAt inserts the order and reserves the lines at one store, all or nothing; errStoreShort says
+// the store lacks an item (named in *short). The stock rows are reserved last, in product-id order, so
+// that the transaction holds their locks (a hot SKU's row is what concurrent orders queue on) only from
+// the reservation to the commit.
 func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, in OrderInput, lines []line, ord *models.Order, short *string) error {
 	no, err := newOrderNo(s.Now())
 	if err != nil {
@@ -241,6 +243,9 @@ func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, 
 	return s.DB.Tx(ctx, func(ctx context.Context) error {
 		owner, err := s.Members.ActiveMember(ctx, memberID)
 		if err != nil {
+			return err
+		}
+		if *ord, err = s.insertOrder(ctx, no, owner, st, in, lines); err != nil {
 			return err
 		}
 		for _, l := range lines {
@@ -253,8 +258,7 @@ func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, 
 				return errStoreShort
 			}
 		}
-		*ord, err = s.insertOrder(ctx, no, owner, st, in, lines)
-		return err
+		return nil
 	})
 }
 
@@ -272,12 +276,14 @@ func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st
 	if err := tx.Create(&ord).Error; err != nil {
 		return ord, err
 	}
-	for _, l := range lines {
-		it := models.OrderItem{OrderID: ord.ID, ProductID: &l.product.ID, SKU: l.product.SKU, Name: l.product.Name, PriceFen: l.product.PriceFen, Qty: l.qty}
-		if err := tx.Create(&it).Error; err != nil {
-			return ord, err
-		}
+	items := make([]models.OrderItem, len(lines))
+	for i, l := range lines {
+		items[i] = models.OrderItem{OrderID: ord.ID, ProductID: &l.product.ID, SKU: l.product.SKU, Name: l.product.Name, PriceFen: l.product.PriceFen, Qty: l.qty}
 	}
+	if err := tx.Create(&items).Error; err != nil { // one statement for all lines
+		return ord, err
+	}
+	ord.Items = items
 	return ord, events.Enqueue(ctx, s.Env, "order.created", no, map[string]any{"order_no": no, "store": st.Code, "total_fen": ord.TotalFen})
 }
 

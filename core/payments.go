@@ -11,6 +11,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -208,13 +209,18 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 		return PaymentAmountMismatch, events.Alert(ctx, s.Env, "payment_amount_mismatch", n.OrderNo,
 			fmt.Sprintf("%s transaction %s paid %d fen, order total is %d fen", n.Provider, n.TransactionID, n.AmountFen, ord.TotalFen))
 	}
-	// This provider's prepay is used up; any other provider's open prepay must be closed.
-	err = s.DB.Conn(ctx).Model(&models.PaymentAttempt{}).Where("order_id = ? AND provider = ? AND status = ?", ord.ID, n.Provider, attemptOpen).
-		Updates(map[string]any{"status": attemptPaid, "next_check_at": nil}).Error
-	if err != nil {
-		return "", err
+	// This provider's prepay is used up; any other provider's open prepay must be closed, so the
+	// reconciler looks at it at once (checkAttemptsNow). One statement does both.
+	now := "?"
+	if s.DB.Postgres() {
+		now = "CAST(? AS TIMESTAMPTZ)" // a CASE of NULL and a bare parameter would be text
 	}
-	if err := s.checkAttemptsNow(ctx, ord.ID, n.Provider); err != nil {
+	err = s.DB.Conn(ctx).Model(&models.PaymentAttempt{}).Where("order_id = ? AND status = ?", ord.ID, attemptOpen).
+		Updates(map[string]any{
+			"status":        gorm.Expr("CASE WHEN provider = ? THEN ? ELSE status END", n.Provider, attemptPaid),
+			"next_check_at": gorm.Expr("CASE WHEN provider = ? THEN NULL ELSE "+now+" END", n.Provider, s.Now()),
+		}).Error
+	if err != nil {
 		return "", err
 	}
 	paid := map[string]any{"paid_at": n.PaidAt.UTC(), "provider": n.Provider, "provider_txn": n.TransactionID}

@@ -3,6 +3,7 @@ package catalog
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"regexp"
 	"slices"
 	"sort"
@@ -315,6 +316,19 @@ func (s *Service) MoveStocks(ctx context.Context, moves []Move) (bool, error) {
 // transaction that moves several rows moves them by store id, then product id (MoveStocks does).
 func (s *Service) MoveStock(ctx context.Context, storeID, productID, dOnHand, dReserved int64, kind, orderNo string) (bool, error) {
 	tx := s.DB.Conn(ctx)
+	now := s.Now()
+	if s.DB.Postgres() {
+		// One round trip: the movement is written only when the conditional update changed the row, so
+		// the statement's row count says whether it did. The row lock is held from here to the commit.
+		res := tx.Exec(`WITH u AS (UPDATE stocks SET on_hand = on_hand + @on, reserved = reserved + @res, version = version + 1, updated_at = @now
+	WHERE store_id = @store AND product_id = @product AND (on_hand + @on) - (reserved + @res) >= 0 AND reserved + @res >= 0
+	RETURNING store_id, product_id)
+INSERT INTO stock_movements (store_id, product_id, delta_on_hand, delta_reserved, kind, order_no, created_at)
+SELECT store_id, product_id, CAST(@on AS BIGINT), CAST(@res AS BIGINT), CAST(@kind AS TEXT), CAST(@order AS TEXT), CAST(@now AS TIMESTAMPTZ) FROM u`,
+			sql.Named("on", dOnHand), sql.Named("res", dReserved), sql.Named("now", now), sql.Named("store", storeID),
+			sql.Named("product", productID), sql.Named("kind", kind), sql.Named("order", orderNo))
+		return res.Error == nil && res.RowsAffected == 1, res.Error
+	}
 	q := tx.Model(&models.Stock{}).Where("store_id = ? AND product_id = ?", storeID, productID)
 	// The available count must stay non-negative and so must the reservation.
 	q = q.Where("(on_hand + ?) - (reserved + ?) >= 0 AND reserved + ? >= 0", dOnHand, dReserved, dReserved)
@@ -322,7 +336,7 @@ func (s *Service) MoveStock(ctx context.Context, storeID, productID, dOnHand, dR
 		"on_hand":    gorm.Expr("on_hand + ?", dOnHand),
 		"reserved":   gorm.Expr("reserved + ?", dReserved),
 		"version":    gorm.Expr("version + 1"),
-		"updated_at": s.Now(),
+		"updated_at": now,
 	})
 	if res.Error != nil {
 		return false, res.Error
@@ -330,6 +344,6 @@ func (s *Service) MoveStock(ctx context.Context, storeID, productID, dOnHand, dR
 	if res.RowsAffected == 0 {
 		return false, nil
 	}
-	err := tx.Create(&models.StockMovement{StoreID: storeID, ProductID: productID, DeltaOnHand: dOnHand, DeltaReserved: dReserved, Kind: kind, OrderNo: orderNo, CreatedAt: s.Now()}).Error
+	err := tx.Create(&models.StockMovement{StoreID: storeID, ProductID: productID, DeltaOnHand: dOnHand, DeltaReserved: dReserved, Kind: kind, OrderNo: orderNo, CreatedAt: now}).Error
 	return err == nil, err
 }
