@@ -1221,7 +1221,7 @@ func TestAPIImportCSV(t *testing.T) {
 func TestAPIRateLimit(t *testing.T) {
 	hubEach(t, func(t *testing.T, db *models.DB) {
 		t.Run("rapid logins get 429", func(t *testing.T) {
-			e := newHubEnv(t, db, hubConfig{})
+			e := newHubEnv(t, db, hubConfig{clock: testclock.New(time.Now().UTC())}) // frozen: no token comes back mid-test
 			var statuses []int
 			var limited hubResp
 			for i := 0; i < 30; i++ {
@@ -1250,7 +1250,7 @@ func TestAPIRateLimit(t *testing.T) {
 		})
 
 		t.Run("a forged X-Forwarded-For does not lift the limit", func(t *testing.T) {
-			e := newHubEnv(t, db, hubConfig{})
+			e := newHubEnv(t, db, hubConfig{clock: testclock.New(time.Now().UTC())}) // frozen: no token comes back mid-test
 			for i := 0; i < 30; i++ {
 				if r := e.post(t, "/api/v1/auth/sandbox", "", map[string]any{"user": "flood"}); r.status == http.StatusTooManyRequests {
 					break
