@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/market"
+	"github.com/o2ohub/o2ohub/integrations/internal/callopts"
 	"github.com/o2ohub/o2ohub/integrations/internal/jsonx"
 )
 
@@ -73,20 +73,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Source == "" || cfg.Secret == "" {
 		return nil, errors.New("eleme: source and secret are required")
 	}
-	if cfg.Base == "" {
-		cfg.Base = DefaultBase
+	base, err := callopts.Base("eleme", cfg.Base, DefaultBase)
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(cfg.Base)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("eleme: base %q is not an http(s) URL", cfg.Base)
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: callTimeout}
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
-	return &Client{source: cfg.Source, secret: cfg.Secret, base: cfg.Base, hc: cfg.HTTPClient, now: cfg.Clock}, nil
+	return &Client{source: cfg.Source, secret: cfg.Secret, base: base, hc: callopts.Client(cfg.HTTPClient, callTimeout), now: callopts.Clock(cfg.Clock)}, nil
 }
 
 // Platform returns market.Eleme.

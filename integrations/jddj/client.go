@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/market"
+	"github.com/o2ohub/o2ohub/integrations/internal/callopts"
 	"github.com/o2ohub/o2ohub/integrations/internal/jsonx"
 )
 
@@ -90,21 +91,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.AppKey == "" || cfg.AppSecret == "" || cfg.Token == "" || cfg.Operator == "" {
 		return nil, errors.New("jddj: app key, app secret, token and operator are required")
 	}
-	if cfg.Base == "" {
-		cfg.Base = DefaultBase
+	base, err := callopts.Base("jddj", cfg.Base, DefaultBase)
+	if err != nil {
+		return nil, err
 	}
-	cfg.Base = strings.TrimRight(cfg.Base, "/")
-	if u, err := url.Parse(cfg.Base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("jddj: base %q must be an absolute http(s) URL", cfg.Base)
-	}
-	c := &Client{cfg: cfg, http: cfg.HTTPClient, now: cfg.Clock}
-	if c.http == nil {
-		c.http = &http.Client{Timeout: 15 * time.Second}
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	return c, nil
+	cfg.Base = callopts.TrimSlash(base)
+	return &Client{cfg: cfg, http: callopts.Client(cfg.HTTPClient, 15*time.Second), now: callopts.Clock(cfg.Clock)}, nil
 }
 
 // Platform returns market.JDDJ.

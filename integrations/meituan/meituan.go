@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/market"
+	"github.com/o2ohub/o2ohub/integrations/internal/callopts"
 )
 
 // DefaultBase is Meituan's open API base URL.
@@ -95,27 +96,18 @@ func New(cfg Config) (*Client, error) {
 	if cfg.AppID == "" || cfg.AppSecret == "" {
 		return nil, errors.New("meituan: AppID and AppSecret are required")
 	}
-	if cfg.Base == "" {
-		cfg.Base = DefaultBase
+	base, err := callopts.Base("meituan", cfg.Base, DefaultBase)
+	if err != nil {
+		return nil, err
 	}
-	for _, u := range []string{cfg.Base, cfg.PushURL} {
-		if u == "" {
-			continue
+	if cfg.PushURL != "" {
+		if _, err := callopts.Base("meituan push URL", cfg.PushURL, ""); err != nil {
+			return nil, err
 		}
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" {
-			return nil, fmt.Errorf("meituan: %q is not an http(s) URL without a query", u)
-		}
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
 	}
 	return &Client{
-		appID: cfg.AppID, secret: cfg.AppSecret, hc: cfg.HTTPClient, now: cfg.Clock,
-		base: strings.TrimRight(cfg.Base, "/"), pushURL: strings.TrimRight(cfg.PushURL, "/"),
+		appID: cfg.AppID, secret: cfg.AppSecret, hc: callopts.Client(cfg.HTTPClient, 10*time.Second), now: callopts.Clock(cfg.Clock),
+		base: callopts.TrimSlash(base), pushURL: callopts.TrimSlash(cfg.PushURL),
 	}, nil
 }
 
