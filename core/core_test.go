@@ -777,3 +777,19 @@ func TestKilledReplicasRefundTakenUpAfterTheShortLease(t *testing.T) {
 		}
 	})
 }
+
+// TestExpiredSessionsGoAtSignIn: a member's expired sessions are deleted when they sign in again; live
+// ones stay.
+func TestExpiredSessionsGoAtSignIn(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		f := setup(t, db) // sessions last an hour here
+		alice := f.member(t, "alice")
+		f.clock.Add(2 * time.Hour)
+		f.member(t, "alice") // the first session has expired
+		f.clock.Add(30 * time.Minute)
+		f.member(t, "alice")
+		if n := f.count(t, "sessions", "member_id = ?", alice); n != 2 {
+			t.Fatalf("%d sessions kept, want the 2 live ones", n)
+		}
+	})
+}

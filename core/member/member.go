@@ -90,6 +90,10 @@ func (s *Service) signIn(ctx context.Context, primary IdentityRef, links []Ident
 			return err
 		}
 		now := s.Now()
+		// The member's expired sessions go as a new one starts, so sessions do not pile up.
+		if err := s.DB.Conn(ctx).Where("member_id = ? AND expires_at <= ?", memberID, now).Delete(&models.Session{}).Error; err != nil {
+			return err
+		}
 		if err := s.DB.Conn(ctx).Create(&models.Session{TokenHash: hash, MemberID: memberID, ExpiresAt: now.Add(s.sessionTTL), CreatedAt: now}).Error; err != nil {
 			return err
 		}
