@@ -235,20 +235,14 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 				return "", fmt.Errorf("order %s: reservation of product %d is missing", ord.OrderNo, it.ProductID)
 			}
 		}
-		if err := s.transition(ctx, ord.ID, StatusPendingPayment, StatusPaid, paid); err != nil {
-			return "", err
-		}
-		return PaymentApplied, s.paidEvent(ctx, ord, n)
+		return PaymentApplied, s.pay(ctx, ord, StatusPendingPayment, paid, n)
 	case StatusExpired:
 		ok, err := s.commitUnreserved(ctx, ord)
 		if err != nil {
 			return "", err
 		}
 		if ok {
-			if err := s.transition(ctx, ord.ID, StatusExpired, StatusPaid, paid); err != nil {
-				return "", err
-			}
-			return PaymentApplied, s.paidEvent(ctx, ord, n)
+			return PaymentApplied, s.pay(ctx, ord, StatusExpired, paid, n)
 		}
 		return PaymentRefundRequired, s.markForRefund(ctx, ord, StatusExpired, n, "paid after expiry; the stock was gone")
 	case StatusCancelled:
@@ -277,11 +271,20 @@ func (s *Service) commitUnreserved(ctx context.Context, ord models.Order) (bool,
 	return true, nil
 }
 
-// paidEvent records the payment of an order and offers the order to its store, in the caller's
-// transaction.
-func (s *Service) paidEvent(ctx context.Context, ord models.Order, n PaymentNotification) error {
+// pay moves an order from `from` to paid with the columns in paid, records the payment's event and offers
+// the order to its store, in the caller's transaction. When the store is open, the offer's columns go into
+// the same update of the order row as the status.
+func (s *Service) pay(ctx context.Context, ord models.Order, from Status, paid map[string]any, n PaymentNotification) error {
 	var st models.Store
 	if err := s.DB.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
+		return err
+	}
+	now := s.Now()
+	offer := s.offerFields(ord, st, now)
+	for k, v := range offer {
+		paid[k] = v
+	}
+	if err := s.transition(ctx, ord.ID, from, StatusPaid, paid); err != nil {
 		return err
 	}
 	err := events.Enqueue(ctx, s.Env, "order.paid", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": n.AmountFen,
@@ -290,7 +293,10 @@ func (s *Service) paidEvent(ctx context.Context, ord models.Order, n PaymentNoti
 		return err
 	}
 	ord.Provider, ord.ProviderTxn = n.Provider, n.TransactionID
-	return s.offer(ctx, ord, st)
+	if offer == nil { // the store closed since the order was placed: offer records that and moves the order on
+		return s.offer(ctx, ord, st)
+	}
+	return s.offered(ctx, ord, st, now)
 }
 
 // markForRefund moves an order to refunding and records the refund owed for the notification's payment.
