@@ -196,7 +196,7 @@ func (s *Service) ApplyPayment(ctx context.Context, n PaymentNotification) (Paym
 }
 
 func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pay *models.Payment) (PaymentResult, error) {
-	ord, err := s.loadOrder(ctx, n.OrderNo, true)
+	ord, st, err := s.paymentOrder(ctx, n.OrderNo)
 	if errors.Is(err, domain.ErrNotFound) {
 		return PaymentUnknownOrder, events.Alert(ctx, s.Env, "payment_unknown_order", n.OrderNo,
 			fmt.Sprintf("%s transaction %s paid %d fen for an order we do not know", n.Provider, n.TransactionID, n.AmountFen))
@@ -235,14 +235,14 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 				return "", fmt.Errorf("order %s: reservation of product %d is missing", ord.OrderNo, it.ProductID)
 			}
 		}
-		return PaymentApplied, s.pay(ctx, ord, StatusPendingPayment, paid, n)
+		return PaymentApplied, s.pay(ctx, ord, st, StatusPendingPayment, paid, n)
 	case StatusExpired:
 		ok, err := s.commitUnreserved(ctx, ord)
 		if err != nil {
 			return "", err
 		}
 		if ok {
-			return PaymentApplied, s.pay(ctx, ord, StatusExpired, paid, n)
+			return PaymentApplied, s.pay(ctx, ord, st, StatusExpired, paid, n)
 		}
 		return PaymentRefundRequired, s.markForRefund(ctx, ord, StatusExpired, n, "paid after expiry; the stock was gone")
 	case StatusCancelled:
@@ -251,6 +251,29 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 		// The order was already paid through another transaction: refund this one, keep the order.
 		return PaymentRefundRequired, s.refundPayment(ctx, ord, n, "another payment for an order that is already "+ord.Status)
 	}
+}
+
+// paymentOrder loads and locks an order for ApplyPayment, with its items, and in the same query what an
+// offer needs of its store (id, status, auto-accept; no other field is set). Only the order row is locked.
+func (s *Service) paymentOrder(ctx context.Context, orderNo string) (models.Order, models.Store, error) {
+	var row struct {
+		models.Order
+		StoreStatus     string
+		StoreAutoAccept bool
+	}
+	res := s.DB.Conn(ctx).Table("orders").Select("orders.*, stores.status AS store_status, stores.auto_accept AS store_auto_accept").
+		Joins("JOIN stores ON stores.id = orders.store_id").Where("orders.order_no = ?", orderNo).
+		Clauses(clause.Locking{Strength: "UPDATE", Table: clause.Table{Name: "orders"}}).Limit(1).Scan(&row)
+	if res.Error != nil {
+		return models.Order{}, models.Store{}, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return models.Order{}, models.Store{}, domain.Errf(domain.ErrNotFound, "order %s not found", orderNo)
+	}
+	ord := row.Order
+	st := models.Store{ID: ord.StoreID, Status: row.StoreStatus, AutoAccept: row.StoreAutoAccept}
+	err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error
+	return ord, st, err
 }
 
 // commitUnreserved takes an expired order's items straight from available stock, all or nothing.
@@ -273,12 +296,8 @@ func (s *Service) commitUnreserved(ctx context.Context, ord models.Order) (bool,
 
 // pay moves an order from `from` to paid with the columns in paid, records the payment's event and offers
 // the order to its store, in the caller's transaction. When the store is open, the offer's columns go into
-// the same update of the order row as the status.
-func (s *Service) pay(ctx context.Context, ord models.Order, from Status, paid map[string]any, n PaymentNotification) error {
-	var st models.Store
-	if err := s.DB.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
-		return err
-	}
+// the same update of the order row as the status. st is the order's store as paymentOrder loads it.
+func (s *Service) pay(ctx context.Context, ord models.Order, st models.Store, from Status, paid map[string]any, n PaymentNotification) error {
 	now := s.Now()
 	offer := s.offerFields(ord, st, now)
 	for k, v := range offer {
