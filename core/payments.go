@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,27 +254,52 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 	}
 }
 
-// paymentOrder loads and locks an order for ApplyPayment, with its items, and in the same query what an
-// offer needs of its store (id, status, auto-accept; no other field is set). Only the order row is locked.
+// paymentOrder loads and locks an order for ApplyPayment, in one query with its items (ordered by
+// product, as loadOrder has them) and what an offer needs of its store (id, status, auto-accept; no other
+// field of the store is set). Only the order row is locked.
 func (s *Service) paymentOrder(ctx context.Context, orderNo string) (models.Order, models.Store, error) {
-	var row struct {
+	var rows []struct {
 		models.Order
-		StoreStatus     string
-		StoreAutoAccept bool
+		StoreStatus      string         `gorm:"column:store_status"`
+		StoreAutoAccept  bool           `gorm:"column:store_auto_accept"`
+		ItemID           sql.NullInt64  `gorm:"column:item_id"`
+		ItemProductID    sql.NullInt64  `gorm:"column:item_product_id"`
+		ItemSKU          sql.NullString `gorm:"column:item_sku"`
+		ItemName         sql.NullString `gorm:"column:item_name"`
+		ItemPriceFen     sql.NullInt64  `gorm:"column:item_price_fen"`
+		ItemQty          sql.NullInt64  `gorm:"column:item_qty"`
+		ItemReturnedQty  sql.NullInt64  `gorm:"column:item_returned_qty"`
+		ItemPlatformCode sql.NullString `gorm:"column:item_platform_code"`
 	}
-	res := s.DB.Conn(ctx).Table("orders").Select("orders.*, stores.status AS store_status, stores.auto_accept AS store_auto_accept").
-		Joins("JOIN stores ON stores.id = orders.store_id").Where("orders.order_no = ?", orderNo).
-		Clauses(clause.Locking{Strength: "UPDATE", Table: clause.Table{Name: "orders"}}).Limit(1).Scan(&row)
-	if res.Error != nil {
-		return models.Order{}, models.Store{}, res.Error
+	err := s.DB.Conn(ctx).Table("orders").
+		Select("orders.*, stores.status AS store_status, stores.auto_accept AS store_auto_accept, "+
+			"order_items.id AS item_id, order_items.product_id AS item_product_id, order_items.sku AS item_sku, order_items.name AS item_name, "+
+			"order_items.price_fen AS item_price_fen, order_items.qty AS item_qty, order_items.returned_qty AS item_returned_qty, "+
+			"order_items.platform_code AS item_platform_code").
+		Joins("JOIN stores ON stores.id = orders.store_id").
+		Joins("LEFT JOIN order_items ON order_items.order_id = orders.id").
+		Where("orders.order_no = ?", orderNo).Order("order_items.product_id").
+		Clauses(clause.Locking{Strength: "UPDATE", Table: clause.Table{Name: "orders"}}).Scan(&rows).Error
+	if err != nil {
+		return models.Order{}, models.Store{}, err
 	}
-	if res.RowsAffected == 0 {
+	if len(rows) == 0 {
 		return models.Order{}, models.Store{}, domain.Errf(domain.ErrNotFound, "order %s not found", orderNo)
 	}
-	ord := row.Order
-	st := models.Store{ID: ord.StoreID, Status: row.StoreStatus, AutoAccept: row.StoreAutoAccept}
-	err := s.DB.Conn(ctx).Where("order_id = ?", ord.ID).Order("product_id").Find(&ord.Items).Error
-	return ord, st, err
+	ord := rows[0].Order
+	st := models.Store{ID: ord.StoreID, Status: rows[0].StoreStatus, AutoAccept: rows[0].StoreAutoAccept}
+	for _, r := range rows {
+		if !r.ItemID.Valid { // an order without items
+			continue
+		}
+		it := models.OrderItem{ID: r.ItemID.Int64, OrderID: ord.ID, SKU: r.ItemSKU.String, Name: r.ItemName.String, PriceFen: r.ItemPriceFen.Int64,
+			Qty: r.ItemQty.Int64, ReturnedQty: r.ItemReturnedQty.Int64, PlatformCode: r.ItemPlatformCode.String}
+		if r.ItemProductID.Valid {
+			it.ProductID = &r.ItemProductID.Int64
+		}
+		ord.Items = append(ord.Items, it)
+	}
+	return ord, st, nil
 }
 
 // commitUnreserved takes an expired order's items straight from available stock, all or nothing.
