@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -196,7 +197,7 @@ func (s *Service) ApplyPayment(ctx context.Context, n PaymentNotification) (Paym
 }
 
 func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pay *models.Payment) (PaymentResult, error) {
-	ord, err := s.loadOrder(ctx, n.OrderNo, true)
+	ord, st, err := s.paymentOrder(ctx, n.OrderNo)
 	if errors.Is(err, domain.ErrNotFound) {
 		return PaymentUnknownOrder, events.Alert(ctx, s.Env, "payment_unknown_order", n.OrderNo,
 			fmt.Sprintf("%s transaction %s paid %d fen for an order we do not know", n.Provider, n.TransactionID, n.AmountFen))
@@ -235,20 +236,14 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 				return "", fmt.Errorf("order %s: reservation of product %d is missing", ord.OrderNo, it.ProductID)
 			}
 		}
-		if err := s.transition(ctx, ord.ID, StatusPendingPayment, StatusPaid, paid); err != nil {
-			return "", err
-		}
-		return PaymentApplied, s.paidEvent(ctx, ord, n)
+		return PaymentApplied, s.pay(ctx, ord, st, StatusPendingPayment, paid, n)
 	case StatusExpired:
 		ok, err := s.commitUnreserved(ctx, ord)
 		if err != nil {
 			return "", err
 		}
 		if ok {
-			if err := s.transition(ctx, ord.ID, StatusExpired, StatusPaid, paid); err != nil {
-				return "", err
-			}
-			return PaymentApplied, s.paidEvent(ctx, ord, n)
+			return PaymentApplied, s.pay(ctx, ord, st, StatusExpired, paid, n)
 		}
 		return PaymentRefundRequired, s.markForRefund(ctx, ord, StatusExpired, n, "paid after expiry; the stock was gone")
 	case StatusCancelled:
@@ -257,6 +252,54 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 		// The order was already paid through another transaction: refund this one, keep the order.
 		return PaymentRefundRequired, s.refundPayment(ctx, ord, n, "another payment for an order that is already "+ord.Status)
 	}
+}
+
+// paymentOrder loads and locks an order for ApplyPayment, in one query with its items (ordered by
+// product, as loadOrder has them) and what an offer needs of its store (id, status, auto-accept; no other
+// field of the store is set). Only the order row is locked.
+func (s *Service) paymentOrder(ctx context.Context, orderNo string) (models.Order, models.Store, error) {
+	var rows []struct {
+		models.Order
+		StoreStatus      string         `gorm:"column:store_status"`
+		StoreAutoAccept  bool           `gorm:"column:store_auto_accept"`
+		ItemID           sql.NullInt64  `gorm:"column:item_id"`
+		ItemProductID    sql.NullInt64  `gorm:"column:item_product_id"`
+		ItemSKU          sql.NullString `gorm:"column:item_sku"`
+		ItemName         sql.NullString `gorm:"column:item_name"`
+		ItemPriceFen     sql.NullInt64  `gorm:"column:item_price_fen"`
+		ItemQty          sql.NullInt64  `gorm:"column:item_qty"`
+		ItemReturnedQty  sql.NullInt64  `gorm:"column:item_returned_qty"`
+		ItemPlatformCode sql.NullString `gorm:"column:item_platform_code"`
+	}
+	err := s.DB.Conn(ctx).Table("orders").
+		Select("orders.*, stores.status AS store_status, stores.auto_accept AS store_auto_accept, "+
+			"order_items.id AS item_id, order_items.product_id AS item_product_id, order_items.sku AS item_sku, order_items.name AS item_name, "+
+			"order_items.price_fen AS item_price_fen, order_items.qty AS item_qty, order_items.returned_qty AS item_returned_qty, "+
+			"order_items.platform_code AS item_platform_code").
+		Joins("JOIN stores ON stores.id = orders.store_id").
+		Joins("LEFT JOIN order_items ON order_items.order_id = orders.id").
+		Where("orders.order_no = ?", orderNo).Order("order_items.product_id").
+		Clauses(clause.Locking{Strength: "UPDATE", Table: clause.Table{Name: "orders"}}).Scan(&rows).Error
+	if err != nil {
+		return models.Order{}, models.Store{}, err
+	}
+	if len(rows) == 0 {
+		return models.Order{}, models.Store{}, domain.Errf(domain.ErrNotFound, "order %s not found", orderNo)
+	}
+	ord := rows[0].Order
+	st := models.Store{ID: ord.StoreID, Status: rows[0].StoreStatus, AutoAccept: rows[0].StoreAutoAccept}
+	for _, r := range rows {
+		if !r.ItemID.Valid { // an order without items
+			continue
+		}
+		it := models.OrderItem{ID: r.ItemID.Int64, OrderID: ord.ID, SKU: r.ItemSKU.String, Name: r.ItemName.String, PriceFen: r.ItemPriceFen.Int64,
+			Qty: r.ItemQty.Int64, ReturnedQty: r.ItemReturnedQty.Int64, PlatformCode: r.ItemPlatformCode.String}
+		if r.ItemProductID.Valid {
+			it.ProductID = &r.ItemProductID.Int64
+		}
+		ord.Items = append(ord.Items, it)
+	}
+	return ord, st, nil
 }
 
 // commitUnreserved takes an expired order's items straight from available stock, all or nothing.
@@ -277,11 +320,16 @@ func (s *Service) commitUnreserved(ctx context.Context, ord models.Order) (bool,
 	return true, nil
 }
 
-// paidEvent records the payment of an order and offers the order to its store, in the caller's
-// transaction.
-func (s *Service) paidEvent(ctx context.Context, ord models.Order, n PaymentNotification) error {
-	var st models.Store
-	if err := s.DB.Conn(ctx).Take(&st, ord.StoreID).Error; err != nil {
+// pay moves an order from `from` to paid with the columns in paid, records the payment's event and offers
+// the order to its store, in the caller's transaction. When the store is open, the offer's columns go into
+// the same update of the order row as the status. st is the order's store as paymentOrder loads it.
+func (s *Service) pay(ctx context.Context, ord models.Order, st models.Store, from Status, paid map[string]any, n PaymentNotification) error {
+	now := s.Now()
+	offer := s.offerFields(ord, st, now)
+	for k, v := range offer {
+		paid[k] = v
+	}
+	if err := s.transition(ctx, ord.ID, from, StatusPaid, paid); err != nil {
 		return err
 	}
 	err := events.Enqueue(ctx, s.Env, "order.paid", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": n.AmountFen,
@@ -290,7 +338,10 @@ func (s *Service) paidEvent(ctx context.Context, ord models.Order, n PaymentNoti
 		return err
 	}
 	ord.Provider, ord.ProviderTxn = n.Provider, n.TransactionID
-	return s.offer(ctx, ord, st)
+	if offer == nil { // the store closed since the order was placed: offer records that and moves the order on
+		return s.offer(ctx, ord, st)
+	}
+	return s.offered(ctx, ord, st, now)
 }
 
 // markForRefund moves an order to refunding and records the refund owed for the notification's payment.

@@ -40,20 +40,40 @@ type OfferView struct {
 // deadline to accept, and a store that accepts everything takes it at once.
 func (s *Service) offer(ctx context.Context, ord models.Order, st models.Store) error {
 	now := s.Now()
-	if st.Status != catalog.StoreOpen && !isPlatform(ord) { // closed since the order was placed: straight on to the next store
+	set := s.offerFields(ord, st, now)
+	if set == nil { // closed since the order was placed: straight on to the next store
 		if err := s.DB.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: OfferRejected, Actor: "system",
 			Reason: "the store is closed", OfferedAt: now, DecidedAt: &now}).Error; err != nil {
 			return err
 		}
 		return s.reroute(ctx, ord, "the store is closed")
 	}
+	set["updated_at"] = now
+	if err := s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ?", ord.ID).Updates(set).Error; err != nil {
+		return err
+	}
+	return s.offered(ctx, ord, st, now)
+}
+
+// offerFields returns the columns of the order row that an offer of ord to st at now sets (its store and
+// the deadline to accept), or nil when st is closed and the order must go on to the next store. A caller
+// that updates the order row anyway (the transition to paid) sets them in that update and then calls
+// offered, saving a second update of the row; any other caller uses offer.
+func (s *Service) offerFields(ord models.Order, st models.Store, now time.Time) map[string]any {
+	if st.Status != catalog.StoreOpen && !isPlatform(ord) {
+		return nil
+	}
+	return map[string]any{"store_id": st.ID, "accept_by": now.Add(s.opts.AcceptTimeout)}
+}
+
+// offered records the open offer of an order whose row already carries offerFields, and lets a store
+// that accepts everything take it at once.
+func (s *Service) offered(ctx context.Context, ord models.Order, st models.Store, now time.Time) error {
 	if err := s.DB.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: OfferOpen, OfferedAt: now}).Error; err != nil {
 		return err
 	}
-	by := now.Add(s.opts.AcceptTimeout)
-	err := s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ?", ord.ID).Updates(map[string]any{"store_id": st.ID, "accept_by": by, "updated_at": now}).Error
-	if err != nil || !st.AutoAccept {
-		return err
+	if !st.AutoAccept {
+		return nil
 	}
 	ord.StoreID = st.ID
 	return s.accept(ctx, ord, staff.Actor{Username: "auto-accept", Role: staff.RoleAdmin})
