@@ -11,6 +11,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/internal/text"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -166,6 +167,7 @@ func describe(ord models.Order) string {
 // otherwise, and for a cancelled or already paid order, the order is marked for refund: money is never
 // silently kept.
 func (s *Service) ApplyPayment(ctx context.Context, n PaymentNotification) (PaymentResult, error) {
+	text.CleanAll(&n) // verified by its provider: never refused for its text, cleaned before it is stored
 	if n.Provider == "" || n.TransactionID == "" || n.OrderNo == "" || n.AmountFen <= 0 {
 		return "", domain.Errf(domain.ErrInvalidArgument, "payment notification needs provider, transaction id, order number and a positive amount")
 	}

@@ -41,6 +41,7 @@ func (s *Service) platformCall(ctx context.Context, ord models.Order, kind, reas
 // nothing. Pushes repeat and arrive out of order: each is applied once, and a cancellation or refund
 // that overtakes its order waits for it.
 func (s *Service) ReceivePush(ctx context.Context, p market.Push) (string, error) {
+	text.CleanAll(&p) // verified by its platform: never refused for its text, cleaned before it is stored
 	if w := s.opts.MarketPushWindow; w > 0 && !p.SignedAt.IsZero() {
 		if d := s.Now().Sub(p.SignedAt); d > w || d < -w {
 			return "", fmt.Errorf("%w: signed at %s, now %s", market.ErrStale, p.SignedAt.UTC().Format("2006-01-02 15:04:05"), s.Now().Format("2006-01-02 15:04:05"))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/internal/text"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm"
 )
@@ -365,6 +366,7 @@ const (
 // refunded; a failure alerts an operator. A notice for a refund we never asked for, or for another
 // amount or provider, changes nothing and is alerted.
 func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNoticeResult, error) {
+	text.CleanAll(&n) // verified by its provider: never refused for its text, cleaned before it is stored
 	var result RefundNoticeResult
 	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		var r models.Refund

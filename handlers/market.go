@@ -65,7 +65,6 @@ func (h *api) marketWebhook(platform string) gin.HandlerFunc {
 			return
 		}
 		p.Platform = platform
-		cleanVerified(&p) // verified: never refused for its text, cleaned instead
 		result, err := h.Service.ReceivePush(ctx, p)
 		switch {
 		case errors.Is(err, market.ErrStale), errors.Is(err, market.ErrUnknownShop), errors.Is(err, market.ErrMalformed):

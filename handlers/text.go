@@ -5,7 +5,7 @@ package handlers
 // a control character are refused with 400 naming the field; in text that is shown or printed (names,
 // addresses, codes, reasons: every field but those in freeTextFields) so are tabs, line breaks and
 // bidirectional overrides. A verified provider notification or platform push is never refused for its
-// text: what it carries is cleaned instead (cleanVerified).
+// text: what it carries is cleaned by core, which keeps it whatever it holds.
 
 import (
 	"fmt"
@@ -109,7 +109,3 @@ func zhProblem(err error) string {
 	}
 	return "含有不允许的字符"
 }
-
-// cleanVerified cleans, in place, the text of a verified notification or push (v points to it) that
-// the hub keeps whatever it holds: see text.CleanAll.
-func cleanVerified(v any) { text.CleanAll(v) }

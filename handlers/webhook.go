@@ -103,9 +103,6 @@ func (h *api) webhook(d webhookDoor) gin.HandlerFunc {
 			d.reply.fail(c, k.status, err)
 			return
 		}
-		// Verified: the provider sent it, so it is never refused for its text; what it carries is cleaned.
-		cleanVerified(n.Payment)
-		cleanVerified(n.Refund)
 		var result any = "ignored"
 		switch {
 		case n.Payment != nil:
