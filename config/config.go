@@ -196,6 +196,13 @@ type Config struct {
 	// coalesced into one value per shop and SKU) and how soon a store's decision (confirm, reject,
 	// packed) is sent to its platform.
 	MarketPushInterval time.Duration `json:"market_push_interval" env:"O2OHUB_MARKET_PUSH_INTERVAL"`
+	// EventRetention is how long delivered events and webhook deliveries are kept before they are pruned
+	// (dead letters are kept until they are retried or deleted).
+	EventRetention time.Duration `json:"event_retention" env:"O2OHUB_EVENT_RETENTION"`
+	// WebhookAllowPrivate lets webhook endpoints be on loopback, private and link-local addresses (an ERP
+	// on the company network). Off, such URLs are refused when set and again at every delivery; cloud
+	// metadata addresses are refused either way.
+	WebhookAllowPrivate bool `json:"webhook_allow_private" env:"O2OHUB_WEBHOOK_ALLOW_PRIVATE"`
 }
 
 // Default returns the configuration that runs the embedded sandbox on a fresh machine.
@@ -231,6 +238,7 @@ func Default() Config {
 		MarketFullSync:     biz.Market.FullSync,
 		MarketPull:         biz.Market.PullInterval,
 		MarketPushInterval: biz.Market.PushInterval,
+		EventRetention:     biz.Events.Retention,
 	}
 }
 
@@ -417,6 +425,9 @@ func (c Config) Validate() error {
 	}
 	if c.DeliveryRadiusM <= 0 {
 		errs = append(errs, errors.New("O2OHUB_DELIVERY_RADIUS_M must be positive"))
+	}
+	if c.EventRetention < time.Hour {
+		errs = append(errs, errors.New("O2OHUB_EVENT_RETENTION must be at least 1h"))
 	}
 	for _, p := range c.ProxyList() {
 		if net.ParseIP(p) == nil {

@@ -178,7 +178,7 @@ func (s *Service) VerifyPickup(ctx context.Context, a staff.Actor, store, input 
 // ErrCodeUsed.
 func (s *Service) ConfirmPickup(ctx context.Context, a staff.Actor, store, input string) (OrderView, error) {
 	var id int64
-	err := s.atCounter(ctx, a, store, "confirm", input, func(ctx context.Context, _ models.Store, code models.PickupCode, ord models.Order) error {
+	err := s.atCounter(ctx, a, store, "confirm", input, func(ctx context.Context, st models.Store, code models.PickupCode, ord models.Order) error {
 		id = ord.ID
 		res := s.DB.Conn(ctx).Model(&models.PickupCode{}).Where("id = ? AND state = ?", code.ID, pickupLive).
 			Updates(map[string]any{"state": pickupUsed, "used_at": s.Now(), "used_by": a.Username})
@@ -189,6 +189,9 @@ func (s *Service) ConfirmPickup(ctx context.Context, a staff.Actor, store, input
 			return domain.Errf(ErrCodeUsed, "this code was just used: the order was handed over")
 		}
 		if err := s.transition(ctx, ord.ID, StatusReady, StatusCompleted, nil); err != nil {
+			return err
+		}
+		if err := events.Enqueue(ctx, s.Env, "pickup.verified", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "store": st.Code, "by": a.Username}); err != nil {
 			return err
 		}
 		return s.pickedUp(ctx, ord, a)

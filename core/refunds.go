@@ -304,6 +304,10 @@ func (s *Service) RefundFailed(ctx context.Context, r models.Refund, ord models.
 			return err
 		}
 		if r.Attempts >= MaxRefundAttempts {
+			if err := events.Enqueue(ctx, s.Env, "refund.failed", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": r.RefundNo, "amount_fen": r.AmountFen,
+				"reason": fmt.Sprintf("gave up after %d attempts", r.Attempts)}); err != nil {
+				return err
+			}
 			return events.Alert(ctx, s.Env, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s gave up after %d attempts (check with %s whether it was made): %v", r.RefundNo, r.Attempts, r.Provider, err))
 		}
 		return nil
@@ -424,6 +428,9 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		}
 		result = RefundApplied
 		if !n.Succeeded {
+			if err := events.Enqueue(ctx, s.Env, "refund.failed", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": n.RefundNo, "amount_fen": r.AmountFen, "reason": n.Detail}); err != nil {
+				return err
+			}
 			return events.Alert(ctx, s.Env, "refund_failed", ord.OrderNo, fmt.Sprintf("refund %s failed: %s", n.RefundNo, n.Detail))
 		}
 		if err := events.Enqueue(ctx, s.Env, "refund.succeeded", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "refund_no": n.RefundNo, "amount_fen": r.AmountFen}); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/idem"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/member"
@@ -53,6 +54,8 @@ type Options struct {
 	MarketPushWindow time.Duration
 	// Market are the platform settings: push, full sync and pull intervals.
 	Market market.Options
+	// Events are the outgoing event settings: retention, delivery concurrency.
+	Events events.Options
 }
 
 // Service runs the order flow on one database: orders, payments, refunds, routing, fulfilment, pickup,
@@ -72,6 +75,8 @@ type Service struct {
 	Market *market.Service
 	// Idem is the outcomes of requests sent with an Idempotency-Key.
 	Idem *idem.Service
+	// Events is the outgoing events, their webhook endpoints and deliveries, and the alerts.
+	Events *events.Service
 
 	opts     Options
 	gateways map[string]provider
@@ -99,6 +104,7 @@ func New(env domain.Env, opts Options) *Service {
 		Shelf:    shelf.New(env, cat, opts.PublicURL, opts.TraceScanLimit),
 		Market:   market.New(env, cat, opts.Market),
 		Idem:     idem.New(env),
+		Events:   events.New(env, nil, opts.Events),
 		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
 }
 
@@ -120,6 +126,7 @@ func DefaultOptions() Options {
 		PasswordCost:      12,
 		MarketPushWindow:  15 * time.Minute,
 		Market:            market.Options{PushInterval: 2 * time.Second, FullSync: 30 * time.Minute, PullInterval: time.Minute},
+		Events:            events.Options{Retention: 30 * 24 * time.Hour},
 	}
 }
 
@@ -141,6 +148,7 @@ func (o Options) withDefaults() Options {
 	set(&o.Market.PushInterval, d.Market.PushInterval)
 	set(&o.Market.FullSync, d.Market.FullSync)
 	set(&o.Market.PullInterval, d.Market.PullInterval)
+	set(&o.Events.Retention, d.Events.Retention)
 	if o.DeliveryRadiusM <= 0 {
 		o.DeliveryRadiusM = d.DeliveryRadiusM
 	}

@@ -18,8 +18,9 @@ const ScanFlushInterval = time.Second
 // RunWorkers runs the background work until ctx ends: every interval, expiring unpaid orders, moving
 // orders their store did not accept in time, refunding orders not collected before their pickup code
 // expired, submitting and querying refunds, reconciling payments with their providers, carrying out
-// channel tasks and forgetting old idempotency keys; every ScanFlushInterval, writing scan counts; every
-// market push interval, the platforms' stock pushes, calls and inbox; and their pulls. Every sweep takes
+// channel tasks, forgetting old idempotency keys and pruning old events; every ScanFlushInterval, writing scan counts; every
+// market push interval, the platforms' stock pushes, calls and inbox, and stock.changed events; the
+// platforms' pulls; and, continuously, the sequencing and delivery of outgoing events. Every sweep takes
 // its rows with SKIP LOCKED or a lease, so any number of replicas may run it.
 func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 	push := s.opts.Market.PushInterval
@@ -48,8 +49,25 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 			return s.Market.ProcessInbox(ctx, n, s.TakePlatformOrder)
 		}},
 		{"platform pull", interval, func(ctx context.Context, n int) (int, error) { return s.Market.PullOrders(ctx, n, s.TakePlatformOrder) }},
+		// Stock changes are announced at the platforms' pace, coalesced the same way.
+		{"stock events", push, s.Events.AnnounceStock},
+		{"event retention", interval, s.Events.Prune},
 	}
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // webhooks: sequenced and sent as soon as they are written, not once an interval
+		defer wg.Done()
+		const name = "webhooks"
+		s.health.start(name, time.Second, s.Now())
+		defer s.health.stop(name)
+		s.Events.Run(ctx, func(err error) {
+			s.health.ran(name, s.Now())
+			if err != nil && ctx.Err() == nil {
+				metrics.SweepErrors.WithLabelValues(name).Inc()
+				s.Log.ErrorContext(ctx, "worker sweep failed", "worker", name, "err", err)
+			}
+		})
+	}()
 	for _, sw := range sweeps {
 		wg.Add(1)
 		go func() {

@@ -132,6 +132,7 @@ func New(d Deps) *gin.Engine {
 	admin.POST("/orders/:no/dispatch", h.storeDispatch)
 	admin.POST("/orders/:no/deliver", h.storeStep(d.Service.Deliver))
 	admin.PUT("/staff/:username", h.putStaff)
+	h.eventRoutes(admin)
 
 	r.GET("/q/:code", scanLimit(d.ScanRate), h.landing)
 	h.storeRoutes(v1)

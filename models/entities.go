@@ -204,24 +204,84 @@ type Refund struct {
 	UpdatedAt        time.Time
 }
 
-// Event is an outgoing event for core systems, written in the transaction that caused it.
+// Event is an outgoing event for the systems around the hub, written in the transaction that caused it.
+// Position is its place in the event stream, given by the sequencer after it committed (nil until then):
+// the order consumers see, and the number in its public id.
 type Event struct {
+	ID        int64
+	Topic     string
+	Key       string
+	Payload   string
+	Position  *int64
+	CreatedAt time.Time
+}
+
+// Alert is something an operator must look at: an amount mismatch, money for an unknown order. An open
+// alert is raised once per DedupKey; raising it again counts (Count, LastAt).
+type Alert struct {
+	ID         int64
+	Kind       string
+	OrderNo    string
+	Detail     string
+	DedupKey   *string
+	Count      int
+	LastAt     *time.Time
+	ResolvedAt *time.Time
+	ResolvedBy string
+	Note       string
+	CreatedAt  time.Time
+}
+
+// WebhookEndpoint is a system that receives the hub's events: where, which types, and the secret that
+// signs them (PreviousSecret signs too until PreviousUntil, during a rotation).
+type WebhookEndpoint struct {
+	ID             int64
+	Name           string
+	URL            string `gorm:"column:url"`
+	Events         string
+	Enabled        bool
+	Secret         string
+	PreviousSecret string
+	PreviousUntil  *time.Time
+	DisabledReason string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// WebhookDelivery is one event owed to one endpoint. Chain orders the deliveries of one endpoint: one is
+// sent only when every earlier one of its chain has been delivered or given up. Attempts counts the steps
+// of the retry schedule used, Tries every request made.
+type WebhookDelivery struct {
 	ID          int64
-	Topic       string
-	Key         string
-	Payload     string
+	EndpointID  int64
+	EventID     int64
+	Chain       string
+	Status      string
 	Attempts    int
+	Tries       int
+	NextAt      time.Time
+	LastStatus  int
+	LastError   string
+	LastBody    string
+	LastAt      *time.Time
 	DeliveredAt *time.Time
 	CreatedAt   time.Time
 }
 
-// Alert is something an operator must look at: an amount mismatch, money for an unknown order.
-type Alert struct {
-	ID        int64
-	Kind      string
-	OrderNo   string
-	Detail    string
-	CreatedAt time.Time
+// EventCursor is a named position kept by the event workers: "sequence" is the last position given to an
+// event; its row is also the lock that lets one replica at a time sequence ("stock" likewise for stock
+// announcements).
+type EventCursor struct {
+	Name     string `gorm:"primaryKey"`
+	Position int64
+}
+
+// StockEventMark is the stock row's state last announced as a stock.changed event.
+type StockEventMark struct {
+	StockID   int64 `gorm:"primaryKey;autoIncrement:false"`
+	Version   int64
+	OnHand    int64
+	Available int64
 }
 
 // Task is work owed to a channel after an order changed (a subscribe message, a shipping upload),

@@ -554,4 +554,62 @@ CREATE TABLE sandbox_refunds (
 	order_no TEXT NOT NULL,
 	amount_fen BIGINT NOT NULL,
 	created_at {{time}} NOT NULL)
+`}, {version: 11, name: "outgoing webhooks and alerts", sql: `
+ALTER TABLE events DROP COLUMN attempts;
+ALTER TABLE events DROP COLUMN delivered_at;
+ALTER TABLE events ADD COLUMN position BIGINT;
+CREATE UNIQUE INDEX events_position ON events (position);
+CREATE INDEX events_unsequenced ON events (id) WHERE position IS NULL;
+CREATE INDEX events_created ON events (created_at);
+CREATE TABLE event_cursors (
+	name TEXT PRIMARY KEY,
+	position BIGINT NOT NULL);
+INSERT INTO event_cursors (name, position) VALUES ('sequence', 0);
+INSERT INTO event_cursors (name, position) VALUES ('stock', 0);
+CREATE TABLE webhook_endpoints (
+	id {{id}},
+	name TEXT NOT NULL UNIQUE,
+	url TEXT NOT NULL,
+	events TEXT NOT NULL,
+	enabled BOOLEAN NOT NULL,
+	secret TEXT NOT NULL,
+	previous_secret TEXT NOT NULL DEFAULT '',
+	previous_until {{time}},
+	disabled_reason TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE TABLE webhook_deliveries (
+	id {{id}},
+	endpoint_id BIGINT NOT NULL,
+	event_id BIGINT NOT NULL,
+	chain TEXT NOT NULL,
+	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	tries INTEGER NOT NULL DEFAULT 0,
+	next_at {{time}} NOT NULL,
+	last_status INTEGER NOT NULL DEFAULT 0,
+	last_error TEXT NOT NULL DEFAULT '',
+	last_body TEXT NOT NULL DEFAULT '',
+	last_at {{time}},
+	delivered_at {{time}},
+	created_at {{time}} NOT NULL);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status IN ('pending', 'failed');
+CREATE INDEX webhook_deliveries_chain ON webhook_deliveries (endpoint_id, chain, id) WHERE status IN ('pending', 'failed');
+CREATE INDEX webhook_deliveries_list ON webhook_deliveries (endpoint_id, status, id);
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
+CREATE INDEX webhook_deliveries_done ON webhook_deliveries (delivered_at) WHERE status = 'delivered';
+CREATE TABLE stock_event_marks (
+	stock_id BIGINT PRIMARY KEY,
+	version BIGINT NOT NULL,
+	on_hand BIGINT NOT NULL,
+	available BIGINT NOT NULL);
+ALTER TABLE alerts ADD COLUMN dedup_key TEXT;
+ALTER TABLE alerts ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE alerts ADD COLUMN last_at {{time}};
+ALTER TABLE alerts ADD COLUMN resolved_at {{time}};
+ALTER TABLE alerts ADD COLUMN resolved_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN note TEXT NOT NULL DEFAULT '';
+UPDATE alerts SET last_at = created_at;
+CREATE UNIQUE INDEX alerts_open ON alerts (dedup_key) WHERE resolved_at IS NULL;
+CREATE INDEX alerts_unresolved ON alerts (id) WHERE resolved_at IS NULL
 `}}

@@ -25,8 +25,10 @@ import (
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/handlers"
+	"github.com/o2ohub/o2ohub/integrations/egress"
 	"github.com/o2ohub/o2ohub/integrations/sandbox"
 	"github.com/o2ohub/o2ohub/internal/metrics"
 	"github.com/o2ohub/o2ohub/models"
@@ -183,10 +185,13 @@ func inDB(cfg config.Config, err error) error {
 }
 
 func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Service {
-	return core.New(domain.NewEnv(db, domain.SystemClock{}, log), core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: float64(cfg.DeliveryRadiusM), PublicURL: cfg.PublicURL,
+	svc := core.New(domain.NewEnv(db, domain.SystemClock{}, log), core.Options{OrderTTL: cfg.OrderTTL, SessionTTL: cfg.SessionTTL, DeliveryRadiusM: float64(cfg.DeliveryRadiusM), PublicURL: cfg.PublicURL,
 		TraceScanLimit: int64(cfg.TraceScanLimit), AcceptTimeout: cfg.AcceptTimeout, RerouteRadiusM: float64(cfg.RerouteRadiusM), PickupTTL: cfg.PickupTTL,
 		PickupFailLimit: cfg.PickupFailLimit, StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: cfg.PasswordCost,
-		MarketPushWindow: cfg.MarketPushWindow, Market: market.Options{PushInterval: cfg.MarketPushInterval, FullSync: cfg.MarketFullSync, PullInterval: cfg.MarketPull}})
+		MarketPushWindow: cfg.MarketPushWindow, Market: market.Options{PushInterval: cfg.MarketPushInterval, FullSync: cfg.MarketFullSync, PullInterval: cfg.MarketPull},
+		Events: events.Options{Retention: cfg.EventRetention}})
+	svc.Events.SetSender(egress.New(egress.Options{AllowHTTP: cfg.Sandbox, AllowPrivate: cfg.WebhookAllowPrivate}))
+	return svc
 }
 
 // serve runs the hub until ctx ends. With demo set it first seeds the demo chain, printing the demo

@@ -3,10 +3,12 @@ package member
 import (
 	"context"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm/clause"
 )
@@ -222,7 +224,10 @@ func (s *Service) BindPhone(ctx context.Context, memberID int64, phone string) (
 			switch {
 			case models.IsNotFound(err):
 				into = memberID
-				return tx.Model(&models.Member{}).Where("id = ?", memberID).Updates(map[string]any{"phone": phone, "updated_at": s.Now()}).Error
+				if err := tx.Model(&models.Member{}).Where("id = ?", memberID).Updates(map[string]any{"phone": phone, "updated_at": s.Now()}).Error; err != nil {
+					return err
+				}
+				return events.Enqueue(ctx, s.Env, "member.bound", memberKey(memberID), map[string]any{"member_id": memberID, "phone": MaskPhone(phone)})
 			case err != nil:
 				return err
 			case owner.ID == memberID:
@@ -264,8 +269,14 @@ func (s *Service) mergeMember(ctx context.Context, from, into int64, reason stri
 			return err
 		}
 	}
-	return tx.Create(&models.MemberMerge{FromID: from, IntoID: into, Reason: reason, CreatedAt: s.Now()}).Error
+	if err := tx.Create(&models.MemberMerge{FromID: from, IntoID: into, Reason: reason, CreatedAt: s.Now()}).Error; err != nil {
+		return err
+	}
+	return events.Enqueue(ctx, s.Env, "member.merged", memberKey(into), map[string]any{"from": from, "into": into, "reason": reason})
 }
+
+// memberKey orders a member's events.
+func memberKey(id int64) string { return "member/" + strconv.FormatInt(id, 10) }
 
 // ActiveMember returns the member that owns memberID's records now (the survivor, if it was merged
 // away) and holds a share lock on the row until the transaction ends, so a concurrent merge waits for

@@ -1,0 +1,256 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/internal/text"
+	"github.com/o2ohub/o2ohub/models"
+	"github.com/o2ohub/o2ohub/webhook"
+	"gorm.io/gorm"
+)
+
+// Delivery states: pending has not been tried, failed waits for its next try, delivered got a 2xx, dead
+// used up the retry schedule (a dead letter, kept until it is retried or deleted).
+const (
+	DeliveryPending   = "pending"
+	DeliveryFailed    = "failed"
+	DeliveryDelivered = "delivered"
+	DeliveryDead      = "dead"
+)
+
+// Schedule is when each try of a delivery is made, after the failure of the one before: the first at
+// once, the last a day after the seventh. Each wait gets up to a tenth more, at random, so that retries
+// of many deliveries do not arrive together. A delivery that fails its last try is dead.
+var Schedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 24 * time.Hour}
+
+// maxRetryAfter caps the wait an endpoint may ask for with Retry-After.
+const maxRetryAfter = 24 * time.Hour
+
+// bodyExcerpt is how much of an endpoint's answer is kept for operators.
+const bodyExcerpt = 512
+
+// Deliver claims the deliveries that are due and sends each in its own goroutine, without waiting for
+// them: a slow endpoint holds only its own deliveries (at most PerEndpoint at once in this process).
+// A delivery is due when its time has come, its endpoint is enabled and every earlier delivery of its
+// chain (the events of one order, or of one store's SKU) to that endpoint is delivered or dead, so an
+// endpoint receives the events of an order in order. Claims are leases (SKIP LOCKED), so replicas never
+// send one delivery at the same time. It returns how many it started.
+func (s *Service) Deliver(ctx context.Context) (int, error) {
+	if s.sender == nil {
+		return 0, nil
+	}
+	s.mu.Lock()
+	room := s.opts.InFlight - s.total
+	var busy []int64
+	for id, n := range s.inflight {
+		if n >= s.opts.PerEndpoint {
+			busy = append(busy, id)
+		}
+	}
+	s.mu.Unlock()
+	if room <= 0 {
+		return 0, nil
+	}
+	scope := func(q *gorm.DB) *gorm.DB {
+		q = q.Where("status IN ?", []string{DeliveryPending, DeliveryFailed}).
+			Where("endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled = ?)", true).
+			Where(`NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.endpoint_id = webhook_deliveries.endpoint_id
+				AND e.chain = webhook_deliveries.chain AND e.id < webhook_deliveries.id AND e.status IN ?)`, []string{DeliveryPending, DeliveryFailed})
+		if len(busy) > 0 {
+			q = q.Where("endpoint_id NOT IN ?", busy)
+		}
+		return q
+	}
+	ds, lease, err := domain.ClaimDue(ctx, s.Env, scope, "next_at", "tries", room, func(d *models.WebhookDelivery) int64 { return d.ID })
+	if err != nil || len(ds) == 0 {
+		return 0, err
+	}
+	evs, eps, err := s.deliveryParts(ctx, ds)
+	if err != nil {
+		lease.Release()
+		return 0, err
+	}
+	s.mu.Lock()
+	started := 0
+	var batch = make(chan struct{}, len(ds))
+	for _, d := range ds {
+		ep, ok := eps[d.EndpointID]
+		ev, ok2 := evs[d.EventID]
+		if !ok || !ok2 || s.inflight[d.EndpointID] >= s.opts.PerEndpoint {
+			// The endpoint went away, or this process already sends enough of its deliveries: its
+			// lease runs out and it is taken again.
+			batch <- struct{}{}
+			continue
+		}
+		s.inflight[d.EndpointID]++
+		s.total++
+		started++
+		s.sending.Add(1)
+		go func() {
+			defer s.sending.Done()
+			s.send(ctx, d, ep, ev)
+			s.mu.Lock()
+			s.inflight[d.EndpointID]--
+			if s.inflight[d.EndpointID] == 0 {
+				delete(s.inflight, d.EndpointID)
+			}
+			s.total--
+			s.mu.Unlock()
+			batch <- struct{}{}
+			s.nudge()
+		}()
+	}
+	s.mu.Unlock()
+	go func() { // the lease of the batch is renewed until every one of its sends has finished
+		for range ds {
+			<-batch
+		}
+		lease.Release()
+	}()
+	return started, nil
+}
+
+// deliveryParts reads the events and endpoints of claimed deliveries.
+func (s *Service) deliveryParts(ctx context.Context, ds []models.WebhookDelivery) (map[int64]models.Event, map[int64]models.WebhookEndpoint, error) {
+	var evIDs, epIDs []int64
+	for _, d := range ds {
+		evIDs = append(evIDs, d.EventID)
+		epIDs = append(epIDs, d.EndpointID)
+	}
+	var evs []models.Event
+	var eps []models.WebhookEndpoint
+	if err := s.DB.Conn(ctx).Where("id IN ?", evIDs).Find(&evs).Error; err != nil {
+		return nil, nil, err
+	}
+	if err := s.DB.Conn(ctx).Where("id IN ?", epIDs).Find(&eps).Error; err != nil {
+		return nil, nil, err
+	}
+	evm, epm := map[int64]models.Event{}, map[int64]models.WebhookEndpoint{}
+	for _, e := range evs {
+		evm[e.ID] = e
+	}
+	for _, e := range eps {
+		epm[e.ID] = e
+	}
+	return evm, epm, nil
+}
+
+// Body is the JSON a webhook of the event carries: the same bytes on every delivery of it.
+func Body(e models.Event) ([]byte, error) { return json.Marshal(message(e)) }
+
+// send makes one try of a delivery and records its outcome.
+func (s *Service) send(ctx context.Context, d models.WebhookDelivery, ep models.WebhookEndpoint, ev models.Event) {
+	now := s.Now()
+	body, err := Body(ev)
+	var resp Response
+	if err == nil {
+		secrets := []string{ep.Secret}
+		if ep.PreviousSecret != "" && ep.PreviousUntil != nil && ep.PreviousUntil.After(now) {
+			secrets = append(secrets, ep.PreviousSecret)
+		}
+		id := message(ev).ID
+		var sig string
+		if sig, err = webhook.Sign(secrets, id, now, body); err == nil {
+			resp = s.sender.Post(ctx, ep.URL, map[string]string{
+				webhook.HeaderID: id, webhook.HeaderTimestamp: strconv.FormatInt(now.Unix(), 10), webhook.HeaderSignature: sig,
+				"Content-Type": "application/json", "User-Agent": "o2ohub-webhooks/1",
+			}, body)
+		}
+	}
+	if err != nil {
+		resp = Response{Err: err}
+	}
+	if ctx.Err() != nil {
+		return // shutting down: the lease runs out and the delivery is tried again
+	}
+	if err := s.record(context.WithoutCancel(ctx), d, ep, ev, resp); err != nil {
+		s.Log.ErrorContext(ctx, "recording a webhook delivery failed", "endpoint", ep.Name, "delivery", d.ID, "err", err)
+	}
+}
+
+// record writes the outcome of a try: delivered; the endpoint gone (410: disabled, with an alert); a
+// wait the endpoint asked for (429 or 503 with Retry-After: no step of the schedule used); or a failure,
+// retried on the schedule and dead after its last step, with an alert.
+func (s *Service) record(ctx context.Context, d models.WebhookDelivery, ep models.WebhookEndpoint, ev models.Event, r Response) error {
+	now := s.Now()
+	set := map[string]any{"last_status": r.Status, "last_at": now, "last_body": excerpt(r.Body), "last_error": ""}
+	if r.Err != nil {
+		set["last_error"] = excerpt(r.Err.Error())
+	}
+	var alert func(ctx context.Context) error
+	switch {
+	case r.Err == nil && r.Status >= 200 && r.Status < 300:
+		set["status"], set["delivered_at"] = DeliveryDelivered, now
+	case r.Status == http.StatusGone:
+		set["status"], set["next_at"] = DeliveryFailed, now
+		alert = func(ctx context.Context) error {
+			if err := s.DB.Conn(ctx).Model(&models.WebhookEndpoint{}).Where("id = ? AND enabled = ?", ep.ID, true).
+				Updates(map[string]any{"enabled": false, "disabled_reason": "the endpoint answered 410 Gone at " + now.UTC().Format(time.RFC3339), "updated_at": now}).Error; err != nil {
+				return err
+			}
+			return raise(ctx, s.Env, "webhook_endpoint_gone", "", "endpoint "+ep.Name,
+				fmt.Sprintf("webhook endpoint %s answered 410 Gone and was disabled; its deliveries wait until it is enabled again", ep.Name))
+		}
+	case (r.Status == http.StatusTooManyRequests || r.Status == http.StatusServiceUnavailable) && r.RetryAfter > 0:
+		set["status"], set["next_at"] = DeliveryFailed, now.Add(min(r.RetryAfter, maxRetryAfter))
+	default:
+		attempts := d.Attempts + 1
+		set["attempts"] = attempts
+		if attempts >= len(Schedule) {
+			set["status"] = DeliveryDead
+			why := set["last_error"].(string)
+			if why == "" {
+				why = "HTTP " + strconv.Itoa(r.Status)
+			}
+			orderNo := ""
+			if strings.HasPrefix(ev.Topic, "order.") || strings.HasPrefix(ev.Topic, "refund.") || strings.HasPrefix(ev.Topic, "pickup.") {
+				orderNo = ev.Key
+			}
+			alert = func(ctx context.Context) error {
+				return raise(ctx, s.Env, "webhook_dead_letter", orderNo, "endpoint "+ep.Name+" chain "+ev.Key,
+					fmt.Sprintf("webhook endpoint %s: %s %s undelivered after %d tries (last: %s); retry it from its deliveries", ep.Name, ev.Topic, MessageID(posOf(ev)), attempts, why))
+			}
+		} else {
+			set["status"], set["next_at"] = DeliveryFailed, now.Add(jitter(Schedule[attempts]))
+		}
+	}
+	return s.DB.Tx(ctx, func(ctx context.Context) error {
+		res := s.DB.Conn(ctx).Model(&models.WebhookDelivery{}).Where("id = ? AND status IN ?", d.ID, []string{DeliveryPending, DeliveryFailed}).Updates(set)
+		if res.Error != nil || res.RowsAffected == 0 || alert == nil {
+			return res.Error
+		}
+		return alert(ctx)
+	})
+}
+
+func posOf(e models.Event) int64 {
+	if e.Position == nil {
+		return 0
+	}
+	return *e.Position
+}
+
+// jitter adds up to a tenth of d, at random.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+// excerpt is the start of s, cleaned for an operator's screen.
+func excerpt(s string) string {
+	s = text.Clean(s)
+	if len(s) > bodyExcerpt {
+		s = strings.ToValidUTF8(s[:bodyExcerpt], "")
+	}
+	return s
+}
