@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/domain"
@@ -38,109 +39,107 @@ const maxRetryAfter = 24 * time.Hour
 const bodyExcerpt = 512
 
 // Deliver claims the deliveries that are due and sends each in its own goroutine, without waiting for
-// them: a slow endpoint holds only its own deliveries (at most PerEndpoint at once in this process).
-// A delivery is due when its time has come, its endpoint is enabled and every earlier delivery of its
-// chain (the events of one order, or of one store's SKU) to that endpoint is delivered or dead, so an
-// endpoint receives the events of an order in order. Claims are leases (SKIP LOCKED), so replicas never
-// send one delivery at the same time. It returns how many it started.
+// them: a slow endpoint holds only its own deliveries (at most PerEndpoint at once in this process), each
+// endpoint claimed on its own. A delivery is due when its time has come, its endpoint is enabled and
+// every earlier delivery of its chain (the events of one order, or of one store's SKU) to that endpoint
+// is delivered or dead, so an endpoint receives the events of an order in order. Claims are leases (SKIP
+// LOCKED), so replicas never send one delivery at the same time. It returns how many it started.
 func (s *Service) Deliver(ctx context.Context) (int, error) {
 	if s.sender == nil {
 		return 0, nil
 	}
-	s.mu.Lock()
-	room := s.opts.InFlight - s.total
-	var busy []int64
-	for id, n := range s.inflight {
-		if n >= s.opts.PerEndpoint {
-			busy = append(busy, id)
+	var ids []int64
+	if err := s.DB.Conn(ctx).Model(&models.WebhookEndpoint{}).Where("enabled = ?", true).Order("id").Pluck("id", &ids).Error; err != nil {
+		return 0, err
+	}
+	started := 0
+	for _, id := range ids {
+		s.mu.Lock()
+		room := min(s.opts.PerEndpoint-s.inflight[id], s.opts.InFlight-s.total)
+		s.mu.Unlock()
+		if room <= 0 {
+			continue
+		}
+		n, err := s.deliverTo(ctx, id, room)
+		started += n
+		if err != nil {
+			return started, err
 		}
 	}
-	s.mu.Unlock()
-	if room <= 0 {
-		return 0, nil
-	}
+	return started, nil
+}
+
+// deliverTo claims up to room due deliveries of one endpoint and starts sending them.
+func (s *Service) deliverTo(ctx context.Context, endpointID int64, room int) (int, error) {
 	scope := func(q *gorm.DB) *gorm.DB {
-		q = q.Where("status IN ?", []string{DeliveryPending, DeliveryFailed}).
-			Where("endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled = ?)", true).
+		return q.Where("endpoint_id = ? AND status IN ?", endpointID, []string{DeliveryPending, DeliveryFailed}).
 			Where(`NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.endpoint_id = webhook_deliveries.endpoint_id
-				AND e.chain = webhook_deliveries.chain AND e.id < webhook_deliveries.id AND e.status IN ?)`, []string{DeliveryPending, DeliveryFailed})
-		if len(busy) > 0 {
-			q = q.Where("endpoint_id NOT IN ?", busy)
-		}
-		return q
+				AND e.chain = webhook_deliveries.chain AND e.id < webhook_deliveries.id AND e.status IN ?)`, []string{DeliveryPending, DeliveryFailed}).
+			Where("EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = webhook_deliveries.endpoint_id AND w.enabled = ?)", true)
 	}
 	ds, lease, err := domain.ClaimDue(ctx, s.Env, scope, "next_at", "tries", room, func(d *models.WebhookDelivery) int64 { return d.ID })
 	if err != nil || len(ds) == 0 {
 		return 0, err
 	}
-	evs, eps, err := s.deliveryParts(ctx, ds)
+	evs, ep, err := s.deliveryParts(ctx, endpointID, ds)
 	if err != nil {
-		lease.Release()
+		lease.Release() // the rows' leases run out and they are taken again
 		return 0, err
 	}
+	var sends sync.WaitGroup
 	s.mu.Lock()
-	started := 0
-	var batch = make(chan struct{}, len(ds))
 	for _, d := range ds {
-		ep, ok := eps[d.EndpointID]
-		ev, ok2 := evs[d.EventID]
-		if !ok || !ok2 || s.inflight[d.EndpointID] >= s.opts.PerEndpoint {
-			// The endpoint went away, or this process already sends enough of its deliveries: its
-			// lease runs out and it is taken again.
-			batch <- struct{}{}
-			continue
-		}
-		s.inflight[d.EndpointID]++
+		s.inflight[endpointID]++
 		s.total++
-		started++
+		sends.Add(1)
 		s.sending.Add(1)
 		go func() {
 			defer s.sending.Done()
-			s.send(ctx, d, ep, ev)
+			defer sends.Done()
+			s.send(ctx, d, ep, evs[d.EventID])
 			s.mu.Lock()
-			s.inflight[d.EndpointID]--
-			if s.inflight[d.EndpointID] == 0 {
-				delete(s.inflight, d.EndpointID)
+			if s.inflight[endpointID]--; s.inflight[endpointID] == 0 {
+				delete(s.inflight, endpointID)
 			}
 			s.total--
 			s.mu.Unlock()
-			batch <- struct{}{}
 			s.nudge()
 		}()
 	}
 	s.mu.Unlock()
-	go func() { // the lease of the batch is renewed until every one of its sends has finished
-		for range ds {
-			<-batch
-		}
+	s.sending.Add(1)
+	go func() { // the batch's lease is renewed until every one of its sends has finished
+		defer s.sending.Done()
+		sends.Wait()
 		lease.Release()
 	}()
-	return started, nil
+	return len(ds), nil
 }
 
-// deliveryParts reads the events and endpoints of claimed deliveries.
-func (s *Service) deliveryParts(ctx context.Context, ds []models.WebhookDelivery) (map[int64]models.Event, map[int64]models.WebhookEndpoint, error) {
-	var evIDs, epIDs []int64
-	for _, d := range ds {
-		evIDs = append(evIDs, d.EventID)
-		epIDs = append(epIDs, d.EndpointID)
+// deliveryParts reads the endpoint and the events of claimed deliveries.
+func (s *Service) deliveryParts(ctx context.Context, endpointID int64, ds []models.WebhookDelivery) (map[int64]models.Event, models.WebhookEndpoint, error) {
+	var ep models.WebhookEndpoint
+	if err := s.DB.Conn(ctx).Take(&ep, endpointID).Error; err != nil {
+		return nil, ep, err
+	}
+	ids := make([]int64, len(ds))
+	for i, d := range ds {
+		ids[i] = d.EventID
 	}
 	var evs []models.Event
-	var eps []models.WebhookEndpoint
-	if err := s.DB.Conn(ctx).Where("id IN ?", evIDs).Find(&evs).Error; err != nil {
-		return nil, nil, err
+	if err := s.DB.Conn(ctx).Where("id IN ?", ids).Find(&evs).Error; err != nil {
+		return nil, ep, err
 	}
-	if err := s.DB.Conn(ctx).Where("id IN ?", epIDs).Find(&eps).Error; err != nil {
-		return nil, nil, err
-	}
-	evm, epm := map[int64]models.Event{}, map[int64]models.WebhookEndpoint{}
+	m := make(map[int64]models.Event, len(evs))
 	for _, e := range evs {
-		evm[e.ID] = e
+		m[e.ID] = e
 	}
-	for _, e := range eps {
-		epm[e.ID] = e
+	for _, d := range ds {
+		if _, ok := m[d.EventID]; !ok {
+			return nil, ep, fmt.Errorf("delivery %d: event %d is gone", d.ID, d.EventID)
+		}
 	}
-	return evm, epm, nil
+	return m, ep, nil
 }
 
 // Body is the JSON a webhook of the event carries: the same bytes on every delivery of it.

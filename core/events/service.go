@@ -86,7 +86,7 @@ func (s *Service) SetSender(sender Sender) { s.sender = sender }
 func (s *Service) Run(ctx context.Context, ran func(error)) {
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
-	defer s.sending.Wait()
+	defer s.Wait()
 	for {
 		for ctx.Err() == nil {
 			n, err := s.Sequence(ctx, 500)
@@ -108,6 +108,9 @@ func (s *Service) Run(ctx context.Context, ran func(error)) {
 		}
 	}
 }
+
+// Wait returns when the deliveries this process started have finished.
+func (s *Service) Wait() { s.sending.Wait() }
 
 // nudge wakes the worker.
 func (s *Service) nudge() {
