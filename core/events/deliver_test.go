@@ -162,7 +162,7 @@ func TestGoneDisablesAndRetryAfterWaits(t *testing.T) {
 		if len(alerts) != 1 || alerts[0].Kind != "webhook_endpoint_gone" {
 			t.Fatalf("alerts %+v", alerts)
 		}
-		r.enqueue("order.accepted", "O1", map[string]any{"order_no": "O1"})
+		r.enqueue("order.accepted", "O1", map[string]any{"order_no": "O1", "store": "S01", "by": "clerk"})
 		r.clk.Add(time.Hour)
 		if n := r.pump(); n != 0 || len(rc.received()) != 1 {
 			t.Fatal("a disabled endpoint was sent to")
@@ -299,7 +299,7 @@ func TestReplayKeepsIDs(t *testing.T) {
 		r := newRig(t, db, events.Options{})
 		rc := newReceiver(t, nil)
 		r.endpoint("erp", rc.srv.URL, "*")
-		r.enqueue("order.created", "O1", map[string]any{"order_no": "O1"})
+		r.enqueue("order.created", "O1", map[string]any{"order_no": "O1", "store": "S01", "total_fen": 100})
 		r.clk.Add(time.Minute)
 		r.enqueue("order.paid", "O1", map[string]any{"order_no": "O1"})
 		r.clk.Add(time.Minute)

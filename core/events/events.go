@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/domain"
@@ -16,9 +17,21 @@ import (
 // Enqueue writes an outgoing event in the caller's transaction: topic is a type of the catalogue
 // ("order.paid"), key the thing it happened to (an order number: deliveries of one key reach each
 // endpoint in order), payload its data, sent as JSON.
+// Data that does not match the type's catalogue entry (a key the sample does not show, or a required
+// key missing) is logged as an error, and is refused in test binaries, so that every path the tests walk
+// keeps the documented catalogue true.
 func Enqueue(ctx context.Context, env domain.Env, topic, key string, payload any) error {
-	if _, ok := lookup(topic); !ok {
+	t, ok := lookup(topic)
+	if !ok {
 		return fmt.Errorf("event type %q is not in the catalogue", topic)
+	}
+	if data, ok := payload.(map[string]any); ok {
+		if err := t.conforms(data); err != nil {
+			if testing.Testing() {
+				return err
+			}
+			env.Log.ErrorContext(ctx, "event data differs from its catalogue entry", "err", err)
+		}
 	}
 	b, err := json.Marshal(payload)
 	if err != nil {

@@ -1,6 +1,9 @@
 package events
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // Type is one kind of event the hub writes: its name, what it means, and a sample of its data. The
 // catalogue is the one list of them: Enqueue refuses a type it does not hold, the admin API serves it
@@ -102,4 +105,20 @@ func Wants(types []string, name string) bool {
 	}
 	t, ok := lookup(name)
 	return ok && !t.Explicit && slices.Contains(types, "*")
+}
+
+// conforms says how data differs from the type's sample: a key the sample does not show, or a key it
+// shows that data lacks and that is not optional.
+func (t Type) conforms(data map[string]any) error {
+	for k := range data {
+		if _, ok := t.Sample[k]; !ok {
+			return fmt.Errorf("%s data carries %q, which its catalogue sample does not show", t.Name, k)
+		}
+	}
+	for k := range t.Sample {
+		if _, ok := data[k]; !ok && !slices.Contains(t.Optional, k) {
+			return fmt.Errorf("%s data lacks %q, which its catalogue sample does not mark optional", t.Name, k)
+		}
+	}
+	return nil
 }

@@ -67,8 +67,8 @@ func TestPullFromCursor(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
 		r := newRig(t, db, events.Options{})
 		for i := range 5 {
-			r.enqueue("order.paid", "O1", map[string]any{"order_no": "O1", "n": i})
-			r.enqueue("order.created", "O2", map[string]any{"order_no": "O2", "n": i})
+			r.enqueue("order.paid", "O1", map[string]any{"order_no": "O1", "amount_fen": i})
+			r.enqueue("order.created", "O2", map[string]any{"order_no": "O2", "store": "S01", "total_fen": i})
 		}
 		if msgs, next, _ := r.svc.Pull(r.ctx, 0, 10, nil); len(msgs) != 0 || next != 0 {
 			t.Fatal("events were served before they were sequenced")
