@@ -69,12 +69,19 @@ func (s *Service) Deliver(ctx context.Context) (int, error) {
 	return started, nil
 }
 
-// deliverTo claims up to room due deliveries of one endpoint and starts sending them.
+// deliverTo claims up to room due deliveries of one endpoint and starts sending them. Only the head of
+// each chain (its oldest open delivery) may go: the heads that are due are found first, without locks,
+// then claimed (a head stays the head while it is open, since later deliveries have larger ids). The
+// states are written out, not bound, so that the partial indexes on open deliveries apply.
 func (s *Service) deliverTo(ctx context.Context, endpointID int64, room int) (int, error) {
+	var heads []int64
+	if err := s.DB.Conn(ctx).Raw(`SELECT d.id FROM webhook_deliveries d
+		JOIN (SELECT min(id) AS id FROM webhook_deliveries WHERE endpoint_id = ? AND status IN ('pending', 'failed') GROUP BY chain) h ON h.id = d.id
+		WHERE d.next_at <= ? ORDER BY d.next_at LIMIT ?`, endpointID, s.Now(), room).Scan(&heads).Error; err != nil || len(heads) == 0 {
+		return 0, err
+	}
 	scope := func(q *gorm.DB) *gorm.DB {
-		return q.Where("endpoint_id = ? AND status IN ?", endpointID, []string{DeliveryPending, DeliveryFailed}).
-			Where(`NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.endpoint_id = webhook_deliveries.endpoint_id
-				AND e.chain = webhook_deliveries.chain AND e.id < webhook_deliveries.id AND e.status IN ?)`, []string{DeliveryPending, DeliveryFailed}).
+		return q.Where("id IN ? AND status IN ('pending', 'failed')", heads).
 			Where("EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = webhook_deliveries.endpoint_id AND w.enabled = ?)", true)
 	}
 	ds, lease, err := domain.ClaimDue(ctx, s.Env, scope, "next_at", "tries", room, func(d *models.WebhookDelivery) int64 { return d.ID })
@@ -170,16 +177,61 @@ func (s *Service) send(ctx context.Context, d models.WebhookDelivery, ep models.
 	if ctx.Err() != nil {
 		return // shutting down: the lease runs out and the delivery is tried again
 	}
-	if err := s.record(context.WithoutCancel(ctx), d, ep, ev, resp); err != nil {
-		s.Log.ErrorContext(ctx, "recording a webhook delivery failed", "endpoint", ep.Name, "delivery", d.ID, "err", err)
+	s.record(context.WithoutCancel(ctx), outcome{d: d, ep: ep, ev: ev, r: resp, at: s.Now()})
+}
+
+// outcome is a try's result, waiting to be written.
+type outcome struct {
+	d  models.WebhookDelivery
+	ep models.WebhookEndpoint
+	ev models.Event
+	r  Response
+	at time.Time
+}
+
+// record writes an outcome together with the others that finished meanwhile, in one transaction (one
+// commit to disk for many deliveries): the first sender to arrive writes, the others leave theirs to it.
+// A delivery whose outcome is lost (the process died first) is tried again when its lease runs out.
+func (s *Service) record(ctx context.Context, o outcome) {
+	s.mu.Lock()
+	s.outcomes = append(s.outcomes, o)
+	if s.writing {
+		s.mu.Unlock()
+		return
+	}
+	s.writing = true
+	s.mu.Unlock()
+	for {
+		s.mu.Lock()
+		batch := s.outcomes
+		s.outcomes = nil
+		if len(batch) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		err := s.DB.Tx(ctx, func(ctx context.Context) error {
+			for _, o := range batch {
+				if err := s.write(ctx, o); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			s.Log.ErrorContext(ctx, "recording webhook deliveries failed: they are tried again when their leases run out", "deliveries", len(batch), "err", err)
+		}
+		s.nudge() // the next deliveries of their chains may be due
 	}
 }
 
-// record writes the outcome of a try: delivered; the endpoint gone (410: disabled, with an alert); a
+// write writes the outcome of a try: delivered; the endpoint gone (410: disabled, with an alert); a
 // wait the endpoint asked for (429 or 503 with Retry-After: no step of the schedule used); or a failure,
 // retried on the schedule and dead after its last step, with an alert.
-func (s *Service) record(ctx context.Context, d models.WebhookDelivery, ep models.WebhookEndpoint, ev models.Event, r Response) error {
-	now := s.Now()
+func (s *Service) write(ctx context.Context, o outcome) error {
+	d, ep, ev, r := o.d, o.ep, o.ev, o.r
+	now := o.at
 	set := map[string]any{"last_status": r.Status, "last_at": now, "last_body": excerpt(r.Body), "last_error": ""}
 	if r.Err != nil {
 		set["last_error"] = excerpt(r.Err.Error())
@@ -221,13 +273,11 @@ func (s *Service) record(ctx context.Context, d models.WebhookDelivery, ep model
 			set["status"], set["next_at"] = DeliveryFailed, now.Add(jitter(Schedule[attempts]))
 		}
 	}
-	return s.DB.Tx(ctx, func(ctx context.Context) error {
-		res := s.DB.Conn(ctx).Model(&models.WebhookDelivery{}).Where("id = ? AND status IN ?", d.ID, []string{DeliveryPending, DeliveryFailed}).Updates(set)
-		if res.Error != nil || res.RowsAffected == 0 || alert == nil {
-			return res.Error
-		}
-		return alert(ctx)
-	})
+	res := s.DB.Conn(ctx).Model(&models.WebhookDelivery{}).Where("id = ? AND status IN ('pending', 'failed')", d.ID).Updates(set)
+	if res.Error != nil || res.RowsAffected == 0 || alert == nil {
+		return res.Error
+	}
+	return alert(ctx)
 }
 
 func posOf(e models.Event) int64 {

@@ -57,6 +57,8 @@ type Service struct {
 	total    int
 	wake     chan struct{}
 	sending  sync.WaitGroup
+	outcomes []outcome // tries finished, waiting to be written
+	writing  bool      // a sender is writing outcomes
 }
 
 // New returns the events Service. sender may be nil: webhooks are then neither accepted nor delivered,
@@ -69,7 +71,7 @@ func New(env domain.Env, sender Sender, opts Options) *Service {
 		opts.Interval = 250 * time.Millisecond
 	}
 	if opts.PerEndpoint <= 0 {
-		opts.PerEndpoint = 16
+		opts.PerEndpoint = 32
 	}
 	if opts.InFlight <= 0 {
 		opts.InFlight = 64
