@@ -1,5 +1,5 @@
 // Command o2ohub runs the O2O integration hub. Subcommands: serve (default), demo, migrate, config,
-// import, qr, staff, simulate, loadtest. Run `o2ohub help` for their flags.
+// import, qr, staff, simulate, loadtest, webhooks, events. Run `o2ohub help` for their flags.
 package main
 
 import (
@@ -67,6 +67,12 @@ commands:
            [--scan-share F] [--admin-token TOKEN] [--concurrency N]
                           drive a running hub (sandbox on) with orders, sandbox payments and shelf
                           scans at a target rate; prints latency per endpoint and errors by code
+  webhooks listen [--port 9000] [--addr 127.0.0.1] [--secret whsec_…]
+                          receive webhooks locally: verify each delivery (secret from --secret or
+                          O2OHUB_WEBHOOK_SECRET), print it, answer 204 or 400
+  events tail [--url URL] [--types order.paid,…] [--from-start] [--interval 1s] [--token TOKEN]
+                          print the running hub's events as JSON lines as they are written (admin
+                          token from O2OHUB_ADMIN_TOKEN)
 `
 
 // run runs the command of args. The logs (JSON) and a command's results go to stdout; what a person at
@@ -122,6 +128,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return loadtestCommand(ctx, cfg, rest, stdout, stderr)
 	case "staff":
 		return inDB(cfg, staffCommand(ctx, cfg, log, rest, stdout, getenv))
+	case "webhooks":
+		return webhooksCommand(ctx, rest, stdout, stderr, getenv)
+	case "events":
+		return eventsCommand(ctx, cfg, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
