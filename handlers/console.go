@@ -29,6 +29,7 @@ import (
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/limits"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/staff"
@@ -111,13 +112,14 @@ var conFuncs = template.FuncMap{
 	"pct":      func(r float64) string { return strconv.FormatFloat(math.Round(r*10000)/100, 'f', -1, 64) + "%" },
 	"stamp":    conStamp,
 	"static":   func(name string) string { return "/console/static/" + name + "?v=" + conStaticVersion },
+	"alarm":    conAlertKind,
 }
 
 // conPages holds every console page, each parsed with the shared layout; html/template escapes all data
 // by context.
 var conPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "orders", "order", "pickup", "delivery", "today", "platforms", "error"} {
+	for _, name := range []string{"login", "orders", "order", "pickup", "delivery", "today", "platforms", "alerts", "error"} {
 		out[name] = template.Must(template.New("layout.html").Funcs(conFuncs).ParseFS(consoleFS, "console/layout.html", "console/"+name+".html"))
 	}
 	// The ticket is a page of its own, for an 80 mm receipt printer: no layout, navigation or forms.
@@ -141,6 +143,7 @@ func (h *api) consoleRoutes(r *gin.Engine) {
 	in.GET("/orders/:no/ticket", h.conTicket)
 	in.GET("/platforms", h.conPlatforms)
 	in.GET("/stores/:code/labels", h.labels)
+	in.GET("/alerts", h.conAdmin, h.conAlerts)
 
 	post := con.Group("", conSameOrigin(h.PublicURL), h.conAuth, h.conCSRF)
 	post.POST("/logout", h.conLogout)
@@ -152,6 +155,7 @@ func (h *api) consoleRoutes(r *gin.Engine) {
 	post.POST("/orders/:no/return", h.conStep("return"))
 	post.POST("/pickup/verify", h.conPickupVerify)
 	post.POST("/pickup/confirm", h.conPickupConfirm)
+	post.POST("/alerts/:id/resolve", h.conAdmin, h.conResolveAlert)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -414,6 +418,10 @@ type conPage struct {
 	// Now is the hub's clock when the page was made, for the countdowns.
 	Now  time.Time
 	Data any
+
+	// OpenAlerts is how many alerts nobody has resolved, counted for admins only (the navigation's
+	// badge).
+	OpenAlerts int64
 }
 
 // StoreQuery says whether links must name the store: an admin works on the store chosen.
@@ -435,11 +443,31 @@ func conRenderError(c *gin.Context, status int, msg string) {
 	conRender(c, status, "error", conPage{Title: "出错了", Error: msg})
 }
 
-// conPageOf starts the page data of a signed-in request.
+// conPageOf starts the page data of a signed-in request. For an admin it counts the open alerts (one
+// COUNT on the partial index of unresolved alerts); a failed count is logged and shows no badge rather
+// than failing the page.
 func (h *api) conPageOf(c *gin.Context, title, nav string) conPage {
 	a := conActor(c)
-	return conPage{Title: title, Nav: nav, Actor: a, SignedIn: true, CSRF: conToken(c.GetString("console_token")),
+	p := conPage{Title: title, Nav: nav, Actor: a, SignedIn: true, CSRF: conToken(c.GetString("console_token")),
 		Store: a.Store, Self: c.Request.URL.RequestURI(), Path: c.Request.URL.Path, Flash: h.conTakeFlash(c), Now: h.Clock.Now()}
+	if a.IsAdmin() {
+		n, err := h.Service.Events.OpenAlerts(c.Request.Context())
+		if err != nil {
+			logger(c).ErrorContext(c.Request.Context(), "console: counting open alerts", "err", err)
+		}
+		p.OpenAlerts = n
+	}
+	return p
+}
+
+// conAdmin admits admins only: a clerk is answered with the forbidden page.
+func (h *api) conAdmin(c *gin.Context) {
+	if !conActor(c).IsAdmin() {
+		msg, status := conErrorText(c, "admin", kindError(domain.ErrForbidden, "admins only"))
+		h.conRefuse(c, status, msg)
+		return
+	}
+	c.Next()
 }
 
 // conRefuse answers a signed-in request with the error page and status.
@@ -814,6 +842,108 @@ func conReturnInput(c *gin.Context) (core.ReturnInput, bool) {
 		}
 	}
 	return in, len(in.Items) > 0
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Alerts
+// ---------------------------------------------------------------------------------------------------
+
+// conAlertsPage is how many alerts one page of the alerts list shows.
+const conAlertsPage = 100
+
+// conAlertsData is what the alerts page shows.
+type conAlertsData struct {
+	Alerts []events.AlertView
+	// All says resolved alerts are listed too.
+	All bool
+	// More is the link to the next page, when there is one.
+	More string
+}
+
+// conAlerts lists the alerts nobody has resolved, oldest first (?all=1: the resolved ones too), each
+// with a form to resolve it with a note. Admins only.
+func (h *api) conAlerts(c *gin.Context) {
+	p := h.conPageOf(c, "告警", "alerts")
+	d := conAlertsData{All: c.Query("all") == "1"}
+	var after int64
+	if raw := c.Query("after"); raw != "" {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 0 {
+			h.conPageError(c, p, "alerts", kindError(domain.ErrInvalidArgument, "after must be an alert id"))
+			return
+		}
+		after = n
+	}
+	list, err := h.Service.Events.Alerts(c.Request.Context(), !d.All, after, conAlertsPage)
+	if err != nil {
+		h.conPageError(c, p, "alerts", err)
+		return
+	}
+	d.Alerts = list
+	if len(list) == conAlertsPage {
+		d.More = "/console/alerts?after=" + strconv.FormatInt(list[len(list)-1].ID, 10)
+		if d.All {
+			d.More += "&all=1"
+		}
+	}
+	p.Data = d
+	conRender(c, http.StatusOK, "alerts", p)
+}
+
+// conResolveAlert closes an alert with the note the admin wrote (required), by the admin's username,
+// and leads back to the alerts page with the outcome.
+func (h *api) conResolveAlert(c *gin.Context) {
+	back := conBack(c.PostForm("back"), "/console/alerts")
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		h.conSetFlash(c, false, "告警不存在。")
+		c.Redirect(http.StatusSeeOther, back)
+		return
+	}
+	note := strings.TrimSpace(c.PostForm("note"))
+	if note == "" {
+		h.conSetFlash(c, false, fmt.Sprintf("告警 #%d 未处理：请填写处理说明（做了什么、结果如何）后再标记为已处理。", id))
+		c.Redirect(http.StatusSeeOther, back)
+		return
+	}
+	v, err := h.Service.Events.ResolveAlert(c.Request.Context(), id, conActor(c).Username, note)
+	if err != nil {
+		msg, _ := conErrorText(c, "alert", err)
+		h.conSetFlash(c, false, fmt.Sprintf("告警 #%d：%s", id, msg))
+	} else {
+		h.conSetFlash(c, true, fmt.Sprintf("已处理告警 #%d（%s）。", v.ID, conAlertKind(v.Kind)))
+	}
+	c.Redirect(http.StatusSeeOther, back)
+}
+
+// conAlertKinds names the kinds of alert core raises as an operator knows them.
+var conAlertKinds = map[string]string{
+	"payment_amount_mismatch":  "支付金额不符",
+	"payment_unknown_order":    "未知订单收到付款",
+	"payment_check_failing":    "支付查询失败",
+	"refund_required":          "需要退款",
+	"refund_failed":            "退款失败",
+	"refund_stuck":             "退款异常",
+	"refund_unknown":           "未知退款",
+	"refund_amount_mismatch":   "退款金额不符",
+	"refund_succeeded_late":    "退款延迟成功",
+	"task_failed":              "任务失败",
+	"platform_order_waiting":   "平台订单待分配",
+	"platform_sold_out":        "平台订单缺货",
+	"platform_order_attention": "平台订单需处理",
+	"platform_order_unread":    "平台订单无法读取",
+	"platform_call_failed":     "平台调用失败",
+	"platform_auth":            "平台凭证被拒",
+	"webhook_endpoint_gone":    "Webhook 地址已失效",
+	"webhook_dead_letter":      "Webhook 投递失败",
+}
+
+// conAlertKind names an alert's kind, or returns it as it is when it has no name.
+func conAlertKind(kind string) string {
+	if n, ok := conAlertKinds[kind]; ok {
+		return n
+	}
+	return kind
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,9 +22,12 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/core/shelf"
 	"github.com/o2ohub/o2ohub/core/staff"
+	"github.com/o2ohub/o2ohub/models"
 	"github.com/o2ohub/o2ohub/qrcode"
 )
 
@@ -295,7 +299,8 @@ func TestBrowserConsolePickup(t *testing.T) {
 	// process-wide WeChat API base while it runs; it gives it back when the hub stops at the end of this
 	// test, before the next sandbox hub of this binary (TestDemoServesAndDrains) starts.
 	const token = "browser-console-token"
-	addr := startDemoHub(t, map[string]string{"O2OHUB_ADMIN_TOKEN": token})
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "demo.db") // the test raises an alert in it
+	addr := startDemoHub(t, map[string]string{"O2OHUB_ADMIN_TOKEN": token, "O2OHUB_DB": dsn})
 	base := "http://" + addr
 
 	// The clerk's account, made through the admin API.
@@ -460,7 +465,50 @@ func TestBrowserConsolePickup(t *testing.T) {
 	if ord.Status != core.StatusCompleted {
 		t.Errorf("after the hand-over the shopper's order is %s, want completed", ord.Status)
 	}
+
+	// An admin's alerts page: an alert raised twice for the order (as core raises one, in a transaction).
+	const admin, adminPassword = "desk-admin", "alerts-browser-test-pw"
+	demoCall(t, addr, "PUT", "/api/v1/admin/staff/"+admin, token, fmt.Sprintf(`{"password":%q,"role":"admin"}`, adminPassword), &account)
+	raiseDemoAlert(t, dsn, "payment_amount_mismatch", no, "sandbox paid 1 fen, order total 2890 fen")
+	raiseDemoAlert(t, dsn, "payment_amount_mismatch", no, "sandbox paid 2 fen, order total 2890 fen")
+
+	step(t, "an admin sees the alert and its count, and resolves it with a note", func(t *testing.T) {
+		submit(t, "退出", `form[action="/console/logout"] button`)
+		resp := consoleSignIn(t, tab, base, "/console/alerts", admin, adminPassword)
+		if resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/console/alerts") {
+			t.Fatalf("after signing in: HTTP %d at %s, want the alerts page", resp.Status, resp.URL)
+		}
+		// The count is a badge beside the word (innerText puts it on a line of its own).
+		if got := strings.Join(strings.Fields(pg.text(t, `nav a[href="/console/alerts"]`)), " "); got != "告警 1" {
+			t.Errorf("the alerts link reads %q, want 告警 1", got)
+		}
+		wantText(t, "the alert", pg.text(t, "article.alarm"), "支付金额不符", "×2", no, "sandbox paid 2 fen", "标记为已处理")
+		pg.shot(t, "console-alerts-pc.png")
+		if err := chromedp.Do(tab, chromedp.SendKeys(chromedp.CSS(`article.alarm input[name="note"]`), "已核对，顾客按原价补付")); err != nil {
+			t.Fatal(err)
+		}
+		submit(t, "标记为已处理", `article.alarm form button`)
+		wantText(t, "the message after resolving", pg.text(t, ".flash.ok"), "已处理告警", "支付金额不符")
+		wantText(t, "the alerts page", pg.text(t, "main"), "没有未处理的告警")
+		if got := pg.text(t, `nav a[href="/console/alerts"]`); got != "告警" {
+			t.Errorf("the alerts link reads %q after resolving the only alert, want 告警 without a count", got)
+		}
+	})
 	t.Logf("screenshots in %s", dir)
+}
+
+// raiseDemoAlert raises an alert in the demo hub's database, in a transaction, as core does.
+func raiseDemoAlert(t *testing.T, dsn, kind, orderNo, detail string) {
+	t.Helper()
+	db, err := models.OpenExisting(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	env := domain.NewEnv(db, nil, slog.New(slog.DiscardHandler))
+	if err := db.Tx(context.Background(), func(ctx context.Context) error { return events.Alert(ctx, env, kind, orderNo, detail) }); err != nil {
+		t.Fatalf("raise %s: %v", kind, err)
+	}
 }
 
 // requireBrowser skips the test without Chromium at /usr/bin/chromium, unless O2OHUB_TEST_BROWSER=required
