@@ -94,11 +94,15 @@ func parseLoadtest(cfg config.Config, args []string, stderr io.Writer) (loadtest
 	var skus skuList
 	fs.Var(&skus, "sku", "SKUs to order, comma-separated or repeated (default: every SKU the store stocks)")
 	fs.Float64Var(&o.scanShare, "scan-share", 0.3, "share of requests that are scans of shelf codes, 0 to 1")
-	fs.StringVar(&o.adminToken, "admin-token", cfg.AdminToken, "admin API token (default O2OHUB_ADMIN_TOKEN): makes shelf codes for scans and refills stock")
+	// The flag's default stays empty so that -h never prints the configured token.
+	fs.StringVar(&o.adminToken, "admin-token", "", "admin API token (default O2OHUB_ADMIN_TOKEN): makes shelf codes for scans and refills stock")
 	fs.IntVar(&o.concurrency, "concurrency", 256, "most requests in flight; a request due while that many are open is not sent and is counted")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of one request")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.adminToken == "" {
+		o.adminToken = cfg.AdminToken
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("loadtest: unexpected arguments %q\n%s", fs.Args(), loadtestUsage)

@@ -124,3 +124,14 @@ func TestLoadtestRefusesBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadtestHelpHidesTheAdminToken: the help text never shows the configured admin token (it did, as
+// the --admin-token flag's default).
+func TestLoadtestHelpHidesTheAdminToken(t *testing.T) {
+	var out, errOut strings.Builder
+	env := map[string]string{"O2OHUB_ADMIN_TOKEN": "zzz-admin-secret"}
+	_ = run(context.Background(), []string{"loadtest", "-h"}, &out, &errOut, func(k string) string { return env[k] })
+	if all := out.String() + errOut.String(); strings.Contains(all, "zzz-admin-secret") || !strings.Contains(all, "admin-token") {
+		t.Fatalf("help output shows the token or no flags:\n%s", all)
+	}
+}
