@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/domain"
@@ -138,7 +139,7 @@ func (s *Service) OpenAlerts(ctx context.Context) (int64, error) {
 // ResolveAlert closes an open alert with a note saying what was done, by whom. The same alert raised
 // again afterwards is a new alert.
 func (s *Service) ResolveAlert(ctx context.Context, id int64, by, note string) (AlertView, error) {
-	if note == "" {
+	if note = strings.TrimSpace(note); note == "" {
 		return AlertView{}, domain.Errf(domain.ErrInvalidArgument, "note must say what was done")
 	}
 	if len(note) > 2000 {

@@ -44,8 +44,10 @@ func TestAlertRaisedOnceAndOnlyToThoseWhoAsk(t *testing.T) {
 		if got := ops.received(); len(got) != 2 || got[0].msg.Type != events.TypeAlertRaised {
 			t.Fatalf("ops received %d", len(got))
 		}
-		if _, err := r.svc.ResolveAlert(r.ctx, open[0].ID, "ops-li", ""); err == nil {
-			t.Fatal("resolved without a note")
+		for _, blank := range []string{"", " \t "} {
+			if _, err := r.svc.ResolveAlert(r.ctx, open[0].ID, "ops-li", blank); err == nil {
+				t.Fatalf("resolved with the note %q", blank)
+			}
 		}
 		v, err := r.svc.ResolveAlert(r.ctx, open[0].ID, "ops-li", "refunded by hand in the merchant platform")
 		if err != nil || v.ResolvedBy != "ops-li" || v.ResolvedAt == nil {
