@@ -101,7 +101,9 @@ func parseLoadtest(cfg config.Config, args []string, stderr io.Writer) (loadtest
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.adminToken == "" {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "admin-token" })
+	if !given { // --admin-token= (empty) means none
 		o.adminToken = cfg.AdminToken
 	}
 	if fs.NArg() > 0 {
