@@ -1,18 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/o2ohub/o2ohub/internal/docgen"
 )
 
 // TestReferenceIsUpToDate is the drift test: docs/configuration.md must be exactly what the generator
 // makes of config/config.go.
 func TestReferenceIsUpToDate(t *testing.T) {
-	root, err := repoRoot()
+	root, err := docgen.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,12 +25,8 @@ func TestReferenceIsUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("generating the reference: %v", err)
 	}
-	got, err := os.ReadFile(filepath.Join(root, reference))
-	if err != nil {
-		t.Fatalf("%v: run `%s` to write it", err, command)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is out of date with %s: run `%s` (from the repository root) and commit the result", reference, source, command)
+	if err := docgen.Drift(reference, want, command); err != nil {
+		t.Fatalf("against %s: %v", source, err)
 	}
 }
 

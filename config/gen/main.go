@@ -7,10 +7,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/o2ohub/o2ohub/internal/docgen"
 )
 
 const (
@@ -27,7 +28,7 @@ func main() {
 }
 
 func run() error {
-	root, err := repoRoot()
+	root, err := docgen.Root()
 	if err != nil {
 		return err
 	}
@@ -39,23 +40,5 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(root, reference), out, 0o644)
-}
-
-// repoRoot is the nearest directory at or above the working directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run it inside the repository")
-		}
-		dir = parent
-	}
+	return docgen.Write(reference, out)
 }

@@ -1,32 +1,22 @@
 package main
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/internal/docgen"
 )
 
 // TestCatalogueIsUpToDate is the drift test: docs/events.md must be exactly what the generator makes of
 // events.Types().
 func TestCatalogueIsUpToDate(t *testing.T) {
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	want, err := generate()
 	if err != nil {
 		t.Fatalf("generating the catalogue: %v", err)
 	}
-	got, err := os.ReadFile(filepath.Join(root, reference))
-	if err != nil {
-		t.Fatalf("%v: run `%s` to write it", err, command)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is out of date with events.Types(): run `%s` (from the repository root) and commit the result", reference, command)
+	if err := docgen.Drift(reference, want, command); err != nil {
+		t.Fatalf("against events.Types(): %v", err)
 	}
 }
 
