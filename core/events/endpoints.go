@@ -135,16 +135,21 @@ func (s *Service) Endpoints(ctx context.Context) ([]EndpointView, error) {
 
 // GetEndpoint returns the endpoint name.
 func (s *Service) GetEndpoint(ctx context.Context, name string) (EndpointView, error) {
-	ep, err := s.endpoint(ctx, name)
+	ep, err := s.endpoint(ctx, name, false)
 	if err != nil {
 		return EndpointView{}, err
 	}
 	return s.endpointView(ep), nil
 }
 
-func (s *Service) endpoint(ctx context.Context, name string) (models.WebhookEndpoint, error) {
+// endpoint reads the endpoint name; lock holds its row until the transaction ends.
+func (s *Service) endpoint(ctx context.Context, name string, lock bool) (models.WebhookEndpoint, error) {
 	var ep models.WebhookEndpoint
-	err := s.DB.Conn(ctx).Where("name = ?", name).Take(&ep).Error
+	q := s.DB.Conn(ctx)
+	if lock {
+		q = q.Clauses(models.ForUpdate())
+	}
+	err := q.Where("name = ?", name).Take(&ep).Error
 	if models.IsNotFound(err) {
 		return ep, domain.Errf(domain.ErrNotFound, "no webhook endpoint %q", name)
 	}
@@ -154,7 +159,7 @@ func (s *Service) endpoint(ctx context.Context, name string) (models.WebhookEndp
 // DeleteEndpoint removes the endpoint name and every delivery owed to it.
 func (s *Service) DeleteEndpoint(ctx context.Context, name string) error {
 	return s.DB.Tx(ctx, func(ctx context.Context) error {
-		ep, err := s.endpoint(ctx, name)
+		ep, err := s.endpoint(ctx, name, false)
 		if err != nil {
 			return err
 		}
@@ -171,11 +176,7 @@ func (s *Service) DeleteEndpoint(ctx context.Context, name string) error {
 func (s *Service) RotateSecret(ctx context.Context, name string) (EndpointView, error) {
 	var out EndpointView
 	err := s.DB.Tx(ctx, func(ctx context.Context) error {
-		var ep models.WebhookEndpoint
-		err := s.DB.Conn(ctx).Clauses(models.ForUpdate()).Where("name = ?", name).Take(&ep).Error
-		if models.IsNotFound(err) {
-			return domain.Errf(domain.ErrNotFound, "no webhook endpoint %q", name)
-		}
+		ep, err := s.endpoint(ctx, name, true)
 		if err != nil {
 			return err
 		}

@@ -76,7 +76,7 @@ func (s *Service) Deliveries(ctx context.Context, name, status string, before in
 	if limit <= 0 || limit > MaxPage {
 		limit = 100
 	}
-	ep, err := s.endpoint(ctx, name)
+	ep, err := s.endpoint(ctx, name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func utc(t *time.Time) *time.Time {
 // RetryDelivery sends a delivery of the endpoint again from the start of the schedule, whatever became
 // of it (a dead letter, a delivered event the consumer lost).
 func (s *Service) RetryDelivery(ctx context.Context, name string, id int64) error {
-	ep, err := s.endpoint(ctx, name)
+	ep, err := s.endpoint(ctx, name, false)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (s *Service) RetryDelivery(ctx context.Context, name string, id int64) erro
 
 // DeleteDelivery removes a dead letter of the endpoint.
 func (s *Service) DeleteDelivery(ctx context.Context, name string, id int64) error {
-	ep, err := s.endpoint(ctx, name)
+	ep, err := s.endpoint(ctx, name, false)
 	if err != nil {
 		return err
 	}
@@ -180,11 +180,7 @@ func (s *Service) ReplayEvents(ctx context.Context, name string, in Replay) (int
 	}
 	n := 0
 	err := s.DB.Tx(ctx, func(ctx context.Context) error {
-		var ep models.WebhookEndpoint
-		err := s.DB.Conn(ctx).Clauses(models.ForUpdate()).Where("name = ?", name).Take(&ep).Error
-		if models.IsNotFound(err) {
-			return domain.Errf(domain.ErrNotFound, "no webhook endpoint %q", name)
-		}
+		ep, err := s.endpoint(ctx, name, true)
 		if err != nil {
 			return err
 		}
