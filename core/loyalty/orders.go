@@ -1,0 +1,324 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm/clause"
+)
+
+// ProviderPoints is the payment provider of an order paid entirely with points.
+const ProviderPoints = "points"
+
+// Quote is what loyalty does to an order being placed: the settings version it is placed under, the
+// member's level discount and the points it uses with their value.
+type Quote struct {
+	SettingsID  int64
+	DiscountFen int64
+	PointsUsed  int64
+	PointsFen   int64
+}
+
+// CashFen is what is left to pay of an order after its discount and points.
+func CashFen(o models.Order) int64 { return o.TotalFen - o.DiscountFen - o.PointsFen }
+
+// BasisFen is what refunds of an order are counted against: its cash, or for an order paid entirely
+// with points the value of its points.
+func BasisFen(o models.Order) int64 {
+	if c := CashFen(o); c > 0 {
+		return c
+	}
+	return o.PointsFen
+}
+
+// Quote prices the loyalty side of an order of goodsFen a member is placing and asking to pay points
+// of: the member's level discount, and the points capped by what they hold, by the settings' share of
+// the goods and by the per-order maximum (so asking for more than can be used uses what can). A member
+// whose points are blocked by a debt cannot use any. Hold takes the points, under the account's lock.
+func (s *Service) Quote(ctx context.Context, memberID, goodsFen, points int64) (Quote, error) {
+	if points < 0 {
+		return Quote{}, domain.Errf(domain.ErrInvalidArgument, "points must be 0 or more")
+	}
+	st, err := s.Settings(ctx)
+	if err != nil {
+		return Quote{}, err
+	}
+	var a models.LoyaltyAccount
+	err = s.DB.Conn(ctx).Where("member_id = ?", memberID).Take(&a).Error
+	if models.IsNotFound(err) {
+		lvl, _ := st.reached(0)
+		a = models.LoyaltyAccount{LevelCode: lvl.Code}
+	} else if err != nil {
+		return Quote{}, err
+	}
+	lvl, _ := st.level(a.LevelCode)
+	q := Quote{SettingsID: st.Version, DiscountFen: goodsFen * lvl.DiscountPct / 100}
+	if points == 0 {
+		return q, nil
+	}
+	if a.Debt > 0 {
+		return Quote{}, domain.Errf(domain.ErrConflict, "points cannot be used until a debt of %d points is earned back", a.Debt)
+	}
+	rest := goodsFen - q.DiscountFen
+	use := min(points, a.Available, rest*st.MaxSharePct/100/st.PointValueFen)
+	if st.MaxPointsPerOrder > 0 {
+		use = min(use, st.MaxPointsPerOrder)
+	}
+	q.PointsUsed, q.PointsFen = use, use*st.PointValueFen
+	return q, nil
+}
+
+// Hold takes the points an order being placed uses (PointsUsed) from its member, oldest lots first, in
+// the caller's transaction: they stay taken when it is paid and come back when it expires or is
+// cancelled unpaid (Release). Of concurrent orders spending the same points, one takes them; the others
+// fail with domain.ErrConflict. Holding an order's points again does nothing.
+func (s *Service) Hold(ctx context.Context, ord models.Order) error {
+	if ord.MemberID == nil || ord.PointsUsed == 0 {
+		return nil
+	}
+	a, err := s.lockAccount(ctx, *ord.MemberID)
+	if err != nil {
+		return err
+	}
+	if a.Debt > 0 {
+		return domain.Errf(domain.ErrConflict, "points cannot be used until a debt of %d points is earned back", a.Debt)
+	}
+	if a.Available < ord.PointsUsed {
+		return domain.Errf(domain.ErrConflict, "points: %d asked, only %d available (they were just used elsewhere)", ord.PointsUsed, a.Available)
+	}
+	src := OrderSource(ord.OrderNo)
+	if fresh, err := s.post(ctx, a.MemberID, src, KindSpend, -ord.PointsUsed, "", ""); err != nil || !fresh {
+		return err
+	}
+	if err := s.take(ctx, a, src, ord.PointsUsed); err != nil {
+		return err
+	}
+	return s.saveAccount(ctx, a)
+}
+
+// Release gives back the points an unpaid order held, when it expires or is cancelled, in the caller's
+// transaction, with the expiry of the lots they came from. Releasing twice gives back once.
+func (s *Service) Release(ctx context.Context, ord models.Order) error {
+	if ord.MemberID == nil || ord.PointsUsed == 0 {
+		return nil
+	}
+	a, err := s.lockAccount(ctx, *ord.MemberID)
+	if err != nil {
+		return err
+	}
+	src := OrderSource(ord.OrderNo)
+	if fresh, err := s.post(ctx, a.MemberID, src, KindRelease, ord.PointsUsed, "order not paid", ""); err != nil || !fresh {
+		return err
+	}
+	st, err := s.orderSettings(ctx, ord)
+	if err != nil {
+		return err
+	}
+	if err := s.giveBack(ctx, a, src, src, ord.PointsUsed, st); err != nil {
+		return err
+	}
+	return s.saveAccount(ctx, a)
+}
+
+// orderSettings returns the settings an order was placed under (those in force for one without).
+func (s *Service) orderSettings(ctx context.Context, ord models.Order) (Settings, error) {
+	if ord.LoyaltySettingsID != nil {
+		return s.version(ctx, *ord.LoyaltySettingsID, nil)
+	}
+	v, err := s.Settings(ctx)
+	return v.Settings, err
+}
+
+// Paid records, in the caller's (payment) transaction, that a member's order was paid at paidAt: its
+// cash for goods earns points (the settings' rate times the member's level multiplier) as a pending lot
+// that becomes available once the order is fulfilled plus the hold, the purchase counts towards the
+// member's level at once, and the points of an order paid after it had expired (and given them back)
+// are taken again, as a debt when they are gone. Paying the same order twice records it once. An order
+// without a member earns nothing.
+func (s *Service) Paid(ctx context.Context, ord models.Order, paidAt time.Time) error {
+	if ord.MemberID == nil {
+		return nil
+	}
+	a, err := s.lockAccount(ctx, *ord.MemberID)
+	if err != nil {
+		return err
+	}
+	st, err := s.orderSettings(ctx, ord)
+	if err != nil {
+		return err
+	}
+	src := OrderSource(ord.OrderNo)
+	if ord.PointsUsed > 0 {
+		var released int64
+		if err := s.DB.Conn(ctx).Model(&models.LoyaltyEntry{}).Where("member_id = ? AND source = ? AND kind = ?", a.MemberID, src, KindRelease).Count(&released).Error; err != nil {
+			return err
+		}
+		if released > 0 {
+			late := "late:" + ord.OrderNo
+			fresh, err := s.post(ctx, a.MemberID, late, KindSpend, -ord.PointsUsed, "order paid after it expired", "")
+			if err != nil {
+				return err
+			}
+			if fresh {
+				if err := s.claw(ctx, a, 0, ord.PointsUsed, src); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	settingsID := int64(0)
+	if ord.LoyaltySettingsID != nil {
+		settingsID = *ord.LoyaltySettingsID
+	} else {
+		cur, err := s.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		settingsID = cur.Version
+	}
+	cash := max(CashFen(ord), 0)
+	p := models.LoyaltyPurchase{MemberID: a.MemberID, Source: src, SettingsID: settingsID, PaidFen: cash, BasisFen: BasisFen(ord),
+		PointsUsed: ord.PointsUsed, PaidAt: paidAt.UTC(), CreatedAt: s.Now(), UpdatedAt: s.Now()}
+	res := s.DB.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&p)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return errors.Join(res.Error, s.saveAccount(ctx, a))
+	}
+	mult := int64(100)
+	if lvl, rank := st.level(a.LevelCode); rank >= 0 {
+		mult = lvl.MultiplierPct
+	}
+	earned := cash * st.EarnPointsPerYuan * mult / 10000
+	if earned > 0 {
+		fresh, err := s.post(ctx, a.MemberID, src, KindEarn, earned, "", "")
+		if err != nil {
+			return err
+		}
+		if fresh {
+			lot, err := s.credit(ctx, a, src, LotPending, earned, nil, nil)
+			if err != nil {
+				return err
+			}
+			if err := s.DB.Conn(ctx).Model(&models.LoyaltyPurchase{}).Where("id = ?", p.ID).Updates(map[string]any{"earned": earned, "lot_id": lot.ID}).Error; err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.upgrade(ctx, a); err != nil {
+		return err
+	}
+	return s.saveAccount(ctx, a)
+}
+
+// Fulfilled records, in the caller's transaction, that a member's paid order was completed or
+// delivered: the points it earned become available after the hold of the settings it was placed under,
+// and expire after their expiry days from then. A second call does nothing.
+func (s *Service) Fulfilled(ctx context.Context, ord models.Order) error {
+	if ord.MemberID == nil {
+		return nil
+	}
+	return s.fulfilled(ctx, *ord.MemberID, OrderSource(ord.OrderNo))
+}
+
+func (s *Service) fulfilled(ctx context.Context, memberID int64, source string) error {
+	a, err := s.lockAccount(ctx, memberID)
+	if err != nil {
+		return err
+	}
+	var p models.LoyaltyPurchase
+	err = s.DB.Conn(ctx).Where("source = ?", source).Take(&p).Error
+	if models.IsNotFound(err) {
+		return nil
+	}
+	if err != nil || p.FulfilledAt != nil {
+		return err
+	}
+	st, err := s.version(ctx, p.SettingsID, nil)
+	if err != nil {
+		return err
+	}
+	now := s.Now()
+	if err := s.DB.Conn(ctx).Model(&models.LoyaltyPurchase{}).Where("id = ?", p.ID).Updates(map[string]any{"fulfilled_at": now, "updated_at": now}).Error; err != nil {
+		return err
+	}
+	if p.LotID != nil {
+		at, exp := now.Add(st.hold()), now.Add(st.hold()+st.expiry())
+		if err := s.DB.Conn(ctx).Model(&models.LoyaltyLot{}).Where("id = ? AND state = ?", *p.LotID, LotPending).
+			Updates(map[string]any{"available_at": at, "expires_at": exp}).Error; err != nil {
+			return err
+		}
+		due(a, &at)
+		if !at.After(now) {
+			return s.settle(ctx, a)
+		}
+	}
+	return s.saveAccount(ctx, a)
+}
+
+// Refunded records, in the caller's transaction, that refunds of a member's paid order have now given
+// back refundedFen in all (of BasisFen): the points the order earned are clawed back and the points it
+// used given back in the same proportion of the cumulative refund, rounded down, so partial refunds add
+// up to exactly the whole. Clawed-back points come from the order's own lot, then the oldest available
+// lots; what the balance cannot cover becomes a debt that blocks spending until it is earned back. Each
+// refund (refundNo) is applied once.
+func (s *Service) Refunded(ctx context.Context, ord models.Order, refundNo string, refundedFen int64) error {
+	if ord.MemberID == nil {
+		return nil
+	}
+	a, err := s.lockAccount(ctx, *ord.MemberID)
+	if err != nil {
+		return err
+	}
+	var p models.LoyaltyPurchase
+	err = s.DB.Conn(ctx).Where("source = ?", OrderSource(ord.OrderNo)).Take(&p).Error
+	if models.IsNotFound(err) || (err == nil && p.BasisFen <= 0) {
+		return s.saveAccount(ctx, a)
+	}
+	if err != nil {
+		return err
+	}
+	cum := min(max(refundedFen, 0), p.BasisFen)
+	clawTo := p.Earned * cum / p.BasisFen
+	returnTo := p.PointsUsed * cum / p.BasisFen
+	src := RefundSource(refundNo)
+	if d := clawTo - p.Clawed; d > 0 {
+		fresh, err := s.post(ctx, a.MemberID, src, KindClawback, -d, "refund of order "+ord.OrderNo, "")
+		if err != nil {
+			return err
+		}
+		if fresh {
+			lot := int64(0)
+			if p.LotID != nil {
+				lot = *p.LotID
+			}
+			if err := s.claw(ctx, a, lot, d, ""); err != nil {
+				return err
+			}
+			p.Clawed = clawTo
+		}
+	}
+	if d := returnTo - p.Returned; d > 0 {
+		fresh, err := s.post(ctx, a.MemberID, src, KindRelease, d, "refund of order "+ord.OrderNo, "")
+		if err != nil {
+			return err
+		}
+		if fresh {
+			st, err := s.version(ctx, p.SettingsID, nil)
+			if err != nil {
+				return err
+			}
+			if err := s.giveBack(ctx, a, OrderSource(ord.OrderNo), src, d, st); err != nil {
+				return err
+			}
+			p.Returned = returnTo
+		}
+	}
+	refunded := p.PaidFen * cum / p.BasisFen
+	if err := s.DB.Conn(ctx).Model(&models.LoyaltyPurchase{}).Where("id = ?", p.ID).
+		Updates(map[string]any{"clawed": p.Clawed, "returned": p.Returned, "refunded_fen": refunded, "updated_at": s.Now()}).Error; err != nil {
+		return err
+	}
+	return s.saveAccount(ctx, a)
+}
