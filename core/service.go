@@ -7,6 +7,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/idem"
+	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/core/shelf"
@@ -53,6 +54,9 @@ type Options struct {
 	MarketPushWindow time.Duration
 	// Market are the platform settings: push, full sync and pull intervals.
 	Market market.Options
+	// Loyalty are the defaults of the points settings (points' expiry and hold) until an admin changes
+	// them in the database.
+	Loyalty loyalty.Defaults
 }
 
 // Service runs the order flow on one database: orders, payments, refunds, routing, fulfilment, pickup,
@@ -72,6 +76,8 @@ type Service struct {
 	Market *market.Service
 	// Idem is the outcomes of requests sent with an Idempotency-Key.
 	Idem *idem.Service
+	// Loyalty is members' points and levels.
+	Loyalty *loyalty.Service
 
 	opts     Options
 	gateways map[string]provider
@@ -92,14 +98,17 @@ type Service struct {
 func New(env domain.Env, opts Options) *Service {
 	opts = opts.withDefaults()
 	cat := catalog.New(env)
-	return &Service{Env: env, opts: opts, pickupFails: newPickupLimits(env, opts),
+	s := &Service{Env: env, opts: opts, pickupFails: newPickupLimits(env, opts),
 		Catalog:  cat,
 		Members:  member.New(env, opts.SessionTTL),
 		Staff:    staff.New(env, cat, opts.PasswordCost, opts.StaffSessionTTL),
 		Shelf:    shelf.New(env, cat, opts.PublicURL, opts.TraceScanLimit),
 		Market:   market.New(env, cat, opts.Market),
 		Idem:     idem.New(env),
+		Loyalty:  loyalty.New(env, opts.Loyalty),
 		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
+	s.wireLoyalty()
+	return s
 }
 
 // DefaultOptions returns the business settings a hub runs with when nothing is configured: the one
@@ -120,6 +129,7 @@ func DefaultOptions() Options {
 		PasswordCost:      12,
 		MarketPushWindow:  15 * time.Minute,
 		Market:            market.Options{PushInterval: 2 * time.Second, FullSync: 30 * time.Minute, PullInterval: time.Minute},
+		Loyalty:           loyalty.Defaults{TTL: 365 * 24 * time.Hour, Hold: 7 * 24 * time.Hour},
 	}
 }
 
@@ -141,6 +151,8 @@ func (o Options) withDefaults() Options {
 	set(&o.Market.PushInterval, d.Market.PushInterval)
 	set(&o.Market.FullSync, d.Market.FullSync)
 	set(&o.Market.PullInterval, d.Market.PullInterval)
+	set(&o.Loyalty.TTL, d.Loyalty.TTL)
+	set(&o.Loyalty.Hold, d.Loyalty.Hold)
 	if o.DeliveryRadiusM <= 0 {
 		o.DeliveryRadiusM = d.DeliveryRadiusM
 	}
