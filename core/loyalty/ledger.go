@@ -287,14 +287,18 @@ func (s *Service) settle(ctx context.Context, a *models.LoyaltyAccount) error {
 		}
 		a.LevelCode, a.ReviewAt = lvl.Code, now.Add(st.review())
 	}
-	var next struct{ Mature, Expire *time.Time }
-	if err := tx.Model(&models.LoyaltyLot{}).Select("MIN(CASE WHEN state = ? THEN available_at END) AS mature, MIN(CASE WHEN state = ? THEN expires_at END) AS expire",
-		LotPending, LotAvailable).Where("member_id = ? AND state IN ?", a.MemberID, []string{LotPending, LotAvailable}).Scan(&next).Error; err != nil {
-		return err
-	}
 	a.DueAt = a.ReviewAt
-	due(a, next.Mature)
-	due(a, next.Expire)
+	for _, next := range []struct{ state, col string }{{LotPending, "available_at"}, {LotAvailable, "expires_at"}} {
+		var lots []models.LoyaltyLot
+		if err := tx.Where("member_id = ? AND state = ? AND "+next.col+" IS NOT NULL", a.MemberID, next.state).
+			Order(next.col).Limit(1).Find(&lots).Error; err != nil {
+			return err
+		}
+		for _, l := range lots {
+			due(a, l.AvailableAt)
+			due(a, l.ExpiresAt)
+		}
+	}
 	return s.saveAccount(ctx, a)
 }
 
