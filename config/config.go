@@ -196,6 +196,12 @@ type Config struct {
 	// coalesced into one value per shop and SKU) and how soon a store's decision (confirm, reject,
 	// packed) is sent to its platform.
 	MarketPushInterval time.Duration `json:"market_push_interval" env:"O2OHUB_MARKET_PUSH_INTERVAL"`
+	// PointsTTL is how long loyalty points stay available before they expire, in whole days (8760h is
+	// 365 days): the default of the loyalty settings' expiry_days until an admin changes them.
+	PointsTTL time.Duration `json:"points_ttl" env:"O2OHUB_POINTS_TTL"`
+	// PointsHold is how long points earned by an order stay pending after it is completed or delivered,
+	// in whole days (168h is 7 days): the default of the loyalty settings' hold_days.
+	PointsHold time.Duration `json:"points_hold" env:"O2OHUB_POINTS_HOLD"`
 }
 
 // Default returns the configuration that runs the embedded sandbox on a fresh machine.
@@ -231,6 +237,8 @@ func Default() Config {
 		MarketFullSync:     biz.Market.FullSync,
 		MarketPull:         biz.Market.PullInterval,
 		MarketPushInterval: biz.Market.PushInterval,
+		PointsTTL:          biz.Loyalty.TTL,
+		PointsHold:         biz.Loyalty.Hold,
 	}
 }
 
@@ -508,6 +516,11 @@ func (c Config) Validate() error {
 	}
 	if min := map[bool]int{true: 4, false: 10}[c.Sandbox]; c.PasswordCost < min || c.PasswordCost > 16 {
 		errs = append(errs, fmt.Errorf("O2OHUB_PASSWORD_COST must be a whole number from %d to 16", min))
+	}
+	for name, d := range map[string]time.Duration{"O2OHUB_POINTS_TTL": c.PointsTTL, "O2OHUB_POINTS_HOLD": c.PointsHold} {
+		if d < 24*time.Hour || d%(24*time.Hour) != 0 {
+			errs = append(errs, fmt.Errorf("%s must be a whole number of days of at least one (24h, 168h, 8760h …), got %s", name, d))
+		}
 	}
 	if c.RerouteRadiusM < 1 {
 		errs = append(errs, errors.New("O2OHUB_REROUTE_RADIUS_M must be at least 1 (metres)"))

@@ -5,6 +5,8 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/loyalty"
+	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 )
 
@@ -95,4 +97,51 @@ func (s *Service) loyaltyRefunded(ctx context.Context, ord models.Order, r model
 		return err
 	}
 	return s.Loyalty.Refunded(ctx, ord, r.RefundNo, sum)
+}
+
+// MeView is a member as they see themselves, with their level and points.
+type MeView struct {
+	member.View
+	Level  loyalty.LevelView `json:"level"`
+	Points loyalty.Points    `json:"points"`
+}
+
+// Me returns the signed-in member with their level and points.
+func (s *Service) Me(ctx context.Context, memberID int64) (MeView, error) {
+	v, err := s.Members.Member(ctx, memberID)
+	if err != nil {
+		return MeView{}, err
+	}
+	sum, err := s.Loyalty.Summary(ctx, memberID)
+	return MeView{View: v, Level: sum.Level, Points: sum.Points}, err
+}
+
+// loyaltyAdmin checks that an actor is a signed-in admin staff account: the shared admin token acts for
+// no one and may not look members up or change their points.
+func loyaltyAdmin(a staff.Actor) error {
+	if a.Username == "" {
+		return domain.Errf(domain.ErrUnauthenticated, "sign in first")
+	}
+	if !a.IsAdmin() || a.Username == staff.AdminTokenActor.Username {
+		return domain.Errf(domain.ErrForbidden, "only a signed-in admin staff account may look members up or adjust points")
+	}
+	return nil
+}
+
+// LookupMember finds the member who holds a phone number, with their level and points, for a signed-in
+// admin; the phone is masked in the answer.
+func (s *Service) LookupMember(ctx context.Context, a staff.Actor, phone string) (loyalty.MemberView, error) {
+	if err := loyaltyAdmin(a); err != nil {
+		return loyalty.MemberView{}, err
+	}
+	return s.Loyalty.Lookup(ctx, phone)
+}
+
+// AdjustPoints changes a member's points by hand for a signed-in admin, recorded in the ledger with who
+// and why.
+func (s *Service) AdjustPoints(ctx context.Context, a staff.Actor, memberID int64, in loyalty.Adjustment) (loyalty.Entry, error) {
+	if err := loyaltyAdmin(a); err != nil {
+		return loyalty.Entry{}, err
+	}
+	return s.Loyalty.Adjust(ctx, memberID, in, a.Username)
 }
