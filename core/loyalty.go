@@ -77,7 +77,7 @@ func (s *Service) refundedSoFar(ctx context.Context, ord models.Order) (int64, e
 // loyaltyPlaced takes the points an order being placed uses, in placeAt's transaction after its stock is
 // reserved, and pays at once an order they cover entirely.
 func (s *Service) loyaltyPlaced(ctx context.Context, ord *models.Order, st models.Store) error {
-	if err := s.Loyalty.Hold(ctx, *ord); err != nil {
+	if err := s.Loyalty.Hold(ctx, ord); err != nil {
 		return err
 	}
 	if ord.PointsUsed > 0 && cashFen(*ord) == 0 {

@@ -435,3 +435,33 @@ func TestMergeSettlesADebtWithTheOtherMembersPoints(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+func TestCounterReturnOfAnOrderPartlyPaidWithPoints(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := loSetup(t, db, nil)
+		alice := e.member(t, "alice")
+		e.give(t, alice, 1000)
+		o := e.bought(t, alice, soMilkEgg, 1000) // 5160 fen: 1000 by points, 4160 cash
+		e.fulfil(t, o)
+		before := len(e.gw.refundReqs())
+		// One milk of 1590 fen: its share of the cash, 1590*4160/5160 = 1281 fen, and 1000*1281/4160 =
+		// 307 points back.
+		hubtest.Must(e.svc.ReturnItems(e.ctx, staff.AdminTokenActor, o.OrderNo, core.ReturnInput{Items: []core.ItemInput{{SKU: "MILK", Qty: 1}}}))
+		if reqs := e.gw.refundReqs(); len(reqs) != before+1 || reqs[before].AmountFen != 1281 || reqs[before].TotalFen != 4160 {
+			t.Fatalf("refunds %+v, want 1281 of the 4160 fen paid", reqs[before:])
+		}
+		if p := e.points(t, alice); p.Available != 307 {
+			t.Fatalf("points %+v, want 307 back", p)
+		}
+		hubtest.Must(e.svc.ReturnItems(e.ctx, staff.AdminTokenActor, o.OrderNo, core.ReturnInput{Items: []core.ItemInput{{SKU: "MILK", Qty: 1}, {SKU: "EGG", Qty: 1}}}))
+		reqs := e.gw.refundReqs()
+		if len(reqs) != before+2 || reqs[before+1].AmountFen != 4160-1281 {
+			t.Fatalf("refunds %+v, want the rest of the cash", reqs[before:])
+		}
+		if p := e.points(t, alice); p.Available != 1000 || p.Pending != 0 {
+			t.Fatalf("points %+v, want all 1000 back and the 41 earned clawed", p)
+		}
+		loCheck(t, db, "after the returns")
+	})
+}

@@ -35,9 +35,9 @@ func BasisFen(o models.Order) int64 {
 }
 
 // Quote prices the loyalty side of an order of goodsFen a member is placing and asking to pay points
-// of: the member's level discount, and the points capped by what they hold, by the settings' share of
-// the goods and by the per-order maximum (so asking for more than can be used uses what can). A member
-// whose points are blocked by a debt cannot use any. Hold takes the points, under the account's lock.
+// of: the settings version it is placed under, the member's level discount, and the points capped by the
+// settings' share of the goods and by the per-order maximum (so asking for more than can be used uses
+// what can). Hold then caps them by the member's balance, under the account's lock.
 func (s *Service) Quote(ctx context.Context, memberID, goodsFen, points int64) (Quote, error) {
 	if points < 0 {
 		return Quote{}, domain.Errf(domain.ErrInvalidArgument, "points must be 0 or more")
@@ -56,14 +56,7 @@ func (s *Service) Quote(ctx context.Context, memberID, goodsFen, points int64) (
 	}
 	lvl, _ := st.level(a.LevelCode)
 	q := Quote{SettingsID: st.Version, DiscountFen: goodsFen * lvl.DiscountPct / 100}
-	if points == 0 {
-		return q, nil
-	}
-	if a.Debt > 0 {
-		return Quote{}, domain.Errf(domain.ErrConflict, "points cannot be used until a debt of %d points is earned back", a.Debt)
-	}
-	rest := goodsFen - q.DiscountFen
-	use := min(points, a.Available, rest*st.MaxSharePct/100/st.PointValueFen)
+	use := min(points, (goodsFen-q.DiscountFen)*st.MaxSharePct/100/st.PointValueFen)
 	if st.MaxPointsPerOrder > 0 {
 		use = min(use, st.MaxPointsPerOrder)
 	}
@@ -71,11 +64,13 @@ func (s *Service) Quote(ctx context.Context, memberID, goodsFen, points int64) (
 	return q, nil
 }
 
-// Hold takes the points an order being placed uses (PointsUsed) from its member, oldest lots first, in
-// the caller's transaction: they stay taken when it is paid and come back when it expires or is
-// cancelled unpaid (Release). Of concurrent orders spending the same points, one takes them; the others
-// fail with domain.ErrConflict. Holding an order's points again does nothing.
-func (s *Service) Hold(ctx context.Context, ord models.Order) error {
+// Hold takes the points an order being placed uses (PointsUsed, as Quote capped them) from its member,
+// oldest lots first, in the caller's transaction: they stay taken when it is paid and come back when it
+// expires or is cancelled unpaid (Release). It first caps them by the member's balance, under the lock
+// of the member's account, and writes the order's points and their value again when it lowers them: of
+// concurrent orders spending the same points, one takes them and the others get what is left. A member
+// who owes points cannot use any (domain.ErrConflict). Holding an order's points again does nothing.
+func (s *Service) Hold(ctx context.Context, ord *models.Order) error {
 	if ord.MemberID == nil || ord.PointsUsed == 0 {
 		return nil
 	}
@@ -86,8 +81,16 @@ func (s *Service) Hold(ctx context.Context, ord models.Order) error {
 	if a.Debt > 0 {
 		return domain.Errf(domain.ErrConflict, "points cannot be used until a debt of %d points is earned back", a.Debt)
 	}
-	if a.Available < ord.PointsUsed {
-		return domain.Errf(domain.ErrConflict, "points: %d asked, only %d available (they were just used elsewhere)", ord.PointsUsed, a.Available)
+	if use := min(ord.PointsUsed, a.Available); use < ord.PointsUsed {
+		value := ord.PointsFen / ord.PointsUsed // the settings' point value the order was quoted at
+		ord.PointsUsed, ord.PointsFen = use, use*value
+		if err := s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ?", ord.ID).
+			Updates(map[string]any{"points_used": ord.PointsUsed, "points_fen": ord.PointsFen}).Error; err != nil {
+			return err
+		}
+		if use == 0 {
+			return nil
+		}
 	}
 	src := OrderSource(ord.OrderNo)
 	if fresh, err := s.post(ctx, a.MemberID, src, KindSpend, -ord.PointsUsed, "", ""); err != nil || !fresh {
