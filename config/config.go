@@ -55,7 +55,7 @@ type Config struct {
 	DeliveryRadiusM int `json:"delivery_radius_m" env:"O2OHUB_DELIVERY_RADIUS_M"`
 	// ExpiryInterval is how often the background workers run: expiry of unpaid orders, re-routing orders
 	// not accepted in time, expired pickup codes, refunds, payment checks, channel tasks, writing scan
-	// counts.
+	// counts, loyalty points maturing and expiring.
 	ExpiryInterval time.Duration `json:"expiry_interval" env:"O2OHUB_EXPIRY_INTERVAL"`
 	// TrustedProxies lists the proxies (comma-separated IPs or CIDRs) whose `X-Forwarded-For` is believed
 	// when telling clients apart (rate limits are per client address).
