@@ -310,18 +310,18 @@ func (s *Service) netSpend(ctx context.Context, memberID int64, st Settings) (in
 	return net, err
 }
 
-// upgrade raises a locked account's level to the highest its net spend reaches, never lowering it.
-func (s *Service) upgrade(ctx context.Context, a *models.LoyaltyAccount) error {
-	st, err := s.Settings(ctx)
+// upgrade raises a locked account's level to the highest its net spend reaches under the levels of st,
+// never lowering it.
+func (s *Service) upgrade(ctx context.Context, a *models.LoyaltyAccount, st Settings) error {
+	_, cur := st.level(a.LevelCode)
+	if cur == len(st.Levels)-1 {
+		return nil // at the top already
+	}
+	net, err := s.netSpend(ctx, a.MemberID, st)
 	if err != nil {
 		return err
 	}
-	net, err := s.netSpend(ctx, a.MemberID, st.Settings)
-	if err != nil {
-		return err
-	}
-	lvl, rank := st.reached(net)
-	if _, cur := st.level(a.LevelCode); rank > cur {
+	if lvl, rank := st.reached(net); rank > cur {
 		s.Log.InfoContext(ctx, "loyalty level raised", "member", a.MemberID, "from", a.LevelCode, "to", lvl.Code)
 		a.LevelCode = lvl.Code
 	}

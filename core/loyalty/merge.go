@@ -60,7 +60,7 @@ func (s *Service) Merge(ctx context.Context, from, into int64) error {
 	if src.DueAt.Before(a.DueAt) {
 		a.DueAt = src.DueAt
 	}
-	if err := s.upgrade(ctx, a); err != nil {
+	if err := s.upgrade(ctx, a, st.Settings); err != nil {
 		return err
 	}
 	s.Log.InfoContext(ctx, "loyalty accounts merged", "from", from, "into", into)

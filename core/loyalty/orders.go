@@ -46,16 +46,19 @@ func (s *Service) Quote(ctx context.Context, memberID, goodsFen, points int64) (
 	if err != nil {
 		return Quote{}, err
 	}
-	var a models.LoyaltyAccount
-	err = s.DB.Conn(ctx).Where("member_id = ?", memberID).Take(&a).Error
-	if models.IsNotFound(err) {
-		lvl, _ := st.reached(0)
-		a = models.LoyaltyAccount{LevelCode: lvl.Code}
-	} else if err != nil {
-		return Quote{}, err
+	q := Quote{SettingsID: st.Version}
+	if st.discounts() { // the member's level matters only when some level has a discount
+		var a models.LoyaltyAccount
+		err = s.DB.Conn(ctx).Where("member_id = ?", memberID).Take(&a).Error
+		if models.IsNotFound(err) {
+			lvl, _ := st.reached(0)
+			a = models.LoyaltyAccount{LevelCode: lvl.Code}
+		} else if err != nil {
+			return Quote{}, err
+		}
+		lvl, _ := st.level(a.LevelCode)
+		q.DiscountFen = goodsFen * lvl.DiscountPct / 100
 	}
-	lvl, _ := st.level(a.LevelCode)
-	q := Quote{SettingsID: st.Version, DiscountFen: goodsFen * lvl.DiscountPct / 100}
 	use := min(points, (goodsFen-q.DiscountFen)*st.MaxSharePct/100/st.PointValueFen)
 	if st.MaxPointsPerOrder > 0 {
 		use = min(use, st.MaxPointsPerOrder)
@@ -183,33 +186,30 @@ func (s *Service) Paid(ctx context.Context, ord models.Order, paidAt time.Time) 
 		settingsID = cur.Version
 	}
 	cash := max(CashFen(ord), 0)
-	p := models.LoyaltyPurchase{MemberID: a.MemberID, Source: src, SettingsID: settingsID, PaidFen: cash, BasisFen: BasisFen(ord),
-		PointsUsed: ord.PointsUsed, PaidAt: paidAt.UTC(), CreatedAt: s.Now(), UpdatedAt: s.Now()}
-	res := s.DB.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&p)
-	if res.Error != nil || res.RowsAffected == 0 {
-		return errors.Join(res.Error, s.saveAccount(ctx, a))
-	}
 	mult := int64(100)
 	if lvl, rank := st.level(a.LevelCode); rank >= 0 {
 		mult = lvl.MultiplierPct
 	}
-	earned := cash * st.EarnPointsPerYuan * mult / 10000
-	if earned > 0 {
-		fresh, err := s.post(ctx, a.MemberID, src, KindEarn, earned, "", "")
+	p := models.LoyaltyPurchase{MemberID: a.MemberID, Source: src, SettingsID: settingsID, PaidFen: cash, BasisFen: BasisFen(ord),
+		PointsUsed: ord.PointsUsed, Earned: cash * st.EarnPointsPerYuan * mult / 10000, PaidAt: paidAt.UTC(), CreatedAt: s.Now(), UpdatedAt: s.Now()}
+	if p.Earned > 0 {
+		// The earn entry is what makes a second call do nothing; the purchase is written with it.
+		fresh, err := s.post(ctx, a.MemberID, src, KindEarn, p.Earned, "", "")
+		if err != nil || !fresh {
+			return errors.Join(err, s.saveAccount(ctx, a))
+		}
+		lot, err := s.credit(ctx, a, src, LotPending, p.Earned, nil, nil)
 		if err != nil {
 			return err
 		}
-		if fresh {
-			lot, err := s.credit(ctx, a, src, LotPending, earned, nil, nil)
-			if err != nil {
-				return err
-			}
-			if err := s.DB.Conn(ctx).Model(&models.LoyaltyPurchase{}).Where("id = ?", p.ID).Updates(map[string]any{"earned": earned, "lot_id": lot.ID}).Error; err != nil {
-				return err
-			}
-		}
+		p.LotID = &lot.ID
 	}
-	if err := s.upgrade(ctx, a); err != nil {
+	res := s.DB.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&p)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return errors.Join(res.Error, s.saveAccount(ctx, a))
+	}
+	// The levels of the settings the order was placed under: no need to read the newest.
+	if err := s.upgrade(ctx, a, st); err != nil {
 		return err
 	}
 	return s.saveAccount(ctx, a)

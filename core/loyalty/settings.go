@@ -161,6 +161,16 @@ func (st Settings) reached(netFen int64) (Level, int) {
 	return out, rank
 }
 
+// discounts reports whether any level has a discount.
+func (st Settings) discounts() bool {
+	for _, l := range st.Levels {
+		if l.DiscountPct > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (st Settings) hold() time.Duration   { return time.Duration(st.HoldDays) * 24 * time.Hour }
 func (st Settings) expiry() time.Duration { return time.Duration(st.ExpiryDays) * 24 * time.Hour }
 func (st Settings) window() time.Duration { return time.Duration(st.LevelWindowDays) * 24 * time.Hour }
