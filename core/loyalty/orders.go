@@ -95,11 +95,40 @@ func (s *Service) Hold(ctx context.Context, ord *models.Order) error {
 			return nil
 		}
 	}
-	src := OrderSource(ord.OrderNo)
-	if fresh, err := s.post(ctx, a.MemberID, src, KindSpend, -ord.PointsUsed, "", ""); err != nil || !fresh {
+	return s.spend(ctx, a, OrderSource(ord.OrderNo), ord.PointsUsed)
+}
+
+// Spend takes points from a member under source (a purchase's source), oldest lots first, in the
+// caller's transaction, for the features that spend points outside an order: all of them or none
+// (domain.ErrConflict when the member has fewer available, or owes points). Spending under the same
+// source again does nothing.
+func (s *Service) Spend(ctx context.Context, memberID int64, source string, points int64) error {
+	if points <= 0 {
+		return domain.Errf(domain.ErrInvalidArgument, "points must be positive")
+	}
+	a, err := s.lockAccount(ctx, memberID)
+	if err != nil {
 		return err
 	}
-	if err := s.take(ctx, a, src, ord.PointsUsed); err != nil {
+	var done int64
+	if err := s.DB.Conn(ctx).Model(&models.LoyaltyEntry{}).Where("member_id = ? AND source = ? AND kind = ?", memberID, source, KindSpend).Count(&done).Error; err != nil || done > 0 {
+		return err // spent already
+	}
+	if a.Debt > 0 {
+		return domain.Errf(domain.ErrConflict, "points cannot be used until a debt of %d points is earned back", a.Debt)
+	}
+	if a.Available < points {
+		return domain.Errf(domain.ErrConflict, "points: %d asked, only %d available", points, a.Available)
+	}
+	return s.spend(ctx, a, source, points)
+}
+
+// spend takes points the locked account has, once per source.
+func (s *Service) spend(ctx context.Context, a *models.LoyaltyAccount, source string, points int64) error {
+	if fresh, err := s.post(ctx, a.MemberID, source, KindSpend, -points, "", ""); err != nil || !fresh {
+		return err
+	}
+	if err := s.take(ctx, a, source, points); err != nil {
 		return err
 	}
 	return s.saveAccount(ctx, a)
@@ -138,21 +167,36 @@ func (s *Service) orderSettings(ctx context.Context, ord models.Order) (Settings
 	return v.Settings, err
 }
 
-// Paid records, in the caller's (payment) transaction, that a member's order was paid at paidAt: its
-// cash for goods earns points (the settings' rate times the member's level multiplier) as a pending lot
-// that becomes available once the order is fulfilled plus the hold, the purchase counts towards the
-// member's level at once, and the points of an order paid after it had expired (and given them back)
-// are taken again, as a debt when they are gone. Paying the same order twice records it once. An order
-// without a member earns nothing.
+// Purchase is a paid purchase that earns points and counts towards its member's level: an order of
+// the storefront (Paid records those) or, for the features built on this room, a sale at the till.
+type Purchase struct {
+	MemberID int64
+	// Source names the purchase, unique among all purchases: "order:<no>" (OrderSource) for an order,
+	// a prefix of its own (such as "sale:<store>:<no>") for anything else. Points the purchase was paid
+	// with must have been spent (Spend) under the same source.
+	Source string
+	// SettingsID is the settings version the purchase was made under; 0 for the version in force.
+	SettingsID int64
+	// PaidFen is the cash paid for goods: what earns points and counts towards the level.
+	PaidFen int64
+	// BasisFen is what its refunds are counted against (PaidFen when 0; the points' value for a purchase
+	// paid entirely with points).
+	BasisFen int64
+	// PointsUsed is how many points paid for it, given back in proportion when it is refunded.
+	PointsUsed int64
+	PaidAt     time.Time
+}
+
+// Paid records, in the caller's (payment) transaction, that a member's order was paid at paidAt, as
+// Purchased does (the order's cash for goods earns pending points, the purchase counts towards the
+// level at once), and takes again the points of an order paid after it had expired (and given them
+// back), as a debt when they are gone. Paying the same order twice records it once. An order without a
+// member earns nothing.
 func (s *Service) Paid(ctx context.Context, ord models.Order, paidAt time.Time) error {
 	if ord.MemberID == nil {
 		return nil
 	}
 	a, err := s.lockAccount(ctx, *ord.MemberID)
-	if err != nil {
-		return err
-	}
-	st, err := s.orderSettings(ctx, ord)
 	if err != nil {
 		return err
 	}
@@ -175,30 +219,54 @@ func (s *Service) Paid(ctx context.Context, ord models.Order, paidAt time.Time) 
 			}
 		}
 	}
-	settingsID := int64(0)
+	p := Purchase{MemberID: a.MemberID, Source: src, PaidFen: max(CashFen(ord), 0), BasisFen: BasisFen(ord), PointsUsed: ord.PointsUsed, PaidAt: paidAt}
 	if ord.LoyaltySettingsID != nil {
-		settingsID = *ord.LoyaltySettingsID
-	} else {
+		p.SettingsID = *ord.LoyaltySettingsID
+	}
+	return s.purchased(ctx, a, p)
+}
+
+// Purchased records a paid purchase in the caller's transaction: its cash for goods earns points (the
+// settings' rate times the member's level multiplier, rounded down) as a pending lot that becomes
+// available once the purchase is fulfilled (PurchaseFulfilled) plus the hold, and the member rises to
+// the level its net spend now reaches. Recording the same source twice records it once.
+func (s *Service) Purchased(ctx context.Context, p Purchase) error {
+	a, err := s.lockAccount(ctx, p.MemberID)
+	if err != nil {
+		return err
+	}
+	return s.purchased(ctx, a, p)
+}
+
+func (s *Service) purchased(ctx context.Context, a *models.LoyaltyAccount, in Purchase) error {
+	if in.SettingsID == 0 {
 		cur, err := s.Settings(ctx)
 		if err != nil {
 			return err
 		}
-		settingsID = cur.Version
+		in.SettingsID = cur.Version
 	}
-	cash := max(CashFen(ord), 0)
+	st, err := s.version(ctx, in.SettingsID, nil)
+	if err != nil {
+		return err
+	}
+	if in.BasisFen == 0 {
+		in.BasisFen = in.PaidFen
+	}
 	mult := int64(100)
 	if lvl, rank := st.level(a.LevelCode); rank >= 0 {
 		mult = lvl.MultiplierPct
 	}
-	p := models.LoyaltyPurchase{MemberID: a.MemberID, Source: src, SettingsID: settingsID, PaidFen: cash, BasisFen: BasisFen(ord),
-		PointsUsed: ord.PointsUsed, Earned: cash * st.EarnPointsPerYuan * mult / 10000, PaidAt: paidAt.UTC(), CreatedAt: s.Now(), UpdatedAt: s.Now()}
+	now := s.Now()
+	p := models.LoyaltyPurchase{MemberID: a.MemberID, Source: in.Source, SettingsID: in.SettingsID, PaidFen: max(in.PaidFen, 0), BasisFen: max(in.BasisFen, 0),
+		PointsUsed: max(in.PointsUsed, 0), Earned: max(in.PaidFen, 0) * st.EarnPointsPerYuan * mult / 10000, PaidAt: in.PaidAt.UTC(), CreatedAt: now, UpdatedAt: now}
 	if p.Earned > 0 {
 		// The earn entry is what makes a second call do nothing; the purchase is written with it.
-		fresh, err := s.post(ctx, a.MemberID, src, KindEarn, p.Earned, "", "")
+		fresh, err := s.post(ctx, a.MemberID, in.Source, KindEarn, p.Earned, "", "")
 		if err != nil || !fresh {
 			return errors.Join(err, s.saveAccount(ctx, a))
 		}
-		lot, err := s.credit(ctx, a, src, LotPending, p.Earned, nil, nil)
+		lot, err := s.credit(ctx, a, in.Source, LotPending, p.Earned, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -208,7 +276,7 @@ func (s *Service) Paid(ctx context.Context, ord models.Order, paidAt time.Time) 
 	if res.Error != nil || res.RowsAffected == 0 {
 		return errors.Join(res.Error, s.saveAccount(ctx, a))
 	}
-	// The levels of the settings the order was placed under: no need to read the newest.
+	// The levels of the settings the purchase was made under: no need to read the newest.
 	if err := s.upgrade(ctx, a, st); err != nil {
 		return err
 	}
@@ -216,16 +284,19 @@ func (s *Service) Paid(ctx context.Context, ord models.Order, paidAt time.Time) 
 }
 
 // Fulfilled records, in the caller's transaction, that a member's paid order was completed or
-// delivered: the points it earned become available after the hold of the settings it was placed under,
-// and expire after their expiry days from then. A second call does nothing.
+// delivered, as PurchaseFulfilled does. An order without a member does nothing.
 func (s *Service) Fulfilled(ctx context.Context, ord models.Order) error {
 	if ord.MemberID == nil {
 		return nil
 	}
-	return s.fulfilled(ctx, *ord.MemberID, OrderSource(ord.OrderNo))
+	return s.PurchaseFulfilled(ctx, *ord.MemberID, OrderSource(ord.OrderNo))
 }
 
-func (s *Service) fulfilled(ctx context.Context, memberID int64, source string) error {
+// PurchaseFulfilled records, in the caller's transaction, that a purchase (by its source) was handed
+// over: the points it earned become available after the hold of the settings it was made under, and
+// expire after their expiry days from then. A second call, or one for a purchase not recorded, does
+// nothing.
+func (s *Service) PurchaseFulfilled(ctx context.Context, memberID int64, source string) error {
 	a, err := s.lockAccount(ctx, memberID)
 	if err != nil {
 		return err
@@ -260,22 +331,29 @@ func (s *Service) fulfilled(ctx context.Context, memberID int64, source string) 
 	return s.saveAccount(ctx, a)
 }
 
-// Refunded records, in the caller's transaction, that refunds of a member's paid order have now given
-// back refundedFen in all (of BasisFen): the points the order earned are clawed back and the points it
-// used given back in the same proportion of the cumulative refund, rounded down, so partial refunds add
-// up to exactly the whole. Clawed-back points come from the order's own lot, then the oldest available
-// lots; what the balance cannot cover becomes a debt that blocks spending until it is earned back. Each
-// refund (refundNo) is applied once.
+// Refunded records, in the caller's transaction, that the refunds of a member's paid order have now
+// given back refundedFen in all (of BasisFen), as PurchaseRefunded does; refundNo names this refund.
 func (s *Service) Refunded(ctx context.Context, ord models.Order, refundNo string, refundedFen int64) error {
 	if ord.MemberID == nil {
 		return nil
 	}
-	a, err := s.lockAccount(ctx, *ord.MemberID)
+	return s.PurchaseRefunded(ctx, *ord.MemberID, OrderSource(ord.OrderNo), RefundSource(refundNo), refundedFen)
+}
+
+// PurchaseRefunded records, in the caller's transaction, that refunds of a purchase (by its source) have
+// now given back refundedFen in all, of its BasisFen; refund names this refund (its ledger source, such
+// as RefundSource). The points the purchase earned are clawed back and the points it used given back in
+// the same proportion of the cumulative refund, rounded down, so partial refunds add up to exactly the
+// whole. Clawed-back points come from the purchase's own lot, then the oldest available lots; what the
+// balance cannot cover becomes a debt that blocks spending until it is earned back. Each refund is
+// applied once; a purchase not recorded does nothing.
+func (s *Service) PurchaseRefunded(ctx context.Context, memberID int64, source, refund string, refundedFen int64) error {
+	a, err := s.lockAccount(ctx, memberID)
 	if err != nil {
 		return err
 	}
 	var p models.LoyaltyPurchase
-	err = s.DB.Conn(ctx).Where("source = ?", OrderSource(ord.OrderNo)).Take(&p).Error
+	err = s.DB.Conn(ctx).Where("source = ?", source).Take(&p).Error
 	if models.IsNotFound(err) || (err == nil && p.BasisFen <= 0) {
 		return s.saveAccount(ctx, a)
 	}
@@ -285,9 +363,9 @@ func (s *Service) Refunded(ctx context.Context, ord models.Order, refundNo strin
 	cum := min(max(refundedFen, 0), p.BasisFen)
 	clawTo := p.Earned * cum / p.BasisFen
 	returnTo := p.PointsUsed * cum / p.BasisFen
-	src := RefundSource(refundNo)
+	note := "refund of " + source
 	if d := clawTo - p.Clawed; d > 0 {
-		fresh, err := s.post(ctx, a.MemberID, src, KindClawback, -d, "refund of order "+ord.OrderNo, "")
+		fresh, err := s.post(ctx, a.MemberID, refund, KindClawback, -d, note, "")
 		if err != nil {
 			return err
 		}
@@ -303,7 +381,7 @@ func (s *Service) Refunded(ctx context.Context, ord models.Order, refundNo strin
 		}
 	}
 	if d := returnTo - p.Returned; d > 0 {
-		fresh, err := s.post(ctx, a.MemberID, src, KindRelease, d, "refund of order "+ord.OrderNo, "")
+		fresh, err := s.post(ctx, a.MemberID, refund, KindRelease, d, note, "")
 		if err != nil {
 			return err
 		}
@@ -312,7 +390,7 @@ func (s *Service) Refunded(ctx context.Context, ord models.Order, refundNo strin
 			if err != nil {
 				return err
 			}
-			if err := s.giveBack(ctx, a, OrderSource(ord.OrderNo), src, d, st); err != nil {
+			if err := s.giveBack(ctx, a, source, refund, d, st); err != nil {
 				return err
 			}
 			p.Returned = returnTo
