@@ -55,7 +55,7 @@ type Config struct {
 	DeliveryRadiusM int `json:"delivery_radius_m" env:"O2OHUB_DELIVERY_RADIUS_M"`
 	// ExpiryInterval is how often the background workers run: expiry of unpaid orders, re-routing orders
 	// not accepted in time, expired pickup codes, refunds, payment checks, channel tasks, writing scan
-	// counts.
+	// counts, loyalty points maturing and expiring.
 	ExpiryInterval time.Duration `json:"expiry_interval" env:"O2OHUB_EXPIRY_INTERVAL"`
 	// TrustedProxies lists the proxies (comma-separated IPs or CIDRs) whose `X-Forwarded-For` is believed
 	// when telling clients apart (rate limits are per client address).
@@ -203,6 +203,12 @@ type Config struct {
 	// on the company network). Off, such URLs are refused when set and again at every delivery; cloud
 	// metadata addresses are refused either way.
 	WebhookAllowPrivate bool `json:"webhook_allow_private" env:"O2OHUB_WEBHOOK_ALLOW_PRIVATE"`
+	// PointsTTL is how long loyalty points stay available before they expire, in whole days (8760h is
+	// 365 days): the default of the loyalty settings' expiry_days until an admin changes them.
+	PointsTTL time.Duration `json:"points_ttl" env:"O2OHUB_POINTS_TTL"`
+	// PointsHold is how long points earned by an order stay pending after it is completed or delivered,
+	// in whole days (168h is 7 days): the default of the loyalty settings' hold_days.
+	PointsHold time.Duration `json:"points_hold" env:"O2OHUB_POINTS_HOLD"`
 }
 
 // Default returns the configuration that runs the embedded sandbox on a fresh machine.
@@ -239,6 +245,8 @@ func Default() Config {
 		MarketPull:         biz.Market.PullInterval,
 		MarketPushInterval: biz.Market.PushInterval,
 		EventRetention:     biz.Events.Retention,
+		PointsTTL:          biz.Loyalty.TTL,
+		PointsHold:         biz.Loyalty.Hold,
 	}
 }
 
@@ -519,6 +527,11 @@ func (c Config) Validate() error {
 	}
 	if min := map[bool]int{true: 4, false: 10}[c.Sandbox]; c.PasswordCost < min || c.PasswordCost > 16 {
 		errs = append(errs, fmt.Errorf("O2OHUB_PASSWORD_COST must be a whole number from %d to 16", min))
+	}
+	for name, d := range map[string]time.Duration{"O2OHUB_POINTS_TTL": c.PointsTTL, "O2OHUB_POINTS_HOLD": c.PointsHold} {
+		if d < 24*time.Hour || d%(24*time.Hour) != 0 {
+			errs = append(errs, fmt.Errorf("%s must be a whole number of days of at least one (24h, 168h, 8760h …), got %s", name, d))
+		}
 	}
 	if c.RerouteRadiusM < 1 {
 		errs = append(errs, errors.New("O2OHUB_REROUTE_RADIUS_M must be at least 1 (metres)"))

@@ -57,6 +57,9 @@ type OrderInput struct {
 	Address     *AddressInput `json:"address"`
 	// Scan is the shelf QR code the order started from (ScanView.Code), for attribution; optional.
 	Scan string `json:"scan"`
+	// Points is how many of the member's points to pay with; fewer are used when the balance, the
+	// settings' share of the goods or the per-order maximum allow fewer. Optional.
+	Points int64 `json:"points"`
 }
 
 // OrderItemView is one line of an order as shown to its shopper.
@@ -90,6 +93,12 @@ type OrderView struct {
 	Platform *PlatformView `json:"platform,omitempty"`
 	// Attention says why the store must look at the order; empty when nothing is wrong.
 	Attention string `json:"attention,omitempty"`
+	// DiscountFen is the member's level discount off TotalFen; PointsUsed points paid PointsValueFen;
+	// CashFen is what is left to pay (0 for an order paid entirely with points).
+	DiscountFen    int64 `json:"discount_fen,omitempty"`
+	PointsUsed     int64 `json:"points_used"`
+	PointsValueFen int64 `json:"points_value_fen"`
+	CashFen        int64 `json:"cash_fen"`
 }
 
 // PlatformView is what a platform says about one of its orders.
@@ -258,7 +267,7 @@ func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, 
 				return errStoreShort
 			}
 		}
-		return nil
+		return s.loyaltyPlaced(ctx, ord, st)
 	})
 }
 
@@ -273,6 +282,11 @@ func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st
 	for _, l := range lines {
 		ord.TotalFen += l.product.PriceFen * l.qty
 	}
+	q, err := s.Loyalty.Quote(ctx, memberID, ord.TotalFen, in.Points)
+	if err != nil {
+		return ord, err
+	}
+	ord.LoyaltySettingsID, ord.DiscountFen, ord.PointsUsed, ord.PointsFen = &q.SettingsID, q.DiscountFen, q.PointsUsed, q.PointsFen
 	if err := tx.Create(&ord).Error; err != nil {
 		return ord, err
 	}
@@ -339,7 +353,8 @@ func (s *Service) orderView(ctx context.Context, id int64) (OrderView, error) {
 func toOrderView(ord models.Order, storeCode string) OrderView {
 	v := OrderView{OrderNo: ord.OrderNo, Status: Status(ord.Status), TotalFen: ord.TotalFen, Store: storeCode, Fulfillment: ord.Fulfillment,
 		Address: ord.AddressText, ExpiresAt: ord.ExpiresAt.UTC(), PaidAt: ord.PaidAt, Provider: ord.Provider, Note: ord.Note,
-		CreatedAt: ord.CreatedAt.UTC(), Items: []OrderItemView{}, Source: ord.Source, Attention: ord.Attention}
+		CreatedAt: ord.CreatedAt.UTC(), Items: []OrderItemView{}, Source: ord.Source, Attention: ord.Attention,
+		DiscountFen: ord.DiscountFen, PointsUsed: ord.PointsUsed, PointsValueFen: ord.PointsFen, CashFen: cashFen(ord)}
 	if ord.PlatformOrderID != nil {
 		v.Platform = &PlatformView{OrderID: *ord.PlatformOrderID, ShopID: ord.PlatformShopID, DaySeq: ord.DaySeq,
 			PaidFen: ord.CustomerPaidFen, SubsidyFen: ord.SubsidyFen, CommissionFen: ord.CommissionFen}
@@ -440,6 +455,9 @@ func (s *Service) CancelOrder(ctx context.Context, memberID int64, orderNo strin
 			if err := s.releaseReservation(ctx, ord, "cancel"); err != nil {
 				return err
 			}
+			if err := s.Loyalty.Release(ctx, ord); err != nil {
+				return err
+			}
 			if err := s.checkAttemptsNow(ctx, ord.ID, ""); err != nil {
 				return err
 			}
@@ -482,6 +500,9 @@ func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
 			return false, err
 		}
 		if err := s.releaseReservation(ctx, *ord, "expire"); err != nil {
+			return false, err
+		}
+		if err := s.Loyalty.Release(ctx, *ord); err != nil {
 			return false, err
 		}
 		if err := s.checkAttemptsNow(ctx, ord.ID, ""); err != nil {

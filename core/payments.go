@@ -57,7 +57,7 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 	if !s.Now().Before(ord.ExpiresAt) {
 		return PayView{}, domain.Errf(domain.ErrConflict, "order %s has expired and cannot be paid", orderNo)
 	}
-	view := PayView{OrderNo: orderNo, Provider: provider, AmountFen: ord.TotalFen}
+	view := PayView{OrderNo: orderNo, Provider: provider, AmountFen: cashFen(ord)}
 	att, err := s.claimAttempt(ctx, ord, provider)
 	if err != nil {
 		return PayView{}, err
@@ -69,7 +69,7 @@ func (s *Service) StartPayment(ctx context.Context, memberID int64, orderNo, pro
 	if err != nil {
 		return PayView{}, err
 	}
-	res, err := gw.Prepay(ctx, PrepayRequest{OrderNo: orderNo, AmountFen: ord.TotalFen, Description: describe(ord),
+	res, err := gw.Prepay(ctx, PrepayRequest{OrderNo: orderNo, AmountFen: cashFen(ord), Description: describe(ord),
 		NotifyURL: s.notifyURL(provider), ExpiresAt: ord.ExpiresAt, Identities: ids})
 	if err != nil {
 		return PayView{}, s.freeClaim(ctx, att, orderNo, fmt.Errorf("prepay with %s: %w", provider, err))
@@ -106,7 +106,7 @@ func (s *Service) claimAttempt(ctx context.Context, ord models.Order, provider s
 		var prev models.PaymentAttempt
 		err := s.DB.Conn(ctx).Where("order_id = ? AND provider = ? AND status = ?", ord.ID, provider, attemptOpen).Take(&prev).Error
 		switch {
-		case err == nil && prev.AmountFen == ord.TotalFen && prev.Params != "":
+		case err == nil && prev.AmountFen == cashFen(ord) && prev.Params != "":
 			return prev, nil
 		case err == nil && prev.Params == "" && s.Now().Sub(prev.CreatedAt) < time.Minute:
 			return prev, domain.Errf(domain.ErrConflict, "a payment of order %s is being prepared; try again in a moment", ord.OrderNo)
@@ -117,7 +117,7 @@ func (s *Service) claimAttempt(ctx context.Context, ord models.Order, provider s
 		case !models.IsNotFound(err):
 			return prev, err
 		}
-		att := models.PaymentAttempt{OrderID: ord.ID, Provider: provider, AmountFen: ord.TotalFen, Status: attemptOpen, CreatedAt: s.Now()}
+		att := models.PaymentAttempt{OrderID: ord.ID, Provider: provider, AmountFen: cashFen(ord), Status: attemptOpen, CreatedAt: s.Now()}
 		err = s.DB.Conn(ctx).Create(&att).Error
 		if !models.IsDuplicate(err) {
 			return att, err
@@ -208,9 +208,9 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 		return "", err
 	}
 	pay.OrderID = &ord.ID
-	if n.AmountFen != ord.TotalFen {
+	if n.AmountFen != cashFen(ord) {
 		return PaymentAmountMismatch, events.Alert(ctx, s.Env, "payment_amount_mismatch", n.OrderNo,
-			fmt.Sprintf("%s transaction %s paid %d fen, order total is %d fen", n.Provider, n.TransactionID, n.AmountFen, ord.TotalFen))
+			fmt.Sprintf("%s transaction %s paid %d fen, order total is %d fen", n.Provider, n.TransactionID, n.AmountFen, cashFen(ord)))
 	}
 	// This provider's prepay is used up; any other provider's open prepay must be closed, so the
 	// reconciler looks at it at once (checkAttemptsNow). One statement does both.
@@ -340,6 +340,9 @@ func (s *Service) pay(ctx context.Context, ord models.Order, st models.Store, fr
 		return err
 	}
 	ord.Provider, ord.ProviderTxn = n.Provider, n.TransactionID
+	if err := s.Loyalty.Paid(ctx, ord, n.PaidAt); err != nil {
+		return err
+	}
 	if offer == nil { // the store closed since the order was placed: offer records that and moves the order on
 		return s.offer(ctx, ord, st)
 	}
@@ -378,8 +381,8 @@ func (s *Service) refundPayment(ctx context.Context, ord models.Order, n Payment
 	return events.Alert(ctx, s.Env, "refund_required", ord.OrderNo, fmt.Sprintf("%s transaction %s (%d fen): %s", n.Provider, n.TransactionID, n.AmountFen, reason))
 }
 
-// OrderTotal returns the total of an order, for tools that re-send a provider's notification.
+// OrderTotal returns what is to be paid of an order (its cash after discount and points), for tools that re-send a provider's notification.
 func (s *Service) OrderTotal(ctx context.Context, orderNo string) (int64, error) {
 	ord, err := s.loadOrder(ctx, orderNo, false)
-	return ord.TotalFen, err
+	return cashFen(ord), err
 }

@@ -128,6 +128,9 @@ func (s *Service) applyPush(ctx context.Context, ord models.Order, p market.Push
 		if err := s.transition(ctx, ord.ID, st, StatusCompleted, nil); err != nil {
 			return "", err
 		}
+		if err := s.Loyalty.Fulfilled(ctx, ord); err != nil { // earns only an order with a member
+			return "", err
+		}
 		return "completed", events.Enqueue(ctx, s.Env, "order.completed", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "by": p.Platform})
 	case p.Kind == market.PushConfirmed || (p.Kind == market.PushStatus && p.Status == market.StatusConfirmed):
 		if st != StatusPaid {

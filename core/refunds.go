@@ -10,6 +10,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/internal/text"
 	"github.com/o2ohub/o2ohub/models"
 	"gorm.io/gorm"
@@ -185,7 +186,7 @@ func (s *Service) refundableLeft(ctx context.Context, ord models.Order) (int64, 
 	var refunded int64
 	err := s.DB.Conn(ctx).Model(&models.Refund{}).Select("COALESCE(SUM(amount_fen), 0)").
 		Where("order_id = ? AND provider_txn = ? AND status <> ?", ord.ID, ord.ProviderTxn, RefundFailed).Scan(&refunded).Error
-	return ord.TotalFen - refunded, err
+	return loyalty.BasisFen(ord) - refunded, err
 }
 
 // openRefunds counts an order's refunds still under way (requested or processing).
@@ -247,7 +248,7 @@ func (s *Service) refundRequest(ctx context.Context, r models.Refund) (RefundReq
 		return RefundRequest{}, ord, err
 	}
 	return RefundRequest{OrderNo: ord.OrderNo, RefundNo: r.RefundNo, TransactionID: r.ProviderTxn, AmountFen: r.AmountFen,
-		TotalFen: ord.TotalFen, Reason: r.Reason, NotifyURL: s.notifyURL(r.Provider)}, ord, nil
+		TotalFen: loyalty.BasisFen(ord), Reason: r.Reason, NotifyURL: s.notifyURL(r.Provider)}, ord, nil
 }
 
 func (s *Service) submitRefund(ctx context.Context, r models.Refund) error {
@@ -437,6 +438,9 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 			return err
 		}
 		if err := s.notifyShopper(ctx, ord, MessageRefunded, r.AmountFen); err != nil {
+			return err
+		}
+		if err := s.loyaltyRefunded(ctx, ord, r); err != nil {
 			return err
 		}
 		// Failed refunds were alerted and may have been replaced by a new refund; only those still under

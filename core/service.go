@@ -8,6 +8,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/idem"
+	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/core/shelf"
@@ -56,6 +57,9 @@ type Options struct {
 	Market market.Options
 	// Events are the outgoing event settings: retention, delivery concurrency.
 	Events events.Options
+	// Loyalty are the defaults of the points settings (points' expiry and hold) until an admin changes
+	// them in the database.
+	Loyalty loyalty.Defaults
 }
 
 // Service runs the order flow on one database: orders, payments, refunds, routing, fulfilment, pickup,
@@ -77,6 +81,8 @@ type Service struct {
 	Idem *idem.Service
 	// Events is the outgoing events, their webhook endpoints and deliveries, and the alerts.
 	Events *events.Service
+	// Loyalty is members' points and levels.
+	Loyalty *loyalty.Service
 
 	opts     Options
 	gateways map[string]provider
@@ -97,7 +103,7 @@ type Service struct {
 func New(env domain.Env, opts Options) *Service {
 	opts = opts.withDefaults()
 	cat := catalog.New(env)
-	return &Service{Env: env, opts: opts, pickupFails: newPickupLimits(env, opts),
+	s := &Service{Env: env, opts: opts, pickupFails: newPickupLimits(env, opts),
 		Catalog:  cat,
 		Members:  member.New(env, opts.SessionTTL),
 		Staff:    staff.New(env, cat, opts.PasswordCost, opts.StaffSessionTTL),
@@ -105,7 +111,10 @@ func New(env domain.Env, opts Options) *Service {
 		Market:   market.New(env, cat, opts.Market),
 		Idem:     idem.New(env),
 		Events:   events.New(env, nil, opts.Events),
+		Loyalty:  loyalty.New(env, opts.Loyalty),
 		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
+	s.wireLoyalty()
+	return s
 }
 
 // DefaultOptions returns the business settings a hub runs with when nothing is configured: the one
@@ -127,6 +136,7 @@ func DefaultOptions() Options {
 		MarketPushWindow:  15 * time.Minute,
 		Market:            market.Options{PushInterval: 2 * time.Second, FullSync: 30 * time.Minute, PullInterval: time.Minute},
 		Events:            events.Options{Retention: 30 * 24 * time.Hour},
+		Loyalty:           loyalty.Defaults{TTL: 365 * 24 * time.Hour, Hold: 7 * 24 * time.Hour},
 	}
 }
 
@@ -149,6 +159,8 @@ func (o Options) withDefaults() Options {
 	set(&o.Market.FullSync, d.Market.FullSync)
 	set(&o.Market.PullInterval, d.Market.PullInterval)
 	set(&o.Events.Retention, d.Events.Retention)
+	set(&o.Loyalty.TTL, d.Loyalty.TTL)
+	set(&o.Loyalty.Hold, d.Loyalty.Hold)
 	if o.DeliveryRadiusM <= 0 {
 		o.DeliveryRadiusM = d.DeliveryRadiusM
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
+	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/internal/cn"
 	"github.com/o2ohub/o2ohub/models"
@@ -124,7 +125,8 @@ type ReturnInput struct {
 }
 
 // ReturnItems takes goods of a collected or delivered order back at its store's counter: they go back
-// on the shelf and their price is refunded through the provider the order was paid with. Lines can be
+// on the shelf and their share of what was paid (their price, less their share of the order's discount
+// and points, whose points come back in proportion) is refunded through the provider the order was paid with. Lines can be
 // returned in parts, never more than were bought; the return that brings the whole order back moves it
 // to refunding.
 func (s *Service) ReturnItems(ctx context.Context, a staff.Actor, orderNo string, in ReturnInput) (RefundView, error) {
@@ -174,6 +176,7 @@ func (s *Service) ReturnItems(ctx context.Context, a staff.Actor, orderNo string
 			}
 			all = all && it.ReturnedQty+q == it.Qty
 		}
+		amount = amount * loyalty.BasisFen(ord) / ord.TotalFen // the goods' share of what was paid, after discount and points
 		left, err := s.refundableLeft(ctx, ord)
 		if err != nil {
 			return err

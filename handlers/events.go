@@ -48,7 +48,7 @@ func respondNoContent(c *gin.Context, err error) {
 	c.Status(http.StatusNoContent)
 }
 
-// queryInt reads an optional non-negative integer query parameter.
+// queryInt reads an optional non-negative integer query parameter, answering 400 naming it when bad.
 func queryInt(c *gin.Context, name string) (int64, bool) {
 	raw := c.Query(name)
 	if raw == "" {

@@ -142,6 +142,7 @@ func New(d Deps) *gin.Engine {
 	r.POST("/webhooks/wechatpay", h.webhook(wechatPayDoor(d.WeChatPay)))
 	r.POST("/webhooks/alipay", h.webhook(alipayDoor(d.Alipay)))
 	h.marketRoutes(r, admin)
+	h.loyaltyRoutes(v1, me, admin)
 	v1.DELETE("/auth/session", memberAuth(d.Service), h.signOut)
 	return r
 }
@@ -216,7 +217,7 @@ func (h *api) sandboxLogin(c *gin.Context) {
 }
 
 func (h *api) me(c *gin.Context) {
-	out, err := h.Service.Members.Member(c.Request.Context(), memberID(c))
+	out, err := h.Service.Me(c.Request.Context(), memberID(c))
 	respond(c, http.StatusOK, out, err)
 }
 

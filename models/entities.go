@@ -133,9 +133,16 @@ type Order struct {
 	// Attention says why a store must look at the order (an SKU not mapped or not stocked, a call the
 	// platform refused); empty when nothing is wrong.
 	Attention string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Items     []OrderItem `gorm:"foreignKey:OrderID"`
+	// DiscountFen is the member's level discount off the goods; PointsUsed points paid PointsFen of the
+	// rest. The cash to pay is TotalFen - DiscountFen - PointsFen. LoyaltySettingsID is the loyalty
+	// settings version the order was placed under; nil for an order without a member.
+	DiscountFen       int64
+	PointsUsed        int64
+	PointsFen         int64
+	LoyaltySettingsID *int64
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	Items             []OrderItem `gorm:"foreignKey:OrderID"`
 }
 
 // OrderItem is one line of an order, with the price captured when it was placed.

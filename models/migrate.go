@@ -612,4 +612,75 @@ ALTER TABLE alerts ADD COLUMN note TEXT NOT NULL DEFAULT '';
 UPDATE alerts SET last_at = created_at;
 CREATE UNIQUE INDEX alerts_open ON alerts (dedup_key) WHERE resolved_at IS NULL;
 CREATE INDEX alerts_unresolved ON alerts (id) WHERE resolved_at IS NULL
+`}, {version: 12, name: "loyalty points and levels", sql: `
+ALTER TABLE orders ADD COLUMN discount_fen BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN points_used BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN points_fen BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN loyalty_settings_id BIGINT;
+CREATE TABLE loyalty_settings (
+	id {{id}},
+	body TEXT NOT NULL,
+	changed_by TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL);
+CREATE TABLE loyalty_accounts (
+	id {{id}},
+	member_id BIGINT NOT NULL UNIQUE REFERENCES members(id),
+	level_code TEXT NOT NULL DEFAULT '',
+	available BIGINT NOT NULL DEFAULT 0 CHECK (available >= 0),
+	pending BIGINT NOT NULL DEFAULT 0 CHECK (pending >= 0),
+	debt BIGINT NOT NULL DEFAULT 0 CHECK (debt >= 0),
+	due_at {{time}} NOT NULL,
+	review_at {{time}} NOT NULL,
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE INDEX loyalty_accounts_due ON loyalty_accounts (due_at);
+CREATE INDEX loyalty_accounts_level ON loyalty_accounts (level_code);
+CREATE TABLE loyalty_entries (
+	id {{id}},
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	source TEXT NOT NULL,
+	kind TEXT NOT NULL CHECK (kind IN ('earn','spend','expire','clawback','adjust','hold','release')),
+	points BIGINT NOT NULL,
+	note TEXT NOT NULL DEFAULT '',
+	actor TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	UNIQUE (member_id, source, kind));
+CREATE INDEX loyalty_entries_member ON loyalty_entries (member_id, id);
+CREATE TABLE loyalty_purchases (
+	id {{id}},
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	source TEXT NOT NULL UNIQUE,
+	settings_id BIGINT NOT NULL REFERENCES loyalty_settings(id),
+	paid_fen BIGINT NOT NULL CHECK (paid_fen >= 0),
+	basis_fen BIGINT NOT NULL CHECK (basis_fen >= 0),
+	refunded_fen BIGINT NOT NULL DEFAULT 0 CHECK (refunded_fen >= 0),
+	points_used BIGINT NOT NULL DEFAULT 0 CHECK (points_used >= 0),
+	returned BIGINT NOT NULL DEFAULT 0 CHECK (returned >= 0),
+	earned BIGINT NOT NULL DEFAULT 0 CHECK (earned >= 0),
+	clawed BIGINT NOT NULL DEFAULT 0 CHECK (clawed >= 0),
+	lot_id BIGINT,
+	paid_at {{time}} NOT NULL,
+	fulfilled_at {{time}},
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE INDEX loyalty_purchases_member ON loyalty_purchases (member_id, paid_at);
+CREATE TABLE loyalty_lots (
+	id {{id}},
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	source TEXT NOT NULL,
+	state TEXT NOT NULL CHECK (state IN ('pending','available','expired')),
+	points BIGINT NOT NULL CHECK (points >= 0),
+	remaining BIGINT NOT NULL CHECK (remaining >= 0 AND remaining <= points),
+	available_at {{time}},
+	expires_at {{time}},
+	created_at {{time}} NOT NULL);
+CREATE INDEX loyalty_lots_member ON loyalty_lots (member_id, state, expires_at);
+CREATE TABLE loyalty_allocations (
+	id {{id}},
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	source TEXT NOT NULL,
+	lot_id BIGINT NOT NULL REFERENCES loyalty_lots(id),
+	points BIGINT NOT NULL CHECK (points > 0),
+	returned BIGINT NOT NULL DEFAULT 0 CHECK (returned >= 0 AND returned <= points));
+CREATE INDEX loyalty_allocations_source ON loyalty_allocations (source)
 `}}

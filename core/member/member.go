@@ -269,6 +269,11 @@ func (s *Service) mergeMember(ctx context.Context, from, into int64, reason stri
 			return err
 		}
 	}
+	for _, fn := range s.onMerge {
+		if err := fn(ctx, from, into); err != nil {
+			return err
+		}
+	}
 	if err := tx.Create(&models.MemberMerge{FromID: from, IntoID: into, Reason: reason, CreatedAt: s.Now()}).Error; err != nil {
 		return err
 	}

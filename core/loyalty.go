@@ -1,0 +1,147 @@
+package core
+
+import (
+	"context"
+
+	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/loyalty"
+	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/staff"
+	"github.com/o2ohub/o2ohub/models"
+)
+
+// This file joins the order flow to the loyalty room: each step of an order calls loyalty once, in the
+// step's transaction (placed: Quote and Hold; paid: Paid; completed or delivered: Fulfilled; refunded:
+// Refunded; expired or cancelled unpaid: Release), and a member merge moves the member's points.
+
+// wireLoyalty registers what the loyalty room needs of the rest of core: merges of members, and the
+// "points" provider that refunds orders paid entirely with points.
+func (s *Service) wireLoyalty() {
+	s.Members.OnMerge(s.Loyalty.Merge)
+	s.RegisterGateway(pointsGateway{})
+}
+
+// pointsGateway is the provider of orders paid entirely with points: nothing to prepay, and a refund is
+// done at once (the points come back through CompleteRefund, as any refund's do).
+type pointsGateway struct{}
+
+var _ Refunder = pointsGateway{}
+
+// Provider names the points provider.
+func (pointsGateway) Provider() string { return loyalty.ProviderPoints }
+
+// Prepay refuses: an order paid with points is paid when it is placed.
+func (pointsGateway) Prepay(context.Context, PrepayRequest) (PrepayResult, error) {
+	return PrepayResult{}, domain.Errf(domain.ErrInvalidArgument, "points are not a payment provider; use points when placing the order")
+}
+
+// Refund completes a refund of an order paid with points at once.
+func (pointsGateway) Refund(_ context.Context, r RefundRequest) (RefundResult, error) {
+	return RefundResult{Outcome: RefundDone, ProviderRefundID: r.RefundNo}, nil
+}
+
+// cashFen is what is left to pay of an order after its level discount and points.
+func cashFen(ord models.Order) int64 { return loyalty.CashFen(ord) }
+
+// payWithPoints pays, in placeAt's transaction, an order whose points cover all of it: the stock it
+// reserved is committed and it is paid as a provider's payment would pay it (offered to its store, the
+// order.paid event), through the "points" provider.
+func (s *Service) payWithPoints(ctx context.Context, ord *models.Order, st models.Store) error {
+	for _, it := range ord.Items {
+		ok, err := s.Catalog.MoveStock(ctx, ord.StoreID, *it.ProductID, -it.Qty, -it.Qty, "sale", ord.OrderNo)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.Errf(domain.ErrConflict, "order %s: reservation of %s is missing", ord.OrderNo, it.SKU)
+		}
+	}
+	n := PaymentNotification{Provider: loyalty.ProviderPoints, TransactionID: ord.OrderNo, OrderNo: ord.OrderNo, PaidAt: s.Now()}
+	paid := map[string]any{"paid_at": n.PaidAt, "provider": n.Provider, "provider_txn": n.TransactionID}
+	if err := s.pay(ctx, *ord, st, StatusPendingPayment, paid, n); err != nil {
+		return err
+	}
+	now := n.PaidAt
+	ord.Status, ord.PaidAt, ord.Provider, ord.ProviderTxn = string(StatusPaid), &now, n.Provider, n.TransactionID
+	return nil
+}
+
+// refundedSoFar is what succeeded refunds of an order's payment have given back.
+func (s *Service) refundedSoFar(ctx context.Context, ord models.Order) (int64, error) {
+	var sum int64
+	err := s.DB.Conn(ctx).Model(&models.Refund{}).Select("COALESCE(SUM(amount_fen), 0)").
+		Where("order_id = ? AND provider_txn = ? AND status = ?", ord.ID, ord.ProviderTxn, RefundSucceeded).Scan(&sum).Error
+	return sum, err
+}
+
+// loyaltyPlaced takes the points an order being placed uses, in placeAt's transaction after its stock is
+// reserved, and pays at once an order they cover entirely.
+func (s *Service) loyaltyPlaced(ctx context.Context, ord *models.Order, st models.Store) error {
+	if err := s.Loyalty.Hold(ctx, ord); err != nil {
+		return err
+	}
+	if ord.PointsUsed > 0 && cashFen(*ord) == 0 {
+		return s.payWithPoints(ctx, ord, st)
+	}
+	return nil
+}
+
+// loyaltyRefunded tells loyalty, in CompleteRefund's transaction, that refund r of an order succeeded,
+// with what the order's refunds have now given back in all.
+func (s *Service) loyaltyRefunded(ctx context.Context, ord models.Order, r models.Refund) error {
+	if ord.MemberID == nil || r.ProviderTxn != ord.ProviderTxn {
+		return nil // a platform order, or the refund of a second payment the order never kept
+	}
+	sum, err := s.refundedSoFar(ctx, ord)
+	if err != nil {
+		return err
+	}
+	return s.Loyalty.Refunded(ctx, ord, r.RefundNo, sum)
+}
+
+// MeView is a member as they see themselves, with their level and points.
+type MeView struct {
+	member.View
+	Level  loyalty.LevelView `json:"level"`
+	Points loyalty.Points    `json:"points"`
+}
+
+// Me returns the signed-in member with their level and points.
+func (s *Service) Me(ctx context.Context, memberID int64) (MeView, error) {
+	v, err := s.Members.Member(ctx, memberID)
+	if err != nil {
+		return MeView{}, err
+	}
+	sum, err := s.Loyalty.Summary(ctx, memberID)
+	return MeView{View: v, Level: sum.Level, Points: sum.Points}, err
+}
+
+// loyaltyAdmin checks that an actor is a signed-in admin staff account: the shared admin token acts for
+// no one and may not look members up or change their points.
+func loyaltyAdmin(a staff.Actor) error {
+	if a.Username == "" {
+		return domain.Errf(domain.ErrUnauthenticated, "sign in first")
+	}
+	if !a.IsAdmin() || a.Username == staff.AdminTokenActor.Username {
+		return domain.Errf(domain.ErrForbidden, "only a signed-in admin staff account may look members up or adjust points")
+	}
+	return nil
+}
+
+// LookupMember finds the member who holds a phone number, with their level and points, for a signed-in
+// admin; the phone is masked in the answer.
+func (s *Service) LookupMember(ctx context.Context, a staff.Actor, phone string) (loyalty.MemberView, error) {
+	if err := loyaltyAdmin(a); err != nil {
+		return loyalty.MemberView{}, err
+	}
+	return s.Loyalty.Lookup(ctx, phone)
+}
+
+// AdjustPoints changes a member's points by hand for a signed-in admin, recorded in the ledger with who
+// and why.
+func (s *Service) AdjustPoints(ctx context.Context, a staff.Actor, memberID int64, in loyalty.Adjustment) (loyalty.Entry, error) {
+	if err := loyaltyAdmin(a); err != nil {
+		return loyalty.Entry{}, err
+	}
+	return s.Loyalty.Adjust(ctx, memberID, in, a.Username)
+}

@@ -1,0 +1,44 @@
+package loyalty
+
+import (
+	"sync"
+
+	"github.com/o2ohub/o2ohub/core/domain"
+)
+
+// Ledger entry kinds.
+const (
+	KindEarn     = "earn"
+	KindSpend    = "spend"
+	KindExpire   = "expire"
+	KindClawback = "clawback"
+	KindAdjust   = "adjust"
+	KindRelease  = "release"
+)
+
+// Lot states: pending until its purchase is fulfilled plus the hold, then available until it expires.
+const (
+	LotPending   = "pending"
+	LotAvailable = "available"
+	LotExpired   = "expired"
+)
+
+// Service runs points and levels on one database. It is safe for concurrent use, and several processes
+// may run it on the same database.
+type Service struct {
+	domain.Env
+	defaults Settings
+	// versions caches settings versions by id: a version never changes.
+	versions sync.Map
+}
+
+// New returns the loyalty service; d gives the defaults of the settings until an admin changes them.
+func New(env domain.Env, d Defaults) *Service {
+	return &Service{Env: env, defaults: DefaultSettings(d)}
+}
+
+// OrderSource is the source of a member's order in the ledger and purchases.
+func OrderSource(orderNo string) string { return "order:" + orderNo }
+
+// RefundSource is the source of a refund in the ledger.
+func RefundSource(refundNo string) string { return "refund:" + refundNo }
