@@ -172,7 +172,8 @@ func (s *Service) ApplyPayment(ctx context.Context, n PaymentNotification) (Paym
 		return "", domain.Errf(domain.ErrInvalidArgument, "payment notification needs provider, transaction id, order number and a positive amount")
 	}
 	var result PaymentResult
-	err := s.DB.Tx(ctx, func(ctx context.Context) error {
+	// Notifications arriving at once share a commit on SQLite (Group); each keeps its own outcome.
+	err := s.DB.Group(ctx, func(ctx context.Context) error {
 		tx := s.DB.Conn(ctx)
 		pay := models.Payment{Provider: n.Provider, ProviderTxn: n.TransactionID, OrderNo: n.OrderNo, AmountFen: n.AmountFen,
 			Result: string(paymentPending), PaidAt: n.PaidAt.UTC(), CreatedAt: s.Now()}
