@@ -172,24 +172,11 @@ func (s *Service) ApplyPayment(ctx context.Context, n PaymentNotification) (Paym
 		return "", domain.Errf(domain.ErrInvalidArgument, "payment notification needs provider, transaction id, order number and a positive amount")
 	}
 	var result PaymentResult
-	err := s.DB.Tx(ctx, func(ctx context.Context) error {
-		tx := s.DB.Conn(ctx)
-		pay := models.Payment{Provider: n.Provider, ProviderTxn: n.TransactionID, OrderNo: n.OrderNo, AmountFen: n.AmountFen,
-			Result: string(paymentPending), PaidAt: n.PaidAt.UTC(), CreatedAt: s.Now()}
-		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&pay)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			result = PaymentDuplicate
-			return nil
-		}
+	// Notifications arriving at once share a commit on SQLite (Group); each keeps its own outcome.
+	err := s.DB.Group(ctx, func(ctx context.Context) error {
 		var err error
-		result, err = s.applyNewPayment(ctx, n, &pay)
-		if err != nil {
-			return err
-		}
-		return tx.Model(&models.Payment{}).Where("id = ?", pay.ID).Updates(map[string]any{"result": string(result), "order_id": pay.OrderID}).Error
+		result, err = s.applyNewPayment(ctx, n)
+		return err
 	})
 	if err != nil {
 		return "", err
@@ -198,33 +185,38 @@ func (s *Service) ApplyPayment(ctx context.Context, n PaymentNotification) (Paym
 	return result, nil
 }
 
-func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pay *models.Payment) (PaymentResult, error) {
+// applyNewPayment locks the notification's order, records the payment with the outcome it will have,
+// and applies it; a payment recorded before (the same provider transaction) is PaymentDuplicate and
+// changes nothing. The payment row is written in one statement with its outcome, once the order is
+// locked: two deliveries of one transaction wait for each other on the order, and the later finds the
+// earlier's row (unique per provider transaction) and stops.
+func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification) (PaymentResult, error) {
 	ord, st, err := s.paymentOrder(ctx, n.OrderNo)
-	if errors.Is(err, domain.ErrNotFound) {
-		return PaymentUnknownOrder, events.Alert(ctx, s.Env, "payment_unknown_order", n.OrderNo,
+	known := !errors.Is(err, domain.ErrNotFound)
+	if err != nil && known {
+		return "", err
+	}
+	var result PaymentResult
+	switch {
+	case !known:
+		result = PaymentUnknownOrder
+	case n.AmountFen != cashFen(ord):
+		result = PaymentAmountMismatch
+	case Status(ord.Status) == StatusPendingPayment, Status(ord.Status) == StatusExpired:
+		result = PaymentApplied // an expired order's stock may be gone: refund_required then, below
+	default:
+		result = PaymentRefundRequired
+	}
+	if fresh, err := s.recordPayment(ctx, n, ord, result); err != nil || !fresh {
+		return PaymentDuplicate, err
+	}
+	switch result {
+	case PaymentUnknownOrder:
+		return result, events.Alert(ctx, s.Env, "payment_unknown_order", n.OrderNo,
 			fmt.Sprintf("%s transaction %s paid %d fen for an order we do not know", n.Provider, n.TransactionID, n.AmountFen))
-	}
-	if err != nil {
-		return "", err
-	}
-	pay.OrderID = &ord.ID
-	if n.AmountFen != cashFen(ord) {
-		return PaymentAmountMismatch, events.Alert(ctx, s.Env, "payment_amount_mismatch", n.OrderNo,
+	case PaymentAmountMismatch:
+		return result, events.Alert(ctx, s.Env, "payment_amount_mismatch", n.OrderNo,
 			fmt.Sprintf("%s transaction %s paid %d fen, order total is %d fen", n.Provider, n.TransactionID, n.AmountFen, cashFen(ord)))
-	}
-	// This provider's prepay is used up; any other provider's open prepay must be closed, so the
-	// reconciler looks at it at once (checkAttemptsNow). One statement does both.
-	now := "?"
-	if s.DB.Postgres() {
-		now = "CAST(? AS TIMESTAMPTZ)" // a CASE of NULL and a bare parameter would be text
-	}
-	err = s.DB.Conn(ctx).Model(&models.PaymentAttempt{}).Where("order_id = ? AND status = ?", ord.ID, attemptOpen).
-		Updates(map[string]any{
-			"status":        gorm.Expr("CASE WHEN provider = ? THEN ? ELSE status END", n.Provider, attemptPaid),
-			"next_check_at": gorm.Expr("CASE WHEN provider = ? THEN NULL ELSE "+now+" END", n.Provider, s.Now()),
-		}).Error
-	if err != nil {
-		return "", err
 	}
 	paid := map[string]any{"paid_at": n.PaidAt.UTC(), "provider": n.Provider, "provider_txn": n.TransactionID}
 	switch Status(ord.Status) {
@@ -247,6 +239,10 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 		if ok {
 			return PaymentApplied, s.pay(ctx, ord, st, StatusExpired, paid, n)
 		}
+		if err := s.DB.Conn(ctx).Model(&models.Payment{}).Where("provider = ? AND provider_txn = ?", n.Provider, n.TransactionID).
+			Update("result", string(PaymentRefundRequired)).Error; err != nil {
+			return "", err
+		}
 		return PaymentRefundRequired, s.markForRefund(ctx, ord, StatusExpired, n, "paid after expiry; the stock was gone")
 	case StatusCancelled:
 		return PaymentRefundRequired, s.markForRefund(ctx, ord, StatusCancelled, n, "paid after cancellation")
@@ -254,6 +250,48 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification, pa
 		// The order was already paid through another transaction: refund this one, keep the order.
 		return PaymentRefundRequired, s.refundPayment(ctx, ord, n, "another payment for an order that is already "+ord.Status)
 	}
+}
+
+// recordPayment inserts the payment of a notification with its outcome and order, and reports whether
+// it did: false when the provider transaction is recorded already. The payment of a known order at the
+// right amount also uses up the order's prepay with this provider, and any other provider's open prepay
+// must be closed, so that the reconciler looks at it at once (checkAttemptsNow): on PostgreSQL in the
+// same statement as the insert, on SQLite in a second one.
+func (s *Service) recordPayment(ctx context.Context, n PaymentNotification, ord models.Order, result PaymentResult) (bool, error) {
+	pay := models.Payment{Provider: n.Provider, ProviderTxn: n.TransactionID, OrderNo: n.OrderNo, AmountFen: n.AmountFen,
+		Result: string(result), PaidAt: n.PaidAt.UTC(), CreatedAt: s.Now()}
+	if ord.ID != 0 {
+		pay.OrderID = &ord.ID
+	}
+	attempts := result != PaymentUnknownOrder && result != PaymentAmountMismatch
+	tx := s.DB.Conn(ctx)
+	if attempts && s.DB.Postgres() {
+		var ids []int64
+		err := tx.Raw(`WITH p AS (
+	INSERT INTO payments (provider, provider_txn, order_no, order_id, amount_fen, result, paid_at, created_at)
+	VALUES (@provider, @txn, @order_no, @order_id, @amount, @result, @paid_at, @now)
+	ON CONFLICT (provider, provider_txn) DO NOTHING RETURNING id),
+a AS (UPDATE payment_attempts
+	SET status = CASE WHEN provider = @provider THEN @paid ELSE status END,
+		next_check_at = CASE WHEN provider = @provider THEN NULL ELSE CAST(@now AS TIMESTAMPTZ) END
+	WHERE order_id = @order_id AND status = @open AND EXISTS (SELECT 1 FROM p))
+SELECT id FROM p`,
+			sql.Named("provider", pay.Provider), sql.Named("txn", pay.ProviderTxn), sql.Named("order_no", pay.OrderNo),
+			sql.Named("order_id", ord.ID), sql.Named("amount", pay.AmountFen), sql.Named("result", pay.Result),
+			sql.Named("paid_at", pay.PaidAt), sql.Named("now", pay.CreatedAt), sql.Named("paid", attemptPaid),
+			sql.Named("open", attemptOpen)).Scan(&ids).Error
+		return len(ids) == 1, err
+	}
+	res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&pay)
+	if res.Error != nil || res.RowsAffected == 0 || !attempts {
+		return res.Error == nil && res.RowsAffected == 1, res.Error
+	}
+	err := tx.Model(&models.PaymentAttempt{}).Where("order_id = ? AND status = ?", ord.ID, attemptOpen).
+		Updates(map[string]any{
+			"status":        gorm.Expr("CASE WHEN provider = ? THEN ? ELSE status END", n.Provider, attemptPaid),
+			"next_check_at": gorm.Expr("CASE WHEN provider = ? THEN NULL ELSE ? END", n.Provider, s.Now()),
+		}).Error
+	return err == nil, err
 }
 
 // paymentOrder loads and locks an order for ApplyPayment, in one query with its items (ordered by

@@ -22,6 +22,7 @@ import (
 type DB struct {
 	gorm     *gorm.DB
 	postgres bool
+	group    *groupCommitter // Group's queue, on SQLite
 }
 
 // Open connects to dsn (sqlite:PATH or a postgres:// URL), creating the SQLite file when it does not
@@ -70,7 +71,7 @@ func open(dsn string, create bool) (*DB, error) {
 		if err := sqlDB.Ping(); err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
-		return &DB{gorm: g}, nil
+		return &DB{gorm: g, group: &groupCommitter{}}, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		g, err := gorm.Open(postgres.Open(dsn), cfg)
 		if err != nil {
@@ -102,6 +103,9 @@ func (d *DB) Pool() (*sql.DB, error) { return d.gorm.DB() }
 
 // Close closes the connection pool.
 func (d *DB) Close() error {
+	if d.group != nil {
+		d.group.close()
+	}
 	sqlDB, err := d.gorm.DB()
 	if err != nil {
 		return err
