@@ -119,9 +119,17 @@ func (s *Sender) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 		}
 	}
 	for _, ip := range ips {
-		if why := s.refused(ip); why != "" {
-			return nil, fmt.Errorf("%w: %s resolves to %s, %s", ErrRefused, host, ip, why)
+		why := s.refused(ip)
+		if why == "" {
+			continue
 		}
+		if !s.opts.AllowPrivate && (&Sender{opts: Options{AllowPrivate: true}}).refused(ip) == "" {
+			why += "; set O2OHUB_WEBHOOK_ALLOW_PRIVATE=true to allow loopback and private endpoints"
+		}
+		if ip.String() == host {
+			return nil, fmt.Errorf("%w: %s is %s", ErrRefused, host, why)
+		}
+		return nil, fmt.Errorf("%w: %s resolves to %s, %s", ErrRefused, host, ip, why)
 	}
 	return ips, nil
 }

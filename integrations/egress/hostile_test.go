@@ -186,3 +186,25 @@ func TestSlowAndHugeAnswersAreBounded(t *testing.T) {
 		t.Errorf("slowloris: %+v, want the timeout", r)
 	}
 }
+
+// TestRefusalSaysHowToAllowPrivate: a loopback or private URL refused says which setting allows it (a
+// developer pointing the hub at `o2ohub webhooks listen` needs it); a metadata address says no such thing.
+func TestRefusalSaysHowToAllowPrivate(t *testing.T) {
+	s, res, _ := guard(t, Options{AllowHTTP: true})
+	res.set("localhost", "127.0.0.1")
+	for u, want := range map[string]string{
+		"http://127.0.0.1:9000/":    "address refused: 127.0.0.1 is a loopback address; set O2OHUB_WEBHOOK_ALLOW_PRIVATE=true",
+		"http://localhost:9000/":    "address refused: localhost resolves to 127.0.0.1, a loopback address; set O2OHUB_WEBHOOK_ALLOW_PRIVATE=true",
+		"http://192.168.1.20/":      "192.168.1.20 is a private address; set O2OHUB_WEBHOOK_ALLOW_PRIVATE=true",
+		"http://[::ffff:10.0.0.1]/": "::ffff:10.0.0.1 is a private address; set",
+		"http://169.254.169.254/":   "169.254.169.254 is a cloud metadata or link-local address",
+	} {
+		err := s.Check(context.Background(), u)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check(%s) = %v, want %q", u, err, want)
+		}
+		if strings.Contains(u, "169.254") && strings.Contains(err.Error(), "ALLOW_PRIVATE") {
+			t.Errorf("Check(%s) = %v: allowing private addresses would not allow it", u, err)
+		}
+	}
+}
