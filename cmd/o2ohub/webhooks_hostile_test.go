@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,6 +29,21 @@ func TestWebhooksListenPrintsNoTerminalControls(t *testing.T) {
 	for _, r := range []string{"\u009b", "\u202e", "\u0085", "\x1b"} {
 		if strings.Contains(out, r) {
 			t.Errorf("the output holds %q:\n%q", r, out)
+		}
+	}
+}
+
+// TestHelpHidesSecrets: the help of webhooks listen and events tail, asked for with the secrets in the
+// environment, shows neither the endpoint secret nor the admin token.
+func TestHelpHidesSecrets(t *testing.T) {
+	env := map[string]string{"O2OHUB_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "O2OHUB_ADMIN_TOKEN": "admin-token-never-shown"}
+	for _, args := range [][]string{{"webhooks", "listen", "-h"}, {"events", "tail", "-h"}, {"config"}} {
+		var out, errs syncBuffer
+		_ = run(context.Background(), args, &out, &errs, func(k string) string { return env[k] })
+		for _, leak := range []string{"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "admin-token-never-shown"} {
+			if strings.Contains(out.String()+errs.String(), leak) {
+				t.Errorf("o2ohub %v printed a secret:\n%s%s", args, out.String(), errs.String())
+			}
 		}
 	}
 }
