@@ -199,9 +199,10 @@ type Config struct {
 	// EventRetention is how long delivered events and webhook deliveries are kept before they are pruned
 	// (dead letters are kept until they are retried or deleted).
 	EventRetention time.Duration `json:"event_retention" env:"O2OHUB_EVENT_RETENTION"`
-	// WebhookAllowPrivate lets webhook endpoints be on loopback, private and link-local addresses (an ERP
-	// on the company network). Off, such URLs are refused when set and again at every delivery; cloud
-	// metadata addresses are refused either way.
+	// WebhookAllowPrivate lets webhook endpoints be on loopback, private and IPv6 link-local addresses (an
+	// ERP on the company network, or `o2ohub webhooks listen` on your machine). Off, such URLs are refused
+	// when set and again at every delivery; cloud metadata addresses (all of 169.254.0.0/16 among them)
+	// are refused either way.
 	WebhookAllowPrivate bool `json:"webhook_allow_private" env:"O2OHUB_WEBHOOK_ALLOW_PRIVATE"`
 	// PointsTTL is how long loyalty points stay available before they expire, in whole days (8760h is
 	// 365 days): the default of the loyalty settings' expiry_days until an admin changes them.

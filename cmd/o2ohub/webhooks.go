@@ -139,7 +139,21 @@ func writeBody(b *bytes.Buffer, body []byte) {
 		return
 	}
 	if json.Valid(body) {
-		if json.Indent(b, body, "", "  ") == nil {
+		var ind bytes.Buffer
+		if json.Indent(&ind, body, "", "  ") == nil {
+			// Valid JSON may hold raw C1 controls (U+009B acts as ESC [ on some terminals) and
+			// bidirectional overrides: they are replaced, line by line.
+			for i, line := range strings.Split(ind.String(), "\n") {
+				if i > 0 {
+					b.WriteByte('\n')
+				}
+				b.WriteString(strings.Map(func(r rune) rune {
+					if !unicode.IsPrint(r) && r != ' ' {
+						return '?'
+					}
+					return r
+				}, line))
+			}
 			b.WriteByte('\n')
 			return
 		}

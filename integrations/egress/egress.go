@@ -1,6 +1,7 @@
 // Package egress sends the hub's outgoing webhooks over HTTP, guarded: it refuses URLs that are not https
-// (unless plain http is allowed, in the sandbox) and never connects to a loopback, private, link-local,
-// shared, multicast or cloud-metadata address unless private addresses are allowed. The address is checked
+// (unless plain http is allowed, in the sandbox) and never connects to a cloud-metadata address (IPv4
+// link-local as a whole), a multicast, reserved or unspecified one, nor, unless private addresses are
+// allowed, to a loopback, private, shared or IPv6 link-local one. The address is checked
 // when each connection is made, after the name is resolved, so a name that is rebound to a private
 // address after it was accepted is not dialled either. It implements events.Sender and imports nothing of
 // core but the interface types.
@@ -118,38 +119,62 @@ func (s *Sender) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 		}
 	}
 	for _, ip := range ips {
-		if why := s.refused(ip.Unmap()); why != "" {
-			return nil, fmt.Errorf("%w: %s resolves to %s, %s", ErrRefused, host, ip, why)
+		why := s.refused(ip)
+		if why == "" {
+			continue
 		}
+		if !s.opts.AllowPrivate && (&Sender{opts: Options{AllowPrivate: true}}).refused(ip) == "" {
+			why += "; set O2OHUB_WEBHOOK_ALLOW_PRIVATE=true to allow loopback and private endpoints"
+		}
+		if ip.String() == host {
+			return nil, fmt.Errorf("%w: %s is %s", ErrRefused, host, why)
+		}
+		return nil, fmt.Errorf("%w: %s resolves to %s, %s", ErrRefused, host, ip, why)
 	}
 	return ips, nil
 }
 
-// metadata are the cloud metadata addresses, refused even when private addresses are allowed.
-var metadata = []netip.Addr{netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("fd00:ec2::254"), netip.MustParseAddr("100.100.100.200")}
+// metadata are the cloud providers' instance addresses (metadata, credentials, agents), refused even
+// when private addresses are allowed: IPv4 link-local as a whole (AWS 169.254.169.254 and the ECS
+// credentials at 169.254.170.2, GCP, Azure), AWS's IPv6 services, Alibaba's and Oracle's.
+var metadata = []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fd00:ec2::/32"),
+	netip.MustParsePrefix("100.100.100.200/32"), netip.MustParsePrefix("192.0.0.192/32")}
 
 var (
-	shared   = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT
-	nat64    = netip.MustParsePrefix("64:ff9b::/96")
-	reserved = netip.MustParsePrefix("240.0.0.0/4")
+	shared    = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT
+	nat64     = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
+	reserved  = netip.MustParsePrefix("240.0.0.0/4")
+	thisNet   = netip.MustParsePrefix("0.0.0.0/8")    // "this network": 0.x.y.z may reach the host itself
+	ietf      = netip.MustParsePrefix("192.0.0.0/24") // IETF protocol assignments
+	v4compat  = netip.MustParsePrefix("::/96")        // IPv4-compatible IPv6, deprecated; :: and ::1 are in it too
+	sixToFour = netip.MustParsePrefix("2002::/16")    // 6to4: the IPv4 address follows the prefix
 )
 
 // refused says why ip may not be reached, or "".
 func (s *Sender) refused(ip netip.Addr) string {
+	ip = ip.Unmap().WithZone("") // a zone names an interface, not another address
+	if sixToFour.Contains(ip) {
+		b := ip.As16()
+		if why := s.refused(netip.AddrFrom4([4]byte(b[2:6]))); why != "" {
+			return "a 6to4 address of " + why
+		}
+	}
 	for _, m := range metadata {
-		if ip == m {
-			return "a cloud metadata address"
+		if m.Contains(ip) {
+			return "a cloud metadata or link-local address"
 		}
 	}
 	switch {
-	case !ip.IsValid() || ip.IsUnspecified():
+	case !ip.IsValid() || ip.IsUnspecified() || thisNet.Contains(ip):
 		return "an unspecified address"
 	case ip.IsMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsLinkLocalMulticast():
 		return "a multicast address"
-	case ip.Is4() && (reserved.Contains(ip) || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255})):
+	case ip.Is4() && (reserved.Contains(ip) || ietf.Contains(ip) || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255})):
 		return "a reserved address"
-	case nat64.Contains(ip):
+	case nat64[0].Contains(ip) || nat64[1].Contains(ip):
 		return "a NAT64 address"
+	case v4compat.Contains(ip) && !ip.IsLoopback():
+		return "an IPv4-compatible address"
 	case s.opts.AllowPrivate:
 		return ""
 	case ip.IsLoopback():
@@ -181,6 +206,14 @@ func (s *Sender) Check(ctx context.Context, rawURL string) error {
 	}
 	if len(rawURL) > 2000 {
 		return errors.New("must be at most 2000 bytes")
+	}
+	if u.Hostname() == "" {
+		return errors.New("must name a host")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return errors.New("port must be 1 to 65535")
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -214,19 +247,24 @@ func (s *Sender) Post(ctx context.Context, rawURL string, headers map[string]str
 	return events.Response{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Body: string(b)}
 }
 
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+// maxRetryAfter is the longest Retry-After read; the events service caps it further.
+const maxRetryAfter = 365 * 24 * time.Hour
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date; a wait past maxRetryAfter is
+// maxRetryAfter (it must not overflow into a short one).
 func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		if n <= 0 {
-			return 0
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || n > uint64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
 		}
 		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
 }
