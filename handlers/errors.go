@@ -63,6 +63,7 @@ var errorTable = []errorKind{
 			"dispatch": "请填写骑手姓名或运单号（每项最多 64 个字）。",
 			"return":   "退货数量或原因无效：数量不能超过可退数量，原因最多 80 个字。",
 			"pickup":   "取货码应为 8 位数字，或扫描顾客出示的取货二维码。",
+			"member":   "会员码应为 88 开头的 18 位数字，请扫描顾客出示的会员码。",
 		}},
 	{kind: domain.ErrOutOfStock, code: "out_of_stock", status: http.StatusConflict, zh: "库存不足，请刷新后重试。"},
 	{kind: domain.ErrConflict, code: "conflict", status: http.StatusConflict, zh: "订单状态已变化，请刷新后重试。",
