@@ -31,6 +31,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/limits"
+	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/internal/cn"
@@ -119,7 +120,7 @@ var conFuncs = template.FuncMap{
 // by context.
 var conPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "orders", "order", "pickup", "delivery", "today", "platforms", "alerts", "error"} {
+	for _, name := range []string{"login", "orders", "order", "pickup", "delivery", "today", "platforms", "alerts", "member", "error"} {
 		out[name] = template.Must(template.New("layout.html").Funcs(conFuncs).ParseFS(consoleFS, "console/layout.html", "console/"+name+".html"))
 	}
 	// The ticket is a page of its own, for an 80 mm receipt printer: no layout, navigation or forms.
@@ -142,6 +143,7 @@ func (h *api) consoleRoutes(r *gin.Engine) {
 	in.GET("/orders/:no", h.conOrder)
 	in.GET("/orders/:no/ticket", h.conTicket)
 	in.GET("/platforms", h.conPlatforms)
+	in.GET("/member", h.conMember)
 	in.GET("/stores/:code/labels", h.labels)
 	in.GET("/alerts", h.conAdmin, h.conAlerts)
 
@@ -156,6 +158,7 @@ func (h *api) consoleRoutes(r *gin.Engine) {
 	post.POST("/pickup/verify", h.conPickupVerify)
 	post.POST("/pickup/confirm", h.conPickupConfirm)
 	post.POST("/alerts/:id/resolve", h.conAdmin, h.conResolveAlert)
+	post.POST("/member", h.conMemberLookup)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -954,6 +957,8 @@ type conPickupData struct {
 	Check *core.PickupCheck
 	// Code is what was typed or scanned, carried to the confirm button.
 	Code string
+	// Member is the member whose member code was scanned at the desk instead of a pickup code.
+	Member *loyalty.MemberView
 }
 
 func (h *api) conPickup(c *gin.Context) {
@@ -1001,6 +1006,18 @@ func (h *api) conPickupVerify(c *gin.Context) {
 	}
 	if len(code) > 256 {
 		code = code[:256]
+	}
+	if core.IsMemberCode(code) { // a member code scanned at the desk: show who it is
+		m, err := h.conLookupMember(c, code)
+		if err != nil {
+			msg, status := conErrorText(c, "member", err)
+			p.Error, p.Data = msg, conPickupData{}
+			conRender(c, status, "pickup", p)
+			return
+		}
+		p.Data = conPickupData{Member: &m}
+		conRender(c, http.StatusOK, "pickup", p)
+		return
 	}
 	check, err := h.Service.VerifyPickup(c.Request.Context(), p.Actor, p.Store, code)
 	if err != nil {

@@ -683,4 +683,48 @@ CREATE TABLE loyalty_allocations (
 	points BIGINT NOT NULL CHECK (points > 0),
 	returned BIGINT NOT NULL DEFAULT 0 CHECK (returned >= 0 AND returned <= points));
 CREATE INDEX loyalty_allocations_source ON loyalty_allocations (source)
+`}, {version: 13, name: "member codes and till sales", sql: `
+CREATE TABLE till_sales (
+	id {{id}},
+	store_id BIGINT NOT NULL REFERENCES stores(id),
+	sale_no TEXT NOT NULL,
+	request_hash TEXT NOT NULL,
+	member_id BIGINT REFERENCES members(id),
+	total_fen BIGINT NOT NULL CHECK (total_fen >= 0),
+	returned_fen BIGINT NOT NULL DEFAULT 0 CHECK (returned_fen >= 0 AND returned_fen <= total_fen),
+	returns BIGINT NOT NULL DEFAULT 0,
+	staff TEXT NOT NULL,
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL,
+	UNIQUE (store_id, sale_no));
+CREATE INDEX till_sales_member ON till_sales (member_id);
+CREATE TABLE till_sale_items (
+	id {{id}},
+	sale_id BIGINT NOT NULL REFERENCES till_sales(id),
+	product_id BIGINT NOT NULL REFERENCES products(id),
+	sku TEXT NOT NULL,
+	qty BIGINT NOT NULL CHECK (qty > 0),
+	price_fen BIGINT NOT NULL CHECK (price_fen >= 0),
+	returned_qty BIGINT NOT NULL DEFAULT 0 CHECK (returned_qty >= 0 AND returned_qty <= qty),
+	short_qty BIGINT NOT NULL DEFAULT 0 CHECK (short_qty >= 0 AND short_qty <= qty),
+	UNIQUE (sale_id, product_id));
+CREATE TABLE till_returns (
+	id {{id}},
+	sale_id BIGINT NOT NULL REFERENCES till_sales(id),
+	return_no TEXT NOT NULL,
+	request_hash TEXT NOT NULL,
+	items TEXT NOT NULL,
+	refund_fen BIGINT NOT NULL CHECK (refund_fen >= 0),
+	staff TEXT NOT NULL,
+	created_at {{time}} NOT NULL,
+	UNIQUE (sale_id, return_no));
+CREATE TABLE member_codes (
+	id {{id}},
+	code_hash TEXT NOT NULL UNIQUE,
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	expires_at {{time}} NOT NULL,
+	used_at {{time}},
+	sale_id BIGINT REFERENCES till_sales(id),
+	created_at {{time}} NOT NULL);
+CREATE INDEX member_codes_member ON member_codes (member_id, expires_at)
 `}}
