@@ -8,6 +8,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/idem"
 	"github.com/o2ohub/o2ohub/core/loyalty"
+	"github.com/o2ohub/o2ohub/core/referral"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/core/shelf"
@@ -57,6 +58,8 @@ type Options struct {
 	// Loyalty are the defaults of the points settings (points' expiry and hold) until an admin changes
 	// them in the database.
 	Loyalty loyalty.Defaults
+	// Referral are the referral room's options: the default hold of rebates and the page a share opens.
+	Referral referral.Options
 }
 
 // Service runs the order flow on one database: orders, payments, refunds, routing, fulfilment, pickup,
@@ -78,6 +81,8 @@ type Service struct {
 	Idem *idem.Service
 	// Loyalty is members' points and levels.
 	Loyalty *loyalty.Service
+	// Referral is referral codes, links and rebates.
+	Referral *referral.Service
 
 	opts     Options
 	gateways map[string]provider
@@ -108,6 +113,8 @@ func New(env domain.Env, opts Options) *Service {
 		Loyalty:  loyalty.New(env, opts.Loyalty),
 		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
 	s.wireLoyalty()
+	s.Referral = referral.New(env, s.Members, opts.Referral)
+	s.Members.OnMerge(s.Referral.Merge)
 	return s
 }
 
@@ -153,6 +160,7 @@ func (o Options) withDefaults() Options {
 	set(&o.Market.PullInterval, d.Market.PullInterval)
 	set(&o.Loyalty.TTL, d.Loyalty.TTL)
 	set(&o.Loyalty.Hold, d.Loyalty.Hold)
+	set(&o.Referral.Hold, o.Loyalty.Hold)
 	if o.DeliveryRadiusM <= 0 {
 		o.DeliveryRadiusM = d.DeliveryRadiusM
 	}
