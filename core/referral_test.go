@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -135,18 +136,21 @@ func TestReferralCycleAndSelfReferralThroughAMergeRefused(t *testing.T) {
 		wantConflict(t, "bound after a paid order", err)
 
 		// Concurrent binds that would close a ring: one of each pair wins.
-		for i := range 3 {
-			m1, m2 := e.member(t, "ring1-"+string(rune('a'+i))), e.member(t, "ring2-"+string(rune('a'+i)))
+		for i := range 10 {
+			m1, m2 := e.member(t, fmt.Sprintf("ring1-%d", i)), e.member(t, fmt.Sprintf("ring2-%d", i))
 			c1, c2 := e.code(t, m1), e.code(t, m2)
 			var wg sync.WaitGroup
+			start := make(chan struct{})
 			errs := make([]error, 2)
 			for j, pair := range [][2]any{{m1, c2}, {m2, c1}} {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					<-start
 					_, errs[j] = e.svc.Referral.Bind(e.ctx, pair[0].(int64), pair[1].(string))
 				}()
 			}
+			close(start)
 			wg.Wait()
 			if (errs[0] == nil) == (errs[1] == nil) {
 				t.Fatalf("concurrent a→b and b→a: %v and %v, want one bound and one refused", errs[0], errs[1])
