@@ -8,9 +8,9 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/idem"
 	"github.com/o2ohub/o2ohub/core/loyalty"
-	"github.com/o2ohub/o2ohub/core/referral"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/referral"
 	"github.com/o2ohub/o2ohub/core/shelf"
 	"github.com/o2ohub/o2ohub/core/staff"
 )
