@@ -84,6 +84,9 @@ type Config struct {
 	// WechatScanPage is the mini-program page a shelf code's WeChat mini-program code opens, with the
 	// short code as its `scene`.
 	WechatScanPage string `json:"wechat_scan_page" env:"O2OHUB_WECHAT_SCAN_PAGE"`
+	// WechatReferralPage is the mini-program page a member's shared referral opens, with `?ref=CODE`
+	// (the `share_path` of `GET /api/v1/me/referral`).
+	WechatReferralPage string `json:"wechat_referral_page" env:"O2OHUB_WECHAT_REFERRAL_PAGE"`
 	// WechatLink is the link that opens the WeChat mini-program from a scan landing page seen outside
 	// WeChat (a URL Link or URL Scheme made for the mini-program); `{code}` in it is replaced by the short
 	// code.
@@ -228,6 +231,7 @@ func Default() Config {
 		WechatAPIBase:      "https://api.weixin.qq.com",
 		WechatOrderPage:    "pages/order/detail",
 		WechatScanPage:     "pages/scan/index",
+		WechatReferralPage: "pages/index/index",
 		TraceScanLimit:     int(biz.TraceScanLimit),
 		ScanRate:           10,
 		AcceptTimeout:      biz.AcceptTimeout,

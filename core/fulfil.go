@@ -59,6 +59,9 @@ func (s *Service) pickedUp(ctx context.Context, ord models.Order, a staff.Actor)
 	if err := s.Loyalty.Fulfilled(ctx, ord); err != nil {
 		return err
 	}
+	if err := s.Referral.Fulfilled(ctx, ord); err != nil {
+		return err
+	}
 	return s.reportShipping(ctx, ord, true, Courier{})
 }
 
@@ -99,6 +102,9 @@ func (s *Service) Dispatch(ctx context.Context, a staff.Actor, orderNo string, c
 func (s *Service) Deliver(ctx context.Context, a staff.Actor, orderNo string) (OrderView, error) {
 	return s.advance(ctx, a, orderNo, StatusDelivering, StatusDelivered, FulfillmentDelivery, nil, func(ctx context.Context, ord models.Order) error {
 		if err := s.Loyalty.Fulfilled(ctx, ord); err != nil {
+			return err
+		}
+		if err := s.Referral.Fulfilled(ctx, ord); err != nil {
 			return err
 		}
 		return events.Enqueue(ctx, s.Env, "order.delivered", ord.OrderNo, map[string]any{"order_no": ord.OrderNo})

@@ -267,6 +267,9 @@ func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, 
 				return errStoreShort
 			}
 		}
+		if err := s.Referral.Placed(ctx, ord); err != nil {
+			return err
+		}
 		return s.loyaltyPlaced(ctx, ord, st)
 	})
 }

@@ -381,6 +381,9 @@ func (s *Service) pay(ctx context.Context, ord models.Order, st models.Store, fr
 	if err := s.Loyalty.Paid(ctx, ord, n.PaidAt); err != nil {
 		return err
 	}
+	if err := s.Referral.Paid(ctx, ord, n.PaidAt); err != nil {
+		return err
+	}
 	if offer == nil { // the store closed since the order was placed: offer records that and moves the order on
 		return s.offer(ctx, ord, st)
 	}

@@ -443,6 +443,9 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		if err := s.loyaltyRefunded(ctx, ord, r); err != nil {
 			return err
 		}
+		if err := s.referralRefunded(ctx, ord, r); err != nil {
+			return err
+		}
 		// Failed refunds were alerted and may have been replaced by a new refund; only those still under
 		// way keep the order refunding.
 		open, err := s.openRefunds(ctx, ord.ID)

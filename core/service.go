@@ -11,6 +11,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/referral"
 	"github.com/o2ohub/o2ohub/core/shelf"
 	"github.com/o2ohub/o2ohub/core/staff"
 )
@@ -60,6 +61,8 @@ type Options struct {
 	// Loyalty are the defaults of the points settings (points' expiry and hold) until an admin changes
 	// them in the database.
 	Loyalty loyalty.Defaults
+	// Referral are the referral room's options: the default hold of rebates and the page a share opens.
+	Referral referral.Options
 }
 
 // Service runs the order flow on one database: orders, payments, refunds, routing, fulfilment, pickup,
@@ -83,6 +86,8 @@ type Service struct {
 	Events *events.Service
 	// Loyalty is members' points and levels.
 	Loyalty *loyalty.Service
+	// Referral is referral codes, links and rebates.
+	Referral *referral.Service
 
 	opts     Options
 	gateways map[string]provider
@@ -114,6 +119,8 @@ func New(env domain.Env, opts Options) *Service {
 		Loyalty:  loyalty.New(env, opts.Loyalty),
 		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
 	s.wireLoyalty()
+	s.Referral = referral.New(env, s.Members, opts.Referral)
+	s.Members.OnMerge(s.Referral.Merge)
 	return s
 }
 
@@ -161,6 +168,7 @@ func (o Options) withDefaults() Options {
 	set(&o.Events.Retention, d.Events.Retention)
 	set(&o.Loyalty.TTL, d.Loyalty.TTL)
 	set(&o.Loyalty.Hold, d.Loyalty.Hold)
+	set(&o.Referral.Hold, o.Loyalty.Hold)
 	if o.DeliveryRadiusM <= 0 {
 		o.DeliveryRadiusM = d.DeliveryRadiusM
 	}

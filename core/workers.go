@@ -40,6 +40,7 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		{"scan counts", ScanFlushInterval, s.Shelf.FlushScans},
 		{"idempotency keys", interval, s.Idem.Sweep},
 		{"loyalty", interval, s.Loyalty.Sweep},
+		{"referral rebates", interval, s.Referral.Sweep},
 		// The stock pool runs at the push interval (changes within one are coalesced), and the store's
 		// decisions reach the platforms at the same pace: a rider waits on a confirm.
 		{"platform stock", push, s.Market.PushStock},

@@ -144,6 +144,7 @@ func New(d Deps) *gin.Engine {
 	h.marketRoutes(r, admin)
 	h.loyaltyRoutes(v1, me, admin)
 	h.tillRoutes(v1, me)
+	h.referralRoutes(v1, me, admin)
 	v1.DELETE("/auth/session", memberAuth(d.Service), h.signOut)
 	return r
 }

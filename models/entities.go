@@ -143,6 +143,10 @@ type Order struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	Items             []OrderItem `gorm:"foreignKey:OrderID"`
+
+	// ReferrerID is the member who referred the shopper, fixed when the order was placed (the rebates of
+	// both tiers are in referral_rebates); nil when the order earns no referral rebate.
+	ReferrerID *int64
 }
 
 // OrderItem is one line of an order, with the price captured when it was placed.

@@ -727,4 +727,68 @@ CREATE TABLE member_codes (
 	sale_id BIGINT REFERENCES till_sales(id),
 	created_at {{time}} NOT NULL);
 CREATE INDEX member_codes_member ON member_codes (member_id, expires_at)
+`}, {version: 14, name: "referral rebates", sql: `
+ALTER TABLE orders ADD COLUMN referrer_id BIGINT REFERENCES members(id);
+CREATE TABLE referral_settings (
+	id {{id}},
+	tier1_bps BIGINT NOT NULL CHECK (tier1_bps >= 0 AND tier1_bps <= 5000),
+	tier2_bps BIGINT NOT NULL CHECK (tier2_bps >= 0 AND tier2_bps <= 5000),
+	hold_days BIGINT NOT NULL CHECK (hold_days >= 0),
+	changed_by TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL);
+CREATE TABLE referral_codes (
+	id {{id}},
+	member_id BIGINT NOT NULL UNIQUE REFERENCES members(id),
+	code TEXT NOT NULL UNIQUE,
+	created_at {{time}} NOT NULL);
+CREATE TABLE referral_links (
+	id {{id}},
+	member_id BIGINT NOT NULL UNIQUE REFERENCES members(id),
+	referrer_id BIGINT NOT NULL REFERENCES members(id),
+	code TEXT NOT NULL,
+	created_at {{time}} NOT NULL,
+	CHECK (referrer_id <> member_id));
+CREATE INDEX referral_links_referrer ON referral_links (referrer_id);
+CREATE TABLE referral_accounts (
+	id {{id}},
+	member_id BIGINT NOT NULL UNIQUE REFERENCES members(id),
+	pending_fen BIGINT NOT NULL DEFAULT 0 CHECK (pending_fen >= 0),
+	available_fen BIGINT NOT NULL DEFAULT 0 CHECK (available_fen >= 0),
+	paid_out_fen BIGINT NOT NULL DEFAULT 0 CHECK (paid_out_fen >= 0),
+	debt_fen BIGINT NOT NULL DEFAULT 0 CHECK (debt_fen >= 0),
+	due_at {{time}},
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE INDEX referral_accounts_due ON referral_accounts (due_at);
+CREATE TABLE referral_rebates (
+	id {{id}},
+	order_no TEXT NOT NULL,
+	tier BIGINT NOT NULL CHECK (tier IN (1, 2)),
+	referrer_id BIGINT NOT NULL REFERENCES members(id),
+	buyer_id BIGINT NOT NULL REFERENCES members(id),
+	bps BIGINT NOT NULL CHECK (bps > 0 AND bps <= 5000),
+	hold_days BIGINT NOT NULL CHECK (hold_days >= 0),
+	state TEXT NOT NULL CHECK (state IN ('placed','pending','available','void')),
+	basis_fen BIGINT NOT NULL DEFAULT 0 CHECK (basis_fen >= 0),
+	amount_fen BIGINT NOT NULL DEFAULT 0 CHECK (amount_fen >= 0),
+	reversed_fen BIGINT NOT NULL DEFAULT 0 CHECK (reversed_fen >= 0 AND reversed_fen <= amount_fen),
+	paid_at {{time}},
+	fulfilled_at {{time}},
+	available_at {{time}},
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL,
+	UNIQUE (order_no, tier));
+CREATE INDEX referral_rebates_referrer ON referral_rebates (referrer_id, state, available_at);
+CREATE INDEX referral_rebates_buyer ON referral_rebates (buyer_id);
+CREATE TABLE referral_entries (
+	id {{id}},
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	source TEXT NOT NULL,
+	kind TEXT NOT NULL CHECK (kind IN ('earn','reverse','payout')),
+	amount_fen BIGINT NOT NULL,
+	note TEXT NOT NULL DEFAULT '',
+	actor TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	UNIQUE (member_id, source, kind));
+CREATE INDEX referral_entries_member ON referral_entries (member_id, id)
 `}}
