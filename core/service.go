@@ -4,9 +4,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/o2ohub/o2ohub/core/campaign"
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/idem"
+	"github.com/o2ohub/o2ohub/core/limits"
 	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/member"
@@ -57,6 +59,9 @@ type Options struct {
 	// Loyalty are the defaults of the points settings (points' expiry and hold) until an admin changes
 	// them in the database.
 	Loyalty loyalty.Defaults
+	// CampaignRate is how many campaign subscribe messages a second all replicas together send on one
+	// channel (bursts of one second's worth).
+	CampaignRate float64
 }
 
 // Service runs the order flow on one database: orders, payments, refunds, routing, fulfilment, pickup,
@@ -78,6 +83,8 @@ type Service struct {
 	Idem *idem.Service
 	// Loyalty is members' points and levels.
 	Loyalty *loyalty.Service
+	// Campaigns is messages to members by level: campaigns, subscription credits and the inbox.
+	Campaigns *campaign.Service
 
 	opts     Options
 	gateways map[string]provider
@@ -91,6 +98,8 @@ type Service struct {
 	health workerHealth
 	// pickupFails limits wrong pickup codes per clerk and per store, shared by replicas.
 	pickupFails pickupLimits
+	// campaignLimit is the campaign messages' rate limit per channel, shared by replicas.
+	campaignLimit *limits.Limit
 }
 
 // New returns a Service and the rooms it stands on; register payment gateways with RegisterGateway
@@ -108,6 +117,9 @@ func New(env domain.Env, opts Options) *Service {
 		Loyalty:  loyalty.New(env, opts.Loyalty),
 		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
 	s.wireLoyalty()
+	s.Campaigns = campaign.New(env, s.Loyalty)
+	s.campaignLimit = limits.NewShared(env.DB, env.Clock).Limit("campaign_send", campaignRate(opts.CampaignRate))
+	s.wireCampaigns()
 	return s
 }
 
@@ -130,6 +142,7 @@ func DefaultOptions() Options {
 		MarketPushWindow:  15 * time.Minute,
 		Market:            market.Options{PushInterval: 2 * time.Second, FullSync: 30 * time.Minute, PullInterval: time.Minute},
 		Loyalty:           loyalty.Defaults{TTL: 365 * 24 * time.Hour, Hold: 7 * 24 * time.Hour},
+		CampaignRate:      20,
 	}
 }
 
@@ -164,6 +177,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PickupFailLimit <= 0 {
 		o.PickupFailLimit = d.PickupFailLimit
+	}
+	if o.CampaignRate <= 0 {
+		o.CampaignRate = d.CampaignRate
 	}
 	if o.PasswordCost == 0 {
 		o.PasswordCost = d.PasswordCost

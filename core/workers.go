@@ -34,6 +34,7 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		{"refunds", interval, s.ProcessRefunds},
 		{"payment checks", interval, s.ReconcilePayments},
 		{"channel tasks", interval, s.ProcessTasks},
+		{"campaigns", interval, s.DispatchCampaigns},
 		// Scan counts are kept in memory between flushes: flushed every second, a replica that dies loses
 		// at most its last second of counts.
 		{"scan counts", ScanFlushInterval, s.Shelf.FlushScans},
