@@ -142,6 +142,7 @@ func New(d Deps) *gin.Engine {
 	r.POST("/webhooks/alipay", h.webhook(alipayDoor(d.Alipay)))
 	h.marketRoutes(r, admin)
 	h.loyaltyRoutes(v1, me, admin)
+	h.campaignRoutes(me, admin)
 	v1.DELETE("/auth/session", memberAuth(d.Service), h.signOut)
 	return r
 }
