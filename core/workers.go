@@ -18,7 +18,7 @@ const ScanFlushInterval = time.Second
 // RunWorkers runs the background work until ctx ends: every interval, expiring unpaid orders, moving
 // orders their store did not accept in time, refunding orders not collected before their pickup code
 // expired, submitting and querying refunds, reconciling payments with their providers, carrying out
-// channel tasks and forgetting old idempotency keys; every ScanFlushInterval, writing scan counts; every
+// channel tasks, routing campaigns' recipients and forgetting old idempotency keys; every ScanFlushInterval, writing scan counts; every
 // market push interval, the platforms' stock pushes, calls and inbox; and their pulls. Every sweep takes
 // its rows with SKIP LOCKED or a lease, so any number of replicas may run it.
 func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {

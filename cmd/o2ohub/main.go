@@ -188,7 +188,7 @@ func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Servic
 		TraceScanLimit: int64(cfg.TraceScanLimit), AcceptTimeout: cfg.AcceptTimeout, RerouteRadiusM: float64(cfg.RerouteRadiusM), PickupTTL: cfg.PickupTTL,
 		PickupFailLimit: cfg.PickupFailLimit, StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: cfg.PasswordCost,
 		MarketPushWindow: cfg.MarketPushWindow, Market: market.Options{PushInterval: cfg.MarketPushInterval, FullSync: cfg.MarketFullSync, PullInterval: cfg.MarketPull},
-		Loyalty: loyalty.Defaults{TTL: cfg.PointsTTL, Hold: cfg.PointsHold}})
+		Loyalty: loyalty.Defaults{TTL: cfg.PointsTTL, Hold: cfg.PointsHold}, CampaignRate: cfg.CampaignRate})
 }
 
 // serve runs the hub until ctx ends. With demo set it first seeds the demo chain, printing the demo
