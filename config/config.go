@@ -213,6 +213,9 @@ type Config struct {
 	// PointsHold is how long points earned by an order stay pending after it is completed or delivered,
 	// in whole days (168h is 7 days): the default of the loyalty settings' hold_days.
 	PointsHold time.Duration `json:"points_hold" env:"O2OHUB_POINTS_HOLD"`
+	// CampaignRate is how many campaign subscribe messages a second the hub sends on one mini-program,
+	// all replicas together (bursts of one second's worth); the rest wait their turn in the task outbox.
+	CampaignRate float64 `json:"campaign_rate" env:"O2OHUB_CAMPAIGN_RATE"`
 }
 
 // Default returns the configuration that runs the embedded sandbox on a fresh machine.
@@ -252,6 +255,7 @@ func Default() Config {
 		EventRetention:     biz.Events.Retention,
 		PointsTTL:          biz.Loyalty.TTL,
 		PointsHold:         biz.Loyalty.Hold,
+		CampaignRate:       biz.CampaignRate,
 	}
 }
 
@@ -537,6 +541,9 @@ func (c Config) Validate() error {
 		if d < 24*time.Hour || d%(24*time.Hour) != 0 {
 			errs = append(errs, fmt.Errorf("%s must be a whole number of days of at least one (24h, 168h, 8760h …), got %s", name, d))
 		}
+	}
+	if c.CampaignRate < 0.01 || c.CampaignRate > 10000 {
+		errs = append(errs, fmt.Errorf("O2OHUB_CAMPAIGN_RATE must be between 0.01 and 10000 (messages a second), got %g", c.CampaignRate))
 	}
 	if c.RerouteRadiusM < 1 {
 		errs = append(errs, errors.New("O2OHUB_REROUTE_RADIUS_M must be at least 1 (metres)"))

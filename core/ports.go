@@ -129,6 +129,9 @@ const (
 	MessageRefunded MessageKind = "order_refunded"
 	// MessageRerouted tells a shopper their order moved to another store.
 	MessageRerouted MessageKind = "order_rerouted"
+	// MessageCampaign is a campaign's subscribe message to a member: its template, data and page are the
+	// campaign's (ShopperMessage.Template, Data, Page), not about an order.
+	MessageCampaign MessageKind = "campaign"
 )
 
 // ShopperMessage is one message to a shopper about an order.
@@ -142,6 +145,11 @@ type ShopperMessage struct {
 	Items        string
 	AmountFen    int64
 	At           time.Time
+	// Template, Data and Page are a campaign message's template, its data by key and the page it opens
+	// (MessageCampaign only).
+	Template string
+	Data     map[string]string
+	Page     string
 }
 
 // ShippingReporter tells a payment provider that the goods of an order it was paid through have left the

@@ -4,10 +4,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/o2ohub/o2ohub/core/campaign"
 	"github.com/o2ohub/o2ohub/core/catalog"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/idem"
+	"github.com/o2ohub/o2ohub/core/limits"
 	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/core/market"
 	"github.com/o2ohub/o2ohub/core/member"
@@ -63,6 +65,9 @@ type Options struct {
 	Loyalty loyalty.Defaults
 	// Referral are the referral room's options: the default hold of rebates and the page a share opens.
 	Referral referral.Options
+	// CampaignRate is how many campaign subscribe messages a second all replicas together send on one
+	// channel (bursts of one second's worth).
+	CampaignRate float64
 }
 
 // Service runs the order flow on one database: orders, payments, refunds, routing, fulfilment, pickup,
@@ -88,6 +93,8 @@ type Service struct {
 	Loyalty *loyalty.Service
 	// Referral is referral codes, links and rebates.
 	Referral *referral.Service
+	// Campaigns is messages to members by level: campaigns, subscription credits and the inbox.
+	Campaigns *campaign.Service
 
 	opts     Options
 	gateways map[string]provider
@@ -101,6 +108,8 @@ type Service struct {
 	health workerHealth
 	// pickupFails limits wrong pickup codes per clerk and per store, shared by replicas.
 	pickupFails pickupLimits
+	// campaignLimit is the campaign messages' rate limit per channel, shared by replicas.
+	campaignLimit *limits.Limit
 }
 
 // New returns a Service and the rooms it stands on; register payment gateways with RegisterGateway
@@ -121,6 +130,9 @@ func New(env domain.Env, opts Options) *Service {
 	s.wireLoyalty()
 	s.Referral = referral.New(env, s.Members, opts.Referral)
 	s.Members.OnMerge(s.Referral.Merge)
+	s.Campaigns = campaign.New(env, s.Loyalty)
+	s.campaignLimit = limits.NewShared(env.DB, env.Clock).Limit("campaign_send", campaignRate(opts.CampaignRate))
+	s.wireCampaigns()
 	return s
 }
 
@@ -144,6 +156,7 @@ func DefaultOptions() Options {
 		Market:            market.Options{PushInterval: 2 * time.Second, FullSync: 30 * time.Minute, PullInterval: time.Minute},
 		Events:            events.Options{Retention: 30 * 24 * time.Hour},
 		Loyalty:           loyalty.Defaults{TTL: 365 * 24 * time.Hour, Hold: 7 * 24 * time.Hour},
+		CampaignRate:      20,
 	}
 }
 
@@ -180,6 +193,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PickupFailLimit <= 0 {
 		o.PickupFailLimit = d.PickupFailLimit
+	}
+	if o.CampaignRate <= 0 {
+		o.CampaignRate = d.CampaignRate
 	}
 	if o.PasswordCost == 0 {
 		o.PasswordCost = d.PasswordCost

@@ -96,10 +96,18 @@ func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
 	}
 	defer lease.Release()
 	var errs []error
+	var batch campaignBatch
+	waiting := 0            // tasks deferred by the campaign rate limit: not work done
 	for _, t := range due { // one task's failure does not hold up the others
-		err := s.runTask(ctx, t)
+		err := s.runTask(ctx, t, &batch)
 		set := map[string]any{"status": taskDone, "last_error": "", "updated_at": s.Now()}
+		var later *deferred
 		switch {
+		case errors.As(err, &later): // its turn under the rate limit has not come: not an attempt
+			set["status"], set["attempts"], set["next_attempt_at"] = taskPending, t.Attempts-1, s.Now().Add(later.wait)
+			delete(set, "last_error")
+			err = nil
+			waiting++
 		case errors.Is(err, ErrPermanent):
 			set["status"], set["last_error"] = taskRejected, err.Error()
 		case err != nil && t.Attempts >= MaxTaskAttempts:
@@ -111,7 +119,20 @@ func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
 		if err != nil {
 			s.Log.WarnContext(ctx, "channel task failed", "kind", t.Kind, "target", t.Target, "order_no", t.OrderNo, "attempt", t.Attempts, "status", set["status"], "err", err)
 		}
-		if uerr := s.DB.Conn(ctx).Model(&models.Task{}).Where("id = ?", t.ID).Updates(set).Error; uerr != nil {
+		update := func(ctx context.Context) error {
+			return s.DB.Conn(ctx).Model(&models.Task{}).Where("id = ?", t.ID).Updates(set).Error
+		}
+		if t.Kind == taskCampaign { // the recipient's outcome is recorded with the task's
+			update = func(ctx context.Context) error {
+				return s.DB.Tx(ctx, func(ctx context.Context) error {
+					if err := s.DB.Conn(ctx).Model(&models.Task{}).Where("id = ?", t.ID).Updates(set).Error; err != nil {
+						return err
+					}
+					return s.campaignOutcome(ctx, t, set["status"].(string), err)
+				})
+			}
+		}
+		if uerr := update(ctx); uerr != nil {
 			errs = append(errs, uerr)
 			continue
 		}
@@ -119,15 +140,18 @@ func (s *Service) ProcessTasks(ctx context.Context, limit int) (int, error) {
 			errs = append(errs, events.Alert(ctx, s.Env, "task_failed", t.OrderNo, fmt.Sprintf("%s to %s gave up after %d attempts: %v", t.Kind, t.Target, t.Attempts, err)))
 		}
 	}
-	return len(due), errors.Join(errs...)
+	return len(due) - waiting, errors.Join(errs...)
 }
 
-func (s *Service) runTask(ctx context.Context, t models.Task) (err error) {
+func (s *Service) runTask(ctx context.Context, t models.Task, b *campaignBatch) (err error) {
 	defer func() { // a channel that panics on one task must not take the worker down with it
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: panic: %v", ErrPermanent, p)
 		}
 	}()
+	if t.Kind == taskCampaign {
+		return s.runCampaignTask(ctx, t, b)
+	}
 	ord, err := s.loadOrder(ctx, t.OrderNo, false)
 	if err != nil {
 		return err

@@ -18,9 +18,10 @@ const ScanFlushInterval = time.Second
 // RunWorkers runs the background work until ctx ends: every interval, expiring unpaid orders, moving
 // orders their store did not accept in time, refunding orders not collected before their pickup code
 // expired, submitting and querying refunds, reconciling payments with their providers, carrying out
-// channel tasks, forgetting old idempotency keys and pruning old events; every ScanFlushInterval, writing scan counts; every
-// market push interval, the platforms' stock pushes, calls and inbox, and stock.changed events; the
-// platforms' pulls; and, continuously, the sequencing and delivery of outgoing events. Every sweep takes
+// channel tasks, routing campaigns' recipients, forgetting old idempotency keys and pruning old events;
+// every ScanFlushInterval, writing scan counts; every market push interval, the platforms' stock pushes,
+// calls and inbox, and stock.changed events; the platforms' pulls; and, continuously, the sequencing and
+// delivery of outgoing events. Every sweep takes
 // its rows with SKIP LOCKED or a lease, so any number of replicas may run it.
 func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 	push := s.opts.Market.PushInterval
@@ -35,6 +36,7 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		{"refunds", interval, s.ProcessRefunds},
 		{"payment checks", interval, s.ReconcilePayments},
 		{"channel tasks", interval, s.ProcessTasks},
+		{"campaigns", interval, s.DispatchCampaigns},
 		// Scan counts are kept in memory between flushes: flushed every second, a replica that dies loses
 		// at most its last second of counts.
 		{"scan counts", ScanFlushInterval, s.Shelf.FlushScans},

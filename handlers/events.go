@@ -62,15 +62,6 @@ func queryInt(c *gin.Context, name string) (int64, bool) {
 	return n, true
 }
 
-func pathID(c *gin.Context) (int64, bool) {
-	n, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || n <= 0 {
-		respondError(c, kindError(domain.ErrNotFound, "no such id"))
-		return 0, false
-	}
-	return n, true
-}
-
 func splitList(s string) []string {
 	if s == "" {
 		return nil
@@ -126,7 +117,7 @@ func (h *api) webhookDeliveries(c *gin.Context) {
 
 func (h *api) deliveryStep(step func(s *events.Service, ctx context.Context, name string, id int64) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id, ok := pathID(c)
+		id, ok := pathID(c, "id", "delivery")
 		if !ok {
 			return
 		}
@@ -157,7 +148,7 @@ func (h *api) alerts(c *gin.Context) {
 }
 
 func (h *api) resolveAlert(c *gin.Context) {
-	id, ok := pathID(c)
+	id, ok := pathID(c, "id", "alert")
 	if !ok {
 		return
 	}

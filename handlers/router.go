@@ -145,6 +145,7 @@ func New(d Deps) *gin.Engine {
 	h.loyaltyRoutes(v1, me, admin)
 	h.tillRoutes(v1, me)
 	h.referralRoutes(v1, me, admin)
+	h.campaignRoutes(me, admin)
 	v1.DELETE("/auth/session", memberAuth(d.Service), h.signOut)
 	return r
 }

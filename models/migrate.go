@@ -791,4 +791,59 @@ CREATE TABLE referral_entries (
 	created_at {{time}} NOT NULL,
 	UNIQUE (member_id, source, kind));
 CREATE INDEX referral_entries_member ON referral_entries (member_id, id)
+`}, {version: 15, name: "campaigns, subscription credits and the inbox", sql: `
+CREATE TABLE campaign_templates (
+	template_id TEXT PRIMARY KEY,
+	title TEXT NOT NULL DEFAULT '',
+	fields TEXT NOT NULL,
+	usable BOOLEAN NOT NULL DEFAULT TRUE,
+	updated_by TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE TABLE campaigns (
+	id {{id}},
+	name TEXT NOT NULL,
+	audience TEXT NOT NULL,
+	template_id TEXT NOT NULL DEFAULT '',
+	data TEXT NOT NULL DEFAULT '{}',
+	page TEXT NOT NULL DEFAULT '',
+	title TEXT NOT NULL,
+	body TEXT NOT NULL,
+	status TEXT NOT NULL CHECK (status IN ('draft','running','done','cancelled')),
+	recipients BIGINT NOT NULL DEFAULT 0,
+	created_by TEXT NOT NULL DEFAULT '',
+	started_at {{time}},
+	finished_at {{time}},
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL);
+CREATE INDEX campaigns_status ON campaigns (status, id);
+CREATE TABLE campaign_recipients (
+	id {{id}},
+	campaign_id BIGINT NOT NULL REFERENCES campaigns(id),
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	state TEXT NOT NULL CHECK (state IN ('pending','queued','sent','rejected','failed','inboxed','cancelled')),
+	channel TEXT NOT NULL DEFAULT '',
+	detail TEXT NOT NULL DEFAULT '',
+	updated_at {{time}} NOT NULL,
+	UNIQUE (campaign_id, member_id));
+CREATE INDEX campaign_recipients_due ON campaign_recipients (state, updated_at);
+CREATE INDEX campaign_recipients_progress ON campaign_recipients (campaign_id, state);
+CREATE INDEX campaign_recipients_member ON campaign_recipients (member_id);
+CREATE TABLE subscription_credits (
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	template_id TEXT NOT NULL,
+	credits BIGINT NOT NULL CHECK (credits >= 0),
+	updated_at {{time}} NOT NULL,
+	PRIMARY KEY (member_id, template_id));
+CREATE TABLE member_messages (
+	id {{id}},
+	member_id BIGINT NOT NULL REFERENCES members(id),
+	campaign_id BIGINT REFERENCES campaigns(id),
+	recipient_id BIGINT UNIQUE REFERENCES campaign_recipients(id),
+	title TEXT NOT NULL,
+	body TEXT NOT NULL,
+	page TEXT NOT NULL DEFAULT '',
+	read_at {{time}},
+	created_at {{time}} NOT NULL);
+CREATE INDEX member_messages_member ON member_messages (member_id, id)
 `}}

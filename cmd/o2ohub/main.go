@@ -202,7 +202,8 @@ func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Servic
 		PickupFailLimit: cfg.PickupFailLimit, StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: cfg.PasswordCost,
 		MarketPushWindow: cfg.MarketPushWindow, Market: market.Options{PushInterval: cfg.MarketPushInterval, FullSync: cfg.MarketFullSync, PullInterval: cfg.MarketPull},
 		Events: events.Options{Retention: cfg.EventRetention},
-		Loyalty: loyalty.Defaults{TTL: cfg.PointsTTL, Hold: cfg.PointsHold}, Referral: referral.Options{Hold: cfg.PointsHold, Page: cfg.WechatReferralPage}})
+		Loyalty: loyalty.Defaults{TTL: cfg.PointsTTL, Hold: cfg.PointsHold}, Referral: referral.Options{Hold: cfg.PointsHold, Page: cfg.WechatReferralPage},
+		CampaignRate: cfg.CampaignRate})
 	svc.Events.SetSender(egress.New(egress.Options{AllowHTTP: cfg.Sandbox, AllowPrivate: cfg.WebhookAllowPrivate}))
 	return svc
 }

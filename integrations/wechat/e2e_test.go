@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	wx = wechatfake.New(wechatfake.Options{AppID: testAppID, AppSecret: testSecret, MchID: testMchID, Keys: keys, Mode: wechatfake.PublicKeyMode,
-		TemplateIDs: []string{"tpl-ready", "tpl-refund"}})
+		TemplateIDs: []string{"tpl-ready", "tpl-refund", "tpl-promo"}})
 	srv := httptest.NewServer(wx)
 	wxURL = srv.URL
 	certWx = wechatfake.New(wechatfake.Options{AppID: testAppID, AppSecret: testSecret, MchID: testMchID, Keys: keys, Mode: wechatfake.CertificateMode})

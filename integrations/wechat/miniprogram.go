@@ -134,6 +134,9 @@ func (m *MiniProgram) PhoneNumber(ctx context.Context, code string) (string, err
 // SendMessage sends a subscribe message about an order. A shopper who did not subscribe (43101) or a
 // template WeChat refuses is a permanent failure: it is recorded, not retried.
 func (m *MiniProgram) SendMessage(ctx context.Context, msg core.ShopperMessage) error {
+	if msg.Kind == core.MessageCampaign {
+		return m.sendCampaign(ctx, msg)
+	}
 	tpl := map[core.MessageKind]Template{core.MessageReady: m.cfg.Ready, core.MessageRefunded: m.cfg.Refunded, core.MessageRerouted: m.cfg.Moved}[msg.Kind]
 	if tpl.ID == "" {
 		return fmt.Errorf("%w: no template is configured for %s messages", core.ErrPermanent, msg.Kind)
@@ -145,6 +148,26 @@ func (m *MiniProgram) SendMessage(ctx context.Context, msg core.ShopperMessage) 
 	err := m.withToken(ctx, func() error {
 		return m.mp.GetSubscribe().Send(&subscribe.Message{ToUser: msg.To, TemplateID: tpl.ID, Page: m.cfg.OrderPage + "?order_no=" + msg.OrderNo,
 			Data: data, Lang: "zh_CN"})
+	})
+	if permanentMessageCodes[errCode(err)] {
+		return fmt.Errorf("%w: subscribe message: %v", core.ErrPermanent, err)
+	}
+	return err
+}
+
+// sendCampaign sends a campaign's subscribe message: the campaign's own template, data (already checked
+// against WeChat's limits when the campaign was created) and page. WeChat's refusals are permanent as for
+// order messages: the campaign then puts the message in the member's inbox.
+func (m *MiniProgram) sendCampaign(ctx context.Context, msg core.ShopperMessage) error {
+	if msg.Template == "" || len(msg.Data) == 0 {
+		return fmt.Errorf("%w: a campaign message needs a template and data", core.ErrPermanent)
+	}
+	data := make(map[string]*subscribe.DataItem, len(msg.Data))
+	for key, v := range msg.Data {
+		data[key] = &subscribe.DataItem{Value: v}
+	}
+	err := m.withToken(ctx, func() error {
+		return m.mp.GetSubscribe().Send(&subscribe.Message{ToUser: msg.To, TemplateID: msg.Template, Page: msg.Page, Data: data, Lang: "zh_CN"})
 	})
 	if permanentMessageCodes[errCode(err)] {
 		return fmt.Errorf("%w: subscribe message: %v", core.ErrPermanent, err)
