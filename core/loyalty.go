@@ -6,6 +6,7 @@ import (
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/referral"
 	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/models"
 )
@@ -102,18 +103,33 @@ func (s *Service) loyaltyRefunded(ctx context.Context, ord models.Order, r model
 // MeView is a member as they see themselves, with their level and points.
 type MeView struct {
 	member.View
-	Level  loyalty.LevelView `json:"level"`
-	Points loyalty.Points    `json:"points"`
+	Level    loyalty.LevelView `json:"level"`
+	Points   loyalty.Points    `json:"points"`
+	Referral MeReferral        `json:"referral"`
 }
 
-// Me returns the signed-in member with their level and points.
+// MeReferral is the referral side of a member as /me shows it: their code and share path, how many
+// members they referred and their rebates (GET /api/v1/me/referral has the ledger).
+type MeReferral struct {
+	Code      string           `json:"code"`
+	SharePath string           `json:"share_path"`
+	Referred  int64            `json:"referred"`
+	Rebates   referral.Rebates `json:"rebates"`
+}
+
+// Me returns the signed-in member with their level, points and referral figures.
 func (s *Service) Me(ctx context.Context, memberID int64) (MeView, error) {
 	v, err := s.Members.Member(ctx, memberID)
 	if err != nil {
 		return MeView{}, err
 	}
 	sum, err := s.Loyalty.Summary(ctx, memberID)
-	return MeView{View: v, Level: sum.Level, Points: sum.Points}, err
+	if err != nil {
+		return MeView{}, err
+	}
+	ref, err := s.Referral.View(ctx, v.ID)
+	return MeView{View: v, Level: sum.Level, Points: sum.Points,
+		Referral: MeReferral{Code: ref.Code, SharePath: ref.SharePath, Referred: ref.Referred, Rebates: ref.Rebates}}, err
 }
 
 // loyaltyAdmin checks that an actor is a signed-in admin staff account: the shared admin token acts for

@@ -55,6 +55,11 @@ func TestReferralOverHTTP(t *testing.T) {
 		if again.Code != mine.Code {
 			t.Fatalf("the code changed: %s, then %s", mine.Code, again.Code)
 		}
+		var me core.MeView
+		h.Call("GET", "/api/v1/me", alice, nil).Expect(http.StatusOK).JSON(&me)
+		if me.Referral.Code != mine.Code || me.Referral.SharePath != mine.SharePath {
+			t.Fatalf("/me shows referral %+v, /me/referral %s", me.Referral, mine.Code)
+		}
 		h.Call("POST", "/api/v1/me/referrer", alice, map[string]any{"code": mine.Code}).Expect(http.StatusConflict)
 		h.Call("POST", "/api/v1/me/referrer", bob, map[string]any{"code": "short"}).Expect(http.StatusBadRequest)
 		h.Call("POST", "/api/v1/me/referrer", bob, map[string]any{"code": "ZZZZZZZZ"}).Expect(http.StatusNotFound)
