@@ -106,10 +106,11 @@ func TestWebhookAdminAPIHostile(t *testing.T) {
 		}
 		hubWantError(t, e.post(t, "/api/v1/admin/webhooks/erp-b/deliveries/"+id+"/retry", hubAdminAuth, nil), http.StatusNotFound, "not_found")
 		hubWantError(t, e.do(t, hubReq{method: http.MethodDelete, path: "/api/v1/admin/webhooks/erp-b/deliveries/" + id, auth: hubAdminAuth}), http.StatusNotFound, "not_found")
-		for _, bad := range []string{"0", "-1", "x", "99999999999999999999", id + "0"} {
+		for _, bad := range []string{"0", "-1", "x", "99999999999999999999"} { // not an id: 400 naming it
 			r := e.post(t, "/api/v1/admin/webhooks/erp-a/deliveries/"+bad+"/retry", hubAdminAuth, nil)
-			hubWantError(t, r, http.StatusNotFound, "not_found")
+			hubWantError(t, r, http.StatusBadRequest, "invalid_argument")
 		}
+		hubWantError(t, e.post(t, "/api/v1/admin/webhooks/erp-a/deliveries/"+id+"0/retry", hubAdminAuth, nil), http.StatusNotFound, "not_found")
 		if da = hubDecode[list](t, e.get(t, "/api/v1/admin/webhooks/erp-a/deliveries", hubAdminAuth), http.StatusOK).Deliveries; len(da) != 1 || da[0].Status != events.DeliveryDead || da[0].Attempts != 0 {
 			t.Fatalf("erp-a's delivery was touched through erp-b: %+v", da)
 		}
