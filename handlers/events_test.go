@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -140,10 +141,16 @@ func TestWebhooksThroughTheAdminAPI(t *testing.T) {
 		if len(types.Types) != len(events.Types()) {
 			t.Fatalf("%d types served", len(types.Types))
 		}
-		ds := hubDecode[struct {
+		type deliveries struct {
 			Deliveries []events.DeliveryView `json:"deliveries"`
-		}](t, e.get(t, "/api/v1/admin/webhooks/erp/deliveries?status=delivered", hubAdminAuth), http.StatusOK)
-		if len(ds.Deliveries) < 2 || ds.Deliveries[0].LastStatus != 204 {
+		}
+		var ds deliveries
+		// The receiver has answered; the outcome is written just after.
+		hubEventually(t, 20*time.Second, "both deliveries recorded as delivered", func() (bool, string) {
+			ds = hubDecode[deliveries](t, e.get(t, "/api/v1/admin/webhooks/erp/deliveries?status=delivered", hubAdminAuth), http.StatusOK)
+			return len(ds.Deliveries) >= 2, fmt.Sprintf("%+v", ds.Deliveries)
+		})
+		if ds.Deliveries[0].LastStatus != 204 {
 			t.Fatalf("deliveries %+v", ds.Deliveries)
 		}
 		hubWantError(t, e.get(t, "/api/v1/admin/webhooks/erp/deliveries?status=lost", hubAdminAuth), http.StatusBadRequest, "invalid_argument")
