@@ -1,0 +1,166 @@
+package wechat_test
+
+// More campaign tests: the audience by last purchase at the moment a campaign starts, cancelling a
+// running campaign, and two members merging (same phone) while a campaign runs or after it.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/campaign"
+	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/handlers"
+	"github.com/o2ohub/o2ohub/integrations/wechat"
+	"github.com/o2ohub/o2ohub/integrations/wechat/wechatfake"
+	"github.com/o2ohub/o2ohub/internal/hubtest"
+	"github.com/o2ohub/o2ohub/models"
+	"github.com/o2ohub/o2ohub/models/dbtest"
+)
+
+// payHub is a hub with WeChat Pay and the mini-program on the package's WeChat fake. (The fake tells wall
+// time, as the SDK signs with it: the tests move the hub's clock after the payments.)
+func payHub(t testing.TB, db *models.DB, start time.Time) (*hub, *wechatfake.Fake) {
+	t.Helper()
+	var h *hub
+	fake, url := wx, wxURL
+	h = &hub{fake: fake}
+	h.Hub = hubtest.New(t, db, hubtest.WithClock(start), hubtest.WithDeps(func(hh *hubtest.Hub, d *handlers.Deps) {
+		mp, err := wechat.NewMiniProgram(wechat.MiniProgramConfig{AppID: testAppID, Secret: testSecret, Base: url}, wechat.NewCache(hh.DB, hh.Clock.Now), hh.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pay, err := wechat.NewPay(context.Background(), wechat.PayConfig{AppID: testAppID, MchID: testMchID, MerchantSerial: keys.MerchantSerial,
+			MerchantKey: keys.MerchantKey, PublicKeyID: keys.PublicKeyID, PublicKey: &keys.PlatformKey.PublicKey, APIv3Key: keys.APIv3Key, Base: url},
+			mp, hh.Clock.Now, hh.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.mp, h.pay = mp, pay
+		hh.Service.RegisterGateway(pay)
+		hh.Service.RegisterMessenger(mp)
+		d.WeChat, d.WeChatPay = mp, pay
+	}))
+	h.Stock(hubtest.S01, hubtest.Milk, 100)
+	return h, fake
+}
+
+// buyer signs a new user in on h's own fake and returns their openid and member id.
+func (h *hub) buyer() (string, int64) {
+	h.T.Helper()
+	openid := fmt.Sprintf("o%d", time.Now().UnixNano())
+	_, id := h.signIn(openid)
+	return openid, id
+}
+
+func (h *hub) signIn(openid string) (string, int64) {
+	h.T.Helper()
+	var out member.Login
+	h.Call("POST", "/api/v1/auth/wechat", "", map[string]string{"code": h.fake.IssueLoginCode(openid, "")}).Expect(200).JSON(&out)
+	return out.Token, out.Member.ID
+}
+
+// buy signs the member with openid in and places and pays an order now (by the hub's clock).
+func (h *hub) buy(openid string) {
+	h.T.Helper()
+	token, _ := h.signIn(openid)
+	var o core.OrderView
+	h.Call("POST", "/api/v1/orders", token, map[string]any{"store": "S01", "fulfillment": "pickup", "items": []map[string]any{{"sku": "MILK", "qty": 1}}}).Expect(201).JSON(&o)
+	h.Call("POST", "/api/v1/orders/"+o.OrderNo+"/pay", token, map[string]string{"provider": "wechatpay"}).Expect(200)
+	if err := h.fake.Pay(context.Background(), o.OrderNo); err != nil {
+		h.T.Fatal(err)
+	}
+	if st := h.OrderStatus(o.OrderNo); st != core.StatusPaid {
+		h.T.Fatalf("order %s is %s after the payment", o.OrderNo, st)
+	}
+}
+
+// launch creates and starts an inbox-only campaign for audience.
+func (h *hub) launch(name string, audience map[string]any) campaign.View {
+	h.T.Helper()
+	var c campaign.View
+	h.Call("POST", "/api/v1/admin/campaigns", hubtest.AdminToken, map[string]any{"name": name, "audience": audience,
+		"inbox": map[string]any{"title": name, "body": "本周会员日。"}}).Expect(201).JSON(&c)
+	h.Call("POST", fmt.Sprintf("/api/v1/admin/campaigns/%d/start", c.ID), hubtest.AdminToken, nil).Expect(200).JSON(&c)
+	return c
+}
+
+// recipients returns the members a campaign reaches, sorted.
+func (h *hub) recipients(id int64) []int64 {
+	h.T.Helper()
+	var ids []int64
+	hubtest.Must(0, h.DB.Conn(context.Background()).Model(&models.CampaignRecipient{}).Where("campaign_id = ?", id).Order("member_id").Pluck("member_id", &ids).Error)
+	return ids
+}
+
+func sorted(ids ...int64) []int64 { slices.Sort(ids); return ids }
+
+// TestCampaignAudienceByLastPurchase: "bought within N days" and "not bought within N days", alone and
+// with levels, select exactly the members they should at the moment the campaign starts, by purchases
+// from paid orders (paid_at, WeChat's success time); a member who never bought counts as not bought
+// within N days; the day boundary is inclusive; a draft takes the clock of its start.
+func TestCampaignAudienceByLastPurchase(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		ctx := context.Background()
+		h, _ := payHub(t, db, time.Now().UTC())
+		goldOpenid, gold := h.buyer()
+		silverOpenid, silver := h.buyer()
+		_, neverGold := h.buyer()
+		_, nothing := h.buyer() // never bought, no level set
+		h.setLevel(gold, "gold")
+		h.setLevel(neverGold, "gold")
+		h.buy(goldOpenid)
+		h.buy(silverOpenid)
+		h.setLevel(silver, "silver")
+		var paid []time.Time
+		hubtest.Must(0, h.DB.Conn(ctx).Model(&models.LoyaltyPurchase{}).Where("member_id IN ?", []int64{gold, silver}).Order("paid_at").Pluck("paid_at", &paid).Error)
+		if len(paid) != 2 {
+			t.Fatalf("purchases recorded at %v, want 2", paid)
+		}
+		// Exactly five days after the later purchase (and a bit more after the earlier one).
+		h.Clock.Set(paid[1].Add(5 * 24 * time.Hour))
+
+		atBoundary := sorted(silver) // bought exactly 5 days ago (gold too when paid in the same second)
+		if paid[0].Equal(paid[1]) {
+			atBoundary = sorted(gold, silver)
+		}
+		for _, tc := range []struct {
+			name     string
+			audience map[string]any
+			want     []int64
+		}{
+			{"bought 5 (boundary)", map[string]any{"purchased_within_days": 5}, atBoundary},
+			{"bought 6", map[string]any{"purchased_within_days": 6}, sorted(gold, silver)},
+			{"bought 4", map[string]any{"purchased_within_days": 4}, nil},
+			{"not bought 6", map[string]any{"not_purchased_within_days": 6}, sorted(neverGold, nothing)},
+			{"not bought 4", map[string]any{"not_purchased_within_days": 4}, sorted(gold, silver, neverGold, nothing)},
+			{"gold bought 6", map[string]any{"levels": []string{"gold"}, "purchased_within_days": 6}, sorted(gold)},
+			{"gold not bought 6", map[string]any{"levels": []string{"gold"}, "not_purchased_within_days": 6}, sorted(neverGold)},
+			{"gold+silver bought 6", map[string]any{"levels": []string{"gold", "silver"}, "purchased_within_days": 6}, sorted(gold, silver)},
+			{"lapsed: bought 10, not 4", map[string]any{"purchased_within_days": 10, "not_purchased_within_days": 4}, sorted(gold, silver)},
+		} {
+			c := h.launch(tc.name, tc.audience)
+			got := h.recipients(c.ID)
+			if !slices.Equal(got, tc.want) || c.Progress.Recipients != int64(len(tc.want)) {
+				t.Errorf("%s: recipients %v (progress %d), want %v", tc.name, got, c.Progress.Recipients, tc.want)
+			}
+		}
+		// A draft's audience is fixed when it starts, by the clock then, not when it was created; a
+		// started campaign keeps its audience as time passes.
+		var draft campaign.View
+		h.Call("POST", "/api/v1/admin/campaigns", hubtest.AdminToken, map[string]any{"name": "later", "audience": map[string]any{"purchased_within_days": 6},
+			"inbox": map[string]any{"title": "t", "body": "b"}}).Expect(201).JSON(&draft)
+		running := h.launch("fixed", map[string]any{"purchased_within_days": 6})
+		h.Clock.Add(24*time.Hour + time.Second)
+		h.Call("POST", fmt.Sprintf("/api/v1/admin/campaigns/%d/start", draft.ID), hubtest.AdminToken, nil).Expect(200)
+		if got := h.recipients(draft.ID); len(got) != 0 {
+			t.Errorf("draft started a day later: recipients %v, want none", got)
+		}
+		if got, want := h.recipients(running.ID), sorted(gold, silver); !slices.Equal(got, want) {
+			t.Errorf("started campaign's recipients moved to %v, want %v", got, want)
+		}
+	})
+}
