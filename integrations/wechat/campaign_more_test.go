@@ -164,3 +164,123 @@ func TestCampaignAudienceByLastPurchase(t *testing.T) {
 		}
 	})
 }
+
+// sandboxCampaignHub is campaignHub with the sandbox on, for its phone route (a merge by phone).
+func sandboxCampaignHub(t testing.TB, db *models.DB, start time.Time, rate float64) *hub {
+	t.Helper()
+	h := &hub{fake: wx}
+	h.Hub = hubtest.New(t, db, hubtest.WithClock(start), hubtest.WithSandbox("sandbox-secret"),
+		hubtest.WithCore(func(o *core.Options) { o.CampaignRate = rate }),
+		hubtest.WithDeps(func(hh *hubtest.Hub, d *handlers.Deps) {
+			mp, err := wechat.NewMiniProgram(wechat.MiniProgramConfig{AppID: testAppID, Secret: testSecret, Base: wxURL},
+				wechat.NewCache(hh.DB, hh.Clock.Now), hh.Log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.mp = mp
+			hh.Service.RegisterMessenger(mp)
+			d.WeChat = mp
+		}))
+	return h
+}
+
+// states returns each recipient's state of a campaign by member.
+func (h *hub) states(id int64) map[int64]string {
+	h.T.Helper()
+	var rows []models.CampaignRecipient
+	hubtest.Must(0, h.DB.Conn(context.Background()).Where("campaign_id = ?", id).Find(&rows).Error)
+	out := map[int64]string{}
+	for _, r := range rows {
+		out[r.MemberID] = r.State
+	}
+	return out
+}
+
+func sum(p campaign.Progress) int64 {
+	return p.Pending + p.Queued + p.Sent + p.Rejected + p.Failed + p.Inboxed + p.Cancelled
+}
+
+// TestCampaignCancel: cancelling a running campaign stops it for the recipients not yet routed (nothing
+// by WeChat or in the inbox, ever), the subscribe messages already queued still go as docs/loyalty.md
+// says, the progress counts add up to the recipients at every step, and a cancelled or done campaign
+// cannot be cancelled (409) or started again.
+func TestCampaignCancel(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		ctx := context.Background()
+		// One message a second on a clock that does not move: routed credited members stay queued.
+		h := campaignHub(t, db, time.Now().UTC(), 1)
+		h.registerPromo()
+		var all []shopper
+		for i := range 8 {
+			all = append(all, h.member("gold", i%2 == 0))
+		}
+		c := h.startCampaign("cancel me")
+		hubtest.Must(h.Service.DispatchCampaigns(ctx, 4))
+		hubtest.Must(h.Service.ProcessTasks(ctx, 100))
+		before := h.states(c.ID)
+		p := h.campaign(c.ID).Progress
+		if p.Pending != 4 || p.Queued == 0 || p.Sent+p.Queued+p.Inboxed != 4 || sum(p) != 8 || p.Recipients != 8 {
+			t.Fatalf("progress before the cancel %+v, want 4 routed (some queued) and 4 pending of 8", p)
+		}
+
+		var cv campaign.View
+		h.Call("POST", fmt.Sprintf("/api/v1/admin/campaigns/%d/cancel", c.ID), hubtest.AdminToken, nil).Expect(200).JSON(&cv)
+		if cv.Status != campaign.StatusCancelled || cv.FinishedAt == nil || cv.Progress.Cancelled != 4 || cv.Progress.Pending != 0 || sum(cv.Progress) != 8 {
+			t.Fatalf("cancel answered %s %+v, want cancelled with the 4 pending cancelled", cv.Status, cv.Progress)
+		}
+		h.Call("POST", fmt.Sprintf("/api/v1/admin/campaigns/%d/cancel", c.ID), hubtest.AdminToken, nil).Expect(409)
+		h.Call("POST", fmt.Sprintf("/api/v1/admin/campaigns/%d/start", c.ID), hubtest.AdminToken, nil).Expect(409)
+
+		// The workers go on, the clock moving a few seconds at a time (one message a second).
+		for range 10 {
+			h.Clock.Add(2 * time.Second)
+			h.deliver(ctx)
+		}
+		got := promos()
+		for _, m := range all {
+			inbox := len(h.inbox(m.token).Messages)
+			switch before[m.id] {
+			case campaign.StatePending: // not routed at the cancel: nothing at all
+				if got[m.openid] != 0 || inbox != 0 {
+					t.Errorf("member %d pending at the cancel got %d WeChat and %d inbox messages, want none", m.id, got[m.openid], inbox)
+				}
+			case campaign.StateQueued, campaign.StateSent: // its credit spent: the subscribe message goes
+				if got[m.openid] != 1 || inbox != 0 {
+					t.Errorf("member %d %s at the cancel got %d WeChat and %d inbox messages, want 1 and 0", m.id, before[m.id], got[m.openid], inbox)
+				}
+			case campaign.StateInboxed:
+				if got[m.openid] != 0 || inbox != 1 {
+					t.Errorf("member %d inboxed at the cancel got %d WeChat and %d inbox messages, want 0 and 1", m.id, got[m.openid], inbox)
+				}
+			}
+		}
+		final := h.campaign(c.ID)
+		if final.Status != campaign.StatusCancelled || final.Progress.Queued != 0 || final.Progress.Pending != 0 || final.Progress.Cancelled != 4 ||
+			sum(final.Progress) != 8 || final.Progress.Sent+final.Progress.Inboxed != 4 {
+			t.Fatalf("after the workers: %s %+v, want still cancelled, 4 cancelled and the 4 routed settled", final.Status, final.Progress)
+		}
+
+		// A draft can be cancelled (it then has no recipients) and never started; a done campaign is 409.
+		var d campaign.View
+		h.Call("POST", "/api/v1/admin/campaigns", hubtest.AdminToken, map[string]any{"name": "draft", "audience": map[string]any{"all": true},
+			"inbox": map[string]any{"title": "t", "body": "b"}}).Expect(201).JSON(&d)
+		h.Call("POST", fmt.Sprintf("/api/v1/admin/campaigns/%d/cancel", d.ID), hubtest.AdminToken, nil).Expect(200).JSON(&d)
+		if d.Status != campaign.StatusCancelled || d.Progress.Recipients != 0 {
+			t.Fatalf("cancelled draft %+v", d)
+		}
+		h.Call("POST", fmt.Sprintf("/api/v1/admin/campaigns/%d/start", d.ID), hubtest.AdminToken, nil).Expect(409)
+		done := h.launch("done", map[string]any{"levels": []string{"gold"}})
+		for range 10 {
+			h.Clock.Add(2 * time.Second)
+			h.deliver(ctx)
+		}
+		if v := h.campaign(done.ID); v.Status != campaign.StatusDone {
+			t.Fatalf("campaign %+v, want done", v)
+		}
+		r := h.Call("POST", fmt.Sprintf("/api/v1/admin/campaigns/%d/cancel", done.ID), hubtest.AdminToken, nil).Expect(409)
+		if v := h.campaign(done.ID); v.Status != campaign.StatusDone || v.Progress.Cancelled != 0 || sum(v.Progress) != 8 {
+			t.Fatalf("refused cancel (%s) changed the campaign: %+v", r.Body, v)
+		}
+		h.Call("POST", "/api/v1/admin/campaigns/999999/cancel", hubtest.AdminToken, nil).Expect(404)
+	})
+}
