@@ -284,3 +284,171 @@ func TestCampaignCancel(t *testing.T) {
 		h.Call("POST", "/api/v1/admin/campaigns/999999/cancel", hubtest.AdminToken, nil).Expect(404)
 	})
 }
+
+// bindPhone binds phone to the signed-in member through the sandbox phone route and returns the member
+// holding it afterwards (the phone's owner, when another member had it: a merge).
+func (h *hub) bindPhone(token, phone string) int64 {
+	h.T.Helper()
+	var v member.View
+	h.Call("POST", "/api/v1/me/phone/sandbox", token, map[string]any{"phone": phone}).Expect(200).JSON(&v)
+	return v.ID
+}
+
+// campaignMessages counts a member's inbox messages of one campaign.
+func (h *hub) campaignMessages(token string, id int64) int {
+	n := 0
+	for _, m := range h.inbox(token).Messages {
+		if m.CampaignID != nil && *m.CampaignID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// credits returns a member's tpl-promo subscription credits.
+func (h *hub) credits(memberID int64) int64 {
+	h.T.Helper()
+	var n []int64
+	hubtest.Must(0, h.DB.Conn(context.Background()).Model(&models.SubscriptionCredit{}).Where("member_id = ? AND template_id = ?", memberID, "tpl-promo").Pluck("credits", &n).Error)
+	if len(n) == 0 {
+		return 0
+	}
+	return n[0]
+}
+
+// routeOne routes one recipient of a just-started two-member campaign and returns the routed one and
+// the one still pending.
+func (h *hub) routeOne(c campaign.View, a, b shopper) (routed, pending shopper) {
+	h.T.Helper()
+	hubtest.Must(h.Service.DispatchCampaigns(context.Background(), 1))
+	st := h.states(c.ID)
+	switch {
+	case st[a.id] != campaign.StatePending && st[b.id] == campaign.StatePending:
+		return a, b
+	case st[b.id] != campaign.StatePending && st[a.id] == campaign.StatePending:
+		return b, a
+	}
+	h.T.Fatalf("states %v: want one routed and one pending", st)
+	return
+}
+
+// TestCampaignMerge: two members merging by phone while a campaign runs or after it. The survivor gets
+// one message of a campaign both were in, never two; the inbox and the subscription credits of the member
+// merged away move to the survivor; nothing is lost (no message left in the inbox of a member who no
+// longer exists, no credit spent for nothing); and the progress still adds up.
+func TestCampaignMerge(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		ctx := context.Background()
+		h := sandboxCampaignHub(t, db, time.Now().UTC(), 1000)
+		h.registerPromo()
+		settle := func() {
+			for range 5 {
+				h.Clock.Add(time.Second)
+				h.deliver(ctx)
+			}
+		}
+
+		// During a campaign, the member merged away already has the inbox message; the survivor is
+		// still pending: it must not get a second one.
+		a1, a2 := h.member("gold", false), h.member("gold", false)
+		ca := h.startCampaign("merge while running, inboxed")
+		routed, pending := h.routeOne(ca, a1, a2)
+		if h.bindPhone(pending.token, "13800000001") != pending.id || h.bindPhone(routed.token, "13800000001") != pending.id {
+			t.Fatal("the second bind did not merge into the phone's owner")
+		}
+		settle()
+		if n := h.campaignMessages(pending.token, ca.ID); n != 1 {
+			t.Errorf("survivor has %d inbox messages of the campaign, want 1", n)
+		}
+		if n := h.Count("member_messages", "member_id = ?", routed.id); n != 0 {
+			t.Errorf("%d messages left with the member merged away", n)
+		}
+		if v := h.campaign(ca.ID); v.Status != campaign.StatusDone || sum(v.Progress) != 2 || v.Progress.Inboxed != 1 || v.Progress.Cancelled != 1 {
+			t.Errorf("campaign %s %+v, want done with 1 inboxed and 1 cancelled", v.Status, v.Progress)
+		}
+		h.setLevel(pending.id, "silver")
+
+		// During a campaign, the member merged away has their subscribe message queued (credit spent);
+		// the survivor is pending with a credit of their own: one WeChat message, and the survivor's
+		// credit is kept.
+		d1, d2 := h.member("gold", true), h.member("gold", true)
+		cd := h.startCampaign("merge while running, queued")
+		routed, pending = h.routeOne(cd, d1, d2)
+		if st := h.states(cd.ID)[routed.id]; st != campaign.StateQueued {
+			t.Fatalf("routed recipient is %s, want queued", st)
+		}
+		h.bindPhone(pending.token, "13800000002")
+		h.bindPhone(routed.token, "13800000002")
+		settle()
+		got := promos()
+		if n := got[d1.openid] + got[d2.openid]; n != 1 {
+			t.Errorf("survivor got %d WeChat messages, want 1", n)
+		}
+		if n := h.campaignMessages(pending.token, cd.ID); n != 0 {
+			t.Errorf("survivor has %d inbox messages of a campaign sent by WeChat, want 0", n)
+		}
+		if n := h.Count("member_messages", "member_id = ?", routed.id); n != 0 {
+			t.Errorf("%d messages left with the member merged away", n)
+		}
+		if c := h.credits(pending.id); c != 1 {
+			t.Errorf("survivor holds %d credits, want 1 (two accepted, one message sent)", c)
+		}
+		if v := h.campaign(cd.ID); v.Status != campaign.StatusDone || sum(v.Progress) != 2 || v.Progress.Sent != 1 || v.Progress.Cancelled != 1 {
+			t.Errorf("campaign %s %+v, want done with 1 sent and 1 cancelled", v.Status, v.Progress)
+		}
+		h.setLevel(pending.id, "silver")
+
+		// During a campaign, both have their subscribe message queued: the survivor's goes, the other's
+		// is not sent and its credit returns to the survivor.
+		e1, e2 := h.member("gold", true), h.member("gold", true)
+		ce := h.startCampaign("merge while running, both queued")
+		hubtest.Must(h.Service.DispatchCampaigns(ctx, 100))
+		if st := h.states(ce.ID); st[e1.id] != campaign.StateQueued || st[e2.id] != campaign.StateQueued {
+			t.Fatalf("states %v, want both queued", st)
+		}
+		h.bindPhone(e1.token, "13800000004")
+		h.bindPhone(e2.token, "13800000004")
+		settle()
+		got = promos()
+		if n := got[e1.openid] + got[e2.openid]; n != 1 {
+			t.Errorf("survivor got %d WeChat messages, want 1", n)
+		}
+		if n := h.Count("member_messages", "member_id IN ?", []int64{e1.id, e2.id}); n != 0 {
+			t.Errorf("%d inbox messages for a campaign sent by WeChat, want 0", n)
+		}
+		if c := h.credits(e1.id); c != 1 {
+			t.Errorf("survivor holds %d credits, want 1 (the unsent message's credit returned)", c)
+		}
+		if v := h.campaign(ce.ID); v.Status != campaign.StatusDone || sum(v.Progress) != 2 || v.Progress.Sent != 1 || v.Progress.Cancelled != 1 {
+			t.Errorf("campaign %s %+v, want done with 1 sent and 1 cancelled", v.Status, v.Progress)
+		}
+		h.setLevel(e1.id, "silver")
+
+		// After campaigns: one only the member merged away was in, one both were in. The survivor's inbox
+		// has each campaign's message once, and their credits add up.
+		b1, b2 := h.member("silver", false), h.member("gold", false)
+		only := h.startCampaign("b2 only")
+		settle()
+		h.setLevel(b1.id, "gold")
+		both := h.startCampaign("both")
+		settle()
+		for range 2 {
+			h.Call("POST", "/api/v1/me/subscriptions", b2.token, map[string]any{"template_ids": []string{"tpl-promo"}}).Expect(200)
+		}
+		h.Call("POST", "/api/v1/me/subscriptions", b1.token, map[string]any{"template_ids": []string{"tpl-promo"}}).Expect(200)
+		h.bindPhone(b1.token, "13800000003")
+		h.bindPhone(b2.token, "13800000003")
+		if n := h.campaignMessages(b1.token, only.ID); n != 1 {
+			t.Errorf("survivor has %d messages of the campaign of the member merged away, want 1", n)
+		}
+		if n := h.campaignMessages(b1.token, both.ID); n != 1 {
+			t.Errorf("survivor has %d messages of the campaign both were in, want 1", n)
+		}
+		if c, gone := h.credits(b1.id), h.credits(b2.id); c != 3 || gone != 0 {
+			t.Errorf("credits: survivor %d, merged away %d; want 3 and 0", c, gone)
+		}
+		if n := h.Count("member_messages", "member_id = ?", b2.id); n != 0 {
+			t.Errorf("%d messages left with the member merged away", n)
+		}
+	})
+}
