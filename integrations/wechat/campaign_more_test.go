@@ -13,6 +13,7 @@ import (
 	"github.com/o2ohub/o2ohub/core"
 	"github.com/o2ohub/o2ohub/core/campaign"
 	"github.com/o2ohub/o2ohub/core/member"
+	"github.com/o2ohub/o2ohub/core/staff"
 	"github.com/o2ohub/o2ohub/handlers"
 	"github.com/o2ohub/o2ohub/integrations/wechat"
 	"github.com/o2ohub/o2ohub/integrations/wechat/wechatfake"
@@ -28,7 +29,7 @@ func payHub(t testing.TB, db *models.DB, start time.Time) (*hub, *wechatfake.Fak
 	var h *hub
 	fake, url := wx, wxURL
 	h = &hub{fake: fake}
-	h.Hub = hubtest.New(t, db, hubtest.WithClock(start), hubtest.WithDeps(func(hh *hubtest.Hub, d *handlers.Deps) {
+	h.Hub = hubtest.New(t, db, hubtest.WithClock(start), hubtest.WithCore(func(o *core.Options) { o.PasswordCost = 4 }), hubtest.WithDeps(func(hh *hubtest.Hub, d *handlers.Deps) {
 		mp, err := wechat.NewMiniProgram(wechat.MiniProgramConfig{AppID: testAppID, Secret: testSecret, Base: url}, wechat.NewCache(hh.DB, hh.Clock.Now), hh.Log)
 		if err != nil {
 			t.Fatal(err)
@@ -78,6 +79,18 @@ func (h *hub) buy(openid string) {
 	}
 }
 
+// tillSale records a sale of one MILK at S01's till to the member with openid, by their member code,
+// now (by the hub's clock).
+func (h *hub) tillSale(openid, saleNo string) {
+	h.T.Helper()
+	token, _ := h.signIn(openid)
+	var code core.MemberCodeView
+	h.Call("GET", "/api/v1/me/member-code", token, nil).Expect(200).JSON(&code)
+	clerk := hubtest.Must(h.Service.Staff.SignIn(context.Background(), "clerk", "correct horse battery", staff.SessionAPI)).Token
+	h.Call("POST", "/api/v1/store/sales", clerk, map[string]any{"member_code": code.Code, "sale_no": saleNo,
+		"items": []map[string]any{{"sku": "MILK", "qty": 1, "price_fen": 1500}}}).Expect(201)
+}
+
 // launch creates and starts an inbox-only campaign for audience.
 func (h *hub) launch(name string, audience map[string]any) campaign.View {
 	h.T.Helper()
@@ -100,7 +113,7 @@ func sorted(ids ...int64) []int64 { slices.Sort(ids); return ids }
 
 // TestCampaignAudienceByLastPurchase: "bought within N days" and "not bought within N days", alone and
 // with levels, select exactly the members they should at the moment the campaign starts, by purchases
-// from paid orders (paid_at, WeChat's success time); a member who never bought counts as not bought
+// from paid orders (paid_at, WeChat's success time) and till sales (the hub's clock); a member who never bought counts as not bought
 // within N days; the day boundary is inclusive; a draft takes the clock of its start.
 func TestCampaignAudienceByLastPurchase(t *testing.T) {
 	dbtest.Each(t, func(t testing.TB, db *models.DB) {
@@ -120,7 +133,12 @@ func TestCampaignAudienceByLastPurchase(t *testing.T) {
 		if len(paid) != 2 {
 			t.Fatalf("purchases recorded at %v, want 2", paid)
 		}
-		// Exactly five days after the later purchase (and a bit more after the earlier one).
+		// A till sale two days later (paid_at is the hub's clock), then the campaigns exactly five days
+		// after the later order (three after the till sale).
+		tillOpenid, till := h.buyer()
+		hubtest.Must(h.Service.Staff.Put(ctx, staff.Input{Username: "clerk", Password: "correct horse battery", Role: staff.RoleClerk, Store: "S01"}))
+		h.Clock.Set(paid[1].Add(2 * 24 * time.Hour))
+		h.tillSale(tillOpenid, "T-0001")
 		h.Clock.Set(paid[1].Add(5 * 24 * time.Hour))
 
 		atBoundary := sorted(silver) // bought exactly 5 days ago (gold too when paid in the same second)
@@ -132,11 +150,14 @@ func TestCampaignAudienceByLastPurchase(t *testing.T) {
 			audience map[string]any
 			want     []int64
 		}{
-			{"bought 5 (boundary)", map[string]any{"purchased_within_days": 5}, atBoundary},
-			{"bought 6", map[string]any{"purchased_within_days": 6}, sorted(gold, silver)},
-			{"bought 4", map[string]any{"purchased_within_days": 4}, nil},
+			{"bought 5 (boundary)", map[string]any{"purchased_within_days": 5}, sorted(append(atBoundary, till)...)},
+			{"bought 6", map[string]any{"purchased_within_days": 6}, sorted(gold, silver, till)},
+			{"bought 4", map[string]any{"purchased_within_days": 4}, sorted(till)},
+			{"bought 3 (till boundary)", map[string]any{"purchased_within_days": 3}, sorted(till)},
+			{"bought 2", map[string]any{"purchased_within_days": 2}, nil},
 			{"not bought 6", map[string]any{"not_purchased_within_days": 6}, sorted(neverGold, nothing)},
 			{"not bought 4", map[string]any{"not_purchased_within_days": 4}, sorted(gold, silver, neverGold, nothing)},
+			{"not bought 2", map[string]any{"not_purchased_within_days": 2}, sorted(gold, silver, neverGold, nothing, till)},
 			{"gold bought 6", map[string]any{"levels": []string{"gold"}, "purchased_within_days": 6}, sorted(gold)},
 			{"gold not bought 6", map[string]any{"levels": []string{"gold"}, "not_purchased_within_days": 6}, sorted(neverGold)},
 			{"gold+silver bought 6", map[string]any{"levels": []string{"gold", "silver"}, "purchased_within_days": 6}, sorted(gold, silver)},
@@ -156,10 +177,10 @@ func TestCampaignAudienceByLastPurchase(t *testing.T) {
 		running := h.launch("fixed", map[string]any{"purchased_within_days": 6})
 		h.Clock.Add(24*time.Hour + time.Second)
 		h.Call("POST", fmt.Sprintf("/api/v1/admin/campaigns/%d/start", draft.ID), hubtest.AdminToken, nil).Expect(200)
-		if got := h.recipients(draft.ID); len(got) != 0 {
-			t.Errorf("draft started a day later: recipients %v, want none", got)
+		if got, want := h.recipients(draft.ID), sorted(till); !slices.Equal(got, want) {
+			t.Errorf("draft started a day later: recipients %v, want %v", got, want)
 		}
-		if got, want := h.recipients(running.ID), sorted(gold, silver); !slices.Equal(got, want) {
+		if got, want := h.recipients(running.ID), sorted(gold, silver, till); !slices.Equal(got, want) {
 			t.Errorf("started campaign's recipients moved to %v, want %v", got, want)
 		}
 	})
