@@ -9,6 +9,7 @@ import (
 
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/models"
+	"gorm.io/gorm"
 )
 
 // Outgoing is one recipient's subscribe message, as core's task worker sends it.
@@ -16,7 +17,8 @@ type Outgoing struct {
 	RecipientID int64
 	CampaignID  int64
 	// State is the recipient's state now: only a queued message is sent.
-	State      string
+	State string
+	// MemberID is the member to send to: the recipient, or whom they were merged into since.
 	MemberID   int64
 	TemplateID string
 	Data       map[string]string
@@ -65,9 +67,13 @@ func (s *Service) Inbox(ctx context.Context, r models.CampaignRecipient, from, s
 	if err != nil {
 		return err
 	}
+	to, err := s.survivor(ctx, r.MemberID) // a recipient merged away after the campaign started
+	if err != nil {
+		return err
+	}
 	inboxPage, _ := decodePages(c.Page)
 	rid, cid := r.ID, c.ID
-	msg := models.MemberMessage{MemberID: r.MemberID, CampaignID: &cid, RecipientID: &rid, Title: c.Title, Body: c.Body, Page: inboxPage, CreatedAt: s.Now()}
+	msg := models.MemberMessage{MemberID: to, CampaignID: &cid, RecipientID: &rid, Title: c.Title, Body: c.Body, Page: inboxPage, CreatedAt: s.Now()}
 	if err := s.DB.Conn(ctx).Create(&msg).Error; err != nil {
 		return err
 	}
@@ -101,7 +107,11 @@ func (s *Service) Outgoing(ctx context.Context, recipientID int64) (Outgoing, er
 	if err != nil {
 		return Outgoing{}, err
 	}
-	out := Outgoing{RecipientID: r.ID, CampaignID: c.ID, State: r.State, MemberID: r.MemberID, TemplateID: c.TemplateID}
+	to, err := s.survivor(ctx, r.MemberID) // a recipient merged away after it was queued
+	if err != nil {
+		return Outgoing{}, err
+	}
+	out := Outgoing{RecipientID: r.ID, CampaignID: c.ID, State: r.State, MemberID: to, TemplateID: c.TemplateID}
 	_, out.Page = decodePages(c.Page)
 	if err := json.Unmarshal([]byte(c.Data), &out.Data); err != nil {
 		return Outgoing{}, fmt.Errorf("campaign %d data: %w", c.ID, err)
@@ -262,13 +272,23 @@ func (s *Service) MarkRead(ctx context.Context, memberID, id int64) error {
 	return s.DB.Conn(ctx).Model(&models.MemberMessage{}).Where("id = ? AND read_at IS NULL", id).Update("read_at", s.Now()).Error
 }
 
-// Merge moves a member merged away into another: their inbox, their subscription credits (added to the
-// survivor's), and their place in campaigns the survivor is not in; where both are recipients of one
-// campaign, the one merged away is cancelled if not yet routed, so the survivor gets one message. It runs
-// in the merge's transaction.
+// Merge moves a member merged away into another: their inbox (a message of a campaign the survivor
+// already has a message of is dropped, so the survivor reads each campaign once), their subscription
+// credits (added to the survivor's), and their place in campaigns the survivor is not in. Where both are
+// recipients of one campaign the survivor gets one message: the one merged away is cancelled if not yet
+// routed; otherwise the survivor is cancelled if not yet routed (its credit kept), and a message of the
+// one merged away that is still queued while the survivor's is queued or settled is cancelled and its
+// credit returned. Messages still to come for the one merged away (their subscribe message, or the inbox
+// when WeChat refuses it) reach the survivor (see Outgoing and Inbox). It runs in the merge's
+// transaction.
 func (s *Service) Merge(ctx context.Context, from, into int64) error {
 	tx := s.DB.Conn(ctx)
 	now := s.Now()
+	if err := tx.Where("member_id = ? AND campaign_id IN (?)", from,
+		tx.Model(&models.MemberMessage{}).Select("campaign_id").Where("member_id = ? AND campaign_id IS NOT NULL", into)).
+		Delete(&models.MemberMessage{}).Error; err != nil {
+		return err
+	}
 	if err := tx.Model(&models.MemberMessage{}).Where("member_id = ?", from).Update("member_id", into).Error; err != nil {
 		return err
 	}
@@ -281,12 +301,57 @@ ON CONFLICT (member_id, template_id) DO UPDATE SET credits = subscription_credit
 	if err := tx.Where("member_id = ?", from).Delete(&models.SubscriptionCredit{}).Error; err != nil {
 		return err
 	}
+	recipients := func(member int64, states ...string) *gorm.DB {
+		return tx.Model(&models.CampaignRecipient{}).Select("campaign_id").Where("member_id = ? AND state IN ?", member, states)
+	}
+	cancel := func(member int64, state string, in *gorm.DB, detail string) (int64, error) {
+		res := tx.Model(&models.CampaignRecipient{}).Where("member_id = ? AND state = ? AND campaign_id IN (?)", member, state, in).
+			Updates(map[string]any{"state": StateCancelled, "detail": detail, "updated_at": now})
+		return res.RowsAffected, res.Error
+	}
 	both := tx.Model(&models.CampaignRecipient{}).Select("campaign_id").Where("member_id = ?", into)
-	if err := tx.Model(&models.CampaignRecipient{}).Where("member_id = ? AND state = ? AND campaign_id IN (?)", from, StatePending, both).
-		Updates(map[string]any{"state": StateCancelled, "detail": fmt.Sprintf("merged into member %d", into), "updated_at": now}).Error; err != nil {
+	if _, err := cancel(from, StatePending, both, fmt.Sprintf("merged into member %d", into)); err != nil {
 		return err
 	}
+	routed := []string{StateQueued, StateSent, StateRejected, StateFailed, StateInboxed}
+	if _, err := cancel(into, StatePending, recipients(from, routed...), fmt.Sprintf("member %d merged in had it already", from)); err != nil {
+		return err
+	}
+	// Both queued or settled: the one merged away's queued message is not sent, and its credit returns.
+	var queued []models.CampaignRecipient
+	if err := tx.Where("member_id = ? AND state = ? AND campaign_id IN (?)", from, StateQueued, recipients(into, routed...)).Find(&queued).Error; err != nil {
+		return err
+	}
+	for _, r := range queued {
+		c, err := s.campaign(ctx, r.CampaignID)
+		if err != nil {
+			return err
+		}
+		if err := s.setState(ctx, r.ID, StateQueued, StateCancelled, "", fmt.Sprintf("merged into member %d", into)); err != nil {
+			return err
+		}
+		if err := tx.Exec(`INSERT INTO subscription_credits (member_id, template_id, credits, updated_at) VALUES (?, ?, 1, ?)
+ON CONFLICT (member_id, template_id) DO UPDATE SET credits = subscription_credits.credits + 1, updated_at = excluded.updated_at`,
+			into, c.TemplateID, now).Error; err != nil {
+			return err
+		}
+	}
 	return tx.Model(&models.CampaignRecipient{}).Where("member_id = ? AND campaign_id NOT IN (?)", from, both).Update("member_id", into).Error
+}
+
+// survivor returns the member that holds memberID's records now: memberID, or whom it was merged into.
+func (s *Service) survivor(ctx context.Context, memberID int64) (int64, error) {
+	for range 8 { // a merge chain is short
+		var m models.Member
+		if err := s.DB.Conn(ctx).Select("id", "merged_into").Take(&m, memberID).Error; err != nil {
+			return 0, err
+		}
+		if m.MergedInto == nil {
+			return memberID, nil
+		}
+		memberID = *m.MergedInto
+	}
+	return memberID, nil
 }
 
 func truncate(s string, n int) string {
