@@ -201,7 +201,7 @@ func newService(db *models.DB, cfg config.Config, log *slog.Logger) *core.Servic
 		TraceScanLimit: int64(cfg.TraceScanLimit), AcceptTimeout: cfg.AcceptTimeout, RerouteRadiusM: float64(cfg.RerouteRadiusM), PickupTTL: cfg.PickupTTL,
 		PickupFailLimit: cfg.PickupFailLimit, StaffSessionTTL: cfg.StaffSessionTTL, PasswordCost: cfg.PasswordCost,
 		MarketPushWindow: cfg.MarketPushWindow, Market: market.Options{PushInterval: cfg.MarketPushInterval, FullSync: cfg.MarketFullSync, PullInterval: cfg.MarketPull},
-		Events: events.Options{Retention: cfg.EventRetention},
+		Events:  events.Options{Retention: cfg.EventRetention},
 		Loyalty: loyalty.Defaults{TTL: cfg.PointsTTL, Hold: cfg.PointsHold}, Referral: referral.Options{Hold: cfg.PointsHold, Page: cfg.WechatReferralPage},
 		CampaignRate: cfg.CampaignRate})
 	svc.Events.SetSender(egress.New(egress.Options{AllowHTTP: cfg.Sandbox, AllowPrivate: cfg.WebhookAllowPrivate}))
