@@ -228,24 +228,13 @@ type MessagePage struct {
 // Messages returns a page of a member's inbox, newest first: up to limit messages (MaxPage at most, 20
 // when 0) older than message before (from the newest when 0).
 func (s *Service) Messages(ctx context.Context, memberID, before int64, limit int) (MessagePage, error) {
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, MaxPage)
-	q := s.DB.Conn(ctx).Where("member_id = ?", memberID)
-	if before > 0 {
-		q = q.Where("id < ?", before)
-	}
-	var rows []models.MemberMessage
-	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := domain.NewestFirst(s.DB.Conn(ctx).Where("member_id = ?", memberID), before, limit, MaxPage,
+		func(m *models.MemberMessage) int64 { return m.ID })
+	if err != nil {
 		return MessagePage{}, err
 	}
-	out := MessagePage{Messages: []Message{}}
-	for i, r := range rows {
-		if i == limit {
-			out.Next = rows[i-1].ID
-			break
-		}
+	out := MessagePage{Messages: []Message{}, Next: next}
+	for _, r := range rows {
 		m := Message{ID: r.ID, CampaignID: r.CampaignID, Title: r.Title, Body: r.Body, Page: r.Page, Read: r.ReadAt != nil,
 			CreatedAt: r.CreatedAt.UTC().Format("2006-01-02T15:04:05.999999Z07:00")}
 		if r.ReadAt != nil {
@@ -254,7 +243,7 @@ func (s *Service) Messages(ctx context.Context, memberID, before int64, limit in
 		}
 		out.Messages = append(out.Messages, m)
 	}
-	err := s.DB.Conn(ctx).Model(&models.MemberMessage{}).Where("member_id = ? AND read_at IS NULL", memberID).Count(&out.Unread).Error
+	err = s.DB.Conn(ctx).Model(&models.MemberMessage{}).Where("member_id = ? AND read_at IS NULL", memberID).Count(&out.Unread).Error
 	return out, err
 }
 

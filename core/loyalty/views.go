@@ -111,24 +111,13 @@ const MaxPage = 100
 // Ledger returns a page of a member's ledger, newest first: up to limit entries (MaxPage at most) older
 // than entry before (from the newest when 0).
 func (s *Service) Ledger(ctx context.Context, memberID, before int64, limit int) (LedgerPage, error) {
-	if limit <= 0 {
-		limit = 20
-	}
-	limit = min(limit, MaxPage)
-	q := s.DB.Conn(ctx).Where("member_id = ?", memberID)
-	if before > 0 {
-		q = q.Where("id < ?", before)
-	}
-	var rows []models.LoyaltyEntry
-	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := domain.NewestFirst(s.DB.Conn(ctx).Where("member_id = ?", memberID), before, limit, MaxPage,
+		func(e *models.LoyaltyEntry) int64 { return e.ID })
+	if err != nil {
 		return LedgerPage{}, err
 	}
-	out := LedgerPage{Entries: []Entry{}}
-	for i, r := range rows {
-		if i == limit {
-			out.Next = rows[i-1].ID
-			break
-		}
+	out := LedgerPage{Entries: []Entry{}, Next: next}
+	for _, r := range rows {
 		out.Entries = append(out.Entries, Entry{ID: r.ID, Kind: r.Kind, Points: r.Points, Source: r.Source, Note: r.Note, Actor: r.Actor, CreatedAt: r.CreatedAt.UTC()})
 	}
 	return out, nil
