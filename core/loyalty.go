@@ -127,7 +127,7 @@ func (s *Service) Me(ctx context.Context, memberID int64) (MeView, error) {
 	if err != nil {
 		return MeView{}, err
 	}
-	ref, err := s.Referral.View(ctx, v.ID)
+	ref, err := s.Referral.Brief(ctx, v.ID)
 	return MeView{View: v, Level: sum.Level, Points: sum.Points,
 		Referral: MeReferral{Code: ref.Code, SharePath: ref.SharePath, Referred: ref.Referred, Rebates: ref.Rebates}}, err
 }

@@ -50,6 +50,27 @@ type View struct {
 // recentEntries is how many ledger entries a view shows, newest first.
 const recentEntries = 20
 
+// Brief is the short referral side /me shows: code, share path, members referred and rebates, without
+// the ledger. It reads outside a transaction (the code is made, in one statement, the first time), so the
+// often-read /me takes no write lock; rebates that came due since the account was last touched show as
+// pending until the sweep or View moves them.
+func (s *Service) Brief(ctx context.Context, memberID int64) (View, error) {
+	code, err := s.Code(ctx, memberID)
+	if err != nil {
+		return View{}, err
+	}
+	out := View{MemberID: memberID, Code: code, SharePath: s.page + "?ref=" + url.QueryEscape(code), Entries: []Entry{}}
+	if err := s.DB.Conn(ctx).Model(&models.ReferralLink{}).Where("referrer_id = ?", memberID).Count(&out.Referred).Error; err != nil {
+		return View{}, err
+	}
+	var a models.ReferralAccount
+	if err := s.DB.Conn(ctx).Where("member_id = ?", memberID).Limit(1).Find(&a).Error; err != nil {
+		return View{}, err
+	}
+	out.Rebates = Rebates{PendingFen: a.PendingFen, AvailableFen: a.AvailableFen, PaidOutFen: a.PaidOutFen, DebtFen: a.DebtFen}
+	return out, nil
+}
+
 // View returns a member's referral side, making their code the first time and bringing their account
 // up to date when a rebate is due.
 func (s *Service) View(ctx context.Context, memberID int64) (View, error) {
