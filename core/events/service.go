@@ -1,7 +1,9 @@
 package events
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -136,22 +138,22 @@ func (s *Service) Sequence(ctx context.Context, limit int) (int, error) {
 		if err := tx.Clauses(models.ForUpdateSkipLocked()).Where("name = ?", "sequence").Find(&cur).Error; err != nil || len(cur) == 0 {
 			return err // another replica is sequencing
 		}
+		// One statement numbers the oldest unsequenced events after the cursor, in id order.
 		var evs []models.Event
-		if err := tx.Select("id", "topic", "key").Where("position IS NULL").Order("id").Limit(limit).Find(&evs).Error; err != nil || len(evs) == 0 {
+		if err := tx.Raw(`UPDATE events SET position = ? + r.rn
+			FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM events WHERE position IS NULL ORDER BY id LIMIT ?) r
+			WHERE events.id = r.id RETURNING events.id, events.topic, events.key, events.position`, cur[0].Position, limit).Scan(&evs).Error; err != nil || len(evs) == 0 {
 			return err
 		}
+		slices.SortFunc(evs, func(a, b models.Event) int { return cmp.Compare(*a.Position, *b.Position) })
 		eps, err := s.subscribers(ctx)
 		if err != nil {
 			return err
 		}
-		pos := cur[0].Position
+		pos := *evs[len(evs)-1].Position
 		now := s.Now()
 		var ds []models.WebhookDelivery
 		for _, e := range evs {
-			pos++
-			if err := tx.Model(&models.Event{}).Where("id = ?", e.ID).Update("position", pos).Error; err != nil {
-				return err
-			}
 			for _, ep := range eps {
 				if Wants(ep.types, e.Topic) {
 					ds = append(ds, models.WebhookDelivery{EndpointID: ep.ID, EventID: e.ID, Chain: e.Key, Status: DeliveryPending, NextAt: now, CreatedAt: now})
