@@ -149,13 +149,10 @@ func (s *Service) deliveryParts(ctx context.Context, endpointID int64, ds []mode
 	return m, ep, nil
 }
 
-// Body is the JSON a webhook of the event carries: the same bytes on every delivery of it.
-func Body(e models.Event) ([]byte, error) { return json.Marshal(message(e)) }
-
 // send makes one try of a delivery and records its outcome.
 func (s *Service) send(ctx context.Context, d models.WebhookDelivery, ep models.WebhookEndpoint, ev models.Event) {
 	now := s.Now()
-	body, err := Body(ev)
+	body, err := json.Marshal(message(ev)) // the same bytes on every delivery of the event
 	var resp Response
 	if err == nil {
 		secrets := []string{ep.Secret}

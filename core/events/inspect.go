@@ -201,7 +201,7 @@ func (s *Service) ReplayEvents(ctx context.Context, name string, in Replay) (int
 		now := s.Now()
 		var ds []models.WebhookDelivery
 		for _, e := range evs {
-			if (len(in.Types) > 0 && slices.Contains(in.Types, e.Topic)) || (len(in.Types) == 0 && Wants(subs.types, e.Topic)) {
+			if (len(in.Types) > 0 && slices.Contains(in.Types, e.Topic)) || (len(in.Types) == 0 && wants(subs.types, e.Topic)) {
 				ds = append(ds, models.WebhookDelivery{EndpointID: ep.ID, EventID: e.ID, Chain: e.Key, Status: DeliveryPending, NextAt: now, CreatedAt: now})
 			}
 		}

@@ -155,7 +155,7 @@ func (s *Service) Sequence(ctx context.Context, limit int) (int, error) {
 		var ds []models.WebhookDelivery
 		for _, e := range evs {
 			for _, ep := range eps {
-				if Wants(ep.types, e.Topic) {
+				if wants(ep.types, e.Topic) {
 					ds = append(ds, models.WebhookDelivery{EndpointID: ep.ID, EventID: e.ID, Chain: e.Key, Status: DeliveryPending, NextAt: now, CreatedAt: now})
 				}
 			}

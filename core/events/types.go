@@ -97,9 +97,9 @@ func lookup(name string) (Type, bool) {
 	return catalogue[i], true
 }
 
-// Wants reports whether an endpoint subscribed to types receives events of type name: it names the type,
+// wants reports whether an endpoint subscribed to types receives events of type name: it names the type,
 // or names "*" and the type is not explicit.
-func Wants(types []string, name string) bool {
+func wants(types []string, name string) bool {
 	if slices.Contains(types, name) {
 		return true
 	}
