@@ -56,6 +56,20 @@ func (s *Service) wireCampaigns() {
 	s.Members.OnMerge(s.Campaigns.Merge)
 }
 
+// StartCampaign starts a draft campaign (campaign.Service.Start) once every paid order's purchase is
+// recorded, so that an audience by level or last purchase counts payments made just before the start.
+func (s *Service) StartCampaign(ctx context.Context, id int64) (campaign.View, error) {
+	for {
+		n, err := s.RecordLoyaltyDue(ctx, workerBatch)
+		if err != nil {
+			return campaign.View{}, err
+		}
+		if n < workerBatch {
+			return s.Campaigns.Start(ctx, id)
+		}
+	}
+}
+
 // DispatchCampaigns routes up to limit recipients of running campaigns, each in its own transaction
 // that locks only its row (SKIP LOCKED, so replicas share the work): a subscribe message through the
 // task outbox for a member with a subscription credit, the in-app message for everyone else. It then

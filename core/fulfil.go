@@ -56,10 +56,7 @@ func (s *Service) pickedUp(ctx context.Context, ord models.Order, a staff.Actor)
 	if err := events.Enqueue(ctx, s.Env, "order.completed", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "by": a.Username}); err != nil {
 		return err
 	}
-	if err := s.Loyalty.Fulfilled(ctx, ord); err != nil {
-		return err
-	}
-	if err := s.Referral.Fulfilled(ctx, ord); err != nil {
+	if err := s.loyaltyFulfilled(ctx, ord); err != nil {
 		return err
 	}
 	return s.reportShipping(ctx, ord, true, Courier{})
@@ -101,10 +98,7 @@ func (s *Service) Dispatch(ctx context.Context, a staff.Actor, orderNo string, c
 // Deliver records that a dispatched delivery order reached the shopper.
 func (s *Service) Deliver(ctx context.Context, a staff.Actor, orderNo string) (OrderView, error) {
 	return s.advance(ctx, a, orderNo, StatusDelivering, StatusDelivered, FulfillmentDelivery, nil, func(ctx context.Context, ord models.Order) error {
-		if err := s.Loyalty.Fulfilled(ctx, ord); err != nil {
-			return err
-		}
-		if err := s.Referral.Fulfilled(ctx, ord); err != nil {
+		if err := s.loyaltyFulfilled(ctx, ord); err != nil {
 			return err
 		}
 		return events.Enqueue(ctx, s.Env, "order.delivered", ord.OrderNo, map[string]any{"order_no": ord.OrderNo})

@@ -12,8 +12,11 @@ import (
 )
 
 // This file joins the order flow to the loyalty room: each step of an order calls loyalty once, in the
-// step's transaction (placed: Quote and Hold; paid: Paid; completed or delivered: Fulfilled; refunded:
-// Refunded; expired or cancelled unpaid: Release), and a member merge moves the member's points.
+// step's transaction (placed: Quote and Hold; completed or delivered: Fulfilled; refunded: Refunded;
+// expired or cancelled unpaid: Release), and a member merge moves the member's points. A payment only
+// marks its order loyalty_due in the update that marks it paid: the points, level and referral rebates
+// it earns are recorded just after it commits (loyaltyPaid), so a payment notification costs no more
+// statements for a member than for anyone else.
 
 // wireLoyalty registers what the loyalty room needs of the rest of core: merges of members, and the
 // "points" provider that refunds orders paid entirely with points.
@@ -39,6 +42,98 @@ func (pointsGateway) Prepay(context.Context, PrepayRequest) (PrepayResult, error
 // Refund completes a refund of an order paid with points at once.
 func (pointsGateway) Refund(_ context.Context, r RefundRequest) (RefundResult, error) {
 	return RefundResult{Outcome: RefundDone, ProviderRefundID: r.RefundNo}, nil
+}
+
+// loyaltyPaid records what the payment of a paid order marked loyalty_due means to its member (points
+// earned, the level reached, rebates of the referrers fixed on it) and clears the mark, in the caller's
+// transaction, which holds the order's row lock. Whichever comes first does it, once: the loyalty worker
+// (RecordLoyaltyDue, woken by the payment), a later step of the order (fulfilled, refunded), or a read
+// of the member's points (recordMemberLoyalty).
+func (s *Service) loyaltyPaid(ctx context.Context, ord models.Order) error {
+	if !ord.LoyaltyDue {
+		return nil
+	}
+	paidAt := s.Now()
+	if ord.PaidAt != nil {
+		paidAt = *ord.PaidAt
+	}
+	if err := s.Loyalty.Paid(ctx, ord, paidAt); err != nil {
+		return err
+	}
+	if err := s.Referral.Paid(ctx, ord, paidAt); err != nil {
+		return err
+	}
+	return s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ?", ord.ID).Update("loyalty_due", false).Error
+}
+
+// RecordLoyaltyDue records the points, level and rebates of up to n paid orders still marked
+// loyalty_due, oldest first, each in a transaction of its own that takes the order with SKIP LOCKED and
+// then its member's accounts (the lock order of every order step), so several replicas share the work.
+// It returns how many it recorded.
+func (s *Service) RecordLoyaltyDue(ctx context.Context, n int) (int, error) {
+	done := 0
+	for done < n {
+		found := false
+		err := s.DB.Tx(ctx, func(ctx context.Context) error {
+			var ord models.Order
+			err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).Where("loyalty_due").Order("id").Take(&ord).Error
+			if models.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			found = true
+			return s.loyaltyPaid(ctx, ord)
+		})
+		if err != nil || !found {
+			return done, err
+		}
+		done++
+	}
+	return done, nil
+}
+
+// recordMemberLoyalty records, before a member's points are read, what their paid orders still marked
+// loyalty_due earned, so that a member always sees every payment of theirs (orders another transaction
+// holds are left to it).
+func (s *Service) recordMemberLoyalty(ctx context.Context, memberID int64) error {
+	var due int64
+	if err := s.DB.Conn(ctx).Model(&models.Order{}).Where("member_id = ? AND loyalty_due", memberID).Count(&due).Error; err != nil || due == 0 {
+		return err
+	}
+	return s.DB.Tx(ctx, func(ctx context.Context) error {
+		var ords []models.Order
+		if err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).Where("member_id = ? AND loyalty_due", memberID).Order("id").Find(&ords).Error; err != nil {
+			return err
+		}
+		for _, ord := range ords {
+			if err := s.loyaltyPaid(ctx, ord); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// wakeLoyalty tells this replica's loyalty worker that a paid order may be due, without waiting.
+func (s *Service) wakeLoyalty() {
+	select {
+	case s.loyaltyWake <- struct{}{}:
+	default:
+	}
+}
+
+// loyaltyFulfilled tells loyalty and referral, in the step's transaction, that a paid order was
+// completed or delivered: its points start their hold and its rebates theirs.
+func (s *Service) loyaltyFulfilled(ctx context.Context, ord models.Order) error {
+	if err := s.loyaltyPaid(ctx, ord); err != nil {
+		return err
+	}
+	if err := s.Loyalty.Fulfilled(ctx, ord); err != nil {
+		return err
+	}
+	return s.Referral.Fulfilled(ctx, ord)
 }
 
 // cashFen is what is left to pay of an order after its level discount and points.
@@ -123,6 +218,9 @@ func (s *Service) Me(ctx context.Context, memberID int64) (MeView, error) {
 	if err != nil {
 		return MeView{}, err
 	}
+	if err := s.recordMemberLoyalty(ctx, v.ID); err != nil {
+		return MeView{}, err
+	}
 	sum, err := s.Loyalty.Summary(ctx, memberID)
 	if err != nil {
 		return MeView{}, err
@@ -130,6 +228,15 @@ func (s *Service) Me(ctx context.Context, memberID int64) (MeView, error) {
 	ref, err := s.Referral.Brief(ctx, v.ID)
 	return MeView{View: v, Level: sum.Level, Points: sum.Points,
 		Referral: MeReferral{Code: ref.Code, SharePath: ref.SharePath, Referred: ref.Referred, Rebates: ref.Rebates}}, err
+}
+
+// MyPoints returns a page of a member's points ledger (loyalty.Service.Ledger), with every payment of
+// theirs recorded first.
+func (s *Service) MyPoints(ctx context.Context, memberID, before int64, limit int) (loyalty.LedgerPage, error) {
+	if err := s.recordMemberLoyalty(ctx, memberID); err != nil {
+		return loyalty.LedgerPage{}, err
+	}
+	return s.Loyalty.Ledger(ctx, memberID, before, limit)
 }
 
 // loyaltyAdmin checks that an actor is a signed-in admin staff account: the shared admin token acts for

@@ -135,9 +135,10 @@ func TestPointsNeverGoNegativeOrGetLost(t *testing.T) {
 			case op < 9:
 				d := time.Duration(rng.Int64N(int64(36 * time.Hour)))
 				e.clock.Add(d)
+				n0 := hubtest.Must(e.svc.RecordLoyaltyDue(e.ctx, 100))
 				n1 := hubtest.Must(e.svc.ExpireDue(e.ctx, 100))
 				n2 := hubtest.Must(e.svc.Loyalty.Sweep(e.ctx, 100))
-				did = fmt.Sprintf("advance %s: %d orders expired, %d accounts swept", d, n1, n2)
+				did = fmt.Sprintf("advance %s: %d payments recorded, %d orders expired, %d accounts swept", d, n0, n1, n2)
 			default:
 				if rng.IntN(2) == 0 {
 					pts := 1 + rng.Int64N(500)

@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -67,7 +68,7 @@ func (e *loEnv) fulfil(t testing.TB, o core.OrderView) {
 
 func (e *loEnv) points(t testing.TB, member int64) loyalty.Points {
 	t.Helper()
-	return hubtest.Must(e.svc.Loyalty.Summary(e.ctx, member)).Points
+	return hubtest.Must(e.svc.Me(e.ctx, member)).Points // the member's own view: every payment of theirs is in it
 }
 
 func (e *loEnv) give(t testing.TB, member, points int64) {
@@ -266,21 +267,21 @@ func TestThresholdReachedExactlyUpgradesAtOnce(t *testing.T) {
 		})
 		alice := e.member(t, "alice")
 		e.bought(t, alice, soMilkEgg, 0)
-		if l := hubtest.Must(e.svc.Loyalty.Summary(e.ctx, alice)).Level; l.Code != "basic" {
+		if l := hubtest.Must(e.svc.Me(e.ctx, alice)).Level; l.Code != "basic" {
 			t.Fatalf("level %+v, want basic", l)
 		}
 		o := e.bought(t, alice, soMilk, 0) // exactly the threshold
-		if l := hubtest.Must(e.svc.Loyalty.Summary(e.ctx, alice)).Level; l.Code != "silver" || l.Name != "银卡" {
+		if l := hubtest.Must(e.svc.Me(e.ctx, alice)).Level; l.Code != "silver" || l.Name != "银卡" {
 			t.Fatalf("level %+v, want silver", l)
 		}
 		// A refund does not lower the level; the review does.
 		hubtest.Must(e.svc.RefundOrder(e.ctx, o.OrderNo, 0, "returned"))
-		if l := hubtest.Must(e.svc.Loyalty.Summary(e.ctx, alice)).Level; l.Code != "silver" {
+		if l := hubtest.Must(e.svc.Me(e.ctx, alice)).Level; l.Code != "silver" {
 			t.Fatalf("level %+v after a refund, want still silver", l)
 		}
 		e.clock.Add(30 * 24 * time.Hour)
 		hubtest.Must(e.svc.Loyalty.Sweep(e.ctx, 10))
-		if l := hubtest.Must(e.svc.Loyalty.Summary(e.ctx, alice)).Level; l.Code != "basic" {
+		if l := hubtest.Must(e.svc.Me(e.ctx, alice)).Level; l.Code != "basic" {
 			t.Fatalf("level %+v after the review, want basic", l)
 		}
 		// Reaching silver again (5160 + 5160 net) upgrades after the order that reaches it: the next
@@ -391,7 +392,7 @@ func TestMergedMembersPoolTheirPoints(t *testing.T) {
 		if p.Pending != 516 || p.Available != 50 || p.Debt != 0 {
 			t.Fatalf("merged points %+v, want 516 pending and 50 available", p)
 		}
-		if l := hubtest.Must(e.svc.Loyalty.Summary(e.ctx, wx)).Level; l.Code != "basic" {
+		if l := hubtest.Must(e.svc.Me(e.ctx, wx)).Level; l.Code != "basic" {
 			t.Fatalf("level %+v: net 5160 + 0 stays basic", l)
 		}
 		if n := e.count(t, "loyalty_accounts", "member_id = ?", ali); n != 0 {
@@ -463,5 +464,105 @@ func TestCounterReturnOfAnOrderPartlyPaidWithPoints(t *testing.T) {
 			t.Fatalf("points %+v, want all 1000 back and the 41 earned clawed", p)
 		}
 		loCheck(t, db, "after the returns")
+	})
+}
+
+// A payment only marks its order loyalty_due: what it earns is recorded just after it commits, once,
+// by whichever comes first of the loyalty worker (several of them racing), a later step of the order, or
+// the member reading their points.
+func TestPaidOrdersEarnOnceJustAfterThePaymentCommits(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := loSetup(t, db, nil)
+		for _, sku := range []string{"MILK", "EGG"} {
+			hubtest.Must(e.svc.Catalog.SetStock(e.ctx, "S01", sku, 1000, "test"))
+		}
+		var members []int64
+		for i := range 6 {
+			members = append(members, e.member(t, fmt.Sprintf("m%d", i)))
+		}
+		for range 4 {
+			for _, m := range members {
+				e.bought(t, m, soMilkEgg, 0) // 5160 fen: 51 points each
+			}
+		}
+		if n := e.count(t, "loyalty_entries", "1 = 1"); n != 0 {
+			t.Fatalf("%d ledger entries written by the payments themselves, want 0", n)
+		}
+		if n := e.count(t, "orders", "loyalty_due"); n != 24 {
+			t.Fatalf("%d orders due, want 24", n)
+		}
+		// Four workers at once (replicas on PostgreSQL take disjoint orders with SKIP LOCKED).
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		recorded := 0
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, err := e.svc.RecordLoyaltyDue(e.ctx, 100)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				recorded += n
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if recorded != 24 || e.count(t, "orders", "loyalty_due") != 0 || e.count(t, "loyalty_entries", "kind = ?", "earn") != 24 {
+			t.Fatalf("workers recorded %d, %d still due, %d earn entries; want 24, 0, 24", recorded,
+				e.count(t, "orders", "loyalty_due"), e.count(t, "loyalty_entries", "kind = ?", "earn"))
+		}
+		if n := hubtest.Must(e.svc.RecordLoyaltyDue(e.ctx, 100)); n != 0 {
+			t.Fatalf("a second run recorded %d", n)
+		}
+		for _, m := range members {
+			if p := e.points(t, m); p.Pending != 4*51 {
+				t.Fatalf("member %d: %+v, want %d pending", m, p, 4*51)
+			}
+		}
+
+		// A refund that completes before any worker ran records the earning first, then its reversal.
+		o := e.bought(t, members[0], soMilkEgg, 0)
+		hubtest.Must(e.svc.RefundOrder(e.ctx, o.OrderNo, o.CashFen, "whole"))
+		hubtest.Must(e.svc.ProcessRefunds(e.ctx, 10))
+		if n := e.count(t, "loyalty_entries", "source = ? AND kind = ?", loyalty.OrderSource(o.OrderNo), "earn"); n != 1 {
+			t.Fatalf("%d earn entries for the refunded order, want 1", n)
+		}
+		if n := e.count(t, "orders", "loyalty_due"); n != 0 {
+			t.Fatalf("%d orders still due after the refund", n)
+		}
+		if p := e.points(t, members[0]); p.Pending != 4*51 {
+			t.Fatalf("after the whole refund: %+v, want %d pending", p, 4*51)
+		}
+		// A hand-over before any worker ran records the earning and starts its hold.
+		o = e.bought(t, members[1], soMilkEgg, 0)
+		e.fulfil(t, o)
+		if n := e.count(t, "loyalty_lots", "source = ? AND available_at IS NOT NULL", loyalty.OrderSource(o.OrderNo)); n != 1 {
+			t.Fatalf("%d lots of the handed-over order with an available time, want 1", n)
+		}
+	})
+}
+
+// The payment wakes the running workers: its points are recorded without waiting for their interval.
+func TestAPaymentWakesTheLoyaltyWorker(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := loSetup(t, db, nil)
+		alice := e.member(t, "alice")
+		ctx, cancel := context.WithCancel(e.ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); e.svc.RunWorkers(ctx, time.Hour) }()
+		defer func() { cancel(); <-done }()
+		// The first payment may be recorded by the workers' first run; the second only by a wake.
+		for i := int64(1); i <= 2; i++ {
+			e.bought(t, alice, soMilkEgg, 0)
+			for deadline := time.Now().Add(10 * time.Second); e.count(t, "loyalty_entries", "kind = ?", "earn") < i; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("payment %d: its points were not recorded within 10 s although the worker's interval is an hour", i)
+				}
+			}
+		}
 	})
 }

@@ -232,6 +232,9 @@ func (s *Service) CreateOrder(ctx context.Context, memberID int64, in OrderInput
 		if err != nil {
 			return OrderView{}, err
 		}
+		if ord.Status == string(StatusPaid) { // paid with points: what it means to the member is due
+			s.wakeLoyalty()
+		}
 		return toOrderView(ord, st.Code), nil // what was just committed; no need to read it back
 	}
 	if len(stores) == 1 {

@@ -181,6 +181,9 @@ func (s *Service) ApplyPayment(ctx context.Context, n PaymentNotification) (Paym
 	if err != nil {
 		return "", err
 	}
+	if result == PaymentApplied {
+		s.wakeLoyalty()
+	}
 	s.Log.InfoContext(ctx, "payment notification", "provider", n.Provider, "order_no", n.OrderNo, "txn", n.TransactionID, "result", result)
 	return result, nil
 }
@@ -362,12 +365,17 @@ func (s *Service) commitUnreserved(ctx context.Context, ord models.Order) (bool,
 
 // pay moves an order from `from` to paid with the columns in paid, records the payment's event and offers
 // the order to its store, in the caller's transaction. When the store is open, the offer's columns go into
-// the same update of the order row as the status. st is the order's store as paymentOrder loads it.
+// the same update of the order row as the status, and so does the mark that a member's points are due
+// (loyaltyPaid records them once this commits). st is the order's store as paymentOrder loads it.
 func (s *Service) pay(ctx context.Context, ord models.Order, st models.Store, from Status, paid map[string]any, n PaymentNotification) error {
 	now := s.Now()
 	offer := s.offerFields(ord, st, now)
 	for k, v := range offer {
 		paid[k] = v
+	}
+	if ord.MemberID != nil {
+		// Points, level and referral rebates are recorded just after this commits (loyaltyPaid).
+		paid["loyalty_due"] = true
 	}
 	if err := s.transition(ctx, ord.ID, from, StatusPaid, paid); err != nil {
 		return err
@@ -375,13 +383,6 @@ func (s *Service) pay(ctx context.Context, ord models.Order, st models.Store, fr
 	err := events.Enqueue(ctx, s.Env, "order.paid", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": n.AmountFen,
 		"provider": n.Provider, "transaction_id": n.TransactionID, "paid_at": n.PaidAt.UTC()})
 	if err != nil {
-		return err
-	}
-	ord.Provider, ord.ProviderTxn = n.Provider, n.TransactionID
-	if err := s.Loyalty.Paid(ctx, ord, n.PaidAt); err != nil {
-		return err
-	}
-	if err := s.Referral.Paid(ctx, ord, n.PaidAt); err != nil {
 		return err
 	}
 	if offer == nil { // the store closed since the order was placed: offer records that and moves the order on

@@ -128,7 +128,7 @@ func (s *Service) applyPush(ctx context.Context, ord models.Order, p market.Push
 		if err := s.transition(ctx, ord.ID, st, StatusCompleted, nil); err != nil {
 			return "", err
 		}
-		if err := s.Loyalty.Fulfilled(ctx, ord); err != nil { // earns only an order with a member
+		if err := s.loyaltyFulfilled(ctx, ord); err != nil { // earns only an order with a member
 			return "", err
 		}
 		return "completed", events.Enqueue(ctx, s.Env, "order.completed", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "by": p.Platform})

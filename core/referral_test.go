@@ -41,6 +41,7 @@ func (e *rfEnv) bind(t testing.TB, member, referrer int64) {
 
 func (e *rfEnv) rebates(t testing.TB, member int64) referral.Rebates {
 	t.Helper()
+	hubtest.Must(e.svc.RecordLoyaltyDue(e.ctx, 1000)) // the loyalty worker records the referred members' payments
 	return hubtest.Must(e.svc.Referral.View(e.ctx, member)).Rebates
 }
 

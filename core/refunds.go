@@ -440,6 +440,9 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		if err := s.notifyShopper(ctx, ord, MessageRefunded, r.AmountFen); err != nil {
 			return err
 		}
+		if err := s.loyaltyPaid(ctx, ord); err != nil { // what the payment earned first, then its reversal
+			return err
+		}
 		if err := s.loyaltyRefunded(ctx, ord, r); err != nil {
 			return err
 		}

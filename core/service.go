@@ -110,6 +110,8 @@ type Service struct {
 	pickupFails pickupLimits
 	// campaignLimit is the campaign messages' rate limit per channel, shared by replicas.
 	campaignLimit *limits.Limit
+	// loyaltyWake wakes this replica's loyalty worker when a payment marked an order loyalty_due.
+	loyaltyWake chan struct{}
 }
 
 // New returns a Service and the rooms it stands on; register payment gateways with RegisterGateway
@@ -126,7 +128,8 @@ func New(env domain.Env, opts Options) *Service {
 		Idem:     idem.New(env),
 		Events:   events.New(env, nil, opts.Events),
 		Loyalty:  loyalty.New(env, opts.Loyalty),
-		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{}}
+		gateways: map[string]provider{}, messengers: map[string]Messenger{}, shipping: map[string]ShippingReporter{},
+		loyaltyWake: make(chan struct{}, 1)}
 	s.wireLoyalty()
 	s.Referral = referral.New(env, s.Members, opts.Referral)
 	s.Members.OnMerge(s.Referral.Merge)

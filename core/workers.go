@@ -19,6 +19,7 @@ const ScanFlushInterval = time.Second
 // orders their store did not accept in time, refunding orders not collected before their pickup code
 // expired, submitting and querying refunds, reconciling payments with their providers, carrying out
 // channel tasks, routing campaigns' recipients, forgetting old idempotency keys and pruning old events;
+// as soon as a payment wakes it (and every interval), recording what paid orders earn their members;
 // every ScanFlushInterval, writing scan counts; every market push interval, the platforms' stock pushes,
 // calls and inbox, and stock.changed events; the platforms' pulls; and, continuously, the sequencing and
 // delivery of outgoing events. Every sweep takes
@@ -29,33 +30,36 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		name  string
 		every time.Duration
 		fn    func(context.Context, int) (int, error)
+		wake  <-chan struct{} // runs the sweep at once too; nil for none
 	}{
-		{"expiry", interval, s.ExpireDue},
-		{"rerouting", interval, s.RerouteDue},
-		{"pickup expiry", interval, s.ExpirePickups},
-		{"refunds", interval, s.ProcessRefunds},
-		{"payment checks", interval, s.ReconcilePayments},
-		{"channel tasks", interval, s.ProcessTasks},
-		{"campaigns", interval, s.DispatchCampaigns},
+		{"expiry", interval, s.ExpireDue, nil},
+		{"rerouting", interval, s.RerouteDue, nil},
+		{"pickup expiry", interval, s.ExpirePickups, nil},
+		{"refunds", interval, s.ProcessRefunds, nil},
+		{"payment checks", interval, s.ReconcilePayments, nil},
+		{"channel tasks", interval, s.ProcessTasks, nil},
+		{"campaigns", interval, s.DispatchCampaigns, nil},
 		// Scan counts are kept in memory between flushes: flushed every second, a replica that dies loses
 		// at most its last second of counts.
-		{"scan counts", ScanFlushInterval, s.Shelf.FlushScans},
-		{"idempotency keys", interval, s.Idem.Sweep},
-		{"loyalty", interval, s.Loyalty.Sweep},
-		{"referral rebates", interval, s.Referral.Sweep},
+		{"scan counts", ScanFlushInterval, s.Shelf.FlushScans, nil},
+		{"idempotency keys", interval, s.Idem.Sweep, nil},
+		// Paid orders' points are recorded as soon as the payment wakes the worker, or at the next interval.
+		{"loyalty earning", interval, s.RecordLoyaltyDue, s.loyaltyWake},
+		{"loyalty", interval, s.Loyalty.Sweep, nil},
+		{"referral rebates", interval, s.Referral.Sweep, nil},
 		// The stock pool runs at the push interval (changes within one are coalesced), and the store's
 		// decisions reach the platforms at the same pace: a rider waits on a confirm.
-		{"platform stock", push, s.Market.PushStock},
+		{"platform stock", push, s.Market.PushStock, nil},
 		{"platform calls", push, func(ctx context.Context, n int) (int, error) {
 			return s.Market.ProcessCalls(ctx, n, s.platformCallRefused)
-		}},
+		}, nil},
 		{"platform inbox", push, func(ctx context.Context, n int) (int, error) {
 			return s.Market.ProcessInbox(ctx, n, s.TakePlatformOrder)
-		}},
-		{"platform pull", interval, func(ctx context.Context, n int) (int, error) { return s.Market.PullOrders(ctx, n, s.TakePlatformOrder) }},
+		}, nil},
+		{"platform pull", interval, func(ctx context.Context, n int) (int, error) { return s.Market.PullOrders(ctx, n, s.TakePlatformOrder) }, nil},
 		// Stock changes are announced at the platforms' pace, coalesced the same way.
-		{"stock events", push, s.Events.AnnounceStock},
-		{"event retention", interval, s.Events.Prune},
+		{"stock events", push, s.Events.AnnounceStock, nil},
+		{"event retention", interval, s.Events.Prune, nil},
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -76,7 +80,7 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.runEvery(ctx, sw.every, sw.name, sw.fn)
+			s.runEvery(ctx, sw.every, sw.wake, sw.name, sw.fn)
 		}()
 	}
 	wg.Wait()
@@ -86,8 +90,9 @@ func (s *Service) RunWorkers(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// runEvery runs sweep every interval, at once again while it finds a full batch, until ctx ends.
-func (s *Service) runEvery(ctx context.Context, interval time.Duration, name string, sweep func(context.Context, int) (int, error)) {
+// runEvery runs sweep every interval and whenever wake fires, at once again while it finds a full batch,
+// until ctx ends.
+func (s *Service) runEvery(ctx context.Context, interval time.Duration, wake <-chan struct{}, name string, sweep func(context.Context, int) (int, error)) {
 	s.health.start(name, interval, s.Now())
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -117,6 +122,7 @@ func (s *Service) runEvery(ctx context.Context, interval time.Duration, name str
 			s.health.stop(name)
 			return
 		case <-t.C:
+		case <-wake:
 		}
 	}
 }

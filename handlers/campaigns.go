@@ -21,8 +21,12 @@ func (h *api) campaignRoutes(me, admin *gin.RouterGroup) {
 	admin.POST("/campaigns", h.idempotent, h.createCampaign)
 	admin.GET("/campaigns", h.campaigns)
 	admin.GET("/campaigns/:id", h.campaign)
-	admin.POST("/campaigns/:id/start", h.campaignStep((*campaign.Service).Start))
-	admin.POST("/campaigns/:id/cancel", h.campaignStep((*campaign.Service).Cancel))
+	admin.POST("/campaigns/:id/start", h.campaignStep(func(ctx context.Context, id int64) (campaign.View, error) {
+		return h.Service.StartCampaign(ctx, id)
+	}))
+	admin.POST("/campaigns/:id/cancel", h.campaignStep(func(ctx context.Context, id int64) (campaign.View, error) {
+		return h.Service.Campaigns.Cancel(ctx, id)
+	}))
 }
 
 // pathID reads a positive integer path parameter, answering 400 naming it when bad.
@@ -122,13 +126,13 @@ func (h *api) campaign(c *gin.Context) {
 }
 
 // campaignStep serves a campaign's start or cancel.
-func (h *api) campaignStep(step func(s *campaign.Service, ctx context.Context, id int64) (campaign.View, error)) gin.HandlerFunc {
+func (h *api) campaignStep(step func(ctx context.Context, id int64) (campaign.View, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, ok := pathID(c, "id", "campaign")
 		if !ok {
 			return
 		}
-		out, err := step(h.Service.Campaigns, c.Request.Context(), id)
+		out, err := step(c.Request.Context(), id)
 		respond(c, http.StatusOK, out, err)
 	}
 }

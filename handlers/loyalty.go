@@ -33,7 +33,7 @@ func (h *api) myPoints(c *gin.Context) {
 		respondError(c, kindError(domain.ErrInvalidArgument, "limit must be at most "+strconv.Itoa(loyalty.MaxPage)))
 		return
 	}
-	out, err := h.Service.Loyalty.Ledger(c.Request.Context(), memberID(c), before, int(limit))
+	out, err := h.Service.MyPoints(c.Request.Context(), memberID(c), before, int(limit))
 	respond(c, http.StatusOK, out, err)
 }
 

@@ -147,6 +147,10 @@ type Order struct {
 	// ReferrerID is the member who referred the shopper, fixed when the order was placed (the rebates of
 	// both tiers are in referral_rebates); nil when the order earns no referral rebate.
 	ReferrerID *int64
+	// LoyaltyDue says that the order was paid and its member's points, level and referral rebates are
+	// still to be recorded: just after the payment commits, by the loyalty worker or whatever step of
+	// the order or read of its member comes first.
+	LoyaltyDue bool
 }
 
 // OrderItem is one line of an order, with the price captured when it was placed.

@@ -129,6 +129,7 @@ func TestCampaignAudienceByLastPurchase(t *testing.T) {
 		h.buy(silverOpenid)
 		h.setLevel(silver, "silver")
 		var paid []time.Time
+		hubtest.Must(h.Service.RecordLoyaltyDue(ctx, 100)) // the loyalty worker records the payments' purchases
 		hubtest.Must(0, h.DB.Conn(ctx).Model(&models.LoyaltyPurchase{}).Where("member_id IN ?", []int64{gold, silver}).Order("paid_at").Pluck("paid_at", &paid).Error)
 		if len(paid) != 2 {
 			t.Fatalf("purchases recorded at %v, want 2", paid)
