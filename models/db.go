@@ -58,7 +58,6 @@ func open(dsn string, create bool) (*DB, error) {
 			sep = "&"
 		}
 		full := path + sep + "_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
-		cfg.PrepareStmt, cfg.PrepareStmtMaxSize = true, 500
 		g, err := gorm.Open(sqlite.Open(full), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
