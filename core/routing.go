@@ -69,7 +69,7 @@ func (s *Service) offerFields(ord models.Order, st models.Store, now time.Time) 
 // offered records the open offer of an order whose row already carries offerFields, and lets a store
 // that accepts everything take it at once.
 func (s *Service) offered(ctx context.Context, ord models.Order, st models.Store, now time.Time) error {
-	if err := s.DB.Conn(ctx).Create(&models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: OfferOpen, OfferedAt: now}).Error; err != nil {
+	if err := s.DB.InsertLater(ctx, &models.OrderOffer{OrderID: ord.ID, StoreID: st.ID, Outcome: OfferOpen, OfferedAt: now}); err != nil {
 		return err
 	}
 	if !st.AutoAccept {

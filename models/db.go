@@ -77,6 +77,9 @@ func open(dsn string, create bool) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
+		if err := registerLater(g); err != nil {
+			return nil, err
+		}
 		sqlDB, err := g.DB()
 		if err != nil {
 			return nil, err
@@ -151,7 +154,14 @@ func (d *DB) Tx(ctx context.Context, fn func(ctx context.Context) error) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		err = d.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return fn(context.WithValue(ctx, txKey{}, tx))
+			if !d.postgres {
+				return fn(context.WithValue(ctx, txKey{}, tx))
+			}
+			lctx, tx := withLater(ctx, tx) // inserts held back (InsertLater) are sent before the commit
+			if err := fn(context.WithValue(lctx, txKey{}, tx)); err != nil {
+				return err
+			}
+			return sendLater(tx)
 		})
 		if err == nil || !transient(err) || ctx.Err() != nil {
 			return err

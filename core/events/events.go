@@ -16,7 +16,8 @@ import (
 
 // Enqueue writes an outgoing event in the caller's transaction: topic is a type of the catalogue
 // ("order.paid"), key the thing it happened to (an order number: deliveries of one key reach each
-// endpoint in order), payload its data, sent as JSON.
+// endpoint in order), payload its data, sent as JSON. On PostgreSQL the insert is held back and sent with
+// the transaction's next statement or commit (models.DB.InsertLater).
 // Data that does not match the type's catalogue entry (a key the sample does not show, or a required
 // key missing) is logged as an error, and is refused in test binaries, so that every path the tests walk
 // keeps the documented catalogue true.
@@ -37,7 +38,7 @@ func Enqueue(ctx context.Context, env domain.Env, topic, key string, payload any
 	if err != nil {
 		return err
 	}
-	return env.DB.Conn(ctx).Create(&models.Event{Topic: topic, Key: key, Payload: string(b), CreatedAt: env.Now()}).Error
+	return env.DB.InsertLater(ctx, &models.Event{Topic: topic, Key: key, Payload: string(b), CreatedAt: env.Now()})
 }
 
 // Alert records something an operator must look at, in the caller's transaction, and logs it. An alert
