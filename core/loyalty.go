@@ -153,8 +153,7 @@ func (s *Service) payWithPoints(ctx context.Context, ord *models.Order, st model
 		}
 	}
 	n := PaymentNotification{Provider: loyalty.ProviderPoints, TransactionID: ord.OrderNo, OrderNo: ord.OrderNo, PaidAt: s.Now()}
-	paid := map[string]any{"paid_at": n.PaidAt, "provider": n.Provider, "provider_txn": n.TransactionID}
-	if err := s.pay(ctx, *ord, st, StatusPendingPayment, paid, n); err != nil {
+	if err := s.pay(ctx, *ord, st, StatusPendingPayment, s.paidRow(*ord, st, n), n); err != nil {
 		return err
 	}
 	now := n.PaidAt

@@ -260,6 +260,9 @@ func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, 
 		if *ord, err = s.insertOrder(ctx, no, owner, st, in, lines); err != nil {
 			return err
 		}
+		if err := s.Referral.Placed(ctx, ord); err != nil { // before the stock rows are locked
+			return err
+		}
 		for _, l := range lines {
 			ok, err := s.Catalog.MoveStock(ctx, st.ID, l.product.ID, 0, l.qty, "reserve", no)
 			if err != nil {
@@ -269,9 +272,6 @@ func (s *Service) placeAt(ctx context.Context, memberID int64, st models.Store, 
 				*short = l.product.SKU
 				return errStoreShort
 			}
-		}
-		if err := s.Referral.Placed(ctx, ord); err != nil {
-			return err
 		}
 		return s.loyaltyPlaced(ctx, ord, st)
 	})
@@ -300,7 +300,7 @@ func (s *Service) insertOrder(ctx context.Context, no string, memberID int64, st
 	for i, l := range lines {
 		items[i] = models.OrderItem{OrderID: ord.ID, ProductID: &l.product.ID, SKU: l.product.SKU, Name: l.product.Name, PriceFen: l.product.PriceFen, Qty: l.qty}
 	}
-	if err := tx.Create(&items).Error; err != nil { // one statement for all lines
+	if err := s.DB.InsertLater(ctx, &items); err != nil { // one statement for all lines, sent with the event
 		return ord, err
 	}
 	ord.Items = items
@@ -415,9 +415,7 @@ func (s *Service) transition(ctx context.Context, orderID int64, from, to Status
 	if set == nil {
 		set = map[string]any{}
 	}
-	set["status"] = string(to)
-	set["updated_at"] = s.Now()
-	res := s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ? AND status = ?", orderID, string(from)).Updates(set)
+	res := s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ? AND status = ?", orderID, string(from)).Updates(withStatus(set, to, s.Now()))
 	if res.Error != nil {
 		return res.Error
 	}
@@ -425,6 +423,13 @@ func (s *Service) transition(ctx context.Context, orderID int64, from, to Status
 		return domain.Errf(domain.ErrConflict, "order is no longer %s", from)
 	}
 	return nil
+}
+
+// withStatus adds to the columns of an order's transition its new status and update time.
+func withStatus(set map[string]any, to Status, now time.Time) map[string]any {
+	set["status"] = string(to)
+	set["updated_at"] = now
+	return set
 }
 
 // releaseReservation gives an unpaid order's reserved stock back to its store.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -210,7 +212,12 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification) (P
 	default:
 		result = PaymentRefundRequired
 	}
-	if fresh, err := s.recordPayment(ctx, n, ord, result); err != nil || !fresh {
+	var row paidRow
+	if result == PaymentApplied {
+		row = s.paidRow(ord, st, n)
+	}
+	fresh, err := s.recordPayment(ctx, n, ord, result, &row)
+	if err != nil || !fresh {
 		return PaymentDuplicate, err
 	}
 	switch result {
@@ -221,7 +228,6 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification) (P
 		return result, events.Alert(ctx, s.Env, "payment_amount_mismatch", n.OrderNo,
 			fmt.Sprintf("%s transaction %s paid %d fen, order total is %d fen", n.Provider, n.TransactionID, n.AmountFen, cashFen(ord)))
 	}
-	paid := map[string]any{"paid_at": n.PaidAt.UTC(), "provider": n.Provider, "provider_txn": n.TransactionID}
 	switch Status(ord.Status) {
 	case StatusPendingPayment:
 		for _, it := range ord.Items {
@@ -233,14 +239,14 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification) (P
 				return "", fmt.Errorf("order %s: reservation of product %d is missing", ord.OrderNo, it.ProductID)
 			}
 		}
-		return PaymentApplied, s.pay(ctx, ord, st, StatusPendingPayment, paid, n)
+		return PaymentApplied, s.pay(ctx, ord, st, StatusPendingPayment, row, n)
 	case StatusExpired:
 		ok, err := s.commitUnreserved(ctx, ord)
 		if err != nil {
 			return "", err
 		}
 		if ok {
-			return PaymentApplied, s.pay(ctx, ord, st, StatusExpired, paid, n)
+			return PaymentApplied, s.pay(ctx, ord, st, StatusExpired, row, n)
 		}
 		if err := s.DB.Conn(ctx).Model(&models.Payment{}).Where("provider = ? AND provider_txn = ?", n.Provider, n.TransactionID).
 			Update("result", string(PaymentRefundRequired)).Error; err != nil {
@@ -259,8 +265,10 @@ func (s *Service) applyNewPayment(ctx context.Context, n PaymentNotification) (P
 // it did: false when the provider transaction is recorded already. The payment of a known order at the
 // right amount also uses up the order's prepay with this provider, and any other provider's open prepay
 // must be closed, so that the reconciler looks at it at once (checkAttemptsNow): on PostgreSQL in the
-// same statement as the insert, on SQLite in a second one.
-func (s *Service) recordPayment(ctx context.Context, n PaymentNotification, ord models.Order, result PaymentResult) (bool, error) {
+// same statement as the insert, on SQLite in a second one. On PostgreSQL the same statement also moves
+// an unpaid order to paid with row's columns when row has them (and sets row.moved): a payment for an
+// unpaid order is then one statement besides the order's lock and its stock.
+func (s *Service) recordPayment(ctx context.Context, n PaymentNotification, ord models.Order, result PaymentResult, row *paidRow) (bool, error) {
 	pay := models.Payment{Provider: n.Provider, ProviderTxn: n.TransactionID, OrderNo: n.OrderNo, AmountFen: n.AmountFen,
 		Result: string(result), PaidAt: n.PaidAt.UTC(), CreatedAt: s.Now()}
 	if ord.ID != 0 {
@@ -269,7 +277,26 @@ func (s *Service) recordPayment(ctx context.Context, n PaymentNotification, ord 
 	attempts := result != PaymentUnknownOrder && result != PaymentAmountMismatch
 	tx := s.DB.Conn(ctx)
 	if attempts && s.DB.Postgres() {
-		var ids []int64
+		args := []any{sql.Named("provider", pay.Provider), sql.Named("txn", pay.ProviderTxn), sql.Named("order_no", pay.OrderNo),
+			sql.Named("order_id", ord.ID), sql.Named("amount", pay.AmountFen), sql.Named("result", pay.Result),
+			sql.Named("paid_at", pay.PaidAt), sql.Named("now", pay.CreatedAt), sql.Named("paid", attemptPaid),
+			sql.Named("open", attemptOpen)}
+		moveOrder, moved := "", "0"
+		if row.set != nil && Status(ord.Status) == StatusPendingPayment {
+			set := withStatus(row.set, StatusPaid, s.Now())
+			cols := slices.Sorted(maps.Keys(set))
+			assign := make([]string, len(cols))
+			for i, c := range cols {
+				assign[i] = c + " = @c_" + c
+				args = append(args, sql.Named("c_"+c, set[c]))
+			}
+			args = append(args, sql.Named("unpaid", string(StatusPendingPayment)))
+			moveOrder = `,
+o AS (UPDATE orders SET ` + strings.Join(assign, ", ") + `
+	WHERE id = @order_id AND status = @unpaid AND EXISTS (SELECT 1 FROM p) RETURNING id)`
+			moved = "(SELECT count(*) FROM o)"
+		}
+		var out []struct{ ID, Moved int64 }
 		err := tx.Raw(`WITH p AS (
 	INSERT INTO payments (provider, provider_txn, order_no, order_id, amount_fen, result, paid_at, created_at)
 	VALUES (@provider, @txn, @order_no, @order_id, @amount, @result, @paid_at, @now)
@@ -277,13 +304,13 @@ func (s *Service) recordPayment(ctx context.Context, n PaymentNotification, ord 
 a AS (UPDATE payment_attempts
 	SET status = CASE WHEN provider = @provider THEN @paid ELSE status END,
 		next_check_at = CASE WHEN provider = @provider THEN NULL ELSE CAST(@now AS TIMESTAMPTZ) END
-	WHERE order_id = @order_id AND status = @open AND EXISTS (SELECT 1 FROM p))
-SELECT id FROM p`,
-			sql.Named("provider", pay.Provider), sql.Named("txn", pay.ProviderTxn), sql.Named("order_no", pay.OrderNo),
-			sql.Named("order_id", ord.ID), sql.Named("amount", pay.AmountFen), sql.Named("result", pay.Result),
-			sql.Named("paid_at", pay.PaidAt), sql.Named("now", pay.CreatedAt), sql.Named("paid", attemptPaid),
-			sql.Named("open", attemptOpen)).Scan(&ids).Error
-		return len(ids) == 1, err
+	WHERE order_id = @order_id AND status = @open AND EXISTS (SELECT 1 FROM p))`+moveOrder+`
+SELECT id, `+moved+` AS moved FROM p`, args...).Scan(&out).Error
+		if err != nil || len(out) == 0 {
+			return false, err
+		}
+		row.moved = out[0].Moved == 1
+		return true, nil
 	}
 	res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&pay)
 	if res.Error != nil || res.RowsAffected == 0 || !attempts {
@@ -363,32 +390,49 @@ func (s *Service) commitUnreserved(ctx context.Context, ord models.Order) (bool,
 	return true, nil
 }
 
-// pay moves an order from `from` to paid with the columns in paid, records the payment's event and offers
-// the order to its store, in the caller's transaction. When the store is open, the offer's columns go into
-// the same update of the order row as the status, and so does the mark that a member's points are due
-// (loyaltyPaid records them once this commits). st is the order's store as paymentOrder loads it.
-func (s *Service) pay(ctx context.Context, ord models.Order, st models.Store, from Status, paid map[string]any, n PaymentNotification) error {
+// paidRow is what moving an order to paid writes to its row: the columns (set: the payment's, the offer's
+// and the mark that a member's points are due), the offer's among them (nil when the store is closed and
+// the order must move on), and when. moved says the row was written already (recordPayment).
+type paidRow struct {
+	set, offer map[string]any
+	now        time.Time
+	moved      bool
+}
+
+// paidRow returns what paying ord at store st by n writes to the order's row.
+func (s *Service) paidRow(ord models.Order, st models.Store, n PaymentNotification) paidRow {
 	now := s.Now()
-	offer := s.offerFields(ord, st, now)
-	for k, v := range offer {
-		paid[k] = v
+	r := paidRow{set: map[string]any{"paid_at": n.PaidAt.UTC(), "provider": n.Provider, "provider_txn": n.TransactionID},
+		offer: s.offerFields(ord, st, now), now: now}
+	for k, v := range r.offer {
+		r.set[k] = v
 	}
 	if ord.MemberID != nil {
 		// Points, level and referral rebates are recorded just after this commits (loyaltyPaid).
-		paid["loyalty_due"] = true
+		r.set["loyalty_due"] = true
 	}
-	if err := s.transition(ctx, ord.ID, from, StatusPaid, paid); err != nil {
-		return err
+	return r
+}
+
+// pay moves an order from `from` to paid with row's columns (unless row.moved), records the payment's
+// event and offers the order to its store, in the caller's transaction. When the store is open, the
+// offer's columns are among row's, so they go into the same update of the order row as the status. st
+// is the order's store as paymentOrder loads it.
+func (s *Service) pay(ctx context.Context, ord models.Order, st models.Store, from Status, row paidRow, n PaymentNotification) error {
+	if !row.moved {
+		if err := s.transition(ctx, ord.ID, from, StatusPaid, row.set); err != nil {
+			return err
+		}
 	}
 	err := events.Enqueue(ctx, s.Env, "order.paid", ord.OrderNo, map[string]any{"order_no": ord.OrderNo, "amount_fen": n.AmountFen,
 		"provider": n.Provider, "transaction_id": n.TransactionID, "paid_at": n.PaidAt.UTC()})
 	if err != nil {
 		return err
 	}
-	if offer == nil { // the store closed since the order was placed: offer records that and moves the order on
+	if row.offer == nil { // the store closed since the order was placed: offer records that and moves the order on
 		return s.offer(ctx, ord, st)
 	}
-	return s.offered(ctx, ord, st, now)
+	return s.offered(ctx, ord, st, row.now)
 }
 
 // markForRefund moves an order to refunding and records the refund owed for the notification's payment.

@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,7 +30,7 @@ type laterStmt struct {
 	vars []any
 }
 
-// InsertLater inserts row (a model, as Create would) in the transaction ctx carries. On PostgreSQL, in a
+// InsertLater inserts row (a model or a slice of them, as Create would) in the transaction ctx carries. On PostgreSQL, in a
 // transaction of Tx, the insert is held back and sent with the transaction's other held-back inserts in
 // one statement, just before its next statement or its commit; row's id is then not set, and an
 // error the insert meets (a broken constraint) is the error of that next statement or of the commit.
@@ -42,18 +41,17 @@ func (d *DB) InsertLater(ctx context.Context, row any) error {
 	if q == nil {
 		return tx.Create(row).Error
 	}
-	table := reflect.TypeOf(row).String()
-	if q.tables[table] {
-		if err := sendLater(tx); err != nil {
-			return err
-		}
-	}
 	stmt := tx.Session(&gorm.Session{DryRun: true}).Create(row).Statement
 	if stmt.Error != nil {
 		return stmt.Error
 	}
+	if q.tables[stmt.Table] {
+		if err := sendLater(tx); err != nil {
+			return err
+		}
+	}
 	q.stmts = append(q.stmts, laterStmt{sql: stmt.SQL.String(), vars: stmt.Vars})
-	q.tables[table] = true
+	q.tables[stmt.Table] = true
 	return nil
 }
 

@@ -848,6 +848,5 @@ CREATE TABLE member_messages (
 CREATE INDEX member_messages_member ON member_messages (member_id, id)
 `}, {version: 16, name: "loyalty earning after the payment commits", sql: `
 ALTER TABLE orders ADD COLUMN loyalty_due BOOLEAN NOT NULL DEFAULT FALSE;
-CREATE INDEX orders_loyalty_due ON orders (id) WHERE loyalty_due;
-CREATE INDEX orders_member_loyalty_due ON orders (member_id) WHERE loyalty_due
+CREATE INDEX orders_loyalty_due ON orders (id) WHERE loyalty_due
 `}}

@@ -2,6 +2,8 @@ package loyalty
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/o2ohub/o2ohub/core/domain"
 )
@@ -30,6 +32,17 @@ type Service struct {
 	defaults Settings
 	// versions caches settings versions by id: a version never changes.
 	versions sync.Map
+	// current caches the version in force for currentTTL (a change made here replaces it at once).
+	current atomic.Pointer[cachedSettings]
+}
+
+// currentTTL is how long the settings in force are reused without reading them again: a change made on
+// another replica reaches the orders placed here within it.
+const currentTTL = time.Second
+
+type cachedSettings struct {
+	view SettingsView
+	read time.Time
 }
 
 // New returns the loyalty service; d gives the defaults of the settings until an admin changes them.

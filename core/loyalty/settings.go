@@ -177,10 +177,17 @@ func (st Settings) window() time.Duration { return time.Duration(st.LevelWindowD
 func (st Settings) review() time.Duration { return time.Duration(st.ReviewDays) * 24 * time.Hour }
 
 // Settings returns the settings in force, storing the defaults as the first version when there is none.
+// The version read is reused for up to a second (currentTTL), so a change made on another replica applies
+// to the orders placed here a second later at most; one made here applies at once.
 func (s *Service) Settings(ctx context.Context) (SettingsView, error) {
+	if c := s.current.Load(); c != nil && time.Since(c.read) < currentTTL {
+		return c.view, nil
+	}
+	read := time.Now()
 	var row models.LoyaltySettings
 	err := s.DB.Conn(ctx).Order("id DESC").Limit(1).Take(&row).Error
-	if models.IsNotFound(err) {
+	created := models.IsNotFound(err)
+	if created {
 		def := s.defaults
 		body, _ := json.Marshal(def)
 		row = models.LoyaltySettings{Body: string(body), ChangedBy: "defaults", CreatedAt: s.Now()}
@@ -192,7 +199,14 @@ func (s *Service) Settings(ctx context.Context) (SettingsView, error) {
 		return SettingsView{}, err
 	}
 	st, err := s.version(ctx, row.ID, &row)
-	return SettingsView{Settings: st, Version: row.ID, ChangedBy: row.ChangedBy, ChangedAt: row.CreatedAt.UTC()}, err
+	if err != nil {
+		return SettingsView{}, err
+	}
+	v := SettingsView{Settings: st, Version: row.ID, ChangedBy: row.ChangedBy, ChangedAt: row.CreatedAt.UTC()}
+	if !created || !s.DB.InTx(ctx) { // defaults stored in a transaction may yet roll back
+		s.current.Store(&cachedSettings{view: v, read: read})
+	}
+	return v, nil
 }
 
 // PutSettings validates and stores a new version of the settings, which applies to orders placed from
@@ -210,7 +224,13 @@ func (s *Service) PutSettings(ctx context.Context, in Settings, by string) (Sett
 		return SettingsView{}, err
 	}
 	s.Log.InfoContext(ctx, "loyalty settings changed", "version", row.ID, "by", by)
-	return SettingsView{Settings: in, Version: row.ID, ChangedBy: by, ChangedAt: row.CreatedAt.UTC()}, nil
+	v := SettingsView{Settings: in, Version: row.ID, ChangedBy: by, ChangedAt: row.CreatedAt.UTC()}
+	if !s.DB.InTx(ctx) {
+		s.current.Store(&cachedSettings{view: v, read: time.Now()})
+	} else {
+		s.current.Store(nil) // committed or not, the next read sees what the database has
+	}
+	return v, nil
 }
 
 // version returns the settings of one version (row, when the caller has read it), from memory after the
