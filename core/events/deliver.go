@@ -32,6 +32,11 @@ const (
 // of many deliveries do not arrive together. A delivery that fails its last try is dead.
 var Schedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 24 * time.Hour}
 
+// retryAfterSpan is how long after its delivery was created an endpoint's Retry-After is waited for
+// without using a step of the schedule; after it, a 429 or 503 counts as any failure, so an endpoint
+// that asks to wait forever reaches the dead letters like one that fails.
+const retryAfterSpan = 72 * time.Hour
+
 // maxRetryAfter caps the wait an endpoint may ask for with Retry-After.
 const maxRetryAfter = 24 * time.Hour
 
@@ -224,7 +229,8 @@ func (s *Service) record(ctx context.Context, o outcome) {
 }
 
 // write writes the outcome of a try: delivered; the endpoint gone (410: disabled, with an alert); a
-// wait the endpoint asked for (429 or 503 with Retry-After: no step of the schedule used); or a failure,
+// wait the endpoint asked for (429 or 503 with Retry-After: no step of the schedule used, for the first
+// retryAfterSpan of the delivery); or a failure,
 // retried on the schedule and dead after its last step, with an alert.
 func (s *Service) write(ctx context.Context, o outcome) error {
 	d, ep, ev, r := o.d, o.ep, o.ev, o.r
@@ -247,7 +253,8 @@ func (s *Service) write(ctx context.Context, o outcome) error {
 			return raise(ctx, s.Env, "webhook_endpoint_gone", "", "endpoint "+ep.Name,
 				fmt.Sprintf("webhook endpoint %s answered 410 Gone and was disabled; its deliveries wait until it is enabled again", ep.Name))
 		}
-	case (r.Status == http.StatusTooManyRequests || r.Status == http.StatusServiceUnavailable) && r.RetryAfter > 0:
+	case (r.Status == http.StatusTooManyRequests || r.Status == http.StatusServiceUnavailable) && r.RetryAfter > 0 &&
+		now.Sub(d.CreatedAt) < retryAfterSpan:
 		set["status"], set["next_at"] = DeliveryFailed, now.Add(min(r.RetryAfter, maxRetryAfter))
 	default:
 		attempts := d.Attempts + 1

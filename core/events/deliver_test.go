@@ -195,6 +195,38 @@ func TestGoneDisablesAndRetryAfterWaits(t *testing.T) {
 	})
 }
 
+// TestRetryAfterForeverEndsInTheDeadLetters: an endpoint that answers every try with 429 and a short
+// Retry-After is humoured for 72 hours after the delivery was created; then each 429 uses a step of the
+// schedule, and the delivery dies like any failing one, with its alert.
+func TestRetryAfterForeverEndsInTheDeadLetters(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		r := newRig(t, db, events.Options{})
+		rc := newReceiver(t, func(int, events.Message) (int, http.Header) {
+			return http.StatusTooManyRequests, http.Header{"Retry-After": {"3600"}}
+		})
+		r.endpoint("erp", rc.srv.URL, "*")
+		r.enqueue("order.paid", "O1", map[string]any{"order_no": "O1"})
+		for range 200 {
+			r.pump()
+			d := r.deliveries("erp")[0]
+			if d.Status == events.DeliveryDead {
+				if age := r.clk.Now().Sub(d.CreatedAt); age < 72*time.Hour {
+					t.Fatalf("dead after %v, want at least 72 h of waiting as asked", age)
+				}
+				alerts, _ := r.svc.Alerts(r.ctx, true, 0, 10)
+				if len(alerts) != 1 || alerts[0].Kind != "webhook_dead_letter" {
+					t.Fatalf("alerts %+v", alerts)
+				}
+				return
+			}
+			if d.NextAt != nil && d.NextAt.After(r.clk.Now()) {
+				r.clk.Set(d.NextAt.Add(time.Minute)) // past the try's lease too
+			}
+		}
+		t.Fatalf("still alive after 200 tries of 429: %+v", r.deliveries("erp")[0])
+	})
+}
+
 // TestOrderedPerOrderUnderConcurrencyAndFailures: many orders' events, sent concurrently to an endpoint
 // that fails some tries, reach it in each order's sequence: no event of an order is accepted before the
 // ones before it.
