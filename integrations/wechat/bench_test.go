@@ -33,10 +33,9 @@ import (
 // SQLite file of its own, opened with the hub's driver, pragmas (WAL, synchronous=FULL) and pool size.
 // applied also runs the same number of notifications through bare right after the hub's, untimed, and
 // reports bare's rate beside its own and hub/bare, so the ratio comes from one run even with -count
-// (which repeats each sub-benchmark in turn).
-// benchTxn numbers the benchmark's WeChat transactions across runs (-count), as WeChat never repeats one.
-var benchTxn atomic.Int64
-
+// (which repeats each sub-benchmark in turn). applied has GOMAXPROCS notifications in flight at once (as
+// many as the machine has cores); applied_x8 eight times as many, as a busy sale brings, where the
+// hub's group commit has notifications to share a commit with (bare gets the same concurrency).
 func BenchmarkNotification(b *testing.B) {
 	h := newHub(b, dbtest.SQLite(b), hubOptions{})
 	ctx := context.Background()
@@ -59,43 +58,54 @@ func BenchmarkNotification(b *testing.B) {
 		notes := bare.prepare(b, b.N)
 		b.ReportAllocs()
 		b.ResetTimer()
-		elapsed := bare.run(b, notes)
+		elapsed := bare.run(b, notes, 1)
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "notifications/s")
 	})
 
-	b.Run("applied", func(b *testing.B) {
-		notes := make([]signedNote, b.N)
-		for i := range notes {
-			var o core.OrderView
-			h.Call("POST", "/api/v1/orders", token, map[string]any{"store": "S01", "fulfillment": "pickup", "items": []map[string]any{{"sku": "MILK", "qty": 1}}}).Expect(201).JSON(&o)
-			hdr, body := must2(wx.SignNotification("TRANSACTION.SUCCESS", "transaction", txPlain(testAppID, testMchID, o.OrderNo, fmt.Sprintf("42%026d", benchTxn.Add(1)), o.CashFen)))
-			notes[i] = signedNote{hdr, body}
-		}
-		bareNotes := bare.prepare(b, b.N)
-		var next atomic.Int64
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				n := notes[next.Add(1)-1]
-				if r := h.post(n.h, n.body); r.Status != http.StatusNoContent {
-					b.Errorf("notification answered %d %s", r.Status, r.Body)
-					return
-				}
+	for _, inFlight := range []int{1, 8} {
+		name := map[int]string{1: "applied", 8: "applied_x8"}[inFlight]
+		b.Run(name, func(b *testing.B) { benchApplied(b, h, token, bare, inFlight) })
+	}
+}
+
+// benchTxn numbers the benchmark's WeChat transactions across runs (-count), as WeChat never repeats one.
+var benchTxn atomic.Int64
+
+// benchApplied is BenchmarkNotification's applied: inFlight × GOMAXPROCS notifications at once, through
+// the hub, then as many through bare.
+func benchApplied(b *testing.B, h *hub, token string, bare *bareNotify, inFlight int) {
+	notes := make([]signedNote, b.N)
+	for i := range notes {
+		var o core.OrderView
+		h.Call("POST", "/api/v1/orders", token, map[string]any{"store": "S01", "fulfillment": "pickup", "items": []map[string]any{{"sku": "MILK", "qty": 1}}}).Expect(201).JSON(&o)
+		hdr, body := must2(wx.SignNotification("TRANSACTION.SUCCESS", "transaction", txPlain(testAppID, testMchID, o.OrderNo, fmt.Sprintf("42%026d", benchTxn.Add(1)), o.CashFen)))
+		notes[i] = signedNote{hdr, body}
+	}
+	bareNotes := bare.prepare(b, b.N)
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(inFlight)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := notes[next.Add(1)-1]
+			if r := h.post(n.h, n.body); r.Status != http.StatusNoContent {
+				b.Errorf("notification answered %d %s", r.Status, r.Body)
+				return
 			}
-		})
-		b.StopTimer()
-		hubElapsed := b.Elapsed()
-		if paid := h.Count("orders", "status = ?", "paid"); paid < int64(b.N) {
-			b.Fatalf("%d orders paid after %d notifications", paid, b.N)
 		}
-		bareElapsed := bare.run(b, bareNotes)
-		rate, bareRate := float64(b.N)/hubElapsed.Seconds(), float64(b.N)/bareElapsed.Seconds()
-		b.ReportMetric(rate, "notifications/s")
-		b.ReportMetric(bareRate, "bare_notifications/s")
-		b.ReportMetric(rate/bareRate, "hub/bare")
 	})
+	b.StopTimer()
+	hubElapsed := b.Elapsed()
+	if paid := h.Count("orders", "status = ?", "paid"); paid < int64(b.N) {
+		b.Fatalf("%d orders paid after %d notifications", paid, b.N)
+	}
+	bareElapsed := bare.run(b, bareNotes, inFlight)
+	rate, bareRate := float64(b.N)/hubElapsed.Seconds(), float64(b.N)/bareElapsed.Seconds()
+	b.ReportMetric(rate, "notifications/s")
+	b.ReportMetric(bareRate, "bare_notifications/s")
+	b.ReportMetric(rate/bareRate, "hub/bare")
 }
 
 // signedNote is one signed WeChat Pay notification: its headers and body.
@@ -201,11 +211,12 @@ func (bn *bareNotify) prepare(b *testing.B, n int) []signedNote {
 	return notes
 }
 
-// run posts notes in parallel (b.N of them, in RunParallel's shape), checks that every order was paid and
-// returns the wall time the posting took.
-func (bn *bareNotify) run(b *testing.B, notes []signedNote) time.Duration {
+// run posts notes in parallel (b.N of them, in RunParallel's shape, inFlight × GOMAXPROCS at once),
+// checks that every order was paid and returns the wall time the posting took.
+func (bn *bareNotify) run(b *testing.B, notes []signedNote, inFlight int) time.Duration {
 	var next atomic.Int64
 	start := time.Now()
+	b.SetParallelism(inFlight)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			n := notes[next.Add(1)-1]
