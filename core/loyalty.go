@@ -2,8 +2,11 @@ package core
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/o2ohub/o2ohub/core/domain"
+	"github.com/o2ohub/o2ohub/core/events"
 	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/core/member"
 	"github.com/o2ohub/o2ohub/core/referral"
@@ -48,7 +51,9 @@ func (pointsGateway) Refund(_ context.Context, r RefundRequest) (RefundResult, e
 // earned, the level reached, rebates of the referrers fixed on it) and clears the mark, in the caller's
 // transaction, which holds the order's row lock. Whichever comes first does it, once: the loyalty worker
 // (RecordLoyaltyDue, woken by the payment), a later step of the order (fulfilled, refunded), or a read
-// of the member's points (recordMemberLoyalty).
+// of the member's points (recordMemberLoyalty). It then catches up with the steps ord has passed since
+// (handed over or delivered, refunds that succeeded), so the member ends where recording at once would
+// have left them whatever recorded the steps (each step applies once).
 func (s *Service) loyaltyPaid(ctx context.Context, ord models.Order) error {
 	if !ord.LoyaltyDue {
 		return nil
@@ -63,35 +68,79 @@ func (s *Service) loyaltyPaid(ctx context.Context, ord models.Order) error {
 	if err := s.Referral.Paid(ctx, ord, paidAt); err != nil {
 		return err
 	}
-	return s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ?", ord.ID).Update("loyalty_due", false).Error
+	if err := s.DB.Conn(ctx).Model(&models.Order{}).Where("id = ?", ord.ID).Update("loyalty_due", false).Error; err != nil {
+		return err
+	}
+	if st := Status(ord.Status); st == StatusCompleted || st == StatusDelivered {
+		if err := s.Loyalty.Fulfilled(ctx, ord); err != nil {
+			return err
+		}
+		if err := s.Referral.Fulfilled(ctx, ord); err != nil {
+			return err
+		}
+	}
+	var last models.Refund
+	err := s.DB.Conn(ctx).Where("order_id = ? AND provider_txn = ? AND status = ?", ord.ID, ord.ProviderTxn, RefundSucceeded).
+		Order("id DESC").Take(&last).Error
+	if models.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.loyaltyRefunded(ctx, ord, last); err != nil {
+		return err
+	}
+	return s.referralRefunded(ctx, ord, last)
 }
 
 // RecordLoyaltyDue records the points, level and rebates of up to n paid orders still marked
 // loyalty_due, oldest first, each in a transaction of its own that takes the order with SKIP LOCKED and
 // then its member's accounts (the lock order of every order step), so several replicas share the work.
-// It returns how many it recorded.
+// An order that fails is alerted and left for the next run, after the others. It returns how many it
+// recorded, and the failures.
 func (s *Service) RecordLoyaltyDue(ctx context.Context, n int) (int, error) {
 	done := 0
+	var failed []int64
+	var errs error
 	for done < n {
-		found := false
+		var ord models.Order
 		err := s.DB.Tx(ctx, func(ctx context.Context) error {
-			var ord models.Order
-			err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).Where("loyalty_due").Order("id").Take(&ord).Error
+			ord = models.Order{}
+			q := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).Where("loyalty_due")
+			if len(failed) > 0 {
+				q = q.Where("id NOT IN ?", failed)
+			}
+			err := q.Order("id").Take(&ord).Error
 			if models.IsNotFound(err) {
 				return nil
 			}
 			if err != nil {
 				return err
 			}
-			found = true
 			return s.loyaltyPaid(ctx, ord)
 		})
-		if err != nil || !found {
-			return done, err
+		switch {
+		case err != nil && ord.ID == 0:
+			return done, errors.Join(errs, err)
+		case err != nil:
+			failed = append(failed, ord.ID)
+			errs = errors.Join(errs, fmt.Errorf("order %s: %w", ord.OrderNo, err))
+			if ctx.Err() == nil {
+				if aerr := s.DB.Tx(ctx, func(ctx context.Context) error {
+					return events.Alert(ctx, s.Env, "loyalty_record_failed", ord.OrderNo,
+						"what the payment earned its member could not be recorded; it is tried again every interval: "+err.Error())
+				}); aerr != nil {
+					errs = errors.Join(errs, aerr)
+				}
+			}
+		case ord.ID == 0:
+			return done, errs
+		default:
+			done++
 		}
-		done++
 	}
-	return done, nil
+	return done, errs
 }
 
 // recordMemberLoyalty records, before a member's points are read, what their paid orders still marked

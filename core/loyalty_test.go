@@ -566,3 +566,58 @@ func TestAPaymentWakesTheLoyaltyWorker(t *testing.T) {
 		}
 	})
 }
+
+// The settings are cached only once they are certainly committed: defaults stored by a transaction that
+// rolled back are not reused, and what a payment earns under them is recorded.
+func TestSettingsStoredByARolledBackTransactionAreNotReused(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := &loEnv{soSetup(t, db)} // no settings stored yet
+		boom := errors.New("rolled back")
+		err := db.Tx(e.ctx, func(ctx context.Context) error {
+			hubtest.Must(e.svc.Loyalty.Settings(ctx)) // stores the defaults
+			hubtest.Must(e.svc.Loyalty.Settings(ctx)) // reads them back, uncommitted
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		v := hubtest.Must(e.svc.Loyalty.Settings(e.ctx))
+		if n := e.count(t, "loyalty_settings", "id = ?", v.Version); n != 1 {
+			t.Fatalf("settings version %d in force, which is not stored", v.Version)
+		}
+		alice := e.member(t, "alice")
+		e.bought(t, alice, soMilkEgg, 0)
+		if n, err := e.svc.RecordLoyaltyDue(e.ctx, 10); n != 1 || err != nil {
+			t.Fatalf("recorded %d (%v), want 1", n, err)
+		}
+	})
+}
+
+// An order whose earning cannot be recorded is alerted and does not hold up the others; an order that
+// passed later steps before its earning was recorded (a replica of an older release handed it over)
+// ends as if it had been recorded at once.
+func TestLoyaltyWorkerGoesOnPastAFailureAndCatchesUp(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := loSetup(t, db, nil)
+		alice, bob := e.member(t, "alice"), e.member(t, "bob")
+		bad := e.bought(t, alice, soMilkEgg, 0)
+		good := e.bought(t, bob, soMilkEgg, 0)
+		// The bad order names a settings version that does not exist; the good one was handed over by a
+		// replica that knew nothing of loyalty_due.
+		hubtest.Must(0, db.Conn(e.ctx).Model(&models.Order{}).Where("order_no = ?", bad.OrderNo).Update("loyalty_settings_id", 999999).Error)
+		hubtest.Must(0, db.Conn(e.ctx).Model(&models.Order{}).Where("order_no = ?", good.OrderNo).Update("status", string(core.StatusCompleted)).Error)
+		n, err := e.svc.RecordLoyaltyDue(e.ctx, 10)
+		if n != 1 || err == nil {
+			t.Fatalf("recorded %d (%v), want 1 and the bad order's error", n, err)
+		}
+		if e.count(t, "alerts", "kind = ? AND order_no = ?", "loyalty_record_failed", bad.OrderNo) != 1 {
+			t.Fatal("no alert for the order that could not be recorded")
+		}
+		if n := e.count(t, "loyalty_lots", "source = ? AND available_at IS NOT NULL", loyalty.OrderSource(good.OrderNo)); n != 1 {
+			t.Fatalf("%d lots of the handed-over order with an available time, want 1", n)
+		}
+		if n := e.count(t, "orders", "loyalty_due"); n != 1 {
+			t.Fatalf("%d orders due, want the bad one only", n)
+		}
+	})
+}

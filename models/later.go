@@ -23,6 +23,9 @@ type laterKey struct{}
 type laterQueue struct {
 	stmts  []laterStmt
 	tables map[string]bool
+	// err is what sending failed with: every later statement and the commit report it, although gorm
+	// drops the error of a savepoint's statement that sent them.
+	err error
 }
 
 type laterStmt struct {
@@ -67,8 +70,11 @@ var placeholder = regexp.MustCompile(`\$(\d+)`)
 // the last in a WITH clause of the last, their placeholders renumbered.
 func sendLater(db *gorm.DB) error {
 	q, _ := db.Statement.Context.Value(laterKey{}).(*laterQueue)
-	if q == nil || len(q.stmts) == 0 {
-		return nil
+	if q == nil || q.err != nil || len(q.stmts) == 0 {
+		if q == nil {
+			return nil
+		}
+		return q.err
 	}
 	stmts := q.stmts
 	q.stmts, q.tables = nil, map[string]bool{}
@@ -93,7 +99,8 @@ func sendLater(db *gorm.DB) error {
 			b.WriteString(", later" + strconv.Itoa(i) + " AS (" + sql + ")")
 		}
 	}
-	return db.Session(&gorm.Session{NewDB: true}).Exec(b.String(), vars...).Error
+	q.err = db.Session(&gorm.Session{NewDB: true}).Exec(b.String(), vars...).Error
+	return q.err
 }
 
 // sendLaterFirst is the callback that sends held-back inserts before any other statement of their

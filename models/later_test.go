@@ -104,6 +104,21 @@ func TestInsertLater(t *testing.T) {
 			t.Fatalf("commit of a held-back duplicate: %v, want a duplicate-key error", err)
 		}
 
+		// The error stays the transaction's error even when the statement that sent the insert was a
+		// savepoint's (whose error gorm drops).
+		err = db.Tx(ctx, func(ctx context.Context) error {
+			dup := event("dup")
+			dup.ID = first.ID
+			if err := db.InsertLater(ctx, dup); err != nil {
+				return err
+			}
+			_ = db.Conn(ctx).SavePoint("s").Error
+			return db.Conn(ctx).Create(event("x")).Error
+		})
+		if !models.IsDuplicate(err) {
+			t.Fatalf("a held-back duplicate sent by a savepoint: %v, want the duplicate-key error", err)
+		}
+
 		// A savepoint rolled back takes the inserts held back after it.
 		err = db.Tx(ctx, func(ctx context.Context) error {
 			tx := db.Conn(ctx)
@@ -119,7 +134,7 @@ func TestInsertLater(t *testing.T) {
 			t.Fatal(err)
 		}
 		var n int64
-		if err := db.Conn(ctx).Model(&models.Event{}).Where("topic IN ?", []string{"e", "dup", "gone"}).Count(&n).Error; err != nil || n != 0 {
+		if err := db.Conn(ctx).Model(&models.Event{}).Where("topic IN ?", []string{"e", "dup", "x", "gone"}).Count(&n).Error; err != nil || n != 0 {
 			t.Fatalf("%d events of failed or rolled-back work stayed (%v)", n, err)
 		}
 	})

@@ -2,7 +2,6 @@ package loyalty
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/o2ohub/o2ohub/core/domain"
@@ -32,8 +31,14 @@ type Service struct {
 	defaults Settings
 	// versions caches settings versions by id: a version never changes.
 	versions sync.Map
-	// current caches the version in force for currentTTL (a change made here replaces it at once).
-	current atomic.Pointer[cachedSettings]
+	// mu guards current, gen and uncommitted. current caches the version in force for currentTTL (a
+	// change made here replaces it at once); gen counts the changes made here, so that a read that began
+	// before one does not cache what it read; uncommitted holds the versions this process stored inside a
+	// transaction and has not yet read outside one: a transaction that rolls back takes them with it.
+	mu          sync.Mutex
+	current     *cachedSettings
+	gen         int64
+	uncommitted map[int64]bool
 }
 
 // currentTTL is how long the settings in force are reused without reading them again: a change made on

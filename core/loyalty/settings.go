@@ -3,6 +3,7 @@ package loyalty
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -180,19 +181,29 @@ func (st Settings) review() time.Duration { return time.Duration(st.ReviewDays) 
 // The version read is reused for up to a second (currentTTL), so a change made on another replica applies
 // to the orders placed here a second later at most; one made here applies at once.
 func (s *Service) Settings(ctx context.Context) (SettingsView, error) {
-	if c := s.current.Load(); c != nil && time.Since(c.read) < currentTTL {
+	s.mu.Lock()
+	c, gen := s.current, s.gen
+	s.mu.Unlock()
+	if c != nil && time.Since(c.read) < currentTTL {
 		return c.view, nil
 	}
 	read := time.Now()
 	var row models.LoyaltySettings
 	err := s.DB.Conn(ctx).Order("id DESC").Limit(1).Take(&row).Error
-	created := models.IsNotFound(err)
-	if created {
+	if models.IsNotFound(err) {
 		def := s.defaults
 		body, _ := json.Marshal(def)
 		row = models.LoyaltySettings{Body: string(body), ChangedBy: "defaults", CreatedAt: s.Now()}
 		if err := s.DB.Conn(ctx).Create(&row).Error; err != nil {
 			return SettingsView{}, err
+		}
+		if s.DB.InTx(ctx) {
+			s.mu.Lock()
+			if s.uncommitted == nil {
+				s.uncommitted = map[int64]bool{}
+			}
+			s.uncommitted[row.ID] = true
+			s.mu.Unlock()
 		}
 		// A concurrent first call may have stored the defaults too: both are the same settings.
 	} else if err != nil {
@@ -203,15 +214,31 @@ func (s *Service) Settings(ctx context.Context) (SettingsView, error) {
 		return SettingsView{}, err
 	}
 	v := SettingsView{Settings: st, Version: row.ID, ChangedBy: row.ChangedBy, ChangedAt: row.CreatedAt.UTC()}
-	if !created || !s.DB.InTx(ctx) { // defaults stored in a transaction may yet roll back
-		s.current.Store(&cachedSettings{view: v, read: read})
+	s.mu.Lock()
+	if s.gen == gen && s.committed(ctx, row.ID) {
+		s.current = &cachedSettings{view: v, read: read}
 	}
+	s.mu.Unlock()
 	return v, nil
 }
 
+// committed reports whether a version read in ctx is certainly committed: read outside a transaction, or
+// not stored by this process inside one (a transaction sees no other's uncommitted rows). The caller
+// holds mu.
+func (s *Service) committed(ctx context.Context, id int64) bool {
+	if !s.DB.InTx(ctx) {
+		delete(s.uncommitted, id)
+		return true
+	}
+	return !s.uncommitted[id]
+}
+
 // PutSettings validates and stores a new version of the settings, which applies to orders placed from
-// now on; by is who changed them.
+// now on; by is who changed them. It commits on its own: calling it inside a transaction is an error.
 func (s *Service) PutSettings(ctx context.Context, in Settings, by string) (SettingsView, error) {
+	if s.DB.InTx(ctx) {
+		return SettingsView{}, errors.New("loyalty settings are changed in a transaction of their own")
+	}
 	if err := in.Validate(); err != nil {
 		return SettingsView{}, err
 	}
@@ -225,11 +252,10 @@ func (s *Service) PutSettings(ctx context.Context, in Settings, by string) (Sett
 	}
 	s.Log.InfoContext(ctx, "loyalty settings changed", "version", row.ID, "by", by)
 	v := SettingsView{Settings: in, Version: row.ID, ChangedBy: by, ChangedAt: row.CreatedAt.UTC()}
-	if !s.DB.InTx(ctx) {
-		s.current.Store(&cachedSettings{view: v, read: time.Now()})
-	} else {
-		s.current.Store(nil) // committed or not, the next read sees what the database has
-	}
+	s.mu.Lock()
+	s.gen++
+	s.current = &cachedSettings{view: v, read: time.Now()}
+	s.mu.Unlock()
 	return v, nil
 }
 
@@ -249,6 +275,10 @@ func (s *Service) version(ctx context.Context, id int64, row *models.LoyaltySett
 	if err := json.Unmarshal([]byte(row.Body), &st); err != nil {
 		return Settings{}, fmt.Errorf("loyalty settings version %d: %w", id, err)
 	}
-	s.versions.Store(id, st)
+	s.mu.Lock()
+	if s.committed(ctx, id) {
+		s.versions.Store(id, st)
+	}
+	s.mu.Unlock()
 	return st, nil
 }
