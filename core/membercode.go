@@ -209,6 +209,9 @@ func (s *Service) LookupMemberCode(ctx context.Context, a staff.Actor, input str
 	if err != nil {
 		return loyalty.MemberView{}, err
 	}
+	if err := s.recordMemberLoyalty(ctx, id); err != nil {
+		return loyalty.MemberView{}, err
+	}
 	return s.Loyalty.Member(ctx, id)
 }
 
