@@ -339,6 +339,7 @@ func BenchmarkRatio(b *testing.B) {
 				}
 				return err
 			})
+			hubStmts := stmts.Load()
 			// What the payments earned their members, recorded after they committed (the loyalty worker's
 			// share of a payment), drained from the same goroutines.
 			began := time.Now()
@@ -353,7 +354,7 @@ func BenchmarkRatio(b *testing.B) {
 			}
 			loyaltyTime := time.Since(began)
 			b.StopTimer()
-			reportRatio(b, rawTime, hubTime, stmts.Load())
+			reportRatio(b, rawTime, hubTime, hubStmts)
 			b.ReportMetric(float64(b.N)/(hubTime+loyaltyTime).Seconds()/(float64(b.N)/rawTime.Seconds()), "ratio_with_earning")
 			if n := e.count(b, "orders", "loyalty_due"); n != 0 {
 				b.Errorf("%d payments' earnings still due after the drain", n)

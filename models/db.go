@@ -138,6 +138,15 @@ func (d *DB) Conn(ctx context.Context) *gorm.DB {
 	return d.gorm.WithContext(ctx)
 }
 
+// TxToken returns a value that tells the transaction ctx carries from every other running one (nil
+// outside a transaction): the calls of one Group share it.
+func (d *DB) TxToken(ctx context.Context) any {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx
+	}
+	return nil
+}
+
 // InTx reports whether ctx carries a transaction of Tx.
 func (d *DB) InTx(ctx context.Context) bool {
 	_, ok := ctx.Value(txKey{}).(*gorm.DB)

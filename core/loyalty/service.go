@@ -34,11 +34,13 @@ type Service struct {
 	// mu guards current, gen and uncommitted. current caches the version in force for currentTTL (a
 	// change made here replaces it at once); gen counts the changes made here, so that a read that began
 	// before one does not cache what it read; uncommitted holds the versions this process stored inside a
-	// transaction and has not yet read outside one: a transaction that rolls back takes them with it.
+	// transaction, with that transaction's token, until they are read in another or outside one: a
+	// transaction that rolls back takes them with it, and no other transaction sees them before they
+	// commit.
 	mu          sync.Mutex
 	current     *cachedSettings
 	gen         int64
-	uncommitted map[int64]bool
+	uncommitted map[int64]any
 }
 
 // currentTTL is how long the settings in force are reused without reading them again: a change made on

@@ -197,12 +197,12 @@ func (s *Service) Settings(ctx context.Context) (SettingsView, error) {
 		if err := s.DB.Conn(ctx).Create(&row).Error; err != nil {
 			return SettingsView{}, err
 		}
-		if s.DB.InTx(ctx) {
+		if tx := s.DB.TxToken(ctx); tx != nil {
 			s.mu.Lock()
 			if s.uncommitted == nil {
-				s.uncommitted = map[int64]bool{}
+				s.uncommitted = map[int64]any{}
 			}
-			s.uncommitted[row.ID] = true
+			s.uncommitted[row.ID] = tx
 			s.mu.Unlock()
 		}
 		// A concurrent first call may have stored the defaults too: both are the same settings.
@@ -222,15 +222,19 @@ func (s *Service) Settings(ctx context.Context) (SettingsView, error) {
 	return v, nil
 }
 
-// committed reports whether a version read in ctx is certainly committed: read outside a transaction, or
-// not stored by this process inside one (a transaction sees no other's uncommitted rows). The caller
-// holds mu.
+// committed reports whether a version read in ctx is certainly committed: it was not stored by this
+// process inside the transaction ctx carries (a transaction sees no other's uncommitted rows, so a read
+// outside that one proves it committed). The caller holds mu.
 func (s *Service) committed(ctx context.Context, id int64) bool {
-	if !s.DB.InTx(ctx) {
-		delete(s.uncommitted, id)
+	tx, ok := s.uncommitted[id]
+	if !ok {
 		return true
 	}
-	return !s.uncommitted[id]
+	if tx == s.DB.TxToken(ctx) {
+		return false
+	}
+	delete(s.uncommitted, id)
+	return true
 }
 
 // PutSettings validates and stores a new version of the settings, which applies to orders placed from
