@@ -145,13 +145,13 @@ func (s *Service) RecordLoyaltyDue(ctx context.Context, n int) (int, error) {
 
 // recordMemberLoyalty records, before a member's points are read, what their paid orders still marked
 // loyalty_due earned, so that a member always sees every payment of theirs (orders another transaction
-// holds are left to it).
-func (s *Service) recordMemberLoyalty(ctx context.Context, memberID int64) error {
+// holds are left to it). It reports whether it recorded any.
+func (s *Service) recordMemberLoyalty(ctx context.Context, memberID int64) (bool, error) {
 	var due int64
 	if err := s.DB.Conn(ctx).Model(&models.Order{}).Where("member_id = ? AND loyalty_due", memberID).Count(&due).Error; err != nil || due == 0 {
-		return err
+		return false, err
 	}
-	return s.DB.Tx(ctx, func(ctx context.Context) error {
+	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		var ords []models.Order
 		if err := s.DB.Conn(ctx).Clauses(models.ForUpdateSkipLocked()).Where("member_id = ? AND loyalty_due", memberID).Order("id").Find(&ords).Error; err != nil {
 			return err
@@ -163,6 +163,7 @@ func (s *Service) recordMemberLoyalty(ctx context.Context, memberID int64) error
 		}
 		return nil
 	})
+	return err == nil, err
 }
 
 // wakeLoyalty tells this replica's loyalty worker that a paid order may be due, without waiting.
@@ -266,7 +267,7 @@ func (s *Service) Me(ctx context.Context, memberID int64) (MeView, error) {
 	if err != nil {
 		return MeView{}, err
 	}
-	if err := s.recordMemberLoyalty(ctx, v.ID); err != nil {
+	if _, err := s.recordMemberLoyalty(ctx, v.ID); err != nil {
 		return MeView{}, err
 	}
 	sum, err := s.Loyalty.Summary(ctx, memberID)
@@ -281,7 +282,7 @@ func (s *Service) Me(ctx context.Context, memberID int64) (MeView, error) {
 // MyPoints returns a page of a member's points ledger (loyalty.Service.Ledger), with every payment of
 // theirs recorded first.
 func (s *Service) MyPoints(ctx context.Context, memberID, before int64, limit int) (loyalty.LedgerPage, error) {
-	if err := s.recordMemberLoyalty(ctx, memberID); err != nil {
+	if _, err := s.recordMemberLoyalty(ctx, memberID); err != nil {
 		return loyalty.LedgerPage{}, err
 	}
 	return s.Loyalty.Ledger(ctx, memberID, before, limit)
@@ -305,7 +306,14 @@ func (s *Service) LookupMember(ctx context.Context, a staff.Actor, phone string)
 	if err := loyaltyAdmin(a); err != nil {
 		return loyalty.MemberView{}, err
 	}
-	return s.Loyalty.Lookup(ctx, phone)
+	v, err := s.Loyalty.Lookup(ctx, phone)
+	if err != nil {
+		return v, err
+	}
+	if recorded, err := s.recordMemberLoyalty(ctx, v.MemberID); err != nil || !recorded {
+		return v, err
+	}
+	return s.Loyalty.Lookup(ctx, phone) // again, with the payments just recorded
 }
 
 // AdjustPoints changes a member's points by hand for a signed-in admin, recorded in the ledger with who

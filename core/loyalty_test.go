@@ -621,3 +621,18 @@ func TestLoyaltyWorkerGoesOnPastAFailureAndCatchesUp(t *testing.T) {
 		}
 	})
 }
+
+// An admin looking a member up by phone sees every payment of theirs, recorded or not yet.
+func TestAdminLookupCountsPaymentsNotYetRecorded(t *testing.T) {
+	dbtest.Each(t, func(t testing.TB, db *models.DB) {
+		e := loSetup(t, db, nil)
+		alice := e.member(t, "alice")
+		hubtest.Must(e.svc.Members.BindPhone(e.ctx, alice, "13800001111"))
+		e.bought(t, alice, soMilkEgg, 0) // 51 points pending
+		boss := staff.Actor{Username: "boss", Role: staff.RoleAdmin}
+		v := hubtest.Must(e.svc.LookupMember(e.ctx, boss, "13800001111"))
+		if v.Points.Pending != 51 || e.count(t, "orders", "loyalty_due") != 0 {
+			t.Fatalf("lookup %+v, want 51 pending and nothing left due", v.Points)
+		}
+	})
+}

@@ -209,7 +209,7 @@ func (s *Service) LookupMemberCode(ctx context.Context, a staff.Actor, input str
 	if err != nil {
 		return loyalty.MemberView{}, err
 	}
-	if err := s.recordMemberLoyalty(ctx, id); err != nil {
+	if _, err := s.recordMemberLoyalty(ctx, id); err != nil {
 		return loyalty.MemberView{}, err
 	}
 	return s.Loyalty.Member(ctx, id)

@@ -286,7 +286,7 @@ func (s *Service) RecordSale(ctx context.Context, a staff.Actor, in SaleInput) (
 		sale.Items = items
 		if sale.MemberID != nil {
 			// The member's level counts their payments recorded just after they committed.
-			if err := s.recordMemberLoyalty(ctx, *sale.MemberID); err != nil {
+			if _, err := s.recordMemberLoyalty(ctx, *sale.MemberID); err != nil {
 				return err
 			}
 			src := loyalty.SaleSource(st.Code, sale.SaleNo)
