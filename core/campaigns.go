@@ -58,13 +58,15 @@ func (s *Service) wireCampaigns() {
 
 // StartCampaign starts a draft campaign (campaign.Service.Start) once every paid order's purchase is
 // recorded, so that an audience by level or last purchase counts payments made just before the start.
+// An order whose purchase cannot be recorded (alerted by RecordLoyaltyDue) does not keep the campaign
+// from starting.
 func (s *Service) StartCampaign(ctx context.Context, id int64) (campaign.View, error) {
 	for {
 		n, err := s.RecordLoyaltyDue(ctx, workerBatch)
 		if err != nil {
-			return campaign.View{}, err
+			s.Log.ErrorContext(ctx, "recording payments before a campaign starts failed", "campaign", id, "err", err)
 		}
-		if n < workerBatch {
+		if err != nil || n < workerBatch {
 			return s.Campaigns.Start(ctx, id)
 		}
 	}

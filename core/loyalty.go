@@ -143,13 +143,14 @@ func (s *Service) RecordLoyaltyDue(ctx context.Context, n int) (int, error) {
 	return done, errs
 }
 
-// recordMemberLoyalty records, before a member's points are read, what their paid orders still marked
+// recordMemberLoyalty records, before a member's points are shown, what their paid orders still marked
 // loyalty_due earned, so that a member always sees every payment of theirs (orders another transaction
-// holds are left to it). It reports whether it recorded any.
-func (s *Service) recordMemberLoyalty(ctx context.Context, memberID int64) (bool, error) {
+// holds are left to it). It reports whether it recorded any. A failure is logged, not returned: the
+// points are shown as recorded so far, and the worker tries the order again and alerts.
+func (s *Service) recordMemberLoyalty(ctx context.Context, memberID int64) bool {
 	var due int64
 	if err := s.DB.Conn(ctx).Model(&models.Order{}).Where("member_id = ? AND loyalty_due", memberID).Count(&due).Error; err != nil || due == 0 {
-		return false, err
+		return false
 	}
 	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		var ords []models.Order
@@ -158,12 +159,15 @@ func (s *Service) recordMemberLoyalty(ctx context.Context, memberID int64) (bool
 		}
 		for _, ord := range ords {
 			if err := s.loyaltyPaid(ctx, ord); err != nil {
-				return err
+				return fmt.Errorf("order %s: %w", ord.OrderNo, err)
 			}
 		}
 		return nil
 	})
-	return err == nil, err
+	if err != nil {
+		s.Log.ErrorContext(ctx, "recording a member's payments before showing their points failed", "member", memberID, "err", err)
+	}
+	return err == nil
 }
 
 // wakeLoyalty tells this replica's loyalty worker that a paid order may be due, without waiting.
@@ -184,6 +188,19 @@ func (s *Service) loyaltyFulfilled(ctx context.Context, ord models.Order) error 
 		return err
 	}
 	return s.Referral.Fulfilled(ctx, ord)
+}
+
+// loyaltyRefundSucceeded tells loyalty and referral, in CompleteRefund's transaction, that refund r of
+// an order succeeded. When what the order's payment earned is still to be recorded, recording it
+// catches up with r too.
+func (s *Service) loyaltyRefundSucceeded(ctx context.Context, ord models.Order, r models.Refund) error {
+	if ord.LoyaltyDue {
+		return s.loyaltyPaid(ctx, ord)
+	}
+	if err := s.loyaltyRefunded(ctx, ord, r); err != nil {
+		return err
+	}
+	return s.referralRefunded(ctx, ord, r)
 }
 
 // cashFen is what is left to pay of an order after its level discount and points.
@@ -267,9 +284,7 @@ func (s *Service) Me(ctx context.Context, memberID int64) (MeView, error) {
 	if err != nil {
 		return MeView{}, err
 	}
-	if _, err := s.recordMemberLoyalty(ctx, v.ID); err != nil {
-		return MeView{}, err
-	}
+	s.recordMemberLoyalty(ctx, v.ID)
 	sum, err := s.Loyalty.Summary(ctx, memberID)
 	if err != nil {
 		return MeView{}, err
@@ -282,9 +297,7 @@ func (s *Service) Me(ctx context.Context, memberID int64) (MeView, error) {
 // MyPoints returns a page of a member's points ledger (loyalty.Service.Ledger), with every payment of
 // theirs recorded first.
 func (s *Service) MyPoints(ctx context.Context, memberID, before int64, limit int) (loyalty.LedgerPage, error) {
-	if _, err := s.recordMemberLoyalty(ctx, memberID); err != nil {
-		return loyalty.LedgerPage{}, err
-	}
+	s.recordMemberLoyalty(ctx, memberID)
 	return s.Loyalty.Ledger(ctx, memberID, before, limit)
 }
 
@@ -310,8 +323,8 @@ func (s *Service) LookupMember(ctx context.Context, a staff.Actor, phone string)
 	if err != nil {
 		return v, err
 	}
-	if recorded, err := s.recordMemberLoyalty(ctx, v.MemberID); err != nil || !recorded {
-		return v, err
+	if !s.recordMemberLoyalty(ctx, v.MemberID) {
+		return v, nil
 	}
 	return s.Loyalty.Lookup(ctx, phone) // again, with the payments just recorded
 }

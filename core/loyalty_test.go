@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/o2ohub/o2ohub/core"
+	"github.com/o2ohub/o2ohub/core/campaign"
 	"github.com/o2ohub/o2ohub/core/domain"
 	"github.com/o2ohub/o2ohub/core/loyalty"
 	"github.com/o2ohub/o2ohub/core/staff"
@@ -606,6 +607,10 @@ func TestLoyaltyWorkerGoesOnPastAFailureAndCatchesUp(t *testing.T) {
 		// replica that knew nothing of loyalty_due.
 		hubtest.Must(0, db.Conn(e.ctx).Model(&models.Order{}).Where("order_no = ?", bad.OrderNo).Update("loyalty_settings_id", 999999).Error)
 		hubtest.Must(0, db.Conn(e.ctx).Model(&models.Order{}).Where("order_no = ?", good.OrderNo).Update("status", string(core.StatusCompleted)).Error)
+		// The member sees their points as recorded so far, not an error.
+		if _, err := e.svc.Me(e.ctx, alice); err != nil {
+			t.Fatalf("/me of a member whose payment cannot be recorded: %v", err)
+		}
 		n, err := e.svc.RecordLoyaltyDue(e.ctx, 10)
 		if n != 1 || err == nil {
 			t.Fatalf("recorded %d (%v), want 1 and the bad order's error", n, err)
@@ -618,6 +623,12 @@ func TestLoyaltyWorkerGoesOnPastAFailureAndCatchesUp(t *testing.T) {
 		}
 		if n := e.count(t, "orders", "loyalty_due"); n != 1 {
 			t.Fatalf("%d orders due, want the bad one only", n)
+		}
+		// Nor does it keep a campaign from starting (it records what it can first).
+		c := hubtest.Must(e.svc.Campaigns.Create(e.ctx, campaign.Input{Name: "spring", Audience: campaign.Audience{All: true},
+			Inbox: campaign.Inbox{Title: "春季", Body: "新品上架"}}, "tester"))
+		if v, err := e.svc.StartCampaign(e.ctx, c.ID); err != nil || v.Status != campaign.StatusRunning {
+			t.Fatalf("starting a campaign beside a payment that cannot be recorded: %+v, %v", v, err)
 		}
 	})
 }

@@ -209,9 +209,7 @@ func (s *Service) LookupMemberCode(ctx context.Context, a staff.Actor, input str
 	if err != nil {
 		return loyalty.MemberView{}, err
 	}
-	if _, err := s.recordMemberLoyalty(ctx, id); err != nil {
-		return loyalty.MemberView{}, err
-	}
+	s.recordMemberLoyalty(ctx, id) // the till shows, and the sale that follows counts, every payment
 	return s.Loyalty.Member(ctx, id)
 }
 

@@ -440,13 +440,7 @@ func (s *Service) CompleteRefund(ctx context.Context, n RefundNotice) (RefundNot
 		if err := s.notifyShopper(ctx, ord, MessageRefunded, r.AmountFen); err != nil {
 			return err
 		}
-		if err := s.loyaltyPaid(ctx, ord); err != nil { // what the payment earned first, then its reversal
-			return err
-		}
-		if err := s.loyaltyRefunded(ctx, ord, r); err != nil {
-			return err
-		}
-		if err := s.referralRefunded(ctx, ord, r); err != nil {
+		if err := s.loyaltyRefundSucceeded(ctx, ord, r); err != nil {
 			return err
 		}
 		// Failed refunds were alerted and may have been replaced by a new refund; only those still under

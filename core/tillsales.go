@@ -285,10 +285,6 @@ func (s *Service) RecordSale(ctx context.Context, a staff.Actor, in SaleInput) (
 		}
 		sale.Items = items
 		if sale.MemberID != nil {
-			// The member's level counts their payments recorded just after they committed.
-			if _, err := s.recordMemberLoyalty(ctx, *sale.MemberID); err != nil {
-				return err
-			}
 			src := loyalty.SaleSource(st.Code, sale.SaleNo)
 			if err := s.Loyalty.Purchased(ctx, loyalty.Purchase{MemberID: *sale.MemberID, Source: src, PaidFen: sale.TotalFen, PaidAt: now}); err != nil {
 				return err
